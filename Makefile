@@ -1,0 +1,50 @@
+# The two-command quick start: `make demo`, `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+MATURIN := $(VENV)/bin/maturin
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: all venv build dev test test-rust test-py lint bench demo clean
+
+all: build
+
+$(MATURIN):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 'maturin>=1.7,<2'
+
+venv: $(MATURIN)
+
+## build: the extension with the release profile, plus runtime and test dependencies
+build: $(MATURIN)
+	$(MATURIN) develop --release --extras test
+
+## dev: an unoptimised build for quick iteration (never for benchmarks)
+dev: $(MATURIN)
+	$(MATURIN) develop --extras test
+
+test-rust:
+	cargo test -p acechart-core --release
+
+test-py:
+	$(PY) -m pytest
+
+## test: everything CI runs
+test: build test-rust test-py
+
+lint: build
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest acechart._core
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: build
+	$(PY) -m pytest benches --benchmark-enable --benchmark-only \
+		--benchmark-columns=min,median,mean,ops --benchmark-group-by=group -p no:randomly
+
+demo: build
+	$(PY) -m acechart demo
+
+clean:
+	rm -rf target $(VENV) .pytest_cache .benchmarks .hypothesis

@@ -1,0 +1,15 @@
+//! Pure kernels of acechart.
+//!
+//! Everything here takes slices and returns owned vectors or `Result<_, CoreError>`;
+//! nothing knows about Python. The binding crate (`rust/py`) converts arrays and errors.
+
+pub mod aggregate;
+pub mod downsample;
+pub mod encode;
+pub mod error;
+pub mod page;
+pub mod sort;
+pub mod time;
+pub mod value;
+
+pub use error::CoreError;

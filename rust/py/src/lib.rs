@@ -1,0 +1,24 @@
+//! `acechart._core`: thin PyO3 bindings over `acechart-core`.
+//!
+//! Each submodule converts NumPy arrays to slices, releases the GIL around the
+//! kernel (`py.detach`), and maps `CoreError` to `ValueError`.
+
+use pyo3::prelude::*;
+
+mod aggregate;
+mod downsample;
+mod encode;
+mod errors;
+mod page;
+mod sort;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    page::register(m)?;
+    sort::register(m)?;
+    aggregate::register(m)?;
+    downsample::register(m)?;
+    encode::register(m)?;
+    Ok(())
+}
