@@ -1,5 +1,107 @@
+use acechart_core::aggregate::{self as agg, Aggregates};
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::to_py;
+
+/// The aggregate dict the Python side sees: one array per statistic.
+fn to_dict(py: Python<'_>, a: Aggregates) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("ts", a.ts.into_pyarray(py))?;
+    d.set_item("count", a.count.into_pyarray(py))?;
+    d.set_item("sum", a.sum.into_pyarray(py))?;
+    d.set_item("min", a.min.into_pyarray(py))?;
+    d.set_item("max", a.max.into_pyarray(py))?;
+    d.set_item("avg", a.avg.into_pyarray(py))?;
+    d.set_item("stddev", a.stddev.into_pyarray(py))?;
+    d.set_item("m2", a.m2.into_pyarray(py))?;
+    d.set_item("first", a.first.into_pyarray(py))?;
+    d.set_item("last", a.last.into_pyarray(py))?;
+    Ok(d)
+}
+
+fn column<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Vec<T>> {
+    let item = d
+        .get_item(key)?
+        .ok_or_else(|| PyKeyError::new_err(format!("aggregate dict is missing {key:?}")))?;
+    let arr: PyReadonlyArray1<'py, T> = item.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "aggregate column {key:?} must be a 1-d {} array",
+            std::any::type_name::<T>()
+        ))
+    })?;
+    Ok(arr.as_slice()?.to_vec())
+}
+
+/// The mergeable state of an aggregate dict (avg and stddev are derived, not read).
+fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Aggregates> {
+    let mut a = Aggregates {
+        ts: column(d, "ts")?,
+        count: column(d, "count")?,
+        sum: column(d, "sum")?,
+        min: column(d, "min")?,
+        max: column(d, "max")?,
+        m2: column(d, "m2")?,
+        first: column(d, "first")?,
+        last: column(d, "last")?,
+        ..Aggregates::default()
+    };
+    a.avg = vec![0.0; a.ts.len()];
+    a.stddev = vec![0.0; a.ts.len()];
+    Ok(a)
+}
+
+/// Bucket statistics of one time-sorted series: count, sum, min, max, avg,
+/// stddev (ddof=1) plus the mergeable state m2, first, last.
+#[pyfunction]
+#[pyo3(signature = (ts, values, bucket_ms, origin_ms = 0))]
+fn aggregate<'py>(
+    py: Python<'py>,
+    ts: PyReadonlyArray1<'py, i64>,
+    values: PyReadonlyArray1<'py, f64>,
+    bucket_ms: i64,
+    origin_ms: i64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (t, v) = (ts.as_slice()?, values.as_slice()?);
+    let out = py
+        .detach(|| agg::aggregate(t, v, bucket_ms, origin_ms))
+        .map_err(to_py)?;
+    to_dict(py, out)
+}
+
+/// Combine two partial aggregates of the same bucket grid; `a` holds the earlier samples.
+#[pyfunction]
+fn merge_aggregates<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyDict>,
+    b: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (a, b) = (from_dict(a)?, from_dict(b)?);
+    let out = py.detach(|| agg::merge_aggregates(&a, &b)).map_err(to_py)?;
+    to_dict(py, out)
+}
+
+/// Roll aggregates up into coarser buckets (1min -> 5min -> 1hr ...).
+#[pyfunction]
+#[pyo3(signature = (aggregates, bucket_ms, origin_ms = 0))]
+fn rollup_aggregates<'py>(
+    py: Python<'py>,
+    aggregates: &Bound<'py, PyDict>,
+    bucket_ms: i64,
+    origin_ms: i64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let a = from_dict(aggregates)?;
+    let out = py
+        .detach(|| agg::rollup(&a, bucket_ms, origin_ms))
+        .map_err(to_py)?;
+    to_dict(py, out)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(aggregate, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_aggregates, m)?)?;
+    m.add_function(wrap_pyfunction!(rollup_aggregates, m)?)?;
     Ok(())
 }

@@ -1,0 +1,133 @@
+"""Plain-Python reference implementations the Rust kernels are checked against."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_TRUE = {"true", "on", "active"}
+_FALSE = {"false", "off", "inactive"}
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def value_of(raw: Any) -> float | None:
+    """The numeric reading of one sample value, or None when it is not numeric."""
+    if isinstance(raw, bool):
+        return 1.0 if raw else 0.0
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str):
+        s = raw.strip(" \t\n\r\x0c")
+        if _NUMBER.fullmatch(s):
+            v = float(s)
+            return v if math.isfinite(v) else None
+        low = s.lower()
+        if low in _TRUE:
+            return 1.0
+        if low in _FALSE:
+            return 0.0
+    return None
+
+
+def time_of(text: str) -> int:
+    """Milliseconds since the epoch of an ISO-8601 origin timestamp."""
+    m = _ISO.fullmatch(text)
+    if not m:
+        raise ValueError(text)
+    y, mo, d, hh, mi, ss, frac, _z, sign, oh, om = m.groups()
+    if hh is None and (sign or _z):
+        raise ValueError(text)
+    dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0), tzinfo=UTC)
+    ms = (dt - _EPOCH) // timedelta(milliseconds=1)
+    if frac:
+        ms += int((frac + "00")[:3])
+    if sign:
+        off = (int(oh) * 60 + int(om)) * 60_000
+        ms += -off if sign == "+" else off
+    return ms
+
+
+@dataclass
+class RefPage:
+    names: list[str] = field(default_factory=list)
+    point_index: list[int] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    has_more: bool = False
+    next_cursor: str | None = None
+    non_numeric: int = 0
+
+
+def parse_page(data: bytes, points: list[str] | None = None) -> RefPage:
+    doc = json.loads(data)
+    keep = None if points is None else set(points)
+    out = RefPage(has_more=doc["has_more"], next_cursor=doc.get("next_cursor"))
+    index: dict[str, int] = {}
+    for s in doc["point_samples"]:
+        name = s["name"]
+        if keep is not None and name not in keep:
+            continue
+        if name not in index:
+            index[name] = len(out.names)
+            out.names.append(name)
+        out.point_index.append(index[name])
+        out.ts.append(time_of(s["time"]))
+        v = value_of(s["value"])
+        if v is None:
+            out.non_numeric += 1
+            v = math.nan
+        out.values.append(v)
+    return out
+
+
+def sort_dedup(
+    p: npt.NDArray[np.int32], t: npt.NDArray[np.int64], v: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """pandas: stable sort by (point, ts), keep the last of duplicates."""
+    import pandas as pd
+
+    df = pd.DataFrame({"p": p, "t": t, "v": v})
+    df = df.drop_duplicates(["p", "t"], keep="last").sort_values(["p", "t"], kind="stable")
+    return (
+        df["p"].to_numpy(np.int32),
+        df["t"].to_numpy(np.int64),
+        df["v"].to_numpy(np.float64),
+    )
+
+
+def aggregate(
+    ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], bucket_ms: int, origin_ms: int = 0
+) -> dict[str, npt.NDArray[Any]]:
+    """Per-bucket statistics with pandas groupby (exact integer bucket arithmetic)."""
+    import pandas as pd
+
+    starts = [origin_ms + ((int(t) - origin_ms) // bucket_ms) * bucket_ms for t in ts]
+    df = pd.DataFrame({"b": np.array(starts, dtype=np.int64), "v": values}).dropna()
+    g = df.groupby("b", sort=True)["v"]
+    var = g.var(ddof=1)
+    count = g.count()
+    return {
+        "ts": count.index.to_numpy(np.int64),
+        "count": count.to_numpy(np.int64),
+        "sum": g.sum().to_numpy(),
+        "min": g.min().to_numpy(),
+        "max": g.max().to_numpy(),
+        "avg": g.mean().to_numpy(),
+        "stddev": np.sqrt(var.to_numpy()),
+        "m2": (var.fillna(0.0) * (count - 1)).to_numpy(),
+        "first": g.first().to_numpy(),
+        "last": g.last().to_numpy(),
+    }
