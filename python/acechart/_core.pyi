@@ -1,0 +1,63 @@
+"""Type stubs of the Rust core (checked against the binary by mypy.stubtest)."""
+
+from typing import Literal, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "ParsedPage",
+    "__version__",
+    "aggregate",
+    "downsample",
+    "encode_csv",
+    "encode_json",
+    "encode_msgpack",
+    "merge_aggregates",
+    "parse_page",
+    "rollup_aggregates",
+    "sort_dedup",
+]
+
+__version__: str
+
+_I32 = npt.NDArray[np.int32]
+_I64 = npt.NDArray[np.int64]
+_F64 = npt.NDArray[np.float64]
+_Agg = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64]]
+_Series = list[tuple[str, _I64, _F64] | tuple[str, _Agg]]
+_Json = None | bool | int | float | str | list["_Json"] | tuple["_Json", ...] | dict[str, "_Json"]
+
+@final
+class ParsedPage:
+    """One parsed origin page as columns."""
+
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def point_index(self) -> _I32: ...
+    @property
+    def ts(self) -> _I64: ...
+    @property
+    def values(self) -> _F64: ...
+    @property
+    def has_more(self) -> bool: ...
+    @property
+    def next_cursor(self) -> str | None: ...
+    @property
+    def non_numeric(self) -> int: ...
+    def __len__(self) -> int: ...
+
+def parse_page(data: bytes, points: list[str] | None = None) -> ParsedPage: ...
+def sort_dedup(point_index: _I32, ts: _I64, values: _F64) -> tuple[_I32, _I64, _F64]: ...
+def aggregate(ts: _I64, values: _F64, bucket_ms: int, origin_ms: int = 0) -> _Agg: ...
+def merge_aggregates(a: _Agg, b: _Agg) -> _Agg: ...
+def rollup_aggregates(aggregates: _Agg, bucket_ms: int, origin_ms: int = 0) -> _Agg: ...
+def downsample(
+    ts: _I64, values: _F64, n_out: int, method: Literal["minmaxlttb", "m4"] = "minmaxlttb"
+) -> _I64: ...
+def encode_json(metadata: dict[str, _Json], series: _Series) -> bytes: ...
+def encode_msgpack(
+    metadata: dict[str, _Json], series: _Series, layout: Literal["rows", "columns"] = "rows"
+) -> bytes: ...
+def encode_csv(series: _Series) -> bytes: ...
