@@ -254,14 +254,23 @@ pub fn aggregate(ts: &[i64], values: &[f64], bucket_ms: i64, origin_ms: i64) -> 
     let n = ts.len();
     let mut out = Aggregates::with_capacity(estimate_buckets(ts, bucket_ms));
     let mut i = 0;
+    // Regular cadences give buckets of equal length: try the previous length first.
+    let mut guess = 0usize;
     while i < n {
         let start = bucket_start(ts[i], bucket_ms, origin_ms)
             .ok_or_else(|| CoreError::Argument(format!("bucket of ts {} does not fit in int64", ts[i])))?;
-        let end = start.checked_add(bucket_ms);
-        let j = match end {
-            Some(end) => bucket_end(ts, i, end),
+        let j = match start.checked_add(bucket_ms) {
+            Some(end) => {
+                let g = i + guess;
+                if guess > 0 && g < n && ts[g - 1] < end && ts[g] >= end {
+                    g
+                } else {
+                    bucket_end(ts, i, end)
+                }
+            }
             None => n,
         };
+        guess = j - i;
         let v = &values[i..j];
         let (count, sum, min, max) = first_pass(v);
         if count > 0.0 {
