@@ -9,7 +9,9 @@ __all__ = [
     "ParsedPage",
     "__version__",
     "aggregate",
+    "decode_block",
     "downsample",
+    "encode_block",
     "encode_csv",
     "encode_json",
     "encode_msgpack",
@@ -61,3 +63,5 @@ def encode_msgpack(
     metadata: dict[str, _Json], series: _Series, layout: Literal["rows", "columns"] = "rows"
 ) -> bytes: ...
 def encode_csv(series: _Series) -> bytes: ...
+def encode_block(point: str, ts: _I64, values: _F64, covered: npt.NDArray[np.int64]) -> bytes: ...
+def decode_block(data: bytes) -> tuple[str, _I64, _F64, npt.NDArray[np.int64]]: ...

@@ -4,6 +4,7 @@
 //! nothing knows about Python. The binding crate (`rust/py`) converts arrays and errors.
 
 pub mod aggregate;
+pub mod block;
 pub mod downsample;
 pub mod encode;
 pub mod error;

@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod aggregate;
+mod block;
 mod downsample;
 mod encode;
 mod errors;
@@ -18,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     page::register(m)?;
     sort::register(m)?;
     aggregate::register(m)?;
+    block::register(m)?;
     downsample::register(m)?;
     encode::register(m)?;
     Ok(())

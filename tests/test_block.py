@@ -1,0 +1,89 @@
+"""encode_block / decode_block: exact round trips, validation, and damage detection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from acechart import _core
+
+
+@st.composite
+def blocks(draw: st.DrawFn) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    ts = np.unique(draw(hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**62), 2**62))))
+    values = draw(hnp.arrays(np.float64, len(ts), elements=st.floats(allow_nan=True, allow_infinity=True)))
+    edges = np.unique(draw(hnp.arrays(np.int64, st.integers(0, 8), elements=st.integers(-(2**62), 2**62))))
+    k = len(edges) // 2 * 2
+    covered = edges[:k].reshape(-1, 2)
+    name = draw(st.text(min_size=1, max_size=80))
+    return name, ts, values, covered
+
+
+@settings(max_examples=200)
+@given(blocks())
+def test_round_trip_is_exact(b: tuple[str, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    name, ts, values, covered = b
+    data = _core.encode_block(name, ts, values, covered)
+    got_name, got_ts, got_values, got_covered = _core.decode_block(data)
+    assert got_name == name
+    np.testing.assert_array_equal(got_ts, ts)
+    assert got_values.view(np.uint64).tolist() == values.view(np.uint64).tolist()  # NaN payloads too
+    np.testing.assert_array_equal(got_covered, covered.reshape(-1, 2))
+    assert got_covered.shape == (len(covered), 2)
+
+
+def test_minute_data_compresses_well() -> None:
+    n = 44_640  # one month of one-minute samples
+    ts = 1_704_067_200_000 + np.arange(n, dtype=np.int64) * 60_000
+    values = np.round(70 + np.sin(np.arange(n) / 200) * 5, 1)
+    data = _core.encode_block("p", ts, values, np.array([[ts[0], ts[-1] + 60_000]], np.int64))
+    assert len(data) < n * 16 / 4  # at least 4x smaller than the raw columns
+
+
+def test_validation_errors() -> None:
+    ok_cov = np.zeros((0, 2), np.int64)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        _core.encode_block("p", np.array([2, 1], np.int64), np.zeros(2), ok_cov)
+    with pytest.raises(ValueError, match="same length"):
+        _core.encode_block("p", np.array([1], np.int64), np.zeros(2), ok_cov)
+    with pytest.raises(ValueError, match="shape"):
+        _core.encode_block("p", np.array([1], np.int64), np.zeros(1), np.zeros((1, 3), np.int64))
+    with pytest.raises(ValueError, match="sorted and disjoint"):
+        _core.encode_block("p", np.array([1], np.int64), np.zeros(1), np.array([[0, 5], [3, 9]], np.int64))
+    with pytest.raises(ValueError, match="empty or reversed"):
+        _core.encode_block("p", np.array([1], np.int64), np.zeros(1), np.array([[5, 5]], np.int64))
+
+
+def test_not_a_block() -> None:
+    for junk in [b"", b"ACB", b"XYZ\x01" + bytes(20), b"ACB\x09" + bytes(20)]:
+        with pytest.raises(ValueError, match="corrupt block"):
+            _core.decode_block(junk)
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_damage_is_detected_or_harmless(data: st.DataObject) -> None:
+    ts = np.arange(0, 200 * 60_000, 60_000, dtype=np.int64)
+    values = np.round(np.random.default_rng(0).normal(70, 2, len(ts)), 1)
+    good = _core.encode_block("ses/site/VAV-1.points.DaTemp", ts, values, np.array([[0, 12_000_000]], np.int64))
+    raw = bytearray(good)
+    op = data.draw(st.sampled_from(["flip", "truncate", "extend"]))
+    if op == "flip":
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] ^= data.draw(st.integers(1, 255))
+    elif op == "truncate":
+        del raw[data.draw(st.integers(0, len(raw) - 1)) :]
+    else:
+        raw += data.draw(st.binary(min_size=1, max_size=10))
+    try:
+        name, got_ts, got_values, covered = _core.decode_block(bytes(raw))
+    except ValueError as exc:
+        assert "corrupt block" in str(exc)
+        return
+    assert name == "ses/site/VAV-1.points.DaTemp"
+    np.testing.assert_array_equal(got_ts, ts)
+    np.testing.assert_array_equal(got_values, values)
+    assert covered.tolist() == [[0, 12_000_000]]
