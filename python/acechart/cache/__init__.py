@@ -1,0 +1,1 @@
+"""Cache tiers: the block store of raw samples and the retention policy."""

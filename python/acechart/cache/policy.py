@@ -1,0 +1,58 @@
+"""Retention and freshness by data age: the seed's TTL table (section 3.3).
+
+| tier       | data age   | edge (L1 / Cache-Control) | blocks (R2) | aggregates (D1) |
+|------------|------------|---------------------------|-------------|-----------------|
+| realtime   | < 1 day    | 5 min                     | 1 hour *    | -               |
+| recent     | < 7 days   | 10 min                    | 1 hour      | -               |
+| historical | < 90 days  | 1 hour                    | 24 hours    | 7 days          |
+| archived   | >= 90 days | 24 hours                  | 30 days     | permanent       |
+
+* The seed does not cache realtime data in R2. Here only sealed samples (older
+than the freshness horizon) are ever stored, and they never change, so keeping
+them for an hour saves refetching a dashboard's last day on every refresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+DAY_MS = 86_400_000
+
+
+class Tier(str, Enum):
+    REALTIME = "realtime"
+    RECENT = "recent"
+    HISTORICAL = "historical"
+    ARCHIVED = "archived"
+
+
+@dataclass(frozen=True)
+class Retention:
+    edge_s: int
+    blocks_s: int
+    aggregates_s: int | None  # None: never expire; 0: not stored
+
+
+TABLE: dict[Tier, Retention] = {
+    Tier.REALTIME: Retention(edge_s=300, blocks_s=3600, aggregates_s=0),
+    Tier.RECENT: Retention(edge_s=600, blocks_s=3600, aggregates_s=0),
+    Tier.HISTORICAL: Retention(edge_s=3600, blocks_s=86_400, aggregates_s=604_800),
+    Tier.ARCHIVED: Retention(edge_s=86_400, blocks_s=2_592_000, aggregates_s=None),
+}
+
+
+def tier_of(end_ms: int, now_ms: int) -> Tier:
+    """The seed's `determineDataAge`: by how long ago the data ends."""
+    days = (now_ms - end_ms) / DAY_MS
+    if days < 1:
+        return Tier.REALTIME
+    if days < 7:
+        return Tier.RECENT
+    if days < 90:
+        return Tier.HISTORICAL
+    return Tier.ARCHIVED
+
+
+def retention(end_ms: int, now_ms: int) -> Retention:
+    return TABLE[tier_of(end_ms, now_ms)]
