@@ -1,5 +1,45 @@
+//! `downsample`: indices of the samples worth drawing (MinMaxLTTB or M4).
+
+use acechart_core::downsample::{self as kernel, Method};
+use acechart_core::CoreError;
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::to_py;
+
+/// Sorted indices of the samples to keep, at most `n_out`, first and last included.
+///
+/// `ts` must be sorted ascending (int64 ms), `values` the same length. `method` is
+/// `"minmaxlttb"` (`n_out >= 3`) or `"m4"` (`n_out` a positive multiple of 4). NaN values
+/// are never selected except as the first or last sample; a series of at most `n_out`
+/// samples is returned whole. Raises `ValueError` on invalid arguments.
+#[pyfunction]
+#[pyo3(signature = (ts, values, n_out, method = "minmaxlttb"))]
+fn downsample<'py>(
+    py: Python<'py>,
+    ts: PyReadonlyArray1<'py, i64>,
+    values: PyReadonlyArray1<'py, f64>,
+    n_out: i64,
+    method: &str,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let method: Method = method.parse().map_err(to_py)?;
+    let n_out = usize::try_from(n_out).map_err(|_| {
+        to_py(CoreError::Argument(format!(
+            "n_out must be a non-negative integer, got {n_out}"
+        )))
+    })?;
+    let ts = ts.as_slice()?;
+    let values = values.as_slice()?;
+    let kept = py
+        .detach(|| {
+            kernel::downsample(ts, values, n_out, method)
+                .map(|idx| idx.into_iter().map(|i| i as i64).collect::<Vec<i64>>())
+        })
+        .map_err(to_py)?;
+    Ok(kept.into_pyarray(py))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(downsample, m)?)?;
     Ok(())
 }
