@@ -1,6 +1,7 @@
 """Type stubs of the Rust core (checked against the binary by mypy.stubtest)."""
 
-from typing import Literal, final
+from collections.abc import Sequence
+from typing import Any, Literal, final
 
 import numpy as np
 import numpy.typing as npt
@@ -27,8 +28,7 @@ _I32 = npt.NDArray[np.int32]
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
 _Agg = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64]]
-_Series = list[tuple[str, _I64, _F64] | tuple[str, _Agg]]
-_Json = None | bool | int | float | str | list["_Json"] | tuple["_Json", ...] | dict[str, "_Json"]
+_Series = Sequence[tuple[str, _I64, _F64] | tuple[str, _Agg]]
 
 @final
 class ParsedPage:
@@ -58,9 +58,9 @@ def rollup_aggregates(aggregates: _Agg, bucket_ms: int, origin_ms: int = 0) -> _
 def downsample(
     ts: _I64, values: _F64, n_out: int, method: Literal["minmaxlttb", "m4"] = "minmaxlttb"
 ) -> _I64: ...
-def encode_json(metadata: dict[str, _Json], series: _Series) -> bytes: ...
+def encode_json(metadata: dict[str, Any], series: _Series) -> bytes: ...
 def encode_msgpack(
-    metadata: dict[str, _Json], series: _Series, layout: Literal["rows", "columns"] = "rows"
+    metadata: dict[str, Any], series: _Series, layout: Literal["rows", "columns"] = "rows"
 ) -> bytes: ...
 def encode_csv(series: _Series) -> bytes: ...
 def encode_block(point: str, ts: _I64, values: _F64, covered: npt.NDArray[np.int64]) -> bytes: ...

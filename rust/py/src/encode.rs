@@ -1,5 +1,450 @@
-use pyo3::prelude::*;
+//! `encode_json`, `encode_msgpack`, `encode_csv`: response bodies written from arrays.
+//!
+//! Every Python input is read first, with the GIL held: series into borrowed NumPy
+//! arrays, metadata into an owned [`Meta`] tree. The encoders then run over plain slices
+//! with the GIL released: one pass measures the exact output size, the `bytes` object is
+//! allocated once, and a second pass writes the document straight into it (no
+//! intermediate buffer, no copy). Every bad input raises `ValueError` naming the series, key or metadata path.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use acechart_core::encode::{self, meta::MAX_DEPTH, Aggregates, Layout, Meta, Series};
+use numpy::{Element, PyReadonlyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::errors::to_py;
+
+/// Arrays of one series, borrowed from Python for the duration of a call.
+enum Held<'py> {
+    Raw {
+        name: String,
+        ts: PyReadonlyArray1<'py, i64>,
+        values: PyReadonlyArray1<'py, f64>,
+    },
+    Agg {
+        name: String,
+        ts: PyReadonlyArray1<'py, i64>,
+        count: PyReadonlyArray1<'py, i64>,
+        sum: PyReadonlyArray1<'py, f64>,
+        min: PyReadonlyArray1<'py, f64>,
+        max: PyReadonlyArray1<'py, f64>,
+        avg: PyReadonlyArray1<'py, f64>,
+        stddev: PyReadonlyArray1<'py, f64>,
+    },
+}
+
+/// The keys of an aggregate dict that are encoded (others, like `m2`, are ignored).
+const AGG_KEYS: [&str; 7] = ["ts", "count", "sum", "min", "max", "avg", "stddev"];
+
+fn value_error(msg: String) -> PyErr {
+    PyValueError::new_err(msg)
+}
+
+/// `int`, `numpy.int64`, `datetime.datetime`: the name a user would write.
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    let ty = obj.get_type();
+    let qualname = ty
+        .qualname()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "?".into());
+    match ty.module().map(|s| s.to_string()) {
+        Ok(module) if module != "builtins" => format!("{module}.{qualname}"),
+        _ => qualname,
+    }
+}
+
+/// What an argument that is not the expected array actually is.
+fn describe_array(obj: &Bound<'_, PyAny>) -> String {
+    match (obj.getattr("ndim"), obj.getattr("dtype")) {
+        (Ok(ndim), Ok(dtype)) => format!(
+            "{} of {ndim} dimension(s) and dtype {dtype}",
+            type_name(obj)
+        ),
+        _ => type_name(obj),
+    }
+}
+
+fn array<'py, T: Element>(
+    obj: &Bound<'py, PyAny>,
+    series: &str,
+    key: &str,
+    dtype: &str,
+) -> PyResult<PyReadonlyArray1<'py, T>> {
+    obj.extract::<PyReadonlyArray1<'py, T>>().map_err(|_| {
+        value_error(format!(
+            "series {series:?}: {key:?} must be a 1-D {dtype} numpy array, got {}",
+            describe_array(obj)
+        ))
+    })
+}
+
+fn slice<'a, T: Element>(
+    arr: &'a PyReadonlyArray1<'_, T>,
+    series: &str,
+    key: &str,
+) -> PyResult<&'a [T]> {
+    arr.as_slice().map_err(|_| {
+        value_error(format!(
+            "series {series:?}: {key:?} is not a contiguous array (use numpy.ascontiguousarray)"
+        ))
+    })
+}
+
+impl<'py> Held<'py> {
+    fn from_item(index: usize, item: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let parts: Vec<Bound<'py, PyAny>> = if let Ok(t) = item.cast::<PyTuple>() {
+            t.iter().collect()
+        } else if let Ok(l) = item.cast::<PyList>() {
+            l.iter().collect()
+        } else {
+            vec![]
+        };
+        let shape_error = || {
+            value_error(format!(
+                "series[{index}] must be a tuple (name, ts, values) or (name, aggregates: dict), \
+                 got {}",
+                type_name(item)
+            ))
+        };
+        if !(parts.len() == 2 || parts.len() == 3) {
+            return Err(shape_error());
+        }
+        let name = match parts[0].cast::<PyString>() {
+            Ok(s) => s
+                .to_str()
+                .map_err(|e| value_error(format!("series[{index}]: name is not valid UTF-8: {e}")))?
+                .to_owned(),
+            Err(_) => {
+                return Err(value_error(format!(
+                    "series[{index}]: name must be str, got {}",
+                    type_name(&parts[0])
+                )))
+            }
+        };
+        if parts.len() == 3 {
+            let ts = array(&parts[1], &name, "ts", "int64")?;
+            let values = array(&parts[2], &name, "values", "float64")?;
+            return Ok(Held::Raw { name, ts, values });
+        }
+        let Ok(d) = parts[1].cast::<PyDict>() else {
+            return Err(shape_error());
+        };
+        let mut missing = Vec::new();
+        let mut cols = Vec::with_capacity(AGG_KEYS.len());
+        for key in AGG_KEYS {
+            match d.get_item(key)? {
+                Some(v) => cols.push(v),
+                None => missing.push(format!("{key:?}")),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(value_error(format!(
+                "series {name:?}: aggregates dict is missing key(s) {} (expected the output of \
+                 aggregate())",
+                missing.join(", ")
+            )));
+        }
+        let f = |i: usize| array::<f64>(&cols[i], &name, AGG_KEYS[i], "float64");
+        Ok(Held::Agg {
+            ts: array(&cols[0], &name, "ts", "int64")?,
+            count: array(&cols[1], &name, "count", "int64")?,
+            sum: f(2)?,
+            min: f(3)?,
+            max: f(4)?,
+            avg: f(5)?,
+            stddev: f(6)?,
+            name,
+        })
+    }
+
+    fn view(&self) -> PyResult<Series<'_>> {
+        Ok(match self {
+            Held::Raw { name, ts, values } => Series::Raw {
+                name,
+                ts: slice(ts, name, "ts")?,
+                values: slice(values, name, "values")?,
+            },
+            Held::Agg {
+                name,
+                ts,
+                count,
+                sum,
+                min,
+                max,
+                avg,
+                stddev,
+            } => Series::Agg {
+                name,
+                aggs: Aggregates {
+                    ts: slice(ts, name, "ts")?,
+                    count: slice(count, name, "count")?,
+                    sum: slice(sum, name, "sum")?,
+                    min: slice(min, name, "min")?,
+                    max: slice(max, name, "max")?,
+                    avg: slice(avg, name, "avg")?,
+                    stddev: slice(stddev, name, "stddev")?,
+                },
+            },
+        })
+    }
+}
+
+/// Borrow the arrays of every series.
+fn hold<'py>(series: &Bound<'py, PyAny>) -> PyResult<Vec<Held<'py>>> {
+    let items: Vec<Bound<'py, PyAny>> = if let Ok(l) = series.cast::<PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = series.cast::<PyTuple>() {
+        t.iter().collect()
+    } else {
+        return Err(value_error(format!(
+            "series must be a list of (name, ts, values) or (name, aggregates) tuples, got {}",
+            type_name(series)
+        )));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| Held::from_item(i, item))
+        .collect()
+}
+
+/// A metadata conversion failure, with the path collected on the way back up.
+struct MetaError {
+    /// Innermost segment first.
+    path: Vec<String>,
+    message: String,
+}
+
+impl MetaError {
+    fn new(message: String) -> Self {
+        MetaError {
+            path: Vec::new(),
+            message,
+        }
+    }
+
+    fn at(mut self, segment: String) -> Self {
+        self.path.push(segment);
+        self
+    }
+
+    fn into_py(self) -> PyErr {
+        let path: String = self.path.into_iter().rev().collect();
+        value_error(format!("metadata{path}: {}", self.message))
+    }
+}
+
+/// Convert one metadata value; `level` is the container depth of `obj`'s parent.
+fn to_meta(obj: &Bound<'_, PyAny>, level: usize) -> Result<Meta, MetaError> {
+    if obj.is_none() {
+        return Ok(Meta::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Meta::Bool(b.is_true()));
+    }
+    if obj.cast::<PyInt>().is_ok() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Meta::Int(i));
+        }
+        if let Ok(u) = obj.extract::<u64>() {
+            return Ok(Meta::UInt(u));
+        }
+        return Err(MetaError::new(format!(
+            "integer {obj} does not fit in 64 bits"
+        )));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Meta::Float(f.value()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s
+            .to_str()
+            .map(|s| Meta::Str(s.to_owned()))
+            .map_err(|e| MetaError::new(format!("string is not valid UTF-8: {e}")));
+    }
+    let is_dict = obj.cast::<PyDict>().is_ok();
+    let is_seq = obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok();
+    if (is_dict || is_seq) && level >= MAX_DEPTH {
+        return Err(MetaError::new(format!(
+            "nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut items = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let Ok(ks) = k.cast::<PyString>() else {
+                return Err(MetaError::new(format!(
+                    "keys must be str, got {} key {}",
+                    type_name(&k),
+                    k.repr().map(|r| r.to_string()).unwrap_or_default()
+                )));
+            };
+            let key = ks
+                .to_str()
+                .map_err(|e| MetaError::new(format!("key is not valid UTF-8: {e}")))?
+                .to_owned();
+            let value = to_meta(&v, level + 1).map_err(|e| e.at(format!("[{key:?}]")))?;
+            items.push((key, value));
+        }
+        return Ok(Meta::Map(items));
+    }
+    if is_seq {
+        let items: Vec<Bound<'_, PyAny>> = match obj.cast::<PyList>() {
+            Ok(l) => l.iter().collect(),
+            Err(_) => obj
+                .cast::<PyTuple>()
+                .map(|t| t.iter().collect())
+                .unwrap_or_default(),
+        };
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| to_meta(v, level + 1).map_err(|e| e.at(format!("[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Meta::List);
+    }
+    Err(MetaError::new(format!(
+        "unsupported type {} (allowed: dict, list, tuple, str, int, float, bool, None)",
+        type_name(obj)
+    )))
+}
+
+fn metadata(obj: &Bound<'_, PyAny>) -> PyResult<Meta> {
+    if obj.cast::<PyDict>().is_err() {
+        return Err(value_error(format!(
+            "metadata must be a dict, got {}",
+            type_name(obj)
+        )));
+    }
+    to_meta(obj, 0).map_err(MetaError::into_py)
+}
+
+/// Documents with fewer rows are encoded without releasing the GIL: for them the
+/// release costs more than it saves, and handing the GIL to another thread could make
+/// this call wait for a switch interval.
+const DETACH_MIN_ROWS: usize = 16 * 1024;
+
+/// Run `f` with the GIL released when `detach` is set.
+fn maybe_detach<T, F>(py: Python<'_>, detach: bool, f: F) -> T
+where
+    F: Send + FnOnce() -> T,
+    T: Send,
+{
+    if detach {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
+/// A new `bytes` object of `len` bytes, filled by `fill` (with the GIL released if
+/// `detach`).
+///
+/// The buffer is zeroed first (also without the GIL): the cost is small next to the
+/// page faults that the first touch of a large buffer takes anyway, and `fill` then gets
+/// an initialised `&mut [u8]`.
+fn bytes_with<'py, F>(
+    py: Python<'py>,
+    len: usize,
+    detach: bool,
+    fill: F,
+) -> PyResult<Bound<'py, PyBytes>>
+where
+    F: Send + FnOnce(&mut [u8]) -> acechart_core::error::Result<()>,
+{
+    let size = ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| value_error(format!("output of {len} bytes is too large")))?;
+    // SAFETY: `PyBytes_FromStringAndSize(NULL, size)` returns a new bytes object with an
+    // uninitialised buffer of `size` bytes (or NULL with an exception set, which becomes
+    // `Err`). No other code can reach the object before we return it, so its buffer may be
+    // written without the GIL; it is zeroed before any `&mut [u8]` to it exists, and the
+    // `bytes` handle keeps it alive for the whole call.
+    unsafe {
+        let ptr = ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
+        let bytes = Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked::<PyBytes>();
+        let addr = ffi::PyBytes_AsString(ptr) as usize;
+        maybe_detach(py, detach, || {
+            let dst = addr as *mut u8;
+            std::ptr::write_bytes(dst, 0, len);
+            fill(std::slice::from_raw_parts_mut(dst, len))
+        })
+        .map_err(to_py)?;
+        Ok(bytes)
+    }
+}
+
+/// Borrow every series, size the output exactly, allocate the `bytes` object once and
+/// write the document straight into it (both passes without the GIL for large inputs).
+fn run<'py, L, W>(
+    py: Python<'py>,
+    series: &Bound<'py, PyAny>,
+    len: L,
+    write: W,
+) -> PyResult<Bound<'py, PyBytes>>
+where
+    L: Send + FnOnce(&[Series<'_>]) -> acechart_core::error::Result<usize>,
+    W: Send + FnOnce(&[Series<'_>], &mut [u8]) -> acechart_core::error::Result<()>,
+{
+    let held = hold(series)?;
+    let views = held.iter().map(Held::view).collect::<PyResult<Vec<_>>>()?;
+    let detach = views.iter().map(Series::len).sum::<usize>() >= DETACH_MIN_ROWS;
+    let n = maybe_detach(py, detach, || len(&views)).map_err(to_py)?;
+    bytes_with(py, n, detach, |dst| write(&views, dst))
+}
+
+/// The response document as compact JSON:
+/// `{"metadata":{..},"series":[{"name":..,"data":[[ts,v],..]} | {"name":..,"aggregations":[..]}]}`.
+#[pyfunction]
+fn encode_json<'py>(
+    py: Python<'py>,
+    metadata: &Bound<'py, PyAny>,
+    series: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let meta = self::metadata(metadata)?;
+    run(
+        py,
+        series,
+        |views| encode::json::encoded_len(&meta, views),
+        |views, out| encode::json::encode_into(&meta, views, out),
+    )
+}
+
+/// The response document as MessagePack, `layout="rows"` (the JSON shape) or
+/// `layout="columns"` (little-endian float64 `bin` arrays).
+#[pyfunction]
+#[pyo3(signature = (metadata, series, layout = "rows"))]
+fn encode_msgpack<'py>(
+    py: Python<'py>,
+    metadata: &Bound<'py, PyAny>,
+    series: &Bound<'py, PyAny>,
+    layout: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let layout = Layout::parse(layout).map_err(to_py)?;
+    let meta = self::metadata(metadata)?;
+    run(
+        py,
+        series,
+        |views| encode::msgpack::encoded_len(&meta, views, layout),
+        |views, out| encode::msgpack::encode_into(&meta, views, layout, out),
+    )
+}
+
+/// Long-format CSV: `time,point,value` (raw series) or
+/// `time,point,count,sum,min,max,avg,stddev` (aggregate series).
+#[pyfunction]
+fn encode_csv<'py>(py: Python<'py>, series: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    run(
+        py,
+        series,
+        encode::csv::encoded_len,
+        encode::csv::encode_into,
+    )
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(encode_json, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_msgpack, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_csv, m)?)?;
     Ok(())
 }

@@ -1,0 +1,364 @@
+//! JSON: the seed's document, compact, written straight from the arrays.
+//!
+//! ```text
+//! {"metadata":{..},"series":[{"name":"p","data":[[1704067200000,72.5],..]},
+//!                            {"name":"q","aggregations":[{"timestamp":..,"avg":..,"min":..,
+//!                              "max":..,"sum":..,"count":..,"stddev":..},..]}]}
+//! ```
+//!
+//! Timestamps and counts are integers; floats use the shortest representation that
+//! round-trips (ryu), and non-finite floats (NaN, ±inf) become `null`. Strings escape `"`,
+//! `\` and control characters; other characters are written as UTF-8.
+
+use super::meta::Meta;
+use super::sink::{to_vec, Counter, Out, Sink};
+use super::{validate_all, Aggregates, Series};
+use crate::error::Result;
+
+/// Encode a response document as compact JSON.
+pub fn encode(metadata: &Meta, series: &[Series<'_>]) -> Result<Vec<u8>> {
+    to_vec(
+        || encoded_len(metadata, series),
+        |out| encode_into(metadata, series, out),
+    )
+}
+
+/// Exact size of the JSON document.
+pub fn encoded_len(metadata: &Meta, series: &[Series<'_>]) -> Result<usize> {
+    validate_all(series)?;
+    metadata.check_depth()?;
+    let mut c = Counter(0);
+    document(&mut c, metadata, series);
+    Ok(c.0)
+}
+
+/// Write the document into `out`, which must be exactly [`encoded_len`] bytes long.
+pub fn encode_into(metadata: &Meta, series: &[Series<'_>], out: &mut [u8]) -> Result<()> {
+    validate_all(series)?;
+    metadata.check_depth()?;
+    let mut w = Out::new(out);
+    document(&mut w, metadata, series);
+    w.finish()
+}
+
+fn document<S: Sink>(w: &mut S, metadata: &Meta, series: &[Series<'_>]) {
+    w.array(*b"{\"metadata\":");
+    write_meta(w, metadata);
+    w.array(*b",\"series\":[");
+    for (i, s) in series.iter().enumerate() {
+        if i > 0 {
+            w.byte(b',');
+        }
+        w.array(*b"{\"name\":");
+        write_str(w, s.name());
+        match *s {
+            Series::Raw { ts, values, .. } => {
+                w.array(*b",\"data\":[");
+                write_pairs(w, ts, values);
+                w.byte(b']');
+            }
+            Series::Agg { aggs, .. } => {
+                w.array(*b",\"aggregations\":[");
+                write_buckets(w, &aggs);
+                w.byte(b']');
+            }
+        }
+        w.byte(b'}');
+    }
+    w.array(*b"]}");
+}
+
+#[inline(always)]
+fn number<S: Sink>(w: &mut S, v: f64) {
+    if v.is_finite() {
+        w.finite_f64(v);
+    } else {
+        w.array(*b"null");
+    }
+}
+
+/// The elements of a `data` array (without the brackets).
+fn write_pairs<S: Sink>(w: &mut S, ts: &[i64], values: &[f64]) {
+    for (i, (&t, &v)) in ts.iter().zip(values).enumerate() {
+        if i > 0 {
+            w.byte(b',');
+        }
+        w.byte(b'[');
+        w.int(t);
+        w.byte(b',');
+        number(w, v);
+        w.byte(b']');
+    }
+}
+
+const K_TIMESTAMP: &[u8; 13] = b"{\"timestamp\":";
+const K_AVG: &[u8; 7] = b",\"avg\":";
+const K_MIN: &[u8; 7] = b",\"min\":";
+const K_MAX: &[u8; 7] = b",\"max\":";
+const K_SUM: &[u8; 7] = b",\"sum\":";
+const K_COUNT: &[u8; 9] = b",\"count\":";
+const K_STDDEV: &[u8; 10] = b",\"stddev\":";
+
+/// The elements of an `aggregations` array (without the brackets).
+fn write_buckets<S: Sink>(w: &mut S, a: &Aggregates<'_>) {
+    for i in 0..a.ts.len() {
+        if i > 0 {
+            w.byte(b',');
+        }
+        w.array(*K_TIMESTAMP);
+        w.int(a.ts[i]);
+        w.array(*K_AVG);
+        number(w, a.avg[i]);
+        w.array(*K_MIN);
+        number(w, a.min[i]);
+        w.array(*K_MAX);
+        number(w, a.max[i]);
+        w.array(*K_SUM);
+        number(w, a.sum[i]);
+        w.array(*K_COUNT);
+        w.int(a.count[i]);
+        w.array(*K_STDDEV);
+        number(w, a.stddev[i]);
+        w.byte(b'}');
+    }
+}
+
+/// Metadata (depth already checked by the caller).
+fn write_meta<S: Sink>(w: &mut S, v: &Meta) {
+    match v {
+        Meta::Null => w.array(*b"null"),
+        Meta::Bool(true) => w.array(*b"true"),
+        Meta::Bool(false) => w.array(*b"false"),
+        Meta::Int(i) => w.int(*i),
+        Meta::UInt(u) => w.bytes(itoa::Buffer::new().format(*u).as_bytes()),
+        Meta::Float(f) => number(w, *f),
+        Meta::Str(s) => write_str(w, s),
+        Meta::List(items) => {
+            w.byte(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    w.byte(b',');
+                }
+                write_meta(w, item);
+            }
+            w.byte(b']');
+        }
+        Meta::Map(items) => {
+            w.byte(b'{');
+            for (i, (k, item)) in items.iter().enumerate() {
+                if i > 0 {
+                    w.byte(b',');
+                }
+                write_str(w, k);
+                w.byte(b':');
+                write_meta(w, item);
+            }
+            w.byte(b'}');
+        }
+    }
+}
+
+/// For each byte: 0 if it is written as is, else the letter after the backslash
+/// (`u` meaning `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// A JSON string literal, quotes included.
+fn write_str<S: Sink>(w: &mut S, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    w.byte(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let e = ESCAPE[b as usize];
+        if e == 0 {
+            continue;
+        }
+        w.bytes(&bytes[start..i]);
+        if e == b'u' {
+            w.array([
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            w.array([b'\\', e]);
+        }
+        start = i + 1;
+    }
+    w.bytes(&bytes[start..]);
+    w.byte(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[u8]) -> &str {
+        std::str::from_utf8(v).unwrap()
+    }
+
+    fn raw<'a>(name: &'a str, ts: &'a [i64], values: &'a [f64]) -> Series<'a> {
+        Series::Raw { name, ts, values }
+    }
+
+    #[test]
+    fn empty_series_list() {
+        let out = encode(&Meta::Map(vec![]), &[]).unwrap();
+        assert_eq!(s(&out), r#"{"metadata":{},"series":[]}"#);
+    }
+
+    #[test]
+    fn empty_arrays() {
+        let out = encode(&Meta::Map(vec![]), &[raw("a", &[], &[])]).unwrap();
+        assert_eq!(
+            s(&out),
+            r#"{"metadata":{},"series":[{"name":"a","data":[]}]}"#
+        );
+    }
+
+    #[test]
+    fn one_sample() {
+        let out = encode(&Meta::Map(vec![]), &[raw("a", &[1704067200000], &[72.5])]).unwrap();
+        assert_eq!(
+            s(&out),
+            r#"{"metadata":{},"series":[{"name":"a","data":[[1704067200000,72.5]]}]}"#
+        );
+    }
+
+    #[test]
+    fn non_finite_negative_and_extremes() {
+        let ts = [i64::MIN, -1, 0, i64::MAX, 5];
+        let vs = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e300];
+        let out = encode(&Meta::Null, &[raw("a", &ts, &vs)]).unwrap();
+        assert_eq!(
+            s(&out),
+            concat!(
+                r#"{"metadata":null,"series":[{"name":"a","data":["#,
+                r#"[-9223372036854775808,null],[-1,null],[0,null],"#,
+                r#"[9223372036854775807,-0.0],[5,1e300]]}]}"#
+            )
+        );
+    }
+
+    #[test]
+    fn many_samples_cross_chunks() {
+        let n = 10_007;
+        let ts: Vec<i64> = (0..n as i64).map(|i| i * 60_000).collect();
+        let vs: Vec<f64> = (0..n).map(|i| i as f64 / 4.0).collect();
+        let out = encode(&Meta::Map(vec![]), &[raw("a", &ts, &vs)]).unwrap();
+        let mut expect = String::from(r#"{"metadata":{},"series":[{"name":"a","data":["#);
+        for i in 0..n {
+            if i > 0 {
+                expect.push(',');
+            }
+            expect.push_str(&format!("[{},{:?}]", ts[i], vs[i]));
+        }
+        expect.push_str("]}]}");
+        assert_eq!(s(&out), expect);
+    }
+
+    #[test]
+    fn escapes() {
+        let text = "a\"b\\c\n\r\t\x08\x0c\x00\x1f\x7f é ☃ 😀";
+        let mut c = Counter(0);
+        write_str(&mut c, text);
+        let mut out = vec![0; c.0];
+        let mut w = Out::new(&mut out);
+        write_str(&mut w, text);
+        w.finish().unwrap();
+        assert_eq!(
+            s(&out),
+            "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0000\\u001f\x7f é ☃ 😀\""
+        );
+    }
+
+    #[test]
+    fn nested_metadata() {
+        let meta = Meta::Map(vec![
+            ("siteId".into(), "s\"1".into()),
+            (
+                "pointNames".into(),
+                Meta::List(vec!["a".into(), Meta::List(vec![])]),
+            ),
+            ("n".into(), Meta::Int(-3)),
+            ("big".into(), Meta::UInt(u64::MAX)),
+            ("f".into(), Meta::Float(0.1)),
+            ("nan".into(), Meta::Float(f64::NAN)),
+            ("ok".into(), Meta::Bool(true)),
+            ("no".into(), Meta::Bool(false)),
+            ("none".into(), Meta::Null),
+            (
+                "m".into(),
+                Meta::Map(vec![("k\n".into(), Meta::Map(vec![]))]),
+            ),
+        ]);
+        let out = encode(&meta, &[]).unwrap();
+        assert_eq!(
+            s(&out),
+            concat!(
+                r#"{"metadata":{"siteId":"s\"1","pointNames":["a",[]],"n":-3,"#,
+                r#""big":18446744073709551615,"f":0.1,"nan":null,"ok":true,"no":false,"#,
+                r#""none":null,"m":{"k\n":{}}},"series":[]}"#
+            )
+        );
+    }
+
+    #[test]
+    fn too_deep_metadata() {
+        let mut v = Meta::Null;
+        for _ in 0..100 {
+            v = Meta::List(vec![v]);
+        }
+        let err = encode(&v, &[]).unwrap_err().to_string();
+        assert!(err.contains("nested deeper"), "{err}");
+    }
+
+    #[test]
+    fn aggregations() {
+        let aggs = Aggregates {
+            ts: &[0, 3_600_000],
+            count: &[60, 0],
+            sum: &[4350.0, 0.0],
+            min: &[68.25, f64::NAN],
+            max: &[76.75, f64::NAN],
+            avg: &[72.5, f64::NAN],
+            stddev: &[2.5, f64::NAN],
+        };
+        let out = encode(&Meta::Map(vec![]), &[Series::Agg { name: "a", aggs }]).unwrap();
+        assert_eq!(
+            s(&out),
+            concat!(
+                r#"{"metadata":{},"series":[{"name":"a","aggregations":["#,
+                r#"{"timestamp":0,"avg":72.5,"min":68.25,"max":76.75,"sum":4350.0,"count":60,"stddev":2.5},"#,
+                r#"{"timestamp":3600000,"avg":null,"min":null,"max":null,"sum":0.0,"count":0,"stddev":null}"#,
+                r#"]}]}"#
+            )
+        );
+    }
+
+    #[test]
+    fn length_mismatch_is_an_error() {
+        let err = encode(&Meta::Null, &[raw("p", &[1, 2], &[1.0])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"p\""), "{err}");
+    }
+}
