@@ -1,0 +1,100 @@
+"""The `acechart` command: one subcommand per entry point, settings from env and flags.
+
+Each subcommand registers its own flags in `build_parser` and runs from a
+function taking the parsed arguments; flags override `ACECHART_*` variables
+and both go through `Settings`, so they are validated in one place. Logging is
+configured here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from acechart.errors import ConfigError
+from acechart.settings import Settings
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger(__name__)
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acechart",
+        description="A fast chart-data proxy and cache in front of the ACE IoT API.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging threshold (default INFO)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve an ACE-compatible API over generated data",
+        description=(
+            "Serve the ACE API simulator. With no ACECHART_SIMULATOR_TOKENS, the token "
+            "'demo-token' reads every site. Faults and latency come from ACECHART_SIMULATOR_*."
+        ),
+    )
+    simulate.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    simulate.add_argument("--port", type=int, help="port to listen on (default 8081)")
+    simulate.add_argument("--seed", type=int, help="seed of the generated data (default 1)")
+    simulate.set_defaults(run=_simulate)
+    return parser
+
+
+def _overrides(args: argparse.Namespace, mapping: dict[str, str]) -> dict[str, Any]:
+    """Settings overrides from the flags that were given (flag name -> setting name)."""
+    values = vars(args)
+    return {setting: values[flag] for flag, setting in mapping.items() if values[flag] is not None}
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from acechart.origin.simulator import DEMO_TOKEN, SimulatorConfig, create_simulator_app
+
+    settings = Settings.from_env(
+        **_overrides(
+            args, {"host": "simulator_host", "port": "simulator_port", "seed": "simulator_seed"}
+        )
+    )
+    config = SimulatorConfig.from_settings(settings)
+    app = create_simulator_app(config)
+    host, port = settings.simulator_host, settings.simulator_port
+    tokens = "configured tokens" if config.tokens else f"token {DEMO_TOKEN!r}"
+    logger.info(
+        "ACE simulator on http://%s:%d serving %s (%s)",
+        host,
+        port,
+        ", ".join(config.sites),
+        tokens,
+    )
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run: Command = args.run
+    try:
+        return run(args)
+    except ConfigError as exc:
+        print(f"acechart: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

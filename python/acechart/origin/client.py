@@ -1,0 +1,586 @@
+"""The ACE origin client: complete, parallel, retrying fetches of raw samples.
+
+`fetch_samples` splits a range into time windows (and long point lists into
+groups that fit a URL), pages through each with the API's cursor under one
+client-wide concurrency bound, and hands every page's bytes to the Rust
+`_core.parse_page`; pages never become Python objects. Samples are trimmed to
+their window's half-open interval, so windows neither overlap nor leave holes
+whatever the origin does at an edge, and merged with `_core.sort_dedup`.
+
+It never stops early: a page that claims more data without a cursor, a cursor
+that repeats, or more pages than `origin_max_pages` is an error, not a silent
+truncation (the seed's worker stopped after 100 pages and lost data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import numpy as np
+from numpy.typing import NDArray
+
+from acechart import _core
+from acechart.errors import (
+    OriginAuthError,
+    OriginBadRequest,
+    OriginError,
+    OriginNotFound,
+    OriginTimeout,
+    OriginUnavailable,
+)
+from acechart.origin.isotime import format_iso_ms, to_ms
+from acechart.settings import Settings
+
+__all__ = ["OriginClient", "Progress", "ProgressCallback", "Samples"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_PARSE_OFF_LOOP_BYTES = 256 * 1024
+_PER_PAGE = 100
+
+
+@dataclass(frozen=True, eq=False)
+class Samples:
+    """Raw samples as columns, sorted by (point, time), one row per (point, time).
+
+    `point_index` indexes `names`; `ts` is ms since the epoch (UTC); `values`
+    are float64 with NaN where the origin sent something non-numeric. The
+    counters describe the fetch: origin `requests` (retries included), `pages`
+    parsed, `samples` received (before trimming to windows and dedup),
+    `non_numeric` rows kept as NaN, `retries`, and seconds spent parsing.
+    """
+
+    names: tuple[str, ...]
+    point_index: NDArray[np.int32]
+    ts: NDArray[np.int64]
+    values: NDArray[np.float64]
+    pages: int = 0
+    requests: int = 0
+    samples: int = 0
+    non_numeric: int = 0
+    retries: int = 0
+    parse_s: float = 0.0
+    elapsed_s: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def point(self, name: str) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """(ts, values) of one point, in time order (empty when it had no samples)."""
+        try:
+            i = self.names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+        lo, hi = np.searchsorted(self.point_index, [i, i + 1])
+        return self.ts[lo:hi], self.values[lo:hi]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a fetch is: samples and pages so far, windows done, and a total estimate.
+
+    Pages come in time order, so the time a window's pages have reached tells
+    what share of it is done; `estimated_total` extrapolates the samples so far
+    over the whole range (None until some time is covered).
+    """
+
+    samples: int
+    pages: int
+    windows_done: int
+    windows: int
+    estimated_total: int | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class _Task:
+    """One (point group, time window) to page through; `covered_ms` grows as pages arrive."""
+
+    points: list[str] | None
+    start_ms: int
+    end_ms: int
+    covered_ms: int = 0
+    done: bool = False
+
+
+@dataclass
+class _Fetch:
+    """Mutable bookkeeping of one `fetch_samples` call."""
+
+    names: dict[str, int]
+    tasks: list[_Task]
+    progress: ProgressCallback | None
+    pages: int = 0
+    requests: int = 0
+    received: int = 0
+    kept: int = 0
+    retries: int = 0
+    parse_s: float = 0.0
+    parts: list[tuple[NDArray[np.int32], NDArray[np.int64], NDArray[np.float64]]] = field(
+        default_factory=list
+    )
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        total_ms = sum(t.end_ms - t.start_ms for t in self.tasks)
+        covered = sum(t.covered_ms for t in self.tasks)
+        estimate = None
+        if covered > 0:
+            estimate = round(self.kept * total_ms / covered)
+        done = sum(t.done for t in self.tasks)
+        self.progress(Progress(self.kept, self.pages, done, len(self.tasks), estimate))
+
+
+class OriginClient:
+    """One shared aiohttp session and concurrency bound for every call to the ACE origin.
+
+    The caller's token is passed per call (the proxy forwards each user's own
+    token) and sent as `Authorization: Bearer`; it is never logged.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._base = settings.origin_url.rstrip("/")
+        self._session = session
+        self._owns_session = session is None
+        self._slots = asyncio.Semaphore(settings.origin_concurrency)
+        self._rng = rng or random.Random()
+        self._timeout = aiohttp.ClientTimeout(
+            total=settings.origin_timeout_s,
+            sock_connect=settings.origin_connect_timeout_s,
+            sock_read=settings.origin_read_timeout_s,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session if this client opened it."""
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled keep-alive session, opened on first use inside the running loop."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=max(self.settings.origin_concurrency, 1) * 2)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._owns_session = True
+        return self._session
+
+    # --- metadata ---------------------------------------------------------------------
+
+    async def list_sites(self, *, token: str) -> list[dict[str, Any]]:
+        """Every site the token may read (walks all pages of `/sites`)."""
+        return await self._walk_pages("/sites", token)
+
+    async def get_site(self, site: str, *, token: str) -> dict[str, Any]:
+        """One site's metadata."""
+        return await self._request(f"/sites/{quote(site, safe='')}", {}, token, _json_object)
+
+    async def list_points(self, site: str, *, token: str) -> list[dict[str, Any]]:
+        """Every configured point of `site`, walking all `/configured_points` pages."""
+        return await self._walk_pages(f"/sites/{quote(site, safe='')}/configured_points", token)
+
+    async def _walk_pages(self, path: str, token: str) -> list[dict[str, Any]]:
+        """All items of a page-numbered listing; fails if the pages do not add up to `total`."""
+        first = await self._request(path, {"page": 1, "per_page": _PER_PAGE}, token, _json_object)
+        pages = int(first.get("pages", 1))
+        total = int(first.get("total", len(first.get("items", []))))
+        rest = await _all_or_cancel(
+            [
+                self._request(path, {"page": p, "per_page": _PER_PAGE}, token, _json_object)
+                for p in range(2, pages + 1)
+            ]
+        )
+        items: list[dict[str, Any]] = list(first.get("items", []))
+        for body in rest:
+            items.extend(body.get("items", []))
+        if len(items) != total:
+            raise OriginUnavailable(
+                f"{path} listed {len(items)} items over {pages} pages but reported total {total}",
+                origin_status=200,
+            )
+        return items
+
+    # --- samples -----------------------------------------------------------------------
+
+    async def fetch_samples(
+        self,
+        site: str,
+        points: Sequence[str] | None,
+        start: datetime | int,
+        end: datetime | int,
+        *,
+        token: str,
+        progress: ProgressCallback | None = None,
+    ) -> Samples:
+        """Every raw sample of `points` (None: all of the site's) in [start, end).
+
+        `start`/`end` are datetimes (naive means UTC) or ms since the epoch. The
+        range is cut into `origin_window_s` windows and the point list into
+        groups that fit a URL; each piece is paged through in parallel with the
+        others, at most `origin_concurrency` requests in flight per client.
+        """
+        started = time.perf_counter()
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        wanted = list(dict.fromkeys(points)) if points is not None else None
+        names: dict[str, int] = {n: i for i, n in enumerate(wanted or [])}
+        groups: list[list[str] | None] = (
+            [None] if wanted is None else _point_groups(wanted, self.settings.origin_max_url_chars)
+        )
+        windows = _windows(start_ms, end_ms, self.settings.origin_window_s * 1000)
+        tasks = [_Task(g, a, b) for g in groups for a, b in windows]
+        state = _Fetch(names, tasks, progress)
+        if wanted == []:
+            tasks.clear()
+        path = f"/sites/{quote(site, safe='')}/timeseries/paginated"
+        await _all_or_cancel([self._page_through(path, task, token, state) for task in tasks])
+        result = self._merge(state, wanted is None)
+        return Samples(
+            names=result[0],
+            point_index=result[1],
+            ts=result[2],
+            values=result[3],
+            pages=state.pages,
+            requests=state.requests,
+            samples=state.received,
+            non_numeric=int(np.count_nonzero(np.isnan(result[3]))),
+            retries=state.retries,
+            parse_s=state.parse_s,
+            elapsed_s=time.perf_counter() - started,
+        )
+
+    async def _page_through(self, path: str, task: _Task, token: str, state: _Fetch) -> None:
+        """Follow one window's cursor to the end, keeping samples inside [start, end)."""
+        params: dict[str, str | int] = {
+            "start_time": format_iso_ms(task.start_ms),
+            "end_time": format_iso_ms(task.end_ms),
+            "page_size": self.settings.origin_page_size,
+            "raw_data": "true",
+        }
+        if task.points is not None:
+            params["point_names"] = ",".join(task.points)
+        cursor: str | None = None
+        seen: set[str] = set()
+        for page_no in range(1, self.settings.origin_max_pages + 1):
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = await self._request(path, params, token, self._parser(task.points, state), state)
+            self._keep(page, task, state)
+            if not page.has_more:
+                task.done = True
+                task.covered_ms = task.end_ms - task.start_ms
+                state.report()
+                return
+            if not page.next_cursor:
+                raise OriginUnavailable(
+                    f"origin reported has_more without a next_cursor (page {page_no})",
+                    origin_status=200,
+                )
+            if page.next_cursor in seen:
+                raise OriginUnavailable(
+                    f"origin repeated a cursor on page {page_no}; refusing to loop",
+                    origin_status=200,
+                )
+            seen.add(page.next_cursor)
+            cursor = page.next_cursor
+            state.report()
+        raise OriginUnavailable(
+            f"more than {self.settings.origin_max_pages} pages in one window "
+            f"({format_iso_ms(task.start_ms)}..{format_iso_ms(task.end_ms)}); raise "
+            "ACECHART_ORIGIN_MAX_PAGES or shorten ACECHART_ORIGIN_WINDOW_S",
+            origin_status=200,
+        )
+
+    def _parser(
+        self, points: list[str] | None, state: _Fetch
+    ) -> Callable[[bytes], Awaitable[_core.ParsedPage]]:
+        """Parse page bytes in Rust: off the event loop when big (the GIL is released).
+
+        The parse is timed where it runs, so `parse_s` excludes waiting for a thread.
+        """
+
+        async def parse(body: bytes) -> _core.ParsedPage:
+            if len(body) < _PARSE_OFF_LOOP_BYTES:
+                page, seconds = _timed_parse(body, points)
+            else:
+                loop = asyncio.get_running_loop()
+                page, seconds = await loop.run_in_executor(None, _timed_parse, body, points)
+            state.parse_s += seconds
+            return page
+
+        return parse
+
+    def _keep(self, page: _core.ParsedPage, task: _Task, state: _Fetch) -> None:
+        """Map page names to result ids and keep samples in the task's half-open window."""
+        state.pages += 1
+        state.received += len(page)
+        if len(page) == 0:
+            return
+        ids = np.array([state.names.setdefault(n, len(state.names)) for n in page.names], np.int32)
+        ts = page.ts
+        inside = (ts >= task.start_ms) & (ts < task.end_ms)
+        keep = None if bool(inside.all()) else np.flatnonzero(inside)
+        point_index = ids[page.point_index]
+        values = page.values
+        if keep is not None:
+            point_index, ts, values = point_index[keep], ts[keep], values[keep]
+        state.parts.append((point_index, ts, values))
+        state.kept += len(ts)
+        reached = int(page.ts.max()) - task.start_ms
+        task.covered_ms = max(task.covered_ms, min(reached, task.end_ms - task.start_ms))
+
+    def _merge(
+        self, state: _Fetch, sort_names: bool
+    ) -> tuple[tuple[str, ...], NDArray[np.int32], NDArray[np.int64], NDArray[np.float64]]:
+        """All kept parts as one (point, time)-sorted, deduplicated set of columns."""
+        names = list(state.names)
+        if not state.parts:
+            empty = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
+            return (tuple(sorted(names) if sort_names else names), *empty)
+        point_index = np.concatenate([p[0] for p in state.parts])
+        ts = np.concatenate([p[1] for p in state.parts])
+        values = np.concatenate([p[2] for p in state.parts])
+        if sort_names:
+            order = sorted(range(len(names)), key=names.__getitem__)
+            rank = np.empty(len(names), np.int32)
+            rank[order] = np.arange(len(names), dtype=np.int32)
+            point_index = rank[point_index]
+            names = [names[i] for i in order]
+        point_index, ts, values = _core.sort_dedup(point_index, ts, values)
+        return tuple(names), point_index, ts, values
+
+    # --- one request, with retries --------------------------------------------------------
+
+    async def _request(
+        self,
+        path: str,
+        params: dict[str, str | int],
+        token: str,
+        parse: Callable[[bytes], Awaitable[T]],
+        state: _Fetch | None = None,
+    ) -> T:
+        """GET `path` and parse the body, retrying transient failures with backoff.
+
+        Retried: 429 (after Retry-After), 5xx, timeouts, refused or dropped
+        connections, and bodies that do not parse (a cut-off page). Not retried:
+        401/403 (OriginAuthError), 404 (OriginNotFound), 400/422 and other 4xx
+        (OriginBadRequest). Past `origin_max_attempts` the last failure is raised
+        as OriginTimeout (timeouts) or OriginUnavailable.
+        """
+        settings = self.settings
+        url = self._base + path
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        failure: OriginError | None = None
+        for attempt in range(1, settings.origin_max_attempts + 1):
+            retry_after: float | None = None
+            if state is not None:
+                state.requests += 1
+                if attempt > 1:
+                    state.retries += 1
+            try:
+                async with (
+                    self._slots,
+                    self.session.get(
+                        url, params=params, headers=headers, timeout=self._timeout
+                    ) as resp,
+                ):
+                    status = resp.status
+                    body = await resp.read()
+                    retry_after = _retry_after(resp.headers.get("Retry-After"))
+            except TimeoutError:
+                failure = OriginTimeout(f"no answer from origin within the timeout ({path})")
+            except aiohttp.ClientPayloadError as exc:
+                failure = OriginUnavailable(f"connection dropped mid-body: {_short(exc)}")
+            except aiohttp.ClientError as exc:
+                failure = OriginUnavailable(f"connection to origin failed: {_short(exc)}")
+            else:
+                if status == 200:
+                    try:
+                        return await parse(body)
+                    except ValueError as exc:
+                        failure = OriginUnavailable(
+                            f"malformed origin response: {_short(exc)}", origin_status=200
+                        )
+                else:
+                    failure = _status_error(status, body, retry_after)
+                    if status not in _RETRY_STATUSES and status < 500:
+                        raise failure
+                    if retry_after is not None and retry_after > settings.origin_retry_after_max_s:
+                        raise OriginUnavailable(
+                            f"origin asked to retry after {retry_after:g} s, more than "
+                            f"ACECHART_ORIGIN_RETRY_AFTER_MAX_S={settings.origin_retry_after_max_s:g}",
+                            origin_status=status,
+                            retry_after=retry_after,
+                        )
+            if attempt == settings.origin_max_attempts:
+                break
+            delay = self._backoff(attempt, retry_after)
+            logger.warning(
+                "origin %s failed (%s), attempt %d of %d; retrying in %.2f s",
+                path,
+                failure.reason,
+                attempt,
+                settings.origin_max_attempts,
+                delay,
+            )
+            await asyncio.sleep(delay)
+        assert failure is not None
+        raise type(failure)(
+            f"{failure.reason} (gave up after {settings.origin_max_attempts} attempts)",
+            origin_status=failure.origin_status,
+            retry_after=failure.retry_after,
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter, or the origin's Retry-After (plus a little jitter)."""
+        if retry_after is not None:
+            return retry_after + self._rng.random() * min(0.1 * retry_after, 1.0)
+        s = self.settings
+        ceiling = min(s.origin_retry_cap_s, s.origin_retry_base_s * 2.0 ** (attempt - 1))
+        return ceiling / 2 + self._rng.random() * ceiling / 2
+
+
+def _timed_parse(body: bytes, points: list[str] | None) -> tuple[_core.ParsedPage, float]:
+    t0 = time.perf_counter()
+    page = _core.parse_page(body, points)
+    return page, time.perf_counter() - t0
+
+
+def _windows(start_ms: int, end_ms: int, window_ms: int) -> list[tuple[int, int]]:
+    """[start, end) cut at multiples of `window_ms` (UTC-aligned, so origin caches line up)."""
+    if end_ms <= start_ms:
+        return []
+    edges = [start_ms]
+    edge = (start_ms // window_ms + 1) * window_ms
+    while edge < end_ms:
+        edges.append(edge)
+        edge += window_ms
+    edges.append(end_ms)
+    return list(itertools.pairwise(edges))
+
+
+def _point_groups(points: list[str], max_chars: int) -> list[list[str] | None]:
+    """Split names into groups whose URL-encoded, comma-joined list fits `max_chars`."""
+    groups: list[list[str] | None] = []
+    current: list[str] = []
+    length = 0
+    for name in points:
+        cost = len(quote(name, safe="")) + 3
+        if current and length + cost > max_chars:
+            groups.append(current)
+            current, length = [], 0
+        current.append(name)
+        length += cost
+    if current:
+        groups.append(current)
+    return groups
+
+
+async def _all_or_cancel(coros: Sequence[Awaitable[T]]) -> list[T]:
+    """Await all; on the first failure cancel the rest and raise that failure itself."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return []
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            exc = t.exception()
+            if exc is not None:
+                raise exc
+    finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return [t.result() for t in tasks]
+
+
+async def _json_object(body: bytes) -> dict[str, Any]:
+    """A small JSON object (metadata, not pages); ValueError for anything else."""
+    value = json.loads(body)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def _status_error(status: int, body: bytes, retry_after: float | None) -> OriginError:
+    """The typed error for a non-200 origin answer, with a short reason from its body."""
+    reason = f"origin answered {status}: {_body_excerpt(body)}"
+    if status in (401, 403):
+        return OriginAuthError(reason, origin_status=status)
+    if status == 404:
+        return OriginNotFound(reason, origin_status=status)
+    if status < 500 and status != 429:
+        return OriginBadRequest(reason, origin_status=status)
+    return OriginUnavailable(reason, origin_status=status, retry_after=retry_after)
+
+
+def _body_excerpt(body: bytes, limit: int = 200) -> str:
+    """The origin's message when it sent one, else the start of its body."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        for key in ("message", "detail", "error"):
+            if isinstance(value.get(key), str):
+                return _short(value[key], limit)
+    return _short(body.decode("utf-8", "replace"), limit)
+
+
+def _short(value: object, limit: int = 200) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Retry-After in seconds: a number, or an HTTP date turned into seconds from now."""
+    if header is None:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())

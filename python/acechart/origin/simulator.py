@@ -1,0 +1,522 @@
+"""An ACE-compatible API over generated data: `acechart simulate`, tests, benchmarks, demo.
+
+It answers the endpoints acechart uses with the shapes of the real API (see
+ARCHITECTURE.md, "The origin"), checks Bearer tokens per site, and injects
+latency and faults on demand. Data comes from `datagen` (nothing is stored) and
+pages are serialised by `pagefmt` without a Python loop per sample, so the
+simulator is never what a benchmark measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from acechart.origin.cursor import Cursor, query_fingerprint
+from acechart.origin.datagen import DataSource, Rows, SiteTable
+from acechart.origin.faults import (
+    STATUS_FAULTS,
+    Fault,
+    FaultInjector,
+    FaultPlan,
+    RequestLog,
+    RequestRecord,
+)
+from acechart.origin.isotime import parse_iso_ms
+from acechart.origin.pagefmt import PageRenderer, page_body, samples_body
+from acechart.settings import VALID_PAGE_SIZES, Settings
+
+__all__ = [
+    "DEMO_TOKEN",
+    "SAMPLES_HEADER",
+    "SIMULATOR",
+    "RunningSimulator",
+    "SimulatorConfig",
+    "SimulatorState",
+    "create_simulator_app",
+    "run_simulator",
+]
+
+logger = logging.getLogger(__name__)
+
+DEMO_TOKEN = "demo-token"
+"""The token that reads every site when no tokens are configured."""
+
+_ALL_SITES = "*"
+_MAX_PER_PAGE = 100
+_UNPAGINATED_LIMIT_DEFAULT = 500_000
+_EXECUTOR_ROWS = 5_000
+T = TypeVar("T")
+
+SAMPLES_HEADER = "X-Simulator-Samples"
+"""Response header with the number of samples in a timeseries answer (for logs and tests)."""
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """What the simulator serves and how it misbehaves; see `Settings` for each field."""
+
+    seed: int = 1
+    sites: tuple[str, ...] = ("ses_falls_city",)
+    vav_count: int = 36
+    tokens: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    now_ms: int | None = None
+    max_page_size: int = 500_000
+    exact_has_more: bool = True
+    faults: FaultPlan = field(default_factory=FaultPlan, hash=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SimulatorConfig:
+        return cls(
+            seed=settings.simulator_seed,
+            sites=settings.simulator_sites,
+            vav_count=settings.simulator_vav_count,
+            tokens=dict(settings.simulator_tokens),
+            now_ms=None if settings.simulator_now is None else parse_iso_ms(settings.simulator_now),
+            max_page_size=settings.simulator_max_page_size,
+            exact_has_more=settings.simulator_exact_has_more,
+            faults=FaultPlan(
+                latency_s=settings.simulator_latency_s,
+                jitter_s=settings.simulator_jitter_s,
+                rate_limit_rate=settings.simulator_rate_limit_rate,
+                retry_after_s=settings.simulator_retry_after_s,
+                error_rate=settings.simulator_error_rate,
+                drop_rate=settings.simulator_drop_rate,
+                slow_body_s=settings.simulator_slow_body_s,
+            ),
+        )
+
+
+class SimulatorState:
+    """Everything a running simulator holds: data, renderers, tokens, faults, request log."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.data = DataSource(config.sites, config.seed, config.vav_count)
+        self.renderers = {name: PageRenderer(t) for name, t in self.data.sites.items()}
+        self.tokens: dict[str, frozenset[str]] = dict(config.tokens) or {
+            DEMO_TOKEN: frozenset({_ALL_SITES})
+        }
+        self.faults = FaultInjector(config.faults, seed=config.seed)
+        self.log = RequestLog()
+
+    def now_ms(self) -> int:
+        """The end of all data: the fixed `now_ms` of the config, else the wall clock."""
+        if self.config.now_ms is not None:
+            return self.config.now_ms
+        return int(time.time() * 1000)
+
+    def may_read(self, token: str, site: str) -> bool:
+        sites = self.tokens.get(token, frozenset())
+        return _ALL_SITES in sites or site in sites
+
+
+SIMULATOR = web.AppKey("acechart_simulator", SimulatorState)
+
+
+def create_simulator_app(config: SimulatorConfig | None = None) -> web.Application:
+    """The simulator as an aiohttp application (state under the `SIMULATOR` key)."""
+    state = SimulatorState(config or SimulatorConfig())
+    app = web.Application(middlewares=[_faults_and_log])
+    app[SIMULATOR] = state
+    app.router.add_get("/sites", _list_sites)
+    app.router.add_get("/sites/{site}", _get_site)
+    app.router.add_get("/sites/{site}/configured_points", _configured_points)
+    app.router.add_get("/sites/{site}/points", _configured_points)
+    app.router.add_get("/sites/{site}/timeseries/paginated", _timeseries_paginated)
+    app.router.add_get("/sites/{site}/timeseries", _site_timeseries)
+    app.router.add_post("/points/get_timeseries", _points_timeseries)
+    app.router.add_get(r"/points/{name:.+}/timeseries", _point_timeseries)
+    return app
+
+
+@dataclass(frozen=True)
+class RunningSimulator:
+    """A simulator listening on a real port: its base URL and its live state."""
+
+    url: str
+    state: SimulatorState
+
+
+@asynccontextmanager
+async def run_simulator(
+    config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningSimulator]:
+    """Serve the simulator in this event loop (port 0: any free port) until the block exits."""
+    app = create_simulator_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        yield RunningSimulator(f"http://{bound_host}:{bound_port}", app[SIMULATOR])
+    finally:
+        await runner.cleanup()
+
+
+# --- errors -----------------------------------------------------------------------
+
+_REASONS = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    """An error in the API's style: `{"code", "status", "message"}` (+ `errors` for 422)."""
+    body = {"code": status, "status": _REASONS.get(status, ""), "message": message, **extra}
+    return web.json_response(body, status=status)
+
+
+class _Reject(Exception):
+    """Raised inside a handler to answer with `_error(status, message, **extra)`."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.response = _error(status, message, **extra)
+
+
+def _unprocessable(param: str, message: str) -> _Reject:
+    return _Reject(422, f"{param}: {message}", errors={"query": {param: [message]}})
+
+
+# --- middleware: faults, latency, request log --------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _faults_and_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[SIMULATOR]
+    started = time.perf_counter()
+    path = request.path
+    fault = state.faults.decide(path)
+    delay = state.faults.delay(path)
+    if delay:
+        await asyncio.sleep(delay)
+    if fault == "hang":
+        await asyncio.sleep(state.faults.plan.hang_s)
+    response: web.StreamResponse
+    if fault == "429":
+        retry_after = state.faults.plan.retry_after_s
+        response = _error(429, "Rate limit exceeded")
+        response.headers["Retry-After"] = _retry_after_text(retry_after)
+    elif fault in STATUS_FAULTS:
+        response = _error(int(fault), "Injected fault")
+    else:
+        try:
+            response = await handler(request)
+        except _Reject as reject:
+            response = reject.response
+    samples_text = response.headers.get(SAMPLES_HEADER)
+    samples = int(samples_text) if samples_text is not None else None
+    record = RequestRecord(
+        method=request.method,
+        path=path,
+        params=dict(request.query),
+        status=response.status,
+        fault=fault,
+        started_s=started,
+        duration_s=time.perf_counter() - started,
+        samples=samples,
+    )
+    state.log.add(record)
+    slow_s = state.faults.plan.slow_body_s if state.faults.applies(path) else 0.0
+    if fault == "slow" and not slow_s:
+        slow_s = 1.0
+    if isinstance(response, web.Response) and (fault in ("drop", "corrupt") or slow_s):
+        return await _stream_faulty(request, response, fault, slow_s)
+    return response
+
+
+def _retry_after_text(seconds: float) -> str:
+    """Retry-After as whole seconds when whole, else a decimal (tests use short waits)."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+async def _stream_faulty(
+    request: web.Request, response: web.Response, fault: Fault | None, slow_s: float
+) -> web.StreamResponse:
+    """Send a body in chunks: slowly (`slow_s`), cut off (`drop`) or halved (`corrupt`)."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    if fault == "corrupt":
+        body = body[: len(body) // 2]
+    stream = web.StreamResponse(status=response.status, headers=response.headers)
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    cut = len(body) // 2 if fault == "drop" else len(body)
+    chunks = 10 if slow_s else 1
+    step = max(1, math.ceil(cut / chunks))
+    for offset in range(0, cut, step):
+        if slow_s:
+            await asyncio.sleep(slow_s / chunks)
+        await stream.write(body[offset : offset + step])
+    if fault == "drop":
+        if request.transport is not None:
+            request.transport.abort()
+        return stream
+    await stream.write_eof()
+    return stream
+
+
+# --- auth and parameters ---------------------------------------------------------------
+
+
+def _token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    state = request.app[SIMULATOR]
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _Reject(401, "Missing or malformed Authorization header (Bearer token expected)")
+    token = token.strip()
+    if token not in state.tokens:
+        raise _Reject(401, "Invalid token")
+    return token
+
+
+def _site(request: web.Request, name: str | None = None) -> SiteTable:
+    """The site of the path, after checking the token may read it (401, 404, 403)."""
+    state = request.app[SIMULATOR]
+    token = _token(request)
+    name = name if name is not None else request.match_info["site"]
+    table = state.data.sites.get(name)
+    if table is None:
+        raise _Reject(404, f"Site {name} not found")
+    if not state.may_read(token, name):
+        raise _Reject(403, f"Token may not read site {name}")
+    return table
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _unprocessable(name, "Not a valid integer.") from None
+    if not lo <= value <= hi:
+        raise _unprocessable(
+            name, f"Must be greater than or equal to {lo} and less than or equal to {hi}."
+        )
+    return value
+
+
+def _time_param(request: web.Request, name: str) -> int:
+    raw = request.query.get(name)
+    if not raw:
+        raise _unprocessable(name, "Missing data for required field.")
+    try:
+        return parse_iso_ms(raw)
+    except ValueError:
+        raise _unprocessable(name, "Not a valid datetime.") from None
+
+
+def _time_range(request: web.Request) -> tuple[int, int]:
+    start = _time_param(request, "start_time")
+    end = _time_param(request, "end_time")
+    if end < start:
+        raise _unprocessable("end_time", "Must not be before start_time.")
+    return start, end
+
+
+def _bool_param(request: web.Request, name: str, default: bool) -> bool:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise _unprocessable(name, "Not a valid boolean.")
+
+
+def _paginated(items: Sequence[Any], page: int, per_page: int) -> dict[str, Any]:
+    """The API's page-numbered listing: page, pages, per_page, total, items."""
+    total = len(items)
+    pages = max(1, math.ceil(total / per_page))
+    chunk = items[(page - 1) * per_page : page * per_page]
+    return {"page": page, "pages": pages, "per_page": per_page, "total": total, "items": chunk}
+
+
+def _json_bytes(body: bytes, samples: int) -> web.Response:
+    """A JSON body already serialised; the sample count rides along for the request log."""
+    response = web.Response(body=body, content_type="application/json")
+    response.headers[SAMPLES_HEADER] = str(samples)
+    return response
+
+
+async def _off_loop(work: Callable[[], T], rows_hint: int) -> T:
+    """Run big page builds in a thread (NumPy drops the GIL), small ones inline."""
+    if rows_hint < _EXECUTOR_ROWS:
+        return work()
+    return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+# --- handlers ---------------------------------------------------------------------
+
+
+async def _list_sites(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    token = _token(request)
+    page = _int_param(request, "page", 1, 1, 1_000_000)
+    per_page = _int_param(request, "per_page", 10, 1, _MAX_PER_PAGE)
+    items = [
+        t.site.to_json() for name, t in state.data.sites.items() if state.may_read(token, name)
+    ]
+    return web.json_response(_paginated(items, page, per_page))
+
+
+async def _get_site(request: web.Request) -> web.Response:
+    return web.json_response(_site(request).site.to_json())
+
+
+async def _configured_points(request: web.Request) -> web.Response:
+    table = _site(request)
+    page = _int_param(request, "page", 1, 1, 1_000_000)
+    per_page = _int_param(request, "per_page", 10, 1, _MAX_PER_PAGE)
+    site = table.site
+    body = _paginated(list(site.points), page, per_page)
+    body["items"] = [p.to_json(site) for p in body["items"]]
+    return web.json_response(body)
+
+
+async def _timeseries_paginated(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    table = _site(request)
+    start, end = _time_range(request)
+    page_size = _int_param(request, "page_size", 10_000, 1, VALID_PAGE_SIZES[-1])
+    if page_size not in VALID_PAGE_SIZES:
+        sizes = ", ".join(str(s) for s in VALID_PAGE_SIZES)
+        raise _unprocessable("page_size", f"Must be one of: {sizes}.")
+    raw = _bool_param(request, "raw_data", False)
+    names_param = request.query.get("point_names", "")
+    names = [n for n in names_param.split(",") if n] or None
+    fingerprint = query_fingerprint(table.site.name, start, end, raw, names)
+    after: tuple[int, int] | None = None
+    sent = 0
+    if request.query.get("cursor"):
+        try:
+            cursor = Cursor.decode(request.query["cursor"], fingerprint)
+        except ValueError as exc:
+            raise _unprocessable("cursor", str(exc)) from None
+        after, sent = (cursor.t_ms, cursor.idx), cursor.sent
+    limit = min(page_size, state.config.max_page_size)
+    exact = state.config.exact_has_more
+    end_eff = min(end, state.now_ms())
+    sel = table.select(names)
+    renderer = state.renderers[table.site.name]
+    count = 0
+
+    def build() -> bytes:
+        nonlocal count
+        rows = table.next_rows(sel, start, end_eff, after, limit + 1 if exact else limit, raw)
+        has_more = len(rows) > limit if exact else len(rows) == limit
+        rows = rows.take(slice(0, limit))
+        count = len(rows)
+        next_cursor = None
+        if has_more:
+            last_t, last_idx = int(rows.t_ms[-1]), int(rows.idx[-1])
+            next_cursor = Cursor(fingerprint, last_t, last_idx, sent + count).encode()
+        return page_body(renderer.render(rows), next_cursor, has_more)
+
+    body = await _off_loop(build, limit)
+    return _json_bytes(body, count)
+
+
+def _unpaginated_limit(state: SimulatorState) -> int:
+    return max(state.config.max_page_size, _UNPAGINATED_LIMIT_DEFAULT)
+
+
+def _render_all(
+    state: SimulatorState,
+    parts: Sequence[tuple[SiteTable, list[str] | None]],
+    start: int,
+    end: int,
+) -> tuple[bytes, int]:
+    """Every raw sample of the named points (per site, by time then point) as one body."""
+    end_eff = min(end, state.now_ms())
+    limit = _unpaginated_limit(state)
+    rendered: list[memoryview] = []
+    total = 0
+    for table, names in parts:
+        rows: Rows = table.next_rows(table.select(names), start, end_eff, None, limit + 1)
+        total += len(rows)
+        if total > limit:
+            raise _Reject(
+                422,
+                f"More than {limit} samples in range; use /sites/{{site}}/timeseries/paginated",
+            )
+        rendered.append(state.renderers[table.site.name].render(rows))
+    return samples_body(rendered), total
+
+
+async def _site_timeseries(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    table = _site(request)
+    start, end = _time_range(request)
+    names = [n for n in request.query.get("point_names", "").split(",") if n] or None
+    body, count = await _off_loop(
+        lambda: _render_all(state, [(table, names)], start, end), _EXECUTOR_ROWS
+    )
+    return _json_bytes(body, count)
+
+
+async def _points_timeseries(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    _token(request)
+    start, end = _time_range(request)
+    try:
+        payload = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _Reject(422, 'Body must be JSON: {"points": [{"name": ...}]}') from None
+    raw_points = payload.get("points") if isinstance(payload, dict) else None
+    if not isinstance(raw_points, list) or not raw_points:
+        raise _Reject(
+            422,
+            "points: a non-empty list is required",
+            errors={"json": {"points": ["Missing data for required field."]}},
+        )
+    names: list[str] = []
+    for item in raw_points:
+        name = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(name, str) or not name:
+            raise _Reject(422, 'points: each point is a name or {"name": ...}')
+        names.append(name)
+    by_site: dict[str, list[str]] = {}
+    for name in names:
+        site = state.data.point_sites.get(name)
+        if site is None:
+            raise _Reject(404, f"Point {name} not found")
+        by_site.setdefault(site, []).append(name)
+    parts = [(_site(request, site), site_names) for site, site_names in by_site.items()]
+    body, count = await _off_loop(lambda: _render_all(state, parts, start, end), _EXECUTOR_ROWS)
+    return _json_bytes(body, count)
+
+
+async def _point_timeseries(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    _token(request)
+    name = request.match_info["name"]
+    site = state.data.point_sites.get(name)
+    if site is None:
+        raise _Reject(404, f"Point {name} not found")
+    table = _site(request, site)
+    start, end = _time_range(request)
+    body, count = _render_all(state, [(table, [name])], start, end)
+    return _json_bytes(body, count)

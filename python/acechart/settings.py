@@ -1,0 +1,407 @@
+"""One frozen `Settings` object, built from `ACECHART_*` environment variables.
+
+Settings are read and validated once at the entry point and passed down; no
+module reads the environment on its own. Each field's env var is its name in
+upper case with the `ACECHART_` prefix (`origin_concurrency` ->
+`ACECHART_ORIGIN_CONCURRENCY`). Add a field with a default and a docstring
+comment and it is configurable: the parser follows the field's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from acechart.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "VALID_PAGE_SIZES", "Settings"]
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "ACECHART_"
+
+#: The page sizes the ACE API accepts for `/timeseries/paginated` (others: 422).
+VALID_PAGE_SIZES: tuple[int, ...] = (
+    3,
+    10,
+    50,
+    100,
+    500,
+    1000,
+    5000,
+    10000,
+    50000,
+    100000,
+    300000,
+    500000,
+)
+
+#: Sites and the sites each token may read: `{token: frozenset(sites)}`; `"*"` is every site.
+TokenMap = Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of acechart, validated on construction.
+
+    Build it with `Settings.from_env()`; tests and notebooks may pass keyword
+    overrides (`Settings.from_env({}, origin_concurrency=2)`) which win over env.
+    """
+
+    # --- the ACE origin -------------------------------------------------------
+    origin_url: str = "https://flightdeck.aceiot.cloud/api"
+    """Base URL of the ACE API (or of `acechart simulate`), without a trailing slash."""
+
+    origin_concurrency: int = 8
+    """Most origin requests in flight at once, shared by every fetch of one client."""
+
+    origin_max_attempts: int = 5
+    """Attempts per origin request (first try included) on 429, 5xx, timeouts, drops."""
+
+    origin_timeout_s: float = 120.0
+    """Whole-request timeout for one origin page, body included."""
+
+    origin_connect_timeout_s: float = 10.0
+    """Timeout to open a connection to the origin."""
+
+    origin_read_timeout_s: float = 30.0
+    """Longest silence while reading an origin response, so a stalled body fails fast."""
+
+    origin_page_size: int = 500_000
+    """Samples per origin page; must be one of the API's valid sizes (largest by default)."""
+
+    origin_window_s: int = 86_400
+    """Length of the time windows a large range is split into and fetched in parallel."""
+
+    origin_max_pages: int = 100_000
+    """Hard bound on pages per window: past it the fetch fails loudly, never truncates."""
+
+    origin_max_url_chars: int = 6_000
+    """Longest `point_names` list in one URL; longer point lists are split into groups."""
+
+    origin_retry_base_s: float = 0.25
+    """First retry delay; doubles per attempt (with jitter) up to `origin_retry_cap_s`."""
+
+    origin_retry_cap_s: float = 8.0
+    """Longest backoff delay between two attempts when the origin gives no Retry-After."""
+
+    origin_retry_after_max_s: float = 60.0
+    """Longest Retry-After we wait for; a longer one fails the fetch with that hint."""
+
+    # --- the simulator (`acechart simulate`, tests, demo) -----------------------
+    simulator_host: str = "127.0.0.1"
+    """Interface `acechart simulate` listens on."""
+
+    simulator_port: int = 8081
+    """Port `acechart simulate` listens on."""
+
+    simulator_seed: int = 1
+    """Seed of all generated data: same seed, same bytes for the same request."""
+
+    simulator_sites: tuple[str, ...] = ("ses_falls_city",)
+    """Sites the simulator serves, each with its own generated equipment and points."""
+
+    simulator_vav_count: int = 36
+    """VAV boxes per simulated site (6 points each); scales the point catalogue."""
+
+    simulator_tokens: TokenMap = field(default_factory=dict, hash=False)
+    """Bearer tokens and their sites. Env: `tok1=site_a,site_b;tok2=*`. Empty: `demo-token`
+    reads every site."""
+
+    simulator_now: str | None = None
+    """Fixed "now" (ISO-8601) after which no data exists; unset: the wall clock."""
+
+    simulator_max_page_size: int = 500_000
+    """Largest page the simulator returns; bigger requests get shorter pages (page limits)."""
+
+    simulator_exact_has_more: bool = True
+    """`has_more` is exact; when false it is true for every full page, as lazy APIs do."""
+
+    simulator_latency_s: float = 0.0
+    """Fixed delay before each simulator response."""
+
+    simulator_jitter_s: float = 0.0
+    """Uniform random extra delay (0..jitter) before each simulator response."""
+
+    simulator_rate_limit_rate: float = 0.0
+    """Share of requests answered 429 with Retry-After."""
+
+    simulator_retry_after_s: float = 1.0
+    """Retry-After the simulator sends with its 429 answers."""
+
+    simulator_error_rate: float = 0.0
+    """Share of requests answered 500 or 503."""
+
+    simulator_drop_rate: float = 0.0
+    """Share of responses whose connection is dropped halfway through the body."""
+
+    simulator_slow_body_s: float = 0.0
+    """Time over which each response body is trickled out in chunks (0: at once)."""
+
+    # --- storage ----------------------------------------------------------------
+    data_dir: str = "acechart-data"
+    """Directory of the SQLite file (`acechart.db`) and of the local object store (`objects/`)."""
+
+    db_busy_timeout_ms: int = 5000
+    """How long a SQLite statement waits for a lock held by another process."""
+
+    object_store: str = "local"
+    """Where blocks and exports live: `local` (under data_dir) or `s3` (any S3-compatible store)."""
+
+    s3_endpoint_url: str | None = None
+    """S3 endpoint (R2, MinIO, AWS); None uses AWS's default for the region."""
+
+    s3_bucket: str = "chart-data"
+    """Bucket of the S3 object store."""
+
+    s3_region: str = "us-east-1"
+    """Region of the S3 bucket (R2: `auto`)."""
+
+    s3_access_key: str | None = None
+    """S3 access key id; None falls back to the AWS credential chain."""
+
+    s3_secret_key: str | None = None
+    """S3 secret access key."""
+
+    s3_prefix: str = ""
+    """Key prefix inside the bucket, so several deployments can share one."""
+
+    s3_addressing_style: str = "path"
+    """`path` (MinIO, R2, moto) or `virtual` (AWS) bucket addressing."""
+
+    # --- cache and engine -------------------------------------------------------
+    freshness_horizon_s: int = 7200
+    """Samples older than this are sealed (cached for good); newer ones are always refetched."""
+
+    block_budget_bytes: int = 10 * 1024**3
+    """Size budget of the block store; least recently used blocks beyond it are evicted."""
+
+    sweep_interval_s: float = 300.0
+    """How often expired blocks and aggregates are deleted and the size budget enforced."""
+
+    max_points_per_query: int = 100
+    """Most points one query may name (400 beyond it)."""
+
+    max_range_days: int = 731
+    """Longest range one query may span, in days (400 beyond it)."""
+
+    # ---------------------------------------------------------------------------
+
+    def __post_init__(self) -> None:
+        for check in _CHECKS:
+            check(self)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `ACECHART_*` variables of `env` (default `os.environ`), then overrides.
+
+        Raises `ConfigError` naming the variable for a value that does not parse
+        or validate. An unknown `ACECHART_*` variable is logged as a warning: a
+        typo should not pass unnoticed, but tooling may define its own variables.
+        """
+        env = os.environ if env is None else env
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in env.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name not in names:
+                logger.warning("ignoring unknown setting %s", key)
+                continue
+            try:
+                values[name] = _parse(hints[name], raw)
+            except ValueError as exc:
+                raise ConfigError(f"{key}={raw!r}: {exc}", setting=key) from exc
+        unknown = set(overrides) - names
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values.update(overrides)
+        return cls(**values)
+
+    def env_name(self, name: str) -> str:
+        """The environment variable that sets field `name`."""
+        return ENV_PREFIX + name.upper()
+
+
+def _parse(hint: Any, raw: str) -> Any:
+    """Convert one env string to the field's type."""
+    raw = raw.strip()
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union) and type(None) in args:
+        if raw == "" or raw.lower() in ("none", "null"):
+            return None
+        (inner,) = (a for a in args if a is not type(None))
+        return _parse(inner, raw)
+    if hint is bool:
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected a boolean (true/false)")
+    if hint is int:
+        return int(raw.replace("_", ""))
+    if hint is float:
+        return float(raw)
+    if hint is str:
+        return raw
+    if origin is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if hint == TokenMap or origin is Mapping:
+        return _parse_tokens(raw)
+    raise ValueError(f"no parser for type {hint!r}")
+
+
+def _parse_tokens(raw: str) -> dict[str, frozenset[str]]:
+    """`tok1=site_a,site_b;tok2=*` -> `{"tok1": {"site_a", "site_b"}, "tok2": {"*"}}`."""
+    tokens: dict[str, frozenset[str]] = {}
+    for entry in raw.split(";"):
+        entry = entry.strip()
+        if not entry:
+            continue
+        token, sep, sites = entry.partition("=")
+        if not sep or not token.strip():
+            raise ValueError(f"expected token=site,site; got {entry!r}")
+        tokens[token.strip()] = frozenset(s.strip() for s in sites.split(",") if s.strip())
+    return tokens
+
+
+def _positive(*names: str) -> Callable[[Settings], None]:
+    def check(s: Settings) -> None:
+        for name in names:
+            value = getattr(s, name)
+            if isinstance(value, bool) or not (
+                isinstance(value, int | float) and math.isfinite(value) and value > 0
+            ):
+                raise ConfigError(
+                    f"{s.env_name(name)} must be a positive number, got {value!r}",
+                    setting=s.env_name(name),
+                )
+
+    return check
+
+
+def _non_negative(*names: str) -> Callable[[Settings], None]:
+    def check(s: Settings) -> None:
+        for name in names:
+            value = getattr(s, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ConfigError(
+                    f"{s.env_name(name)} must be zero or more, got {value!r}",
+                    setting=s.env_name(name),
+                )
+
+    return check
+
+
+def _rates(*names: str) -> Callable[[Settings], None]:
+    def check(s: Settings) -> None:
+        for name in names:
+            value = getattr(s, name)
+            if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+                raise ConfigError(
+                    f"{s.env_name(name)} must be a share between 0 and 1, got {value!r}",
+                    setting=s.env_name(name),
+                )
+
+    return check
+
+
+def _check_urls_and_sizes(s: Settings) -> None:
+    if not s.origin_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"ACECHART_ORIGIN_URL must start with http:// or https://, got {s.origin_url!r}",
+            setting="ACECHART_ORIGIN_URL",
+        )
+    if s.origin_page_size not in VALID_PAGE_SIZES:
+        raise ConfigError(
+            f"ACECHART_ORIGIN_PAGE_SIZE must be one of {list(VALID_PAGE_SIZES)}, "
+            f"got {s.origin_page_size!r}",
+            setting="ACECHART_ORIGIN_PAGE_SIZE",
+        )
+    if s.object_store not in ("local", "s3"):
+        raise ConfigError(
+            f"ACECHART_OBJECT_STORE must be local or s3, got {s.object_store!r}",
+            setting="ACECHART_OBJECT_STORE",
+        )
+    if s.s3_addressing_style not in ("path", "virtual"):
+        raise ConfigError(
+            f"ACECHART_S3_ADDRESSING_STYLE must be path or virtual, got {s.s3_addressing_style!r}",
+            setting="ACECHART_S3_ADDRESSING_STYLE",
+        )
+    if not 0 < s.simulator_port < 65536:
+        raise ConfigError(
+            f"ACECHART_SIMULATOR_PORT must be a TCP port, got {s.simulator_port!r}",
+            setting="ACECHART_SIMULATOR_PORT",
+        )
+    if not s.simulator_sites:
+        raise ConfigError("ACECHART_SIMULATOR_SITES must name at least one site")
+    for site in s.simulator_sites:
+        if not site or any(c in site for c in " /\\?#%"):
+            raise ConfigError(
+                f"ACECHART_SIMULATOR_SITES: {site!r} is not a valid site name",
+                setting="ACECHART_SIMULATOR_SITES",
+            )
+    if s.simulator_now is not None:
+        try:
+            datetime.fromisoformat(s.simulator_now)
+        except ValueError as exc:
+            raise ConfigError(
+                f"ACECHART_SIMULATOR_NOW: {exc}", setting="ACECHART_SIMULATOR_NOW"
+            ) from exc
+    for token, sites in s.simulator_tokens.items():
+        if not isinstance(sites, frozenset | set):
+            raise ConfigError(
+                f"ACECHART_SIMULATOR_TOKENS: sites of a token must be a set, got {sites!r}",
+                setting="ACECHART_SIMULATOR_TOKENS",
+            )
+        if not token or not sites:
+            raise ConfigError(
+                "ACECHART_SIMULATOR_TOKENS: every token needs a name and at least one site",
+                setting="ACECHART_SIMULATOR_TOKENS",
+            )
+
+
+_CHECKS: tuple[Callable[[Settings], None], ...] = (
+    _positive(
+        "origin_concurrency",
+        "origin_max_attempts",
+        "origin_timeout_s",
+        "origin_connect_timeout_s",
+        "origin_read_timeout_s",
+        "origin_window_s",
+        "origin_max_pages",
+        "origin_max_url_chars",
+        "origin_retry_base_s",
+        "origin_retry_cap_s",
+        "simulator_vav_count",
+        "simulator_max_page_size",
+        "db_busy_timeout_ms",
+        "freshness_horizon_s",
+        "block_budget_bytes",
+        "sweep_interval_s",
+        "max_points_per_query",
+        "max_range_days",
+    ),
+    _non_negative(
+        "origin_retry_after_max_s",
+        "simulator_latency_s",
+        "simulator_jitter_s",
+        "simulator_retry_after_s",
+        "simulator_slow_body_s",
+        "simulator_seed",
+    ),
+    _rates("simulator_rate_limit_rate", "simulator_error_rate", "simulator_drop_rate"),
+    _check_urls_and_sizes,
+)

@@ -1,0 +1,117 @@
+"""Shared fixtures: a running ACE simulator on a free local port, and clients for it.
+
+Every origin test speaks real HTTP to the simulator through aiohttp's test
+server (`aiohttp_server` from pytest-aiohttp); nothing is mocked. Data is fixed
+by the seed and by a fixed "now", so every run sees the same samples.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from acechart.origin.client import OriginClient
+from acechart.origin.datagen import DataSource, SiteTable
+from acechart.origin.faults import FaultInjector, RequestLog
+from acechart.origin.isotime import parse_iso_ms
+from acechart.origin.simulator import (
+    DEMO_TOKEN,
+    SIMULATOR,
+    SimulatorConfig,
+    SimulatorState,
+    create_simulator_app,
+)
+from acechart.settings import Settings
+
+SITE = "ses_falls_city"
+TOKEN = DEMO_TOKEN
+NOW_MS = parse_iso_ms("2025-01-01T00:00:00Z")
+"""The simulator's fixed "now": no data after it, so runs never depend on the clock."""
+
+
+@dataclass
+class Sim:
+    """A simulator listening on a local port, and handles on its live state."""
+
+    server: TestServer
+    state: SimulatorState
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def faults(self) -> FaultInjector:
+        return self.state.faults
+
+    @property
+    def log(self) -> RequestLog:
+        return self.state.log
+
+    @property
+    def data(self) -> DataSource:
+        return self.state.data
+
+    @property
+    def site(self) -> SiteTable:
+        return self.state.data.sites[SITE]
+
+
+SimFactory = Callable[..., Awaitable[Sim]]
+
+
+@pytest.fixture
+async def make_simulator(
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> SimFactory:
+    """Start a simulator with `SimulatorConfig` fields as keyword arguments."""
+
+    async def start(**config: Any) -> Sim:
+        config.setdefault("now_ms", NOW_MS)
+        app = create_simulator_app(SimulatorConfig(**config))
+        server = await aiohttp_server(app)
+        return Sim(server, app[SIMULATOR])
+
+    return start
+
+
+@pytest.fixture
+async def sim(make_simulator: SimFactory) -> Sim:
+    """The default simulator: one site, demo-token, no faults."""
+    return await make_simulator()
+
+
+def origin_settings(url: str, **overrides: Any) -> Settings:
+    """Client settings for tests: the simulator's URL and fast retries."""
+    values: dict[str, Any] = {
+        "origin_url": url,
+        "origin_retry_base_s": 0.01,
+        "origin_retry_cap_s": 0.05,
+        "origin_timeout_s": 20.0,
+        "origin_read_timeout_s": 10.0,
+    }
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+ClientFactory = Callable[..., OriginClient]
+
+
+@pytest.fixture
+async def make_client(sim: Sim) -> AsyncIterator[ClientFactory]:
+    """Build origin clients for the default simulator (settings overrides as keywords)."""
+    clients: list[OriginClient] = []
+
+    def build(**overrides: Any) -> OriginClient:
+        client = OriginClient(origin_settings(sim.url, **overrides), rng=random.Random(0))
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        await client.close()
