@@ -15,16 +15,10 @@ them for an hour saves refetching a dashboard's last day on every refresh.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+
+from acechart.storage.records import Tier
 
 DAY_MS = 86_400_000
-
-
-class Tier(str, Enum):
-    REALTIME = "realtime"
-    RECENT = "recent"
-    HISTORICAL = "historical"
-    ARCHIVED = "archived"
 
 
 @dataclass(frozen=True)
@@ -35,10 +29,10 @@ class Retention:
 
 
 TABLE: dict[Tier, Retention] = {
-    Tier.REALTIME: Retention(edge_s=300, blocks_s=3600, aggregates_s=0),
-    Tier.RECENT: Retention(edge_s=600, blocks_s=3600, aggregates_s=0),
-    Tier.HISTORICAL: Retention(edge_s=3600, blocks_s=86_400, aggregates_s=604_800),
-    Tier.ARCHIVED: Retention(edge_s=86_400, blocks_s=2_592_000, aggregates_s=None),
+    "realtime": Retention(edge_s=300, blocks_s=3600, aggregates_s=0),
+    "recent": Retention(edge_s=600, blocks_s=3600, aggregates_s=0),
+    "historical": Retention(edge_s=3600, blocks_s=86_400, aggregates_s=604_800),
+    "archived": Retention(edge_s=86_400, blocks_s=2_592_000, aggregates_s=None),
 }
 
 
@@ -46,12 +40,12 @@ def tier_of(end_ms: int, now_ms: int) -> Tier:
     """The seed's `determineDataAge`: by how long ago the data ends."""
     days = (now_ms - end_ms) / DAY_MS
     if days < 1:
-        return Tier.REALTIME
+        return "realtime"
     if days < 7:
-        return Tier.RECENT
+        return "recent"
     if days < 90:
-        return Tier.HISTORICAL
-    return Tier.ARCHIVED
+        return "historical"
+    return "archived"
 
 
 def retention(end_ms: int, now_ms: int) -> Retention:

@@ -1,0 +1,258 @@
+"""The block store: each point's raw samples in immutable monthly blocks.
+
+A whole-query cache misses as soon as a chart pans by a minute; blocks hold raw
+samples plus the intervals they cover, so any overlapping query reuses them and
+only what is uncovered goes to the origin. Only sealed samples (older than the
+freshness horizon) are stored, so the fresh edge is always asked for again.
+
+Blocks are written whole (read, merge, encode, atomic put) under a per-block
+lock; their metadata rows in `cache_metadata` carry size, sample count, tier,
+expiry, hits and last access for the sweeper. A block that cannot be read back
+(damaged bytes, wrong point, missing object) is logged, counted, deleted and
+treated as a miss: never an error for the caller and never wrong data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from acechart import _core
+from acechart.cache import intervals as iv
+from acechart.cache.periods import periods
+from acechart.cache.policy import retention, tier_of
+from acechart.storage.database import Database
+from acechart.storage.keys import block_key
+from acechart.storage.objects import ObjectNotFound, ObjectStore, StorageError
+from acechart.storage.records import BlockMeta
+
+logger = logging.getLogger(__name__)
+
+_EMPTY_TS = np.zeros(0, np.int64)
+_EMPTY_V = np.zeros(0, np.float64)
+_READ_CONCURRENCY = 16
+
+
+@dataclass
+class CachedPoint:
+    """What the cache holds of one point in a range: samples and covered intervals."""
+
+    ts: NDArray[np.int64] = field(default_factory=lambda: _EMPTY_TS)
+    values: NDArray[np.float64] = field(default_factory=lambda: _EMPTY_V)
+    covered: list[iv.Interval] = field(default_factory=list)
+    blocks: int = 0
+    corrupt: int = 0
+
+
+@dataclass
+class _Block:
+    point: str
+    ts: NDArray[np.int64]
+    values: NDArray[np.float64]
+    covered: list[iv.Interval]
+
+
+@dataclass
+class SweepReport:
+    expired: int = 0
+    evicted: int = 0
+    bytes_freed: int = 0
+
+
+class BlockStore:
+    def __init__(
+        self,
+        store: ObjectStore,
+        db: Database,
+        *,
+        horizon_ms: int,
+        budget_bytes: int,
+    ) -> None:
+        self.store = store
+        self.db = db
+        self.horizon_ms = horizon_ms
+        self.budget_bytes = budget_bytes
+        self.corrupt_total = 0
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._read_limit = asyncio.Semaphore(_READ_CONCURRENCY)
+
+    # --- read -------------------------------------------------------------------
+
+    async def read(
+        self, site: str, points: Iterable[str], start: int, end: int, now: int
+    ) -> dict[str, CachedPoint]:
+        """Cached samples in `[start, end)` and the covered intervals, per point."""
+        wanted = list(points)
+        keys = {p: [block_key(site, p, name) for name, _, _ in periods(start, end)] for p in wanted}
+        metas = await self.db.get_block_meta(k for ks in keys.values() for k in ks)
+        live = {k: m for k, m in metas.items() if m.expires_at > now // 1000}
+        blocks = await asyncio.gather(*(self._load(k, live[k].point) for k in live))
+        loaded = dict(zip(live, blocks, strict=True))
+        hits = [k for k, b in loaded.items() if b is not None]
+        if hits:
+            await self.db.touch_blocks(hits, now=now // 1000)
+        out = {}
+        for point in wanted:
+            got = [loaded[k] for k in keys[point] if k in loaded]
+            out[point] = self._assemble(got, start, end)
+            out[point].corrupt = sum(1 for b in got if b is None)
+        return out
+
+    def _assemble(self, got: list[_Block | None], start: int, end: int) -> CachedPoint:
+        blocks = [b for b in got if b is not None]
+        if not blocks:
+            return CachedPoint()
+        ts = np.concatenate([b.ts for b in blocks])
+        values = np.concatenate([b.values for b in blocks])
+        lo, hi = np.searchsorted(ts, [start, end])
+        covered = iv.clip(iv.normalize(c for b in blocks for c in b.covered), start, end)
+        return CachedPoint(ts[lo:hi], values[lo:hi], covered, blocks=len(blocks))
+
+    async def _load(self, key: str, point: str) -> _Block | None:
+        """One block, or None when it is missing or damaged (and then removed)."""
+        async with self._read_limit:
+            try:
+                data = await self.store.get(key)
+            except ObjectNotFound:
+                logger.warning("block %s has metadata but no object; dropping it", key)
+                await self.db.delete_block_meta([key])
+                return None
+        try:
+            name, ts, values, covered = await asyncio.to_thread(_core.decode_block, data)
+            if name != point:
+                raise ValueError(f"block holds point {name!r}, expected {point!r}")
+        except ValueError as exc:
+            self.corrupt_total += 1
+            logger.error("corrupt block %s (%s); deleting it and refetching", key, exc)
+            await self._drop([key])
+            return None
+        return _Block(name, ts, values, [(int(s), int(e)) for s, e in covered])
+
+    # --- write ------------------------------------------------------------------
+
+    async def write(
+        self,
+        site: str,
+        samples: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]],
+        fetched: dict[str, list[iv.Interval]],
+        now: int,
+    ) -> int:
+        """Merge freshly fetched samples into their blocks; returns blocks written.
+
+        `fetched[point]` are the intervals the origin was asked for and answered
+        completely: their sealed part becomes covered even where it holds no
+        samples (a gap in the data is a fact worth caching too).
+        """
+        seal = now - self.horizon_ms
+        jobs = []
+        for point, (ts, values) in samples.items():
+            sealed = iv.clip(iv.normalize(fetched.get(point, [])), -(2**62), seal)
+            if not sealed:
+                continue
+            for name, p_start, p_end in periods(sealed[0][0], sealed[-1][1]):
+                part = iv.clip(sealed, p_start, p_end)
+                if part:
+                    jobs.append(self._merge_block(site, point, name, (p_start, p_end), ts, values, part, now))
+        written = await asyncio.gather(*jobs)
+        return sum(written)
+
+    async def _merge_block(
+        self,
+        site: str,
+        point: str,
+        period: str,
+        bounds: tuple[int, int],
+        ts: NDArray[np.int64],
+        values: NDArray[np.float64],
+        part: list[iv.Interval],
+        now: int,
+    ) -> int:
+        key = block_key(site, point, period)
+        period_start, period_end = bounds
+        async with self._locks[key]:
+            try:
+                old = await self._current(key, point, now)
+                covered = iv.union(old.covered if old else [], part)
+                new_ts, new_v = _within(ts, values, part)
+                if old is not None and len(old.ts):
+                    keep = ~_inside(old.ts, part)
+                    merged_ts = np.concatenate([old.ts[keep], new_ts])
+                    merged_v = np.concatenate([old.values[keep], new_v])
+                    order = np.argsort(merged_ts, kind="stable")
+                    new_ts, new_v = merged_ts[order], merged_v[order]
+                cov = np.array(covered, dtype=np.int64).reshape(-1, 2)
+                data = await asyncio.to_thread(_core.encode_block, point, new_ts, new_v, cov)
+                tier = tier_of(min(period_end, now), now)
+                await self.store.put(key, data, {"point-hash": key.rsplit("/", 2)[-2]}, None)
+                await self.db.upsert_block_meta(
+                    [
+                        BlockMeta(
+                            key=key,
+                            site=site,
+                            point=point,
+                            period_start=period_start,
+                            covered=tuple(covered),
+                            size_bytes=len(data),
+                            sample_count=len(new_ts),
+                            tier=tier,
+                            expires_at=now // 1000 + retention(min(period_end, now), now).blocks_s,
+                        )
+                    ],
+                    now=now // 1000,
+                )
+            except StorageError as exc:
+                # The answer is already computed; a failed cache write only costs a refetch.
+                logger.error("could not write block %s: %s", key, exc)
+                return 0
+        return 1
+
+    async def _current(self, key: str, point: str, now: int) -> _Block | None:
+        metas = await self.db.get_block_meta([key])
+        meta = metas.get(key)
+        if meta is None or meta.expires_at <= now // 1000:
+            return None
+        return await self._load(key, point)
+
+    # --- retention --------------------------------------------------------------
+
+    async def sweep(self, now: int) -> SweepReport:
+        """Delete expired blocks, then least recently used ones over the size budget."""
+        report = SweepReport()
+        expired = await self.db.expired_blocks(now // 1000)
+        if expired:
+            await self._drop([m.key for m in expired])
+            report.expired = len(expired)
+            report.bytes_freed += sum(m.size_bytes for m in expired)
+        over = await self.db.lru_blocks_over_budget(self.budget_bytes)
+        if over:
+            await self._drop([m.key for m in over])
+            report.evicted = len(over)
+            report.bytes_freed += sum(m.size_bytes for m in over)
+        return report
+
+    async def _drop(self, keys: list[str]) -> None:
+        """Object first, then metadata: a crash in between leaves a row that reads as a miss."""
+        await self.store.delete_many(keys)
+        await self.db.delete_block_meta(keys)
+
+
+def _inside(ts: NDArray[np.int64], part: list[iv.Interval]) -> NDArray[np.bool_]:
+    mask = np.zeros(len(ts), dtype=bool)
+    for start, end in part:
+        lo, hi = np.searchsorted(ts, [start, end])
+        mask[lo:hi] = True
+    return mask
+
+
+def _within(
+    ts: NDArray[np.int64], values: NDArray[np.float64], part: list[iv.Interval]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    mask = _inside(ts, part)
+    return ts[mask], values[mask]
+

@@ -1,0 +1,257 @@
+"""The query engine: answer from cached tiers, fetch only the gaps from the origin.
+
+For each query: serve interval queries from the aggregate table where it covers
+the range; read the overlapping raw blocks of the other points; collect each
+point's uncovered intervals; merge points with the same gaps into one origin
+request (the client splits it into parallel windows); write the new samples
+back into their blocks and sealed bucket statistics into the aggregate table;
+then aggregate and downsample in the Rust core. No HTTP here: the server and
+notebooks (`acechart.connect`) share this object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from acechart import _core
+from acechart.cache import intervals as iv
+from acechart.cache.aggregates import LEVELS, AggregateStore
+from acechart.cache.blocks import BlockStore
+from acechart.origin.client import OriginClient, ProgressCallback, Samples
+from acechart.query import Query
+from acechart.result import Aggregates, Provenance, Result, Series
+
+logger = logging.getLogger(__name__)
+
+_EMPTY_TS = np.zeros(0, np.int64)
+_EMPTY_V = np.zeros(0, np.float64)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a query would cost: per point, the intervals the cache lacks."""
+
+    query: Query
+    aggregate_points: tuple[str, ...]
+    gaps: dict[str, list[iv.Interval]]
+    now_ms: int
+
+    @property
+    def origin_ms(self) -> int:
+        """Point-milliseconds that must come from the origin."""
+        return sum(iv.total(g) for g in self.gaps.values())
+
+    def estimated_samples(self, cadence_ms: int = 60_000) -> int:
+        return self.origin_ms // cadence_ms
+
+    @property
+    def cached(self) -> bool:
+        return self.origin_ms == 0
+
+
+class Engine:
+    """Query -> plan -> read tiers -> fetch gaps -> Result."""
+
+    def __init__(
+        self,
+        blocks: BlockStore,
+        aggregates: AggregateStore,
+        origin: OriginClient,
+        *,
+        horizon_ms: int,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.blocks = blocks
+        self.aggregates = aggregates
+        self.origin = origin
+        self.horizon_ms = horizon_ms
+        self.clock = clock
+        self._inflight: dict[tuple[str, tuple[str, ...], int, int], asyncio.Task[Samples]] = {}
+
+    async def plan(self, query: Query) -> Plan:
+        """The gaps a query would fetch, without fetching (reads only metadata and blocks)."""
+        now = self.clock()
+        agg_points, raw_points = await self._split_by_aggregates(query)
+        start, end = query.aligned()
+        reads = await self.blocks.read(query.site, raw_points, start, end, now)
+        gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
+        return Plan(query, tuple(agg_points), gaps, now)
+
+    async def query(
+        self, query: Query, *, token: str, progress: ProgressCallback | None = None
+    ) -> Result:
+        now = self.clock()
+        prov = Provenance()
+        start, end = query.aligned()
+        width = query.bucket_ms
+
+        from_db: dict[str, Aggregates] = {}
+        agg_points, raw_points = await self._split_by_aggregates(query)
+        if agg_points:
+            from_db = await self.aggregates.read(query.site, agg_points, query.interval, start, end)
+            prov.sources.add("D1")
+            prov.aggregate_points = len(from_db)
+
+        reads = await self.blocks.read(query.site, raw_points, start, end, now)
+        prov.blocks_read = sum(r.blocks for r in reads.values())
+        prov.corrupt_blocks = sum(r.corrupt for r in reads.values())
+        if prov.blocks_read:
+            prov.sources.add("R2")
+        gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
+        fetched = await self._fetch_gaps(query.site, gaps, token, prov, progress)
+
+        series: list[Series] = []
+        writes: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
+        for point in query.points:
+            if point in from_db:
+                agg = from_db[point]
+                series.append(self._finish(query, point, agg["ts"], agg["avg"], agg))  # type: ignore[arg-type]
+                continue
+            cached = reads[point]
+            new_ts, new_v = fetched.get(point, (_EMPTY_TS, _EMPTY_V))
+            if len(new_ts) or gaps[point]:
+                writes[point] = (new_ts, new_v)
+            ts, values = _merge(cached.ts, cached.values, new_ts, new_v)
+            if width is None:
+                lo, hi = np.searchsorted(ts, [query.start_ms, query.end_ms])
+                series.append(self._finish(query, point, ts[lo:hi], values[lo:hi], None))
+            else:
+                agg = await asyncio.to_thread(_core.aggregate, ts, values, width)
+                series.append(self._finish(query, point, agg["ts"], agg["avg"], agg))  # type: ignore[arg-type]
+                covered = iv.union(cached.covered, gaps[point])
+                await self.aggregates.write_from_raw(query.site, point, ts, values, covered, now)
+
+        if writes:
+            prov.blocks_written = await self.blocks.write(
+                query.site, writes, {p: gaps[p] for p in writes}, now
+            )
+        return Result(query, series, prov, fresh_after_ms=now - self.horizon_ms)
+
+    async def _split_by_aggregates(self, query: Query) -> tuple[list[str], list[str]]:
+        if query.interval not in LEVELS:
+            return [], list(query.points)
+        start, end = query.aligned()
+        covered = await self.aggregates.covering(
+            query.site, query.points, query.interval, start, end, self.clock()
+        )
+        return (
+            [p for p in query.points if p in covered],
+            [p for p in query.points if p not in covered],
+        )
+
+    def _gaps(
+        self, covered: list[iv.Interval], start: int, end: int, now: int
+    ) -> list[iv.Interval]:
+        """What the cache lacks of [start, end); nothing after now can exist yet."""
+        return iv.subtract(iv.clip([(start, end)], start, min(end, now + 1)), covered)
+
+    async def _fetch_gaps(
+        self,
+        site: str,
+        gaps: dict[str, list[iv.Interval]],
+        token: str,
+        prov: Provenance,
+        progress: ProgressCallback | None,
+    ) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]:
+        """One origin request per distinct gap, for every point that lacks it."""
+        by_gap: dict[iv.Interval, list[str]] = defaultdict(list)
+        for point, point_gaps in gaps.items():
+            for gap in point_gaps:
+                by_gap[gap].append(point)
+        if not by_gap:
+            return {}
+        prov.sources.add("ORIGIN")
+        jobs = [
+            self._single_flight(site, tuple(sorted(points)), gap, token, progress)
+            for gap, points in sorted(by_gap.items())
+        ]
+        results = await asyncio.gather(*jobs)
+        parts: dict[str, list[tuple[NDArray[np.int64], NDArray[np.float64]]]] = defaultdict(list)
+        for (gap, points), samples in zip(sorted(by_gap.items()), results, strict=True):
+            prov.origin_intervals.append((tuple(sorted(points)), gap[0], gap[1]))
+            prov.origin_requests += samples.requests
+            prov.origin_pages += samples.pages
+            prov.samples_fetched += len(samples)
+            for point in points:
+                if point in samples.names:
+                    parts[point].append(samples.point(point))
+        out = {}
+        for point, chunks in parts.items():
+            ts = np.concatenate([c[0] for c in chunks])
+            values = np.concatenate([c[1] for c in chunks])
+            if len(chunks) > 1:
+                _, ts, values = _core.sort_dedup(np.zeros(len(ts), np.int32), ts, values)
+            out[point] = (ts, values)
+        return out
+
+    async def _single_flight(
+        self,
+        site: str,
+        points: tuple[str, ...],
+        gap: iv.Interval,
+        token: str,
+        progress: ProgressCallback | None,
+    ) -> Samples:
+        """Identical concurrent fetches share one origin request.
+
+        Only the first caller's token reaches the origin; the server checks every
+        token's access to the site before a query runs, so sharing is safe.
+        """
+        key = (site, points, gap[0], gap[1])
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(
+                self.origin.fetch_samples(
+                    site, list(points), gap[0], gap[1], token=token, progress=progress
+                )
+            )
+            self._inflight[key] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        return await asyncio.shield(task)
+
+    def _finish(
+        self,
+        query: Query,
+        point: str,
+        ts: NDArray[np.int64],
+        values: NDArray[np.float64],
+        agg: Aggregates | None,
+    ) -> Series:
+        if query.max_points is not None and len(ts) > query.max_points:
+            method = query.downsample or "minmaxlttb"
+            # M4 keeps four samples per pixel column: round the budget down to that.
+            n_out = query.max_points // 4 * 4 if method == "m4" else query.max_points
+            keep = _core.downsample(ts, values, n_out, method)
+            ts, values = ts[keep], values[keep]
+            if agg is not None:
+                agg = {k: v[keep] for k, v in agg.items()}
+        return Series(point, ts, values, agg)
+
+
+def _merge(
+    ts_a: NDArray[np.int64],
+    v_a: NDArray[np.float64],
+    ts_b: NDArray[np.int64],
+    v_b: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Cached and fetched samples of one point in time order; fetched ones win."""
+    if not len(ts_b):
+        return ts_a, v_a
+    if not len(ts_a):
+        return ts_b, v_b
+    ts = np.concatenate([ts_a, ts_b])
+    values = np.concatenate([v_a, v_b])
+    _, ts, values = _core.sort_dedup(np.zeros(len(ts), np.int32), ts, values)
+    return ts, values

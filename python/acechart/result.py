@@ -1,0 +1,73 @@
+"""What the engine answers: per-point arrays plus where they came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from acechart.query import Query
+
+Aggregates = dict[str, NDArray[np.int64] | NDArray[np.float64]]
+
+
+@dataclass(frozen=True, eq=False)
+class Series:
+    """One point's answer: samples (`ts`, `values`) and, for interval queries, the
+    bucket statistics they were taken from (`ts` = bucket starts, `values` = avg)."""
+
+    name: str
+    ts: NDArray[np.int64]
+    values: NDArray[np.float64]
+    aggregates: Aggregates | None = None
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
+class Provenance:
+    """Which tiers served a query and what had to come from the origin.
+
+    `sources` uses the seed's names: D1 (aggregate table), R2 (block store),
+    ORIGIN. `origin_intervals` lists (points, start_ms, end_ms) fetched.
+    """
+
+    sources: set[str] = field(default_factory=set)
+    origin_intervals: list[tuple[tuple[str, ...], int, int]] = field(default_factory=list)
+    origin_requests: int = 0
+    origin_pages: int = 0
+    samples_fetched: int = 0
+    blocks_read: int = 0
+    blocks_written: int = 0
+    corrupt_blocks: int = 0
+    aggregate_points: int = 0
+
+    @property
+    def cache_status(self) -> str:
+        """HIT (nothing from the origin), MISS (nothing from cache), else PARTIAL."""
+        if "ORIGIN" not in self.sources:
+            return "HIT"
+        return "PARTIAL" if self.sources - {"ORIGIN"} else "MISS"
+
+    @property
+    def cache_source(self) -> str:
+        """The seed's X-Cache-Source: the slowest tier involved."""
+        for source in ("ORIGIN", "R2", "D1"):
+            if source in self.sources:
+                return source
+        return "R2"
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    query: Query
+    series: list[Series]
+    provenance: Provenance
+    # Latest sample time the answer can contain; data after now - horizon may still change.
+    fresh_after_ms: int
+
+    @property
+    def total_samples(self) -> int:
+        return sum(len(s) for s in self.series)
