@@ -1,0 +1,169 @@
+"""Everything a running acechart needs, built from one Settings and torn down in order.
+
+The server keeps one `Runtime` for its lifetime; notebooks get one from
+`acechart.connect()`. Building it here keeps the wiring (which store, which
+database file, which clock) in one place instead of in each entry point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from acechart.cache.aggregates import AggregateStore
+from acechart.cache.blocks import BlockStore
+from acechart.engine import Engine
+from acechart.origin.client import OriginClient
+from acechart.query import Query, parse_time
+from acechart.result import Result
+from acechart.settings import Settings
+from acechart.storage.database import Database
+from acechart.storage.local import LocalObjectStore
+from acechart.storage.objects import ObjectStore
+
+logger = logging.getLogger(__name__)
+
+
+async def open_object_store(settings: Settings) -> ObjectStore:
+    if settings.object_store == "s3":
+        from acechart.storage.s3 import S3ObjectStore
+
+        return await S3ObjectStore(
+            settings.s3_endpoint_url,
+            settings.s3_bucket,
+            region=settings.s3_region,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            prefix=settings.s3_prefix,
+            addressing_style="virtual" if settings.s3_addressing_style == "virtual" else "path",
+        ).open()
+    return await LocalObjectStore(Path(settings.data_dir) / "objects").open()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    store: ObjectStore
+    origin: OriginClient
+    engine: Engine
+    _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, sweep: bool = False) -> Runtime:
+        """Open the database and object store and build the engine over them.
+
+        With `sweep`, a background task deletes expired blocks and aggregates and
+        enforces the block budget every `sweep_interval_s`.
+        """
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        db = await Database.open(
+            Path(settings.data_dir) / "acechart.db", busy_timeout_ms=settings.db_busy_timeout_ms
+        )
+        try:
+            store = await open_object_store(settings)
+        except BaseException:
+            await db.close()
+            raise
+        origin = OriginClient(settings)
+        horizon_ms = settings.freshness_horizon_s * 1000
+        blocks = BlockStore(store, db, horizon_ms=horizon_ms, budget_bytes=settings.block_budget_bytes)
+        engine = Engine(blocks, AggregateStore(db), origin, horizon_ms=horizon_ms)
+        runtime = cls(settings, db, store, origin, engine)
+        if sweep:
+            runtime._sweeper = asyncio.create_task(runtime._sweep_forever())
+        return runtime
+
+    async def sweep_once(self) -> None:
+        now = self.engine.clock()
+        report = await self.engine.blocks.sweep(now)
+        rows = await self.engine.aggregates.sweep(now)
+        if report.expired or report.evicted or rows:
+            logger.info(
+                "sweep: %d blocks expired, %d evicted (%d bytes), %d aggregate rows dropped",
+                report.expired,
+                report.evicted,
+                report.bytes_freed,
+                rows,
+            )
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                await self.sweep_once()
+            except Exception:
+                logger.exception("sweep failed; retrying at the next interval")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self.origin.close()
+        await self.store.close()
+        await self.db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+class Connection:
+    """The notebook API: the engine in-process, no server needed.
+
+    ```python
+    import acechart
+    async with await acechart.connect(token="...") as ace:
+        result = await ace.query("ses_falls_city", ["...DaTemp"], "2024-01-01", "2024-02-01", interval="1hr")
+    ```
+    """
+
+    def __init__(self, runtime: Runtime, token: str) -> None:
+        self.runtime = runtime
+        self.token = token
+
+    async def query(
+        self,
+        site: str,
+        points: list[str] | tuple[str, ...],
+        start: str | int,
+        end: str | int,
+        *,
+        interval: str = "raw",
+        downsample: str | None = None,
+        max_points: int | None = None,
+    ) -> Result:
+        s = self.runtime.settings
+        query = Query(
+            site,
+            tuple(points),
+            start if isinstance(start, int) else parse_time(start, "start"),
+            end if isinstance(end, int) else parse_time(end, "end"),
+            interval,
+            downsample,
+            max_points,
+        ).validate(max_points=s.max_points_per_query, max_range_days=s.max_range_days)
+        return await self.runtime.engine.query(query, token=self.token)
+
+    async def close(self) -> None:
+        await self.runtime.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def connect(token: str, settings: Settings | None = None, **overrides: object) -> Connection:
+    """An in-process acechart over the configured origin and storage (env + overrides)."""
+    settings = settings or Settings.from_env(**overrides)
+    return Connection(await Runtime.open(settings), token)
