@@ -36,8 +36,15 @@ def numpy_reduceat(series: Series) -> list[Any]:
         dev = v - np.repeat(mean, count)
         var = np.add.reduceat(dev * dev, edges) / np.maximum(count - 1, 1)
         out.append(
-            (starts[edges], count, total, np.minimum.reduceat(v, edges),
-             np.maximum.reduceat(v, edges), mean, np.sqrt(var))
+            (
+                starts[edges],
+                count,
+                total,
+                np.minimum.reduceat(v, edges),
+                np.maximum.reduceat(v, edges),
+                mean,
+                np.sqrt(var),
+            )
         )
     return out
 
@@ -59,7 +66,11 @@ def polars_dynamic(series: Series) -> list[Any]:
     return out
 
 
-ROUTES = {"acechart": ours, "numpy reduceat": numpy_reduceat, "polars group_by_dynamic": polars_dynamic}
+ROUTES = {
+    "acechart": ours,
+    "numpy reduceat": numpy_reduceat,
+    "polars group_by_dynamic": polars_dynamic,
+}
 
 
 @pytest.mark.parametrize("points", [1, 50])

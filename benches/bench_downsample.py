@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from acechart._core import downsample
 from tsdownsample import M4Downsampler, MinMaxLTTBDownsampler
 
+from acechart._core import downsample
 from benches.data import MINUTE_MS, START_MS, YEAR_MINUTES
 
 N_OUT = 2_000

@@ -32,8 +32,8 @@ import orjson
 import ormsgpack
 import pytest
 import zstandard
-from acechart import _core
 
+from acechart import _core
 from benches.data import NAMES, START_MS, year_series
 
 I64 = npt.NDArray[np.int64]

@@ -51,7 +51,9 @@ def orjson_route(data: bytes) -> Any:
 ROUTES = {"acechart": ours, "polars read_json": polars_route, "orjson + numpy": orjson_route}
 
 
-@pytest.mark.parametrize(("n", "mixed"), CASES, ids=[f"{n}-{'mixed' if m else 'str'}" for n, m in CASES])
+@pytest.mark.parametrize(
+    ("n", "mixed"), CASES, ids=[f"{n}-{'mixed' if m else 'str'}" for n, m in CASES]
+)
 @pytest.mark.parametrize("impl", list(ROUTES))
 def test_parse_page(benchmark: Any, impl: str, n: int, mixed: bool) -> None:
     data = page_bytes(n, mixed)

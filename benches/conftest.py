@@ -26,4 +26,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             samples = b.extra_info.get("samples")
             rate = f"{samples / b.stats.median / 1e6:9.1f} M samples/s" if samples else ""
             ratio = f"x{b.stats.median / base:6.2f}" if base else ""
-            tr.write_line(f"    {b.extra_info.get('impl', b.name):<28} {b.stats.median * 1e3:10.2f} ms  {rate}  {ratio}")
+            impl = b.extra_info.get("impl", b.name)
+            tr.write_line(f"    {impl:<28} {b.stats.median * 1e3:10.2f} ms  {rate}  {ratio}")

@@ -26,7 +26,10 @@ def year_series(n_points: int) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[
     return out
 
 
-NAMES = [f"ses/ses_falls_city/192.168.96.3/n4/AHU-{p // 10}/VAV-{700 + p}.points.DaTemp" for p in range(50)]
+NAMES = [
+    f"ses/ses_falls_city/192.168.96.3/n4/AHU-{p // 10}/VAV-{700 + p}.points.DaTemp"
+    for p in range(50)
+]
 
 
 @cache
@@ -46,7 +49,9 @@ def page_bytes(n_samples: int, mixed: bool) -> bytes:
         value: object = f"{vals[i]}"
         if mixed:
             k = i % 20
-            value = {0: float(vals[i]), 1: True, 2: "inactive", 3: None, 4: "fault"}.get(k, f"{vals[i]}")
+            value = {0: float(vals[i]), 1: True, 2: "inactive", 3: None, 4: "fault"}.get(
+                k, f"{vals[i]}"
+            )
         samples.append({"name": NAMES[i % 50], "value": value, "time": stamp})
     cursor = "eyJ0IjoxNzA0MDY3MjAwLCJwIjo0OX0"
     return orjson.dumps({"point_samples": samples, "next_cursor": cursor, "has_more": True})

@@ -28,6 +28,8 @@ from acechart.origin.simulator import (
 )
 from acechart.settings import Settings
 
+pytest_plugins = ["tests.storage_fixtures"]
+
 SITE = "ses_falls_city"
 TOKEN = DEMO_TOKEN
 NOW_MS = parse_iso_ms("2025-01-01T00:00:00Z")

@@ -15,7 +15,9 @@ KEYS = ["ts", "count", "sum", "min", "max", "avg", "stddev", "m2", "first", "las
 EXACT = ["ts", "count", "min", "max", "first", "last"]
 
 
-def assert_agg_equal(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rtol: float = 1e-9) -> None:
+def assert_agg_equal(
+    got: dict[str, np.ndarray], want: dict[str, np.ndarray], rtol: float = 1e-9
+) -> None:
     assert sorted(got) == sorted(KEYS)
     for k in EXACT:
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
@@ -30,7 +32,7 @@ def assert_agg_equal(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rt
 def series(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     n = draw(st.integers(0, 400))
     steps = draw(hnp.arrays(np.int64, n, elements=st.integers(0, 5_000)))
-    start = draw(st.integers(-10**12, 10**12))
+    start = draw(st.integers(-(10**12), 10**12))
     ts = start + np.cumsum(steps)
     finite = st.floats(-1e6, 1e6, allow_nan=False)
     values = draw(hnp.arrays(np.float64, n, elements=finite | st.just(np.nan)))
@@ -123,7 +125,9 @@ def test_merge_equals_direct(s: tuple[np.ndarray, np.ndarray], cut: int) -> None
     for k in EXACT:
         np.testing.assert_array_equal(merged[k], direct[k], err_msg=k)
     for k in ["sum", "avg", "stddev", "m2"]:
-        np.testing.assert_allclose(merged[k], direct[k], rtol=1e-9, atol=1e-6, equal_nan=True, err_msg=k)
+        np.testing.assert_allclose(
+            merged[k], direct[k], rtol=1e-9, atol=1e-6, equal_nan=True, err_msg=k
+        )
 
 
 def test_rollup_1min_5min_1hr_equals_direct() -> None:

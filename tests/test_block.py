@@ -13,9 +13,15 @@ from acechart import _core
 
 @st.composite
 def blocks(draw: st.DrawFn) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
-    ts = np.unique(draw(hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**62), 2**62))))
-    values = draw(hnp.arrays(np.float64, len(ts), elements=st.floats(allow_nan=True, allow_infinity=True)))
-    edges = np.unique(draw(hnp.arrays(np.int64, st.integers(0, 8), elements=st.integers(-(2**62), 2**62))))
+    ts = np.unique(
+        draw(hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**62), 2**62)))
+    )
+    values = draw(
+        hnp.arrays(np.float64, len(ts), elements=st.floats(allow_nan=True, allow_infinity=True))
+    )
+    edges = np.unique(
+        draw(hnp.arrays(np.int64, st.integers(0, 8), elements=st.integers(-(2**62), 2**62)))
+    )
     k = len(edges) // 2 * 2
     covered = edges[:k].reshape(-1, 2)
     name = draw(st.text(min_size=1, max_size=80))
@@ -30,7 +36,9 @@ def test_round_trip_is_exact(b: tuple[str, np.ndarray, np.ndarray, np.ndarray]) 
     got_name, got_ts, got_values, got_covered = _core.decode_block(data)
     assert got_name == name
     np.testing.assert_array_equal(got_ts, ts)
-    assert got_values.view(np.uint64).tolist() == values.view(np.uint64).tolist()  # NaN payloads too
+    assert (
+        got_values.view(np.uint64).tolist() == values.view(np.uint64).tolist()
+    )  # NaN payloads too
     np.testing.assert_array_equal(got_covered, covered.reshape(-1, 2))
     assert got_covered.shape == (len(covered), 2)
 
@@ -52,7 +60,9 @@ def test_validation_errors() -> None:
     with pytest.raises(ValueError, match="shape"):
         _core.encode_block("p", np.array([1], np.int64), np.zeros(1), np.zeros((1, 3), np.int64))
     with pytest.raises(ValueError, match="sorted and disjoint"):
-        _core.encode_block("p", np.array([1], np.int64), np.zeros(1), np.array([[0, 5], [3, 9]], np.int64))
+        _core.encode_block(
+            "p", np.array([1], np.int64), np.zeros(1), np.array([[0, 5], [3, 9]], np.int64)
+        )
     with pytest.raises(ValueError, match="empty or reversed"):
         _core.encode_block("p", np.array([1], np.int64), np.zeros(1), np.array([[5, 5]], np.int64))
 
@@ -68,7 +78,9 @@ def test_not_a_block() -> None:
 def test_damage_is_detected_or_harmless(data: st.DataObject) -> None:
     ts = np.arange(0, 200 * 60_000, 60_000, dtype=np.int64)
     values = np.round(np.random.default_rng(0).normal(70, 2, len(ts)), 1)
-    good = _core.encode_block("ses/site/VAV-1.points.DaTemp", ts, values, np.array([[0, 12_000_000]], np.int64))
+    good = _core.encode_block(
+        "ses/site/VAV-1.points.DaTemp", ts, values, np.array([[0, 12_000_000]], np.int64)
+    )
     raw = bytearray(good)
     op = data.draw(st.sampled_from(["flip", "truncate", "extend"]))
     if op == "flip":

@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from acechart._core import downsample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tsdownsample import M4Downsampler, MinMaxLTTBDownsampler
+
+from acechart._core import downsample
 
 METHODS = ["minmaxlttb", "m4"]
 Params = tuple[int, int, int, int, bool]  # seed, n, base, max gap, repeats: see _series

@@ -21,10 +21,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
-from acechart._core import encode_csv, encode_json, encode_msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from acechart._core import encode_csv, encode_json, encode_msgpack
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]

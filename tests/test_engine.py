@@ -23,7 +23,6 @@ from acechart.storage.database import Database
 from acechart.storage.keys import block_key
 from acechart.storage.objects import ObjectStore
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
-from tests.storage_fixtures import local_store, moto_s3, object_store, s3_store  # noqa: F401
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -41,7 +40,9 @@ class Rig:
 
     def points(self, n: int, cadence_s: int = 60) -> tuple[str, ...]:
         table = self.sim.site
-        picked = [name for i, name in enumerate(table.names) if table.cadence_ms[i] == cadence_s * 1000]
+        picked = [
+            name for i, name in enumerate(table.names) if table.cadence_ms[i] == cadence_s * 1000
+        ]
         return tuple(picked[:n])
 
     def origin_requests(self) -> list[Any]:
@@ -133,7 +134,9 @@ async def test_fresh_edge_is_refetched_sealed_data_is_not(rig: Rig) -> None:
 async def test_concurrent_identical_queries_share_one_fetch(rig: Rig) -> None:
     pts = rig.points(2)
     start = NOW_MS - 10 * DAY
-    a, b = await asyncio.gather(rig.query(pts, start, start + DAY), rig.query(pts, start, start + DAY))
+    a, b = await asyncio.gather(
+        rig.query(pts, start, start + DAY), rig.query(pts, start, start + DAY)
+    )
     assert len(rig.origin_requests()) == 1
     for sa, sb in zip(a.series, b.series, strict=True):
         assert_same_samples(sa, (sb.ts, sb.values))
@@ -203,7 +206,9 @@ async def test_expiry_and_size_eviction(rig: Rig) -> None:
 def pandas_1hr(ts: np.ndarray, values: np.ndarray) -> pd.DataFrame:
     s = pd.Series(values, index=pd.to_datetime(ts, unit="ms")).dropna()
     g = s.groupby(s.index.floor("1h"))
-    return pd.DataFrame({"avg": g.mean(), "count": g.count(), "min": g.min(), "max": g.max(), "std": g.std()})
+    return pd.DataFrame(
+        {"avg": g.mean(), "count": g.count(), "min": g.min(), "max": g.max(), "std": g.std()}
+    )
 
 
 async def test_interval_queries_and_the_aggregate_tier(rig: Rig) -> None:
@@ -248,4 +253,3 @@ async def test_downsampled_answers(rig: Rig) -> None:
         assert len(s) <= cap
         assert s.ts[0] == f.ts[0] and s.ts[-1] == f.ts[-1]
         assert set(s.ts.tolist()) <= set(f.ts.tolist())
-

@@ -16,7 +16,9 @@ def points(intervals: list[tuple[int, int]]) -> set[int]:
 
 
 @given(ivs, ivs)
-def test_set_operations_match_brute_force(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
+def test_set_operations_match_brute_force(
+    a: list[tuple[int, int]], b: list[tuple[int, int]]
+) -> None:
     na, nb = iv.normalize(a), iv.normalize(b)
     for x in (na, nb):
         assert all(s < e for s, e in x)

@@ -19,7 +19,7 @@ NAMES = [
     "ses/ses_falls_city/192.168.96.3/n4/AHU-1/VAV-707.points.DaTemp",
     "ses/ses_falls_city/192.168.96.3/n4/AHU-1/VAV-707.points.Damper",
     "a",
-    "point with spaces, commas and \"quotes\"",
+    'point with spaces, commas and "quotes"',
     "ünïcødé/点/🌡",
     "back\\slash/and/slash",
 ]
@@ -55,8 +55,29 @@ values_st = st.one_of(
     st.booleans(),
     st.none(),
     st.sampled_from(
-        ["", "NaN", "nan", "inf", "-Infinity", " 7 ", "-1e3", "+.5", "5.", "active", "Inactive",
-         "ON", "off", "TRUE", "false", "fault", "1.2.3", "--1", "1e", "0x10", "\t42\n"]
+        [
+            "",
+            "NaN",
+            "nan",
+            "inf",
+            "-Infinity",
+            " 7 ",
+            "-1e3",
+            "+.5",
+            "5.",
+            "active",
+            "Inactive",
+            "ON",
+            "off",
+            "TRUE",
+            "false",
+            "fault",
+            "1.2.3",
+            "--1",
+            "1e",
+            "0x10",
+            "\t42\n",
+        ]
     ),
     st.text(max_size=8),
     st.just([1, 2]),
@@ -89,7 +110,9 @@ def pages(draw: st.DrawFn) -> tuple[bytes, list[dict[str, Any]]]:
     }
     if draw(st.booleans()):
         page["extra"] = {"ignored": [1, 2.5, None, "x"]}
-    text = json.dumps(page, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1])))
+    text = json.dumps(
+        page, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1]))
+    )
     return text.encode(), docs
 
 
@@ -121,7 +144,9 @@ def test_point_filter(page: tuple[bytes, list[dict[str, Any]]], points: list[str
 
 
 def _page(samples: list[dict[str, Any]], **extra: Any) -> bytes:
-    return json.dumps({"point_samples": samples, "next_cursor": None, "has_more": False, **extra}).encode()
+    return json.dumps(
+        {"point_samples": samples, "next_cursor": None, "has_more": False, **extra}
+    ).encode()
 
 
 def test_empty_and_single() -> None:
@@ -155,10 +180,26 @@ def test_time_spellings(text: str, ms: int) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("45.5", 45.5), ("-1e3", -1000.0), (" 7 ", 7.0), (3, 3.0), (2.25, 2.25),
-        (True, 1.0), (False, 0.0), ("true", 1.0), ("false", 0.0), ("on", 1.0), ("off", 0.0),
-        ("active", 1.0), ("inactive", 0.0), ("ACTIVE", 1.0),
-        (None, None), ("", None), ("NaN", None), ("inf", None), ("fault", None), ([1], None),
+        ("45.5", 45.5),
+        ("-1e3", -1000.0),
+        (" 7 ", 7.0),
+        (3, 3.0),
+        (2.25, 2.25),
+        (True, 1.0),
+        (False, 0.0),
+        ("true", 1.0),
+        ("false", 0.0),
+        ("on", 1.0),
+        ("off", 0.0),
+        ("active", 1.0),
+        ("inactive", 0.0),
+        ("ACTIVE", 1.0),
+        (None, None),
+        ("", None),
+        ("NaN", None),
+        ("inf", None),
+        ("fault", None),
+        ([1], None),
     ],
 )
 def test_value_kinds(value: Any, expected: float | None) -> None:
@@ -177,21 +218,33 @@ def test_value_kinds(value: Any, expected: float | None) -> None:
         (b'{"point_samples": [', "unexpected end of input"),
         (b'{"has_more": false}', 'missing field "point_samples"'),
         (b'{"point_samples": []}', 'missing field "has_more"'),
-        (b'{"point_samples": [{"name": "a", "time": "2024-01-01"}], "has_more": false}',
-         'sample 0: missing field "value"'),
-        (b'{"point_samples": [{"value": 1, "time": "2024-01-01"}], "has_more": false}',
-         'sample 0: missing field "name"'),
-        (b'{"point_samples": [{"name": "a", "value": 1, "time": "2024-01-01"},'
-         b' {"name": "a", "value": 1, "time": "yesterday"}], "has_more": false}',
-         'sample 1: bad time "yesterday"'),
-        (b'{"point_samples": [{"name": "a", "value": 1, "time": "2024-13-01"}], "has_more": false}',
-         "month out of range"),
+        (
+            b'{"point_samples": [{"name": "a", "time": "2024-01-01"}], "has_more": false}',
+            'sample 0: missing field "value"',
+        ),
+        (
+            b'{"point_samples": [{"value": 1, "time": "2024-01-01"}], "has_more": false}',
+            'sample 0: missing field "name"',
+        ),
+        (
+            b'{"point_samples": [{"name": "a", "value": 1, "time": "2024-01-01"},'
+            b' {"name": "a", "value": 1, "time": "yesterday"}], "has_more": false}',
+            'sample 1: bad time "yesterday"',
+        ),
+        (
+            b'{"point_samples": [{"name": "a", "value": 1, "time": "2024-13-01"}],'
+            b' "has_more": false}',
+            "month out of range",
+        ),
         (b'{"point_samples": [], "has_more": false} trailing', "unexpected data after"),
         (b'{"point_samples": [], "has_more": false, "x": NaN}', "expected a value"),
         (b'{"point_samples": [], "has_more": "no"}', '"has_more" must be true or false'),
         (b'{"point_samples": [], "has_more": false, "x": "\xff"}', "invalid UTF-8"),
-        (b'{"point_samples": [{"name": "a", "value": 1e999, "time": "2024-01-01"}], "has_more": false}',
-         "number out of range"),
+        (
+            b'{"point_samples": [{"name": "a", "value": 1e999, "time": "2024-01-01"}],'
+            b' "has_more": false}',
+            "number out of range",
+        ),
     ],
 )
 def test_errors_name_the_problem(data: bytes, needle: str) -> None:
@@ -233,7 +286,9 @@ def test_fuzz_mutated_pages(page: tuple[bytes, list[dict[str, Any]]], data: st.D
         op = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate", "dup"]))
         i = data.draw(st.integers(0, len(raw) - 1))
         if op == "flip":
-            raw[i] = data.draw(st.sampled_from(b'{}[]",:\\0123456789.-eEtfnul \x00\x1f\x7f\xc3\xff'))
+            raw[i] = data.draw(
+                st.sampled_from(b'{}[]",:\\0123456789.-eEtfnul \x00\x1f\x7f\xc3\xff')
+            )
         elif op == "delete":
             del raw[i]
         elif op == "insert":
@@ -253,7 +308,11 @@ def test_large_page_round_trip() -> None:
     rng = np.random.default_rng(1)
     vals = np.round(rng.normal(70, 5, n), 2)
     samples = [
-        {"name": NAMES[i % 2], "value": f"{vals[i]}", "time": iso(1_700_000_000_000 + (i // 2) * 60_000, 0)}
+        {
+            "name": NAMES[i % 2],
+            "value": f"{vals[i]}",
+            "time": iso(1_700_000_000_000 + (i // 2) * 60_000, 0),
+        }
         for i in range(n)
     ]
     p = _core.parse_page(_page(samples))

@@ -11,7 +11,7 @@ import pytest
 import acechart
 from acechart.errors import BadRequest
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
-from tests.storage_fixtures import MotoS3, moto_s3  # noqa: F401
+from tests.storage_fixtures import MotoS3
 
 DAY = 86_400_000
 
@@ -23,8 +23,14 @@ async def test_connect_queries_and_caches(
     extra: dict[str, Any] = {"data_dir": str(tmp_path)}
     if backend == "s3":
         moto: MotoS3 = request.getfixturevalue("moto_s3")
-        extra.update(object_store="s3", s3_endpoint_url=moto.endpoint_url, s3_bucket=moto.bucket,
-                     s3_access_key="testing", s3_secret_key="testing", s3_prefix=f"rt-{tmp_path.name}/")
+        extra.update(
+            object_store="s3",
+            s3_endpoint_url=moto.endpoint_url,
+            s3_bucket=moto.bucket,
+            s3_access_key="testing",
+            s3_secret_key="testing",
+            s3_prefix=f"rt-{tmp_path.name}/",
+        )
     settings = origin_settings(sim.url, **extra)
     point = sim.site.names[5]
     async with await acechart.connect(TOKEN, settings) as ace:

@@ -36,7 +36,9 @@ def test_last_duplicate_wins_and_already_sorted() -> None:
     t = np.array([10, 20, 10, 10], dtype=np.int64)
     v = np.array([1.0, 2.0, 3.0, 4.0])
     gp, gt, gv = _core.sort_dedup(p, t, v)
-    assert gp.tolist() == [0, 0, 1] and gt.tolist() == [10, 20, 10] and gv.tolist() == [4.0, 2.0, 3.0]
+    assert (
+        gp.tolist() == [0, 0, 1] and gt.tolist() == [10, 20, 10] and gv.tolist() == [4.0, 2.0, 3.0]
+    )
     sp, st_, sv = _core.sort_dedup(gp, gt, gv)
     assert sp.tolist() == gp.tolist() and st_.tolist() == gt.tolist() and sv.tolist() == gv.tolist()
 

@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -230,7 +231,7 @@ class Engine:
         agg: Aggregates | None,
     ) -> Series:
         if query.max_points is not None and len(ts) > query.max_points:
-            method = query.downsample or "minmaxlttb"
+            method = cast(Literal["minmaxlttb", "m4"], query.downsample or "minmaxlttb")
             # M4 keeps four samples per pixel column: round the budget down to that.
             n_out = query.max_points // 4 * 4 if method == "m4" else query.max_points
             keep = _core.downsample(ts, values, n_out, method)

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from acechart.cache.aggregates import AggregateStore
 from acechart.cache.blocks import BlockStore
@@ -71,7 +71,9 @@ class Runtime:
             raise
         origin = OriginClient(settings)
         horizon_ms = settings.freshness_horizon_s * 1000
-        blocks = BlockStore(store, db, horizon_ms=horizon_ms, budget_bytes=settings.block_budget_bytes)
+        blocks = BlockStore(
+            store, db, horizon_ms=horizon_ms, budget_bytes=settings.block_budget_bytes
+        )
         engine = Engine(blocks, AggregateStore(db), origin, horizon_ms=horizon_ms)
         runtime = cls(settings, db, store, origin, engine)
         if sweep:
@@ -111,7 +113,10 @@ class Runtime:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -122,7 +127,9 @@ class Connection:
     ```python
     import acechart
     async with await acechart.connect(token="...") as ace:
-        result = await ace.query("ses_falls_city", ["...DaTemp"], "2024-01-01", "2024-02-01", interval="1hr")
+        result = await ace.query(
+            "ses_falls_city", ["...DaTemp"], "2024-01-01", "2024-02-01", interval="1hr"
+        )
     ```
     """
 
@@ -163,7 +170,7 @@ class Connection:
         await self.close()
 
 
-async def connect(token: str, settings: Settings | None = None, **overrides: object) -> Connection:
+async def connect(token: str, settings: Settings | None = None, **overrides: Any) -> Connection:
     """An in-process acechart over the configured origin and storage (env + overrides)."""
-    settings = settings or Settings.from_env(**overrides)
+    settings = settings or Settings.from_env(None, **overrides)
     return Connection(await Runtime.open(settings), token)

@@ -62,7 +62,7 @@ class AggregateStore:
         self, site: str, points: Sequence[str], level: str, start: int, end: int
     ) -> dict[str, Aggregates]:
         rows = await self.db.read_aggregations(site, list(points), level, start, end)
-        return {p: dict(rows[p]) for p in points}  # type: ignore[misc]
+        return {p: dict(rows[p]) for p in points}
 
     async def write_from_raw(
         self,
@@ -116,7 +116,9 @@ class AggregateStore:
         groups: defaultdict[tuple[str, str, str], list[iv.Interval]] = defaultdict(list)
         for site, point, level, start, end in expired:
             groups[(site, point, level)].append((int(start), int(end)))
-        await self.db.execute("DELETE FROM aggregate_coverage WHERE expires_at <= ?", (now // 1000,))
+        await self.db.execute(
+            "DELETE FROM aggregate_coverage WHERE expires_at <= ?", (now // 1000,)
+        )
         deleted = 0
         for (site, point, level), gone in groups.items():
             live = (await self.coverage(site, [point], level, now))[point]
@@ -140,7 +142,9 @@ def _whole_buckets(covered: list[iv.Interval], width: int) -> list[iv.Interval]:
     return out
 
 
-def _buckets_inside(bucket_ts: NDArray[np.int64], width: int, within: list[iv.Interval]) -> NDArray[np.bool_]:
+def _buckets_inside(
+    bucket_ts: NDArray[np.int64], width: int, within: list[iv.Interval]
+) -> NDArray[np.bool_]:
     mask = np.zeros(len(bucket_ts), dtype=bool)
     for start, end in within:
         lo, hi = np.searchsorted(bucket_ts, [start, end - width + 1])

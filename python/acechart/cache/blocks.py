@@ -158,7 +158,11 @@ class BlockStore:
             for name, p_start, p_end in periods(sealed[0][0], sealed[-1][1]):
                 part = iv.clip(sealed, p_start, p_end)
                 if part:
-                    jobs.append(self._merge_block(site, point, name, (p_start, p_end), ts, values, part, now))
+                    jobs.append(
+                        self._merge_block(
+                            site, point, name, (p_start, p_end), ts, values, part, now
+                        )
+                    )
         written = await asyncio.gather(*jobs)
         return sum(written)
 
@@ -255,4 +259,3 @@ def _within(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     mask = _inside(ts, part)
     return ts[mask], values[mask]
-

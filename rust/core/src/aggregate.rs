@@ -67,13 +67,19 @@ impl Aggregates {
             self.last.len(),
         ];
         if lens.iter().any(|&l| l != n) {
-            return Err(CoreError::Length(format!("{what}: all aggregate columns must have the length of ts ({n})")));
+            return Err(CoreError::Length(format!(
+                "{what}: all aggregate columns must have the length of ts ({n})"
+            )));
         }
         if self.ts.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(CoreError::Argument(format!("{what}: bucket timestamps must be strictly increasing")));
+            return Err(CoreError::Argument(format!(
+                "{what}: bucket timestamps must be strictly increasing"
+            )));
         }
         if self.count.iter().any(|&c| c < 1) {
-            return Err(CoreError::Argument(format!("{what}: every bucket must have count >= 1")));
+            return Err(CoreError::Argument(format!(
+                "{what}: every bucket must have count >= 1"
+            )));
         }
         Ok(())
     }
@@ -85,7 +91,11 @@ impl Aggregates {
         self.min.push(s.min);
         self.max.push(s.max);
         self.avg.push(s.sum / s.count as f64);
-        self.stddev.push(if s.count > 1 { (s.m2 / (s.count - 1) as f64).sqrt() } else { f64::NAN });
+        self.stddev.push(if s.count > 1 {
+            (s.m2 / (s.count - 1) as f64).sqrt()
+        } else {
+            f64::NAN
+        });
         self.m2.push(s.m2);
         self.first.push(s.first);
         self.last.push(s.last);
@@ -152,7 +162,9 @@ fn check_args(ts: &[i64], values: &[f64], bucket_ms: i64) -> Result<()> {
         )));
     }
     if bucket_ms <= 0 {
-        return Err(CoreError::Argument(format!("bucket_ms must be positive, got {bucket_ms}")));
+        return Err(CoreError::Argument(format!(
+            "bucket_ms must be positive, got {bucket_ms}"
+        )));
     }
     if let Some(i) = ts.windows(2).position(|w| w[0] > w[1]) {
         return Err(CoreError::Argument(format!(
@@ -193,7 +205,7 @@ fn first_pass(v: &[f64]) -> (f64, f64, f64, f64) {
     for c in chunks {
         for l in 0..LANES {
             let x = c[l];
-            let ok = x == x;
+            let ok = !x.is_nan();
             count[l] += if ok { 1.0 } else { 0.0 };
             sum[l] += if ok { x } else { 0.0 };
             mn[l] = if x < mn[l] { x } else { mn[l] };
@@ -201,7 +213,7 @@ fn first_pass(v: &[f64]) -> (f64, f64, f64, f64) {
         }
     }
     for (l, &x) in tail.iter().enumerate() {
-        let ok = x == x;
+        let ok = !x.is_nan();
         count[l] += if ok { 1.0 } else { 0.0 };
         sum[l] += if ok { x } else { 0.0 };
         mn[l] = if x < mn[l] { x } else { mn[l] };
@@ -231,14 +243,14 @@ fn second_pass(v: &[f64], mean: f64, count: f64) -> f64 {
     for c in chunks {
         for l in 0..LANES {
             let d = c[l] - mean;
-            let ok = d == d;
+            let ok = !d.is_nan();
             m2[l] += if ok { d * d } else { 0.0 };
             dev[l] += if ok { d } else { 0.0 };
         }
     }
     for (l, &x) in tail.iter().enumerate() {
         let d = x - mean;
-        let ok = d == d;
+        let ok = !d.is_nan();
         m2[l] += if ok { d * d } else { 0.0 };
         dev[l] += if ok { d } else { 0.0 };
     }
@@ -257,8 +269,9 @@ pub fn aggregate(ts: &[i64], values: &[f64], bucket_ms: i64, origin_ms: i64) -> 
     // Regular cadences give buckets of equal length: try the previous length first.
     let mut guess = 0usize;
     while i < n {
-        let start = bucket_start(ts[i], bucket_ms, origin_ms)
-            .ok_or_else(|| CoreError::Argument(format!("bucket of ts {} does not fit in int64", ts[i])))?;
+        let start = bucket_start(ts[i], bucket_ms, origin_ms).ok_or_else(|| {
+            CoreError::Argument(format!("bucket of ts {} does not fit in int64", ts[i]))
+        })?;
         let j = match start.checked_add(bucket_ms) {
             Some(end) => {
                 let g = i + guess;
@@ -277,7 +290,12 @@ pub fn aggregate(ts: &[i64], values: &[f64], bucket_ms: i64, origin_ms: i64) -> 
             let mean = sum / count;
             let m2 = second_pass(v, mean, count);
             let first = v.iter().copied().find(|x| !x.is_nan()).unwrap_or(f64::NAN);
-            let last = v.iter().rev().copied().find(|x| !x.is_nan()).unwrap_or(f64::NAN);
+            let last = v
+                .iter()
+                .rev()
+                .copied()
+                .find(|x| !x.is_nan())
+                .unwrap_or(f64::NAN);
             out.push(State {
                 ts: start,
                 count: count as i64,
@@ -336,13 +354,16 @@ pub fn merge_aggregates(a: &Aggregates, b: &Aggregates) -> Result<Aggregates> {
 pub fn rollup(a: &Aggregates, bucket_ms: i64, origin_ms: i64) -> Result<Aggregates> {
     a.validate("aggregates")?;
     if bucket_ms <= 0 {
-        return Err(CoreError::Argument(format!("bucket_ms must be positive, got {bucket_ms}")));
+        return Err(CoreError::Argument(format!(
+            "bucket_ms must be positive, got {bucket_ms}"
+        )));
     }
     let mut out = Aggregates::with_capacity(a.len());
     let mut acc: Option<State> = None;
     for i in 0..a.len() {
-        let start = bucket_start(a.ts[i], bucket_ms, origin_ms)
-            .ok_or_else(|| CoreError::Argument(format!("bucket of ts {} does not fit in int64", a.ts[i])))?;
+        let start = bucket_start(a.ts[i], bucket_ms, origin_ms).ok_or_else(|| {
+            CoreError::Argument(format!("bucket of ts {} does not fit in int64", a.ts[i]))
+        })?;
         let mut s = a.state(i);
         s.ts = start;
         acc = Some(match acc {
@@ -403,20 +424,29 @@ mod tests {
 
     #[test]
     fn stable_for_large_offset() {
-        let v: Vec<f64> = (0..1000).map(|i| 1e9 + ((i * 7919) % 13) as f64 * 0.001).collect();
+        let v: Vec<f64> = (0..1000)
+            .map(|i| 1e9 + ((i * 7919) % 13) as f64 * 0.001)
+            .collect();
         let ts: Vec<i64> = (0..1000).collect();
         let a = aggregate(&ts, &v, 10_000, 0).unwrap();
         // Shifting by 1e9 is exact (Sterbenz), so the naive formula on the shifted
         // values is an accurate reference.
         let shifted: Vec<f64> = v.iter().map(|x| x - 1e9).collect();
         let want = naive_std(&shifted);
-        assert!(((a.stddev[0] - want) / want).abs() < 1e-9, "{} vs {}", a.stddev[0], want);
+        assert!(
+            ((a.stddev[0] - want) / want).abs() < 1e-9,
+            "{} vs {}",
+            a.stddev[0],
+            want
+        );
     }
 
     #[test]
     fn rollup_and_merge_match_direct() {
         let ts: Vec<i64> = (0..10_000).map(|i| i * 7).collect();
-        let v: Vec<f64> = (0..10_000).map(|i| ((i * 37) % 101) as f64 - 50.0).collect();
+        let v: Vec<f64> = (0..10_000)
+            .map(|i| ((i * 37) % 101) as f64 - 50.0)
+            .collect();
         let direct = aggregate(&ts, &v, 3000, 0).unwrap();
         let fine = aggregate(&ts, &v, 600, 0).unwrap();
         let rolled = rollup(&fine, 3000, 0).unwrap();

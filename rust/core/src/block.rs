@@ -36,10 +36,14 @@ fn bad(message: impl Into<String>) -> CoreError {
 fn check_intervals(covered: &[(i64, i64)]) -> Result<()> {
     for (k, &(s, e)) in covered.iter().enumerate() {
         if s >= e {
-            return Err(CoreError::Argument(format!("covered interval {k} is empty or reversed ({s} >= {e})")));
+            return Err(CoreError::Argument(format!(
+                "covered interval {k} is empty or reversed ({s} >= {e})"
+            )));
         }
         if k > 0 && covered[k - 1].1 > s {
-            return Err(CoreError::Argument(format!("covered intervals must be sorted and disjoint (at {k})")));
+            return Err(CoreError::Argument(format!(
+                "covered intervals must be sorted and disjoint (at {k})"
+            )));
         }
     }
     Ok(())
@@ -69,7 +73,12 @@ fn unshuffle(src: &[u8], width: usize) -> Vec<u8> {
     out
 }
 
-pub fn encode_block(point: &str, ts: &[i64], values: &[f64], covered: &[(i64, i64)]) -> Result<Vec<u8>> {
+pub fn encode_block(
+    point: &str,
+    ts: &[i64],
+    values: &[f64],
+    covered: &[(i64, i64)],
+) -> Result<Vec<u8>> {
     if ts.len() != values.len() {
         return Err(CoreError::Length(format!(
             "ts ({}) and values ({}) must have the same length",
@@ -78,11 +87,16 @@ pub fn encode_block(point: &str, ts: &[i64], values: &[f64], covered: &[(i64, i6
         )));
     }
     if let Some(i) = ts.windows(2).position(|w| w[0] >= w[1]) {
-        return Err(CoreError::Argument(format!("block ts must be strictly increasing (at index {})", i + 1)));
+        return Err(CoreError::Argument(format!(
+            "block ts must be strictly increasing (at index {})",
+            i + 1
+        )));
     }
     check_intervals(covered)?;
-    let name_len = u32::try_from(point.len()).map_err(|_| CoreError::Argument("point name too long".into()))?;
-    let n_iv = u32::try_from(covered.len()).map_err(|_| CoreError::Argument("too many intervals".into()))?;
+    let name_len = u32::try_from(point.len())
+        .map_err(|_| CoreError::Argument("point name too long".into()))?;
+    let n_iv = u32::try_from(covered.len())
+        .map_err(|_| CoreError::Argument("too many intervals".into()))?;
 
     let mut raw_ts = Vec::with_capacity(ts.len() * 8);
     let mut prev = 0i64;
@@ -106,12 +120,15 @@ pub fn encode_block(point: &str, ts: &[i64], values: &[f64], covered: &[(i64, i6
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&(ts.len() as u64).to_le_bytes());
-    let mut encoder = zstd::bulk::Compressor::new(LEVEL).map_err(|e| CoreError::Encode(e.to_string()))?;
+    let mut encoder =
+        zstd::bulk::Compressor::new(LEVEL).map_err(|e| CoreError::Encode(e.to_string()))?;
     encoder
         .include_checksum(true)
         .and_then(|_| encoder.include_contentsize(true))
         .map_err(|e| CoreError::Encode(e.to_string()))?;
-    let compressed = encoder.compress(&payload).map_err(|e| CoreError::Encode(e.to_string()))?;
+    let compressed = encoder
+        .compress(&payload)
+        .map_err(|e| CoreError::Encode(e.to_string()))?;
     out.extend_from_slice(&compressed);
     Ok(out)
 }
@@ -166,10 +183,15 @@ pub fn decode_block(data: &[u8]) -> Result<Block> {
     if limit.is_none_or(|limit| content > limit) {
         return Err(bad("payload larger than its sample count allows"));
     }
-    let payload = zstd::bulk::decompress(frame, content).map_err(|e| bad(format!("payload: {e}")))?;
-    let mut p = Reader { buf: &payload, pos: 0 };
+    let payload =
+        zstd::bulk::decompress(frame, content).map_err(|e| bad(format!("payload: {e}")))?;
+    let mut p = Reader {
+        buf: &payload,
+        pos: 0,
+    };
     let name_len = p.u32("name length")? as usize;
-    let name = std::str::from_utf8(p.take(name_len, "point name")?).map_err(|_| bad("point name is not UTF-8"))?;
+    let name = std::str::from_utf8(p.take(name_len, "point name")?)
+        .map_err(|_| bad("point name is not UTF-8"))?;
     let n_iv = p.u32("interval count")? as usize;
     let mut covered = Vec::with_capacity(n_iv.min(payload.len() / 16));
     for _ in 0..n_iv {
@@ -178,7 +200,11 @@ pub fn decode_block(data: &[u8]) -> Result<Block> {
     check_intervals(&covered).map_err(|e| bad(e.to_string()))?;
     let columns = &payload[p.pos..];
     if columns.len() != n * 16 {
-        return Err(bad(format!("payload holds {} column bytes, expected {}", columns.len(), n * 16)));
+        return Err(bad(format!(
+            "payload holds {} column bytes, expected {}",
+            columns.len(),
+            n * 16
+        )));
     }
     let raw_ts = unshuffle(&columns[..n * 8], 8);
     let raw_values = unshuffle(&columns[n * 8..], 8);
@@ -215,7 +241,15 @@ mod tests {
 
     fn sample() -> (Vec<i64>, Vec<f64>) {
         let ts: Vec<i64> = (0..10_000).map(|i| -5_000_000 + i * 60_000).collect();
-        let values: Vec<f64> = (0..10_000).map(|i| if i % 97 == 0 { f64::NAN } else { 70.0 + (i % 50) as f64 * 0.1 }).collect();
+        let values: Vec<f64> = (0..10_000)
+            .map(|i| {
+                if i % 97 == 0 {
+                    f64::NAN
+                } else {
+                    70.0 + (i % 50) as f64 * 0.1
+                }
+            })
+            .collect();
         (ts, values)
     }
 
@@ -252,7 +286,13 @@ mod tests {
     #[test]
     fn every_corruption_is_an_error_or_exact() {
         let (ts, values) = sample();
-        let good = encode_block("p", &ts[..500], &values[..500], &[(-5_000_000, 100_000_000)]).unwrap();
+        let good = encode_block(
+            "p",
+            &ts[..500],
+            &values[..500],
+            &[(-5_000_000, 100_000_000)],
+        )
+        .unwrap();
         let original = decode_block(&good).unwrap();
         for cut in 0..good.len() {
             assert!(decode_block(&good[..cut]).is_err(), "truncated at {cut}");
@@ -267,7 +307,11 @@ mod tests {
                     assert_eq!(b.point, original.point, "flip {flip:#x} at byte {i}");
                     assert_eq!(b.ts, original.ts, "flip {flip:#x} at byte {i}");
                     assert_eq!(b.covered, original.covered, "flip {flip:#x} at byte {i}");
-                    let same = b.values.iter().zip(&original.values).all(|(x, y)| x.to_bits() == y.to_bits());
+                    let same = b
+                        .values
+                        .iter()
+                        .zip(&original.values)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
                     assert!(same, "flip {flip:#x} at byte {i}");
                 }
             }

@@ -96,7 +96,12 @@ pub fn parse_page(data: &[u8], points: Option<&[String]>) -> Result<ParsedPage> 
             match scanner.next() {
                 Some(b',') => continue,
                 Some(b'}') => break,
-                _ => return Err(scanner.err_at(scanner.pos.saturating_sub(1), "expected ',' or '}' in the page object")),
+                _ => {
+                    return Err(scanner.err_at(
+                        scanner.pos.saturating_sub(1),
+                        "expected ',' or '}' in the page object",
+                    ))
+                }
             }
         }
     }
@@ -160,7 +165,13 @@ fn samples(sc: &mut Scanner<'_>, names: &mut Names, page: &mut ParsedPage) -> Re
                             && sc.buf[last_time.0..last_time.0 + last_time.1] == *text;
                         if !same {
                             last_ts = parse_iso_ms(text).map_err(|m| {
-                                sc.err_at(start, format!("sample {n}: bad time {:?}: {m}", String::from_utf8_lossy(text)))
+                                sc.err_at(
+                                    start,
+                                    format!(
+                                        "sample {n}: bad time {:?}: {m}",
+                                        String::from_utf8_lossy(text)
+                                    ),
+                                )
                             })?;
                             if matches!(raw, Cow::Borrowed(_)) {
                                 last_time = (start, text.len());
@@ -176,7 +187,12 @@ fn samples(sc: &mut Scanner<'_>, names: &mut Names, page: &mut ParsedPage) -> Re
                 match sc.next() {
                     Some(b',') => continue,
                     Some(b'}') => break,
-                    _ => return Err(sc.err_at(sc.pos.saturating_sub(1), format!("sample {n}: expected ',' or '}}'"))),
+                    _ => {
+                        return Err(sc.err_at(
+                            sc.pos.saturating_sub(1),
+                            format!("sample {n}: expected ',' or '}}'"),
+                        ))
+                    }
                 }
             }
         }
@@ -203,7 +219,12 @@ fn samples(sc: &mut Scanner<'_>, names: &mut Names, page: &mut ParsedPage) -> Re
         match sc.next() {
             Some(b',') => continue,
             Some(b']') => return Ok(()),
-            _ => return Err(sc.err_at(sc.pos.saturating_sub(1), "expected ',' or ']' after a sample")),
+            _ => {
+                return Err(sc.err_at(
+                    sc.pos.saturating_sub(1),
+                    "expected ',' or ']' after a sample",
+                ))
+            }
         }
     }
 }
@@ -427,7 +448,9 @@ impl<'a> Scanner<'a> {
                 b'"' => return Ok(()),
                 b'\\' => {
                     let at = self.pos - 1;
-                    let e = self.next().ok_or_else(|| self.err_at(self.buf.len(), "unterminated string"))?;
+                    let e = self
+                        .next()
+                        .ok_or_else(|| self.err_at(self.buf.len(), "unterminated string"))?;
                     let c = match e {
                         b'"' => b'"',
                         b'\\' => b'\\',
@@ -440,7 +463,8 @@ impl<'a> Scanner<'a> {
                         b'u' => {
                             let ch = self.unicode_escape(at)?;
                             let mut tmp = [0u8; 4];
-                            self.scratch.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                            self.scratch
+                                .extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
                             continue;
                         }
                         _ => return Err(self.err_at(at, "invalid escape")),
@@ -571,7 +595,11 @@ impl<'a> Scanner<'a> {
                     match self.next() {
                         Some(b',') => continue,
                         Some(b']') => return Ok(()),
-                        _ => return Err(self.err_at(self.pos.saturating_sub(1), "expected ',' or ']'")),
+                        _ => {
+                            return Err(
+                                self.err_at(self.pos.saturating_sub(1), "expected ',' or ']'")
+                            )
+                        }
                     }
                 }
             }
@@ -591,7 +619,11 @@ impl<'a> Scanner<'a> {
                     match self.next() {
                         Some(b',') => continue,
                         Some(b'}') => return Ok(()),
-                        _ => return Err(self.err_at(self.pos.saturating_sub(1), "expected ',' or '}'")),
+                        _ => {
+                            return Err(
+                                self.err_at(self.pos.saturating_sub(1), "expected ',' or '}'")
+                            )
+                        }
                     }
                 }
             }
@@ -620,7 +652,15 @@ mod tests {
         let p = parse_page(body.as_bytes(), None).unwrap();
         assert_eq!(p.names, vec!["a", "b"]);
         assert_eq!(p.point_index, vec![0, 1, 0, 1]);
-        assert_eq!(p.ts, vec![1_704_067_200_000, 1_704_067_200_000, 1_704_067_260_250, 1_704_067_260_000]);
+        assert_eq!(
+            p.ts,
+            vec![
+                1_704_067_200_000,
+                1_704_067_200_000,
+                1_704_067_260_250,
+                1_704_067_260_000
+            ]
+        );
         assert_eq!(&p.values[..3], &[45.5, 3.0, 1.0]);
         assert!(p.values[3].is_nan());
         assert_eq!(p.non_numeric, 1);
@@ -659,7 +699,10 @@ mod tests {
                         alphabet[(state % alphabet.len() as u64) as usize]
                     })
                     .collect();
-                let naive = s.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).unwrap_or(s.len());
+                let naive = s
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                    .unwrap_or(s.len());
                 assert_eq!(find_special(&s), naive, "{s:?}");
             }
         }
@@ -678,22 +721,56 @@ mod tests {
             ("{", "unexpected end"),
             (r#"{"has_more":false}"#, "missing field \"point_samples\""),
             (r#"{"point_samples":[]}"#, "missing field \"has_more\""),
-            (r#"{"point_samples":[{"name":"a","value":1}],"has_more":false}"#, "sample 0: missing field \"time\""),
-            (r#"{"point_samples":[{"name":"a","value":1,"time":"x"}],"has_more":false}"#, "sample 0: bad time"),
-            (r#"{"point_samples":[{"name":1,"value":1,"time":"x"}],"has_more":false}"#, "\"name\" must be a string"),
-            (r#"{"point_samples":{},"has_more":false}"#, "must be an array"),
-            (r#"{"point_samples":[],"has_more":false} x"#, "unexpected data"),
+            (
+                r#"{"point_samples":[{"name":"a","value":1}],"has_more":false}"#,
+                "sample 0: missing field \"time\"",
+            ),
+            (
+                r#"{"point_samples":[{"name":"a","value":1,"time":"x"}],"has_more":false}"#,
+                "sample 0: bad time",
+            ),
+            (
+                r#"{"point_samples":[{"name":1,"value":1,"time":"x"}],"has_more":false}"#,
+                "\"name\" must be a string",
+            ),
+            (
+                r#"{"point_samples":{},"has_more":false}"#,
+                "must be an array",
+            ),
+            (
+                r#"{"point_samples":[],"has_more":false} x"#,
+                "unexpected data",
+            ),
             (r#"{"point_samples":[],"has_more":"yes"}"#, "has_more"),
-            (r#"{"point_samples":[],"has_more":false,"x":01}"#, "expected ','"),
-            (r#"{"point_samples":[],"has_more":false,"x":"\q"}"#, "invalid escape"),
-            (r#"{"point_samples":[],"has_more":false,"x":"\ud800"}"#, "surrogate"),
+            (
+                r#"{"point_samples":[],"has_more":false,"x":01}"#,
+                "expected ','",
+            ),
+            (
+                r#"{"point_samples":[],"has_more":false,"x":"\q"}"#,
+                "invalid escape",
+            ),
+            (
+                r#"{"point_samples":[],"has_more":false,"x":"\ud800"}"#,
+                "surrogate",
+            ),
         ];
         for (body, want) in cases {
             let err = parse_page(body.as_bytes(), None).unwrap_err().to_string();
             assert!(err.contains(want), "{body}: {err}");
         }
-        let deep = format!("{{\"point_samples\":[],\"has_more\":false,\"x\":{}}}", "[".repeat(1000));
-        assert!(parse_page(deep.as_bytes(), None).unwrap_err().to_string().contains("too deep"));
-        assert!(parse_page(b"{\"point_samples\":[],\"has_more\":false,\"x\":\"\xff\"}", None).is_err());
+        let deep = format!(
+            "{{\"point_samples\":[],\"has_more\":false,\"x\":{}}}",
+            "[".repeat(1000)
+        );
+        assert!(parse_page(deep.as_bytes(), None)
+            .unwrap_err()
+            .to_string()
+            .contains("too deep"));
+        assert!(parse_page(
+            b"{\"point_samples\":[],\"has_more\":false,\"x\":\"\xff\"}",
+            None
+        )
+        .is_err());
     }
 }

@@ -32,7 +32,11 @@ pub fn sort_dedup(point_index: &[i32], ts: &[i64], values: &[f64]) -> Result<Sor
     }
     let mut order: Vec<u32> = match u32::try_from(n) {
         Ok(_) => (0..n as u32).collect(),
-        Err(_) => return Err(CoreError::Argument("more than 4,294,967,295 samples".into())),
+        Err(_) => {
+            return Err(CoreError::Argument(
+                "more than 4,294,967,295 samples".into(),
+            ))
+        }
     };
     // Stable sort: equal keys stay in input order, so the last of a run is the winner.
     order.sort_by_key(|&i| key(i as usize));
@@ -61,7 +65,12 @@ mod tests {
 
     #[test]
     fn sorts_and_keeps_last_duplicate() {
-        let s = sort_dedup(&[1, 0, 1, 0, 1], &[5, 9, 5, 1, 2], &[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        let s = sort_dedup(
+            &[1, 0, 1, 0, 1],
+            &[5, 9, 5, 1, 2],
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+        )
+        .unwrap();
         assert_eq!(s.point_index, vec![0, 0, 1, 1]);
         assert_eq!(s.ts, vec![1, 9, 2, 5]);
         assert_eq!(s.values, vec![4.0, 2.0, 5.0, 3.0]);

@@ -141,7 +141,11 @@ pub fn parse_iso_ms(s: &[u8]) -> Result<i64, &'static str> {
                 return Err("zone offset out of range");
             }
             let offset = (i64::from(oh) * 60 + i64::from(om)) * 60_000;
-            Ok(if sign == b'+' { ms - offset } else { ms + offset })
+            Ok(if sign == b'+' {
+                ms - offset
+            } else {
+                ms + offset
+            })
         }
         _ => Err("unexpected characters after the time"),
     }
@@ -235,10 +239,21 @@ mod tests {
 
     #[test]
     fn format_round_trip() {
-        for ms in [0i64, -1, 1_704_067_200_123, -62_135_596_800_000, 253_402_300_799_999] {
+        for ms in [
+            0i64,
+            -1,
+            1_704_067_200_123,
+            -62_135_596_800_000,
+            253_402_300_799_999,
+        ] {
             let mut out = Vec::new();
             format_iso_ms(ms, &mut out);
-            assert_eq!(parse_iso_ms(&out), Ok(ms), "{}", String::from_utf8_lossy(&out));
+            assert_eq!(
+                parse_iso_ms(&out),
+                Ok(ms),
+                "{}",
+                String::from_utf8_lossy(&out)
+            );
         }
         let mut out = Vec::new();
         format_iso_ms(-1, &mut out);

@@ -103,7 +103,10 @@ mod tests {
         assert_eq!(parse_value_str(b"0.1"), Some(0.1));
         assert_eq!(parse_value_str(b"-0"), Some(-0.0));
         assert_eq!(parse_value_str(b"+3"), Some(3.0));
-        assert_eq!(parse_value_str(b"12345678901234567890"), Some(1.2345678901234567e19));
+        assert_eq!(
+            parse_value_str(b"12345678901234567890"),
+            Some(1.2345678901234567e19)
+        );
         assert_eq!(parse_value_str(b".5"), Some(0.5));
         assert_eq!(parse_value_str(b"5."), Some(5.0));
     }
@@ -113,15 +116,41 @@ mod tests {
         assert_eq!(parse_value_str(b"true"), Some(1.0));
         assert_eq!(parse_value_str(b"Inactive"), Some(0.0));
         assert_eq!(parse_value_str(b"ON"), Some(1.0));
-        for junk in [&b""[..], b"NaN", b"nan", b"inf", b"-inf", b"1e999", b"abc", b"1.2.3", b"--1", b" "] {
-            assert_eq!(parse_value_str(junk), None, "{:?}", std::str::from_utf8(junk));
+        for junk in [
+            &b""[..],
+            b"NaN",
+            b"nan",
+            b"inf",
+            b"-inf",
+            b"1e999",
+            b"abc",
+            b"1.2.3",
+            b"--1",
+            b" ",
+        ] {
+            assert_eq!(
+                parse_value_str(junk),
+                None,
+                "{:?}",
+                std::str::from_utf8(junk)
+            );
         }
     }
 
     #[test]
     fn fast_path_is_exact() {
-        for s in ["72.5", "0.3", "123456.789012", "999999999999999", "0.000000000000001"] {
-            assert_eq!(parse_value_str(s.as_bytes()), Some(s.parse::<f64>().unwrap()), "{s}");
+        for s in [
+            "72.5",
+            "0.3",
+            "123456.789012",
+            "999999999999999",
+            "0.000000000000001",
+        ] {
+            assert_eq!(
+                parse_value_str(s.as_bytes()),
+                Some(s.parse::<f64>().unwrap()),
+                "{s}"
+            );
         }
     }
 }

@@ -1,13 +1,20 @@
 use acechart_core::block;
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::to_py;
 
-type Decoded<'py> = (String, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<i64>>);
+type Decoded<'py> = (
+    String,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray2<i64>>,
+);
 
 /// Serialise one point's samples for one period and the intervals they cover.
 #[pyfunction]
@@ -25,7 +32,12 @@ fn encode_block<'py>(
             shape[0], shape[1]
         )));
     }
-    let intervals: Vec<(i64, i64)> = covered.as_array().rows().into_iter().map(|r| (r[0], r[1])).collect();
+    let intervals: Vec<(i64, i64)> = covered
+        .as_array()
+        .rows()
+        .into_iter()
+        .map(|r| (r[0], r[1]))
+        .collect();
     let (t, v) = (ts.as_slice()?, values.as_slice()?);
     let bytes = py
         .detach(|| block::encode_block(point, t, v, &intervals))
@@ -40,7 +52,12 @@ fn decode_block<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Decoded<'py>> {
     let flat: Vec<i64> = b.covered.iter().flat_map(|&(s, e)| [s, e]).collect();
     let covered = Array2::from_shape_vec((b.covered.len(), 2), flat)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok((b.point, b.ts.into_pyarray(py), b.values.into_pyarray(py), covered.into_pyarray(py)))
+    Ok((
+        b.point,
+        b.ts.into_pyarray(py),
+        b.values.into_pyarray(py),
+        covered.into_pyarray(py),
+    ))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

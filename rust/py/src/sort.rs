@@ -4,7 +4,11 @@ use pyo3::prelude::*;
 
 use crate::errors::to_py;
 
-type Columns<'py> = (Bound<'py, PyArray1<i32>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
+type Columns<'py> = (
+    Bound<'py, PyArray1<i32>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+);
 
 /// Order by (point, time); of equal (point, time) pairs the last in input order wins.
 #[pyfunction]
