@@ -222,6 +222,10 @@ async def test_interval_queries_and_the_aggregate_tier(rig: Rig) -> None:
         np.testing.assert_array_equal(s.aggregates["count"], ref["count"].to_numpy())
         np.testing.assert_allclose(s.aggregates["stddev"], ref["std"].to_numpy(), rtol=1e-9)
 
+    # A 1hr query stores 1hr and 1day buckets, not the 5 M rows a year of 5min would be;
+    # a 5min query (from the cached blocks) stores 5min too.
+    five = await rig.query(pts, start, end, interval="5min")
+    assert five.provenance.sources == {"R2"}
     # Raw blocks gone (expired and swept): 5min, 1hr and 1day still come from the table.
     await rig.engine.blocks.sweep(NOW_MS + 31 * DAY * 1000)
     rig.sim.log.clear()

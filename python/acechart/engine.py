@@ -132,7 +132,10 @@ class Engine:
                 agg = await asyncio.to_thread(_core.aggregate, ts, values, width)
                 series.append(self._finish(query, point, agg["ts"], agg["avg"], agg))  # type: ignore[arg-type]
                 covered = iv.union(cached.covered, gaps[point])
-                await self.aggregates.write_from_raw(query.site, point, ts, values, covered, now)
+                if query.interval in LEVELS:
+                    await self.aggregates.write_from_raw(
+                        query.site, point, ts, values, covered, now, query.interval
+                    )
 
         if writes:
             prov.blocks_written = await self.blocks.write(

@@ -193,6 +193,98 @@ class Settings:
     max_range_days: int = 731
     """Longest range one query may span, in days (400 beyond it)."""
 
+    # --- jobs -------------------------------------------------------------------
+    job_workers: int = 2
+    """Jobs this process runs at once; 0 accepts and stores jobs but runs none here."""
+
+    job_max_attempts: int = 3
+    """Runs of a job (first included) before a retryable failure becomes final."""
+
+    job_retry_base_s: float = 5.0
+    """Wait before a job's second run; doubles per further run up to `job_retry_cap_s`."""
+
+    job_retry_cap_s: float = 300.0
+    """Longest wait between two runs of a failing job."""
+
+    job_retry_after_s: int = 300
+    """`retryAfter` of a failed job's body when the error itself suggests no wait."""
+
+    job_result_ttl_s: int = 7 * 86_400
+    """How long a finished job and its result are kept before the sweeper deletes them."""
+
+    job_poll_interval_s: float = 1.0
+    """How often idle workers and event streams re-read the job table for outside changes."""
+
+    job_progress_interval_s: float = 0.5
+    """Shortest interval between two progress writes (and cancel checks) of a running job."""
+
+    job_chunk_samples: int = 4_000_000
+    """Samples fetched, encoded and released together: bounds a job's memory whatever its size."""
+
+    job_token_key: str | None = None
+    """Secret that encrypts callers' tokens in the job table, so a job resumed after a restart
+    still reads with its owner's rights. Unset: a random key kept in `{data_dir}/job-token.key`."""
+
+    job_webhook_secret: str | None = None
+    """Key of the `X-Acechart-Signature` HMAC-SHA256 on notifyUrl calls; unset: unsigned."""
+
+    job_webhook_attempts: int = 3
+    """Tries of one notifyUrl call before the failure is logged and given up."""
+
+    job_webhook_timeout_s: float = 10.0
+    """Timeout of one notifyUrl call."""
+
+    # --- the HTTP service (`acechart serve`, `acechart demo`) --------------------
+    server_host: str = "127.0.0.1"
+    """Interface `acechart serve` listens on (0.0.0.0 for every interface)."""
+
+    server_port: int = 8080
+    """Port `acechart serve` listens on."""
+
+    log_format: str = "json"
+    """Log lines of `serve` and `demo`: `json` (one object per line, seed 7.2) or `text`."""
+
+    demo_token: str = "demo-token"
+    """Token `acechart demo` configures in its simulator and prints for curl and the dashboard."""
+
+    edge_cache_bytes: int = 256 * 1024**2
+    """Memory budget of the in-process response cache (L1); least recently used entries go first."""
+
+    edge_stale_while_revalidate_factor: float = 3.0
+    """After its TTL an answer is served stale for TTL x this while refreshed in the background."""
+
+    edge_stale_if_error_s: int = 86_400
+    """How long past its TTL an answer may still be served (with a Warning) when the origin fails."""
+
+    auth_cache_s: float = 300.0
+    """How long the origin's yes to a (token, site) pair is trusted before it is asked again."""
+
+    auth_refusal_cache_s: float = 30.0
+    """How long the origin's no (401/403/404) to a (token, site) pair is remembered."""
+
+    rate_limit_per_minute: int = 100
+    """Requests per minute per token and endpoint (token bucket, bursts up to this); 0: no limit."""
+
+    small_max_samples: int = 1_000
+    """Origin samples (estimated, 1/min) up to which an uncached request is `small` (seed 4.1)."""
+
+    large_min_samples: int = 100_000
+    """Origin samples (estimated) from which an uncached request may be `large` (seed 4.1)."""
+
+    large_min_days: float = 30.0
+    """Days of origin data from which a request over `large_min_samples` is `large`: it gets 413
+    (202 with a job once background jobs exist) instead of being fetched in the request."""
+
+    compress_min_bytes: int = 1024
+    """Smallest response body compressed (gzip, br or zstd by Accept-Encoding)."""
+
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API (`https://a.example,https://b.example`; `*`: any);
+    empty: no CORS headers."""
+
+    points_refresh_s: int = 86_400
+    """Age after which a site's point catalogue is refetched from the origin's configured_points."""
+
     # ---------------------------------------------------------------------------
 
     def __post_init__(self) -> None:
@@ -373,7 +465,49 @@ def _check_urls_and_sizes(s: Settings) -> None:
             )
 
 
+def _check_server(s: Settings) -> None:
+    if not 0 < s.server_port < 65536:
+        raise ConfigError(
+            f"ACECHART_SERVER_PORT must be a TCP port, got {s.server_port!r}",
+            setting="ACECHART_SERVER_PORT",
+        )
+    if s.log_format not in ("json", "text"):
+        raise ConfigError(
+            f"ACECHART_LOG_FORMAT must be json or text, got {s.log_format!r}",
+            setting="ACECHART_LOG_FORMAT",
+        )
+    if not s.demo_token or any(c.isspace() for c in s.demo_token):
+        raise ConfigError(
+            "ACECHART_DEMO_TOKEN must be a non-empty token without spaces",
+            setting="ACECHART_DEMO_TOKEN",
+        )
+    if s.small_max_samples > s.large_min_samples:
+        raise ConfigError(
+            "ACECHART_SMALL_MAX_SAMPLES must not exceed ACECHART_LARGE_MIN_SAMPLES",
+            setting="ACECHART_SMALL_MAX_SAMPLES",
+        )
+    for origin in s.cors_origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"ACECHART_CORS_ORIGINS: {origin!r} is not `*` or an http(s) origin",
+                setting="ACECHART_CORS_ORIGINS",
+            )
+
+
 _CHECKS: tuple[Callable[[Settings], None], ...] = (
+    # --- jobs ---
+    _positive(
+        "job_max_attempts",
+        "job_retry_base_s",
+        "job_retry_cap_s",
+        "job_result_ttl_s",
+        "job_poll_interval_s",
+        "job_progress_interval_s",
+        "job_chunk_samples",
+        "job_webhook_attempts",
+        "job_webhook_timeout_s",
+    ),
+    _non_negative("job_workers", "job_retry_after_s"),
     _positive(
         "origin_concurrency",
         "origin_max_attempts",
@@ -393,8 +527,19 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "sweep_interval_s",
         "max_points_per_query",
         "max_range_days",
+        "edge_stale_while_revalidate_factor",
+        "auth_cache_s",
+        "large_min_samples",
+        "points_refresh_s",
     ),
     _non_negative(
+        "edge_cache_bytes",
+        "edge_stale_if_error_s",
+        "auth_refusal_cache_s",
+        "rate_limit_per_minute",
+        "small_max_samples",
+        "large_min_days",
+        "compress_min_bytes",
         "origin_retry_after_max_s",
         "simulator_latency_s",
         "simulator_jitter_s",
@@ -404,4 +549,5 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     ),
     _rates("simulator_rate_limit_rate", "simulator_error_rate", "simulator_drop_rate"),
     _check_urls_and_sizes,
+    _check_server,
 )

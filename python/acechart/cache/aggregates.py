@@ -72,30 +72,37 @@ class AggregateStore:
         values: NDArray[np.float64],
         covered: list[iv.Interval],
         now: int,
+        level: str,
     ) -> int:
-        """Store the complete, storable buckets of all levels not stored yet; rows written."""
+        """Store the complete, storable buckets of `level` and coarser ones; rows written.
+
+        Finer levels than the query's are not written: a year of 5min buckets for
+        50 points is 5 M rows, which would cost a 1hr query more than its fetch.
+        """
         storable = iv.clip(covered, -_NEVER, now - _RECENT_MS)
-        if not storable:
+        levels = [name for name, width in LEVELS.items() if width >= LEVELS[level]]
+        if not storable or not levels:
             return 0
-        five = await asyncio.to_thread(_core.aggregate, ts, values, LEVELS["5min"])
-        by_level = {"5min": five}
-        by_level["1hr"] = _core.rollup_aggregates(five, LEVELS["1hr"])
-        by_level["1day"] = _core.rollup_aggregates(by_level["1hr"], LEVELS["1day"])
+        finest = await asyncio.to_thread(_core.aggregate, ts, values, LEVELS[levels[0]])
+        by_level = {levels[0]: finest}
+        for coarse, fine in zip(levels[1:], levels, strict=False):
+            by_level[coarse] = _core.rollup_aggregates(by_level[fine], LEVELS[coarse])
         written = 0
         coverage_rows = []
-        for level, width in LEVELS.items():
-            have = (await self.coverage(site, [point], level, now))[point]
+        for level_name in levels:
+            width = LEVELS[level_name]
+            have = (await self.coverage(site, [point], level_name, now))[point]
             new = iv.subtract(_whole_buckets(storable, width), have)
             if not new:
                 continue
-            agg = by_level[level]
+            agg = by_level[level_name]
             keep = _buckets_inside(agg["ts"], width, new)  # type: ignore[arg-type]
             written += await self.db.upsert_aggregations(
-                site, point, level, {k: v[keep] for k, v in agg.items()}
+                site, point, level_name, {k: v[keep] for k, v in agg.items()}
             )
             for start, end in new:
                 for part, expires in _by_expiry(start, end, now):
-                    coverage_rows.append((site, point, level, part[0], part[1], expires))
+                    coverage_rows.append((site, point, level_name, part[0], part[1], expires))
         if coverage_rows:
             await self.db.executemany(
                 "INSERT INTO aggregate_coverage (site_id, point_name, level, start_ms, end_ms,"
