@@ -49,6 +49,38 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--port", type=int, help="port to listen on (default 8081)")
     simulate.add_argument("--seed", type=int, help="seed of the generated data (default 1)")
     simulate.set_defaults(run=_simulate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the chart-data API",
+        description=(
+            "Serve the API on the embedded defaults: SQLite and a local object store under "
+            "the data directory. Every setting also comes from its ACECHART_* variable."
+        ),
+    )
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--origin", help="base URL of the ACE API (ACECHART_ORIGIN_URL)")
+    serve.add_argument(
+        "--data-dir", help="directory of the database and objects (ACECHART_DATA_DIR)"
+    )
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the simulator and the service together, with a dashboard",
+        description=(
+            "Start the ACE simulator and the service on local ports and print the dashboard "
+            "URL, a curl command and the demo token (ACECHART_DEMO_TOKEN, default demo-token)."
+        ),
+    )
+    demo.add_argument("--host", help="interface of both servers (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="port of the service (default 8080)")
+    demo.add_argument("--origin-port", type=int, help="port of the simulator (default 8081)")
+    demo.add_argument(
+        "--data-dir", help="keep the cache here (default: a temporary directory, removed on exit)"
+    )
+    demo.set_defaults(run=_demo)
     return parser
 
 
@@ -80,6 +112,55 @@ def _simulate(args: argparse.Namespace) -> int:
         tokens,
     )
     web.run_app(app, host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from acechart.server import create_app
+    from acechart.server.requestlog import configure_logging
+
+    settings = Settings.from_env(
+        **_overrides(
+            args,
+            {
+                "host": "server_host",
+                "port": "server_port",
+                "origin": "origin_url",
+                "data_dir": "data_dir",
+            },
+        )
+    )
+    configure_logging(settings.log_format)
+    logger.info("acechart serving on http://%s:%d", settings.server_host, settings.server_port)
+    web.run_app(
+        create_app(settings),
+        host=settings.server_host,
+        port=settings.server_port,
+        print=None,
+        access_log=None,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from acechart.demo import run_demo
+    from acechart.server.requestlog import configure_logging
+
+    overrides = _overrides(
+        args, {"host": "server_host", "port": "server_port", "origin_port": "simulator_port"}
+    )
+    if args.host is not None:
+        overrides["simulator_host"] = args.host
+    if "ACECHART_LOG_FORMAT" not in os.environ:
+        overrides["log_format"] = "text"  # a person reads this terminal, not a log shipper
+    settings = Settings.from_env(**overrides)
+    configure_logging(settings.log_format)
+    asyncio.run(run_demo(settings, data_dir=args.data_dir))
     return 0
 
 

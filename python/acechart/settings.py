@@ -254,7 +254,7 @@ class Settings:
     """After its TTL an answer is served stale for TTL x this while refreshed in the background."""
 
     edge_stale_if_error_s: int = 86_400
-    """How long past its TTL an answer may still be served (with a Warning) when the origin fails."""
+    """How long past its TTL an answer may still be served, with a Warning, if the origin fails."""
 
     auth_cache_s: float = 300.0
     """How long the origin's yes to a (token, site) pair is trusted before it is asked again."""

@@ -1,0 +1,97 @@
+"""The aiohttp application: `create_app(settings)` wires every part of the service.
+
+Middlewares, outermost first: the request log (request id, timing, metrics),
+CORS (when origins are configured), then the one error middleware, so error
+responses carry CORS headers and are logged like any other. Resources live in
+cleanup contexts: the runtime (database, object store, origin client, engine;
+opened here unless the caller passes one it owns) and the background tasks,
+cancelled and awaited on the way out before the runtime closes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from acechart.runtime import Runtime
+from acechart.server.auth import SiteAccess
+from acechart.server.background import Background
+from acechart.server.catalog import PointCatalog
+from acechart.server.cors import cors_middleware
+from acechart.server.edge_cache import EdgeCache
+from acechart.server.errors import error_middleware
+from acechart.server.keys import (
+    ACCESS,
+    BACKGROUND,
+    CATALOG,
+    EDGE,
+    LIMITER,
+    METRICS,
+    OPENAPI,
+    RUNTIME,
+    SETTINGS,
+)
+from acechart.server.metrics import Metrics
+from acechart.server.openapi import build_document
+from acechart.server.ratelimit import RateLimiter
+from acechart.server.requestlog import request_log
+from acechart.server.routes import add_routes
+from acechart.settings import Settings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
+    """The service over `settings`; with `runtime`, that one is used and left open."""
+    middlewares: list[Middleware] = [request_log]
+    if settings.cors_origins:
+        middlewares.append(cors_middleware(settings.cors_origins))
+    middlewares.append(error_middleware)
+    app = web.Application(middlewares=middlewares)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[EDGE] = EdgeCache(settings.edge_cache_bytes)
+    app[LIMITER] = RateLimiter(settings.rate_limit_per_minute)
+    app[BACKGROUND] = Background()
+    app[OPENAPI] = json.dumps(build_document(settings), indent=1).encode()
+    app.cleanup_ctx.append(_runtime_context(runtime))
+    app.cleanup_ctx.append(_background_context)
+    add_routes(app)
+    return app
+
+
+def _runtime_context(given: Runtime | None) -> CleanupContext:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        runtime = given if given is not None else await Runtime.open(settings, sweep=True)
+        app[RUNTIME] = runtime
+        app[ACCESS] = SiteAccess(
+            runtime.origin,
+            ttl_s=settings.auth_cache_s,
+            refusal_ttl_s=settings.auth_refusal_cache_s,
+            grace_s=settings.edge_stale_if_error_s,
+        )
+        app[CATALOG] = PointCatalog(runtime.db, runtime.origin, refresh_s=settings.points_refresh_s)
+        logger.info(
+            "acechart service ready: origin %s, data in %s", settings.origin_url, settings.data_dir
+        )
+        try:
+            yield
+        finally:
+            if given is None:
+                await runtime.close()
+
+    return context
+
+
+async def _background_context(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[BACKGROUND].close()

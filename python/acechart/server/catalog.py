@@ -1,0 +1,137 @@
+"""The point catalogue of each site: from the origin's configured_points into point_metadata.
+
+A site's catalogue is fetched on first use and again once older than
+`points_refresh_s` (the seed kept it in KV for 24 hours); in between every
+listing is a SQLite query. Display name and equipment come from the point's
+kv_tags (`dis`, `equip`) when the origin has them, else from its BACnet data,
+else from its path (`.../AHU-1/AHU-1.points.SaTemp` -> `AHU-1`, `AHU-1 SaTemp`).
+A refresh that fails while an older catalogue exists serves the older one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from acechart.errors import OriginTimeout, OriginUnavailable
+from acechart.origin.client import OriginClient
+from acechart.storage.database import Database
+from acechart.storage.records import PointRecord
+
+__all__ = ["Listing", "PointCatalog", "record_from_origin"]
+
+logger = logging.getLogger(__name__)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def split_path(name: str) -> tuple[str | None, str]:
+    """(equipment, short name) from a point path: the part before `.points.` is the device."""
+    leaf = name.rstrip("/").rsplit("/", 1)[-1]
+    device, sep, short = leaf.partition(".points.")
+    if sep:
+        return device or None, short or leaf
+    parent = name.rstrip("/").rsplit("/", 2)
+    return (parent[-2] if len(parent) >= 2 else None), leaf
+
+
+def record_from_origin(item: Mapping[str, Any]) -> PointRecord:
+    """A `point_metadata` row from one `/configured_points` item."""
+    name = str(item["name"])
+    kv = item.get("kv_tags") if isinstance(item.get("kv_tags"), dict) else {}
+    bacnet = item.get("bacnet_data") if isinstance(item.get("bacnet_data"), dict) else {}
+    assert isinstance(kv, dict) and isinstance(bacnet, dict)
+    path_equipment, short = split_path(name)
+    equipment = _text(kv.get("equip")) or _text(bacnet.get("device_name")) or path_equipment
+    short = _text(bacnet.get("object_name")) or short
+    display = _text(kv.get("dis")) or " ".join(p for p in (equipment, short) if p)
+    tags = item.get("marker_tags") or []
+    interval = item.get("collect_interval")
+    return PointRecord(
+        name=name,
+        display_name=display.replace("_", " "),
+        equipment=equipment,
+        equipment_id=_text(bacnet.get("device_id")),
+        equipment_name=_text(bacnet.get("device_description")) or equipment,
+        point_type=_text(bacnet.get("object_type")) or _text(item.get("point_type")),
+        unit=_text(kv.get("unit")),
+        marker_tags=tuple(str(t) for t in tags if isinstance(t, str)),
+        kv_tags=dict(kv),
+        collect_interval=int(interval) if isinstance(interval, int | float) else None,
+    )
+
+
+@dataclass(frozen=True)
+class Listing:
+    points: list[PointRecord]
+    updated_at: int | None
+    """Unix seconds of the catalogue's last refresh."""
+    stale: bool
+    """True when a due refresh failed and an older catalogue was served."""
+
+
+class PointCatalog:
+    def __init__(
+        self,
+        db: Database,
+        origin: OriginClient,
+        *,
+        refresh_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.origin = origin
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self._refreshing: dict[str, asyncio.Task[int]] = {}
+
+    async def list(
+        self,
+        site: str,
+        *,
+        token: str,
+        q: str | None = None,
+        equipment: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Listing:
+        """The site's points (refreshed first when due), filtered; the caller checked access."""
+        updated = await self.db.points_updated_at(site)
+        stale = False
+        if updated is None or self.clock() - updated >= self.refresh_s:
+            try:
+                await self.refresh(site, token=token)
+            except (OriginUnavailable, OriginTimeout):
+                if updated is None:
+                    raise
+                logger.warning("point catalogue refresh of %s failed; serving the older one", site)
+                stale = True
+            updated = await self.db.points_updated_at(site)
+        points = await self.db.points(site, q or None, equipment, tag, limit=limit, offset=offset)
+        return Listing(points, updated, stale)
+
+    async def refresh(self, site: str, *, token: str) -> int:
+        """Refetch the whole catalogue of `site`; concurrent callers share one fetch."""
+        task = self._refreshing.get(site)
+        if task is None:
+            task = asyncio.create_task(self._refresh(site, token))
+            self._refreshing[site] = task
+            task.add_done_callback(lambda _t: self._refreshing.pop(site, None))
+        return await asyncio.shield(task)
+
+    async def _refresh(self, site: str, token: str) -> int:
+        items = await self.origin.list_points(site, token=token)
+        records = [record_from_origin(item) for item in items if item.get("name")]
+        count = await self.db.upsert_points(site, records, replace=True, now=int(self.clock()))
+        logger.info("point catalogue of %s refreshed: %d points", site, count)
+        return count

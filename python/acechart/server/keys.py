@@ -1,0 +1,43 @@
+"""Typed keys of everything the service keeps on its application and requests."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acechart.runtime import Runtime
+from acechart.server.auth import SiteAccess
+from acechart.server.background import Background
+from acechart.server.catalog import PointCatalog
+from acechart.server.edge_cache import EdgeCache
+from acechart.server.info import RequestInfo
+from acechart.server.metrics import Metrics
+from acechart.server.ratelimit import RateLimiter
+from acechart.settings import Settings
+
+__all__ = [
+    "ACCESS",
+    "BACKGROUND",
+    "CATALOG",
+    "EDGE",
+    "INFO",
+    "LIMITER",
+    "METRICS",
+    "OPENAPI",
+    "RUNTIME",
+    "SETTINGS",
+]
+
+SETTINGS = web.AppKey("acechart_settings", Settings)
+METRICS = web.AppKey("acechart_metrics", Metrics)
+EDGE = web.AppKey("acechart_edge_cache", EdgeCache)
+LIMITER = web.AppKey("acechart_rate_limiter", RateLimiter)
+BACKGROUND = web.AppKey("acechart_background", Background)
+OPENAPI = web.AppKey("acechart_openapi", bytes)
+"""The OpenAPI document, serialised once when the app is built."""
+
+# Set by the runtime's cleanup context at startup.
+RUNTIME = web.AppKey("acechart_runtime", Runtime)
+ACCESS = web.AppKey("acechart_site_access", SiteAccess)
+CATALOG = web.AppKey("acechart_point_catalog", PointCatalog)
+
+INFO = web.RequestKey("acechart_request_info", RequestInfo)

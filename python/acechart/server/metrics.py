@@ -1,0 +1,183 @@
+"""Prometheus metrics of the seed's section 7.1, on a registry owned by one app.
+
+Each app gets its own `CollectorRegistry`, so two apps in one process (tests,
+the demo) never share or collide on counters. Label values come from closed
+sets (route names, formats, tiers), never from request input, so the number
+of series stays bounded. Queue metrics belong to the background jobs.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    exposition,
+    generate_latest,
+)
+
+from acechart.result import Provenance
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+CONTENT_TYPE = exposition.CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+)  # fmt: skip
+
+
+def error_type(status: int) -> str | None:
+    """The seed's `errors.byType` label of a response status (None: not an error)."""
+    if status == 429:
+        return "rate_limit"
+    if status == 504:
+        return "timeout"
+    if status == 502:
+        return "origin"
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    return None
+
+
+class Metrics:
+    """Every metric of the service; handlers call the `record_*` helpers."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        # requests
+        self.requests = Counter(
+            "acechart_requests", "Requests by route and status", ["endpoint", "status"], registry=r
+        )
+        self.by_size = Counter(
+            "acechart_requests_by_size",
+            "Data requests by class (seed 4.1 on the planned origin cost)",
+            ["size"],
+            registry=r,
+        )
+        self.by_format = Counter(
+            "acechart_requests_by_format", "Data requests by wire format", ["format"], registry=r
+        )
+        self.by_cache = Counter(
+            "acechart_requests_by_cache",
+            "Data requests by X-Cache-Status",
+            ["status"],
+            registry=r,
+        )
+        self.by_source = Counter(
+            "acechart_requests_by_source",
+            "Data requests by X-Cache-Source",
+            ["source"],
+            registry=r,
+        )
+        # performance
+        self.response_time = Histogram(
+            "acechart_response_seconds",
+            "Time to answer, by route",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache_latency = Histogram(
+            "acechart_cache_latency_seconds",
+            "Time to answer from a cache tier (edge lookup; engine time of full hits by tier)",
+            ["tier"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.origin_latency = Histogram(
+            "acechart_origin_query_seconds",
+            "Engine time of queries that fetched from the origin",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        # storage
+        self.block_reads = Counter(
+            "acechart_block_reads", "Blocks read from the object store (R2)", registry=r
+        )
+        self.block_writes = Counter(
+            "acechart_block_writes", "Blocks written to the object store (R2)", registry=r
+        )
+        self.block_bytes = Gauge(
+            "acechart_block_store_bytes", "Bytes of blocks in the object store (R2)", registry=r
+        )
+        self.aggregate_reads = Counter(
+            "acechart_aggregate_reads",
+            "Points answered from the aggregate table (D1)",
+            registry=r,
+        )
+        self.database_bytes = Gauge(
+            "acechart_database_bytes", "Size of the SQLite database file (D1)", registry=r
+        )
+        self.point_reads = Counter(
+            "acechart_point_metadata_reads", "Point catalogue reads (KV)", registry=r
+        )
+        self.edge_bytes = Gauge(
+            "acechart_edge_cache_bytes", "Bytes held by the response cache (L1)", registry=r
+        )
+        self.edge_entries = Gauge(
+            "acechart_edge_cache_entries", "Responses held by the response cache (L1)", registry=r
+        )
+        # origin and errors
+        self.origin_requests = Counter(
+            "acechart_origin_requests", "Requests sent to the origin for samples", registry=r
+        )
+        self.errors = Counter("acechart_errors", "Error responses by type", ["type"], registry=r)
+        self.retries = Counter(
+            "acechart_origin_retries", "Origin sample requests that were retries", registry=r
+        )
+        # Labelled children by label values: `labels()` costs more than the increment.
+        self._response_children: dict[
+            tuple[str, int], tuple[Counter, Histogram, Counter | None]
+        ] = {}
+        self._answer_children: dict[tuple[str, str, str, str], tuple[Counter, ...]] = {}
+
+    def record_response(self, endpoint: str, status: int, seconds: float) -> None:
+        key = (endpoint, status)
+        children = self._response_children.get(key)
+        if children is None:
+            kind = error_type(status)
+            children = (
+                self.requests.labels(endpoint, str(status)),
+                self.response_time.labels(endpoint),
+                None if kind is None else self.errors.labels(kind),
+            )
+            self._response_children[key] = children
+        requests, response_time, errors = children
+        requests.inc()
+        response_time.observe(seconds)
+        if errors is not None:
+            errors.inc()
+
+    def record_answer(self, size: str, fmt: str, cache_status: str, cache_source: str) -> None:
+        key = (size, fmt, cache_status, cache_source)
+        children = self._answer_children.get(key)
+        if children is None:
+            children = (
+                self.by_size.labels(size),
+                self.by_format.labels(fmt),
+                self.by_cache.labels(cache_status.lower()),
+                self.by_source.labels(cache_source.lower()),
+            )
+            self._answer_children[key] = children
+        for child in children:
+            child.inc()
+
+    def record_engine(self, prov: Provenance, seconds: float) -> None:
+        """Tier counters and latencies of one engine query."""
+        self.block_reads.inc(prov.blocks_read)
+        self.block_writes.inc(prov.blocks_written)
+        self.aggregate_reads.inc(prov.aggregate_points)
+        if "ORIGIN" in prov.sources:
+            self.origin_latency.observe(seconds)
+            self.origin_requests.inc(prov.origin_requests)
+            # A page is one successful request; every attempt beyond it was a retry.
+            self.retries.inc(max(0, prov.origin_requests - prov.origin_pages))
+        else:
+            self.cache_latency.labels(prov.cache_source.lower()).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,441 @@
+"""The OpenAPI 3.1 description of every route, parameter and error of the service.
+
+Kept as data beside the routes; a test checks that every registered route is
+described here and that every described route exists, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acechart import __version__
+from acechart.query import DOWNSAMPLERS, INTERVALS
+from acechart.settings import Settings
+
+__all__ = ["build_document"]
+
+JSON = "application/json"
+MSGPACK = "application/x-msgpack"
+CSV = "text/csv"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _param(
+    name: str,
+    description: str,
+    schema: dict[str, Any],
+    *,
+    required: bool = False,
+    where: str = "query",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": required,
+        "description": description,
+        "schema": schema,
+        **extra,
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {
+        400: "Bad parameter; `parameter` names it",
+        401: "No token, or a token the origin refuses",
+        403: "The token may not read this site",
+        404: "Unknown site (or route)",
+        413: "Too large to answer synchronously (`estimatedSamples`, `suggestions`)",
+        429: "Rate limit exceeded; wait `Retry-After` seconds",
+        500: "Internal error; the body quotes the request id",
+        502: "The origin failed (and no stale copy could be served)",
+        504: "The origin timed out (and no stale copy could be served)",
+    }
+    out = {str(s): _error(text[s]) for s in statuses}
+    if 429 in statuses:
+        out["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    return out
+
+
+def _data_headers() -> dict[str, Any]:
+    def header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"description": description, "schema": schema or {"type": "string"}}
+
+    return {
+        "X-Cache-Status": header(
+            "HIT, MISS, PARTIAL or STALE", {"enum": ["HIT", "MISS", "PARTIAL", "STALE"]}
+        ),
+        "X-Cache-Source": header("Slowest tier involved", {"enum": ["EDGE", "R2", "D1", "ORIGIN"]}),
+        "X-Processing-Time": header("Server time, e.g. `3.2ms`"),
+        "X-Data-Samples": header("Samples (or buckets) in the answer", {"type": "integer"}),
+        "X-Request-Id": header("Request id, also in the log line"),
+        "Cache-Control": header("`private, max-age=N, ...` with N from the seed's TTL table"),
+        "ETag": header("Weak validator; send it back in If-None-Match for a 304"),
+        "Vary": header("`Accept, Accept-Encoding`"),
+        "Warning": header("`110` when stale, `111` when the origin failed and stale was served"),
+    }
+
+
+def _query_params(default_interval: str) -> list[dict[str, Any]]:
+    intervals = (
+        list(INTERVALS) if default_interval == "raw" else [i for i in INTERVALS if i != "raw"]
+    )
+    return [
+        _param("site", "Site name", {"type": "string"}, required=True, example="ses_falls_city"),
+        _param(
+            "points",
+            "Point names, comma-separated; may repeat. Names may contain `/` and `.`.",
+            {"type": "array", "items": {"type": "string"}},
+            required=True,
+            style="form",
+            explode=True,
+        ),
+        _param(
+            "start",
+            "Start (inclusive): a date or ISO-8601 datetime, UTC when naive",
+            {"type": "string"},
+            required=True,
+            example="2024-01-01",
+        ),
+        _param(
+            "end",
+            "End (exclusive): a date or ISO-8601 datetime",
+            {"type": "string"},
+            required=True,
+            example="2024-01-08",
+        ),
+        _param(
+            "interval",
+            f"Bucket width (default {default_interval})",
+            {"enum": intervals, "default": default_interval},
+        ),
+        _param(
+            "format",
+            "Wire format; `Accept: application/x-msgpack` wins over it",
+            {"enum": ["json", "msgpack", "binary", "csv"], "default": "json"},
+        ),
+        _param(
+            "layout",
+            "MessagePack layout: `columns` sends `t` and `v` as float64 arrays",
+            {"enum": ["rows", "columns"], "default": "rows"},
+        ),
+        _param(
+            "maxPoints",
+            "Thin each series to at most this many samples (first/last kept)",
+            {"type": "integer", "minimum": 3},
+        ),
+        _param(
+            "downsample",
+            "Thinning method (needs maxPoints)",
+            {"enum": list(DOWNSAMPLERS), "default": "minmaxlttb"},
+        ),
+        _param(
+            "async",
+            "Accept a background job for a large query (202 once jobs exist)",
+            {"type": "boolean", "default": False},
+        ),
+        _param(
+            "X-ACE-Token",
+            "The ACE token (or `Authorization: Bearer`)",
+            {"type": "string"},
+            where="header",
+        ),
+        _param(
+            "Prefer",
+            "`respond-async` is the same as async=true",
+            {"type": "string"},
+            where="header",
+        ),
+        _param(
+            "If-None-Match", "ETag of a copy the client holds", {"type": "string"}, where="header"
+        ),
+    ]
+
+
+def _data_content(schema: str) -> dict[str, Any]:
+    return {
+        JSON: {"schema": _ref(schema)},
+        MSGPACK: {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": f"{schema} as MessagePack (rows), or with layout=columns each "
+                "series as `{name, t: bin, v: bin}` of little-endian float64 arrays",
+            }
+        },
+        CSV: {"schema": {"type": "string", "description": "time,point,value[,...] rows"}},
+    }
+
+
+def build_document(settings: Settings) -> dict[str, Any]:
+    number_or_null = {"type": ["number", "null"]}
+    schemas: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {
+                "error": {"type": "string", "examples": ["bad_request", "rate_limit_exceeded"]},
+                "message": {"type": "string"},
+                "parameter": {"type": "string", "description": "400: the parameter at fault"},
+                "retryAfter": {"type": "integer", "description": "429: seconds to wait"},
+                "estimatedSamples": {"type": "integer", "description": "413"},
+                "suggestions": {"type": "array", "items": {"type": "string"}},
+                "originStatus": {"type": ["integer", "null"], "description": "502/504"},
+                "requestId": {"type": "string", "description": "500"},
+            },
+        },
+        "TimeseriesDocument": {
+            "type": "object",
+            "required": ["metadata", "series"],
+            "properties": {
+                "metadata": {
+                    "type": "object",
+                    "properties": {
+                        "siteId": {"type": "string"},
+                        "pointNames": {"type": "array", "items": {"type": "string"}},
+                        "startTime": {"type": "string", "format": "date-time"},
+                        "endTime": {"type": "string", "format": "date-time"},
+                        "aggregation": {"enum": list(INTERVALS)},
+                        "totalSamples": {"type": "integer"},
+                        "downsample": {"enum": list(DOWNSAMPLERS)},
+                        "maxPoints": {"type": "integer"},
+                    },
+                },
+                "series": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "data": {
+                                "type": "array",
+                                "description": "[ms since epoch, value or null]",
+                                "items": {
+                                    "type": "array",
+                                    "prefixItems": [{"type": "integer"}, number_or_null],
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "AggregationsDocument": {
+            "type": "object",
+            "properties": {
+                "metadata": {
+                    "type": "object",
+                    "properties": {
+                        "siteId": {"type": "string"},
+                        "pointName": {"type": "string", "description": "when one point"},
+                        "pointNames": {"type": "array", "items": {"type": "string"}},
+                        "startTime": {"type": "string", "format": "date-time"},
+                        "endTime": {"type": "string", "format": "date-time"},
+                        "interval": {"enum": [i for i in INTERVALS if i != "raw"]},
+                        "dataPoints": {"type": "integer"},
+                    },
+                },
+                "series": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "aggregations": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "timestamp": {"type": "integer"},
+                                        "avg": number_or_null,
+                                        "min": number_or_null,
+                                        "max": number_or_null,
+                                        "sum": number_or_null,
+                                        "count": {"type": "integer"},
+                                        "stddev": number_or_null,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "Point": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "displayName": {"type": "string"},
+                "equipment": {"type": ["string", "null"]},
+                "equipmentId": {"type": ["string", "null"]},
+                "equipmentName": {"type": ["string", "null"]},
+                "pointType": {"type": ["string", "null"]},
+                "unit": {"type": ["string", "null"]},
+                "markerTags": {"type": "array", "items": {"type": "string"}},
+                "kvTags": {"type": "object"},
+                "collectInterval": {"type": ["integer", "null"], "description": "seconds"},
+            },
+        },
+        "PointsDocument": {
+            "type": "object",
+            "properties": {
+                "metadata": {
+                    "type": "object",
+                    "properties": {
+                        "siteId": {"type": "string"},
+                        "count": {"type": "integer"},
+                        "offset": {"type": "integer"},
+                        "updatedAt": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+                "points": {"type": "array", "items": _ref("Point")},
+            },
+        },
+        "Ready": {
+            "type": "object",
+            "properties": {
+                "status": {"enum": ["ready", "unavailable"]},
+                "checks": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "database, objectStore, origin: `ok` or `error: ...`",
+                },
+            },
+        },
+    }
+    data_errors = _errors(400, 401, 403, 404, 413, 429, 500, 502, 504)
+    ok_data = {
+        "description": "The data (JSON by default, MessagePack or CSV by negotiation)",
+        "headers": _data_headers(),
+    }
+    paths: dict[str, Any] = {
+        "/api/timeseries": {
+            "get": {
+                "operationId": "getTimeseries",
+                "summary": "Samples (or bucket averages) of points over a time range",
+                "parameters": _query_params("raw"),
+                "responses": {
+                    "200": {**ok_data, "content": _data_content("TimeseriesDocument")},
+                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+                    **data_errors,
+                },
+            }
+        },
+        "/api/aggregations": {
+            "get": {
+                "operationId": "getAggregations",
+                "summary": "Bucket statistics (avg, min, max, sum, count, stddev) per point",
+                "parameters": _query_params("1hr"),
+                "responses": {
+                    "200": {**ok_data, "content": _data_content("AggregationsDocument")},
+                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+                    **data_errors,
+                },
+            }
+        },
+        "/api/points": {
+            "get": {
+                "operationId": "listPoints",
+                "summary": "A site's point catalogue (refreshed from the origin daily)",
+                "parameters": [
+                    _param("site", "Site name", {"type": "string"}, required=True),
+                    _param("q", "Substring of the point or display name", {"type": "string"}),
+                    _param("equipment", "Exact equipment name", {"type": "string"}),
+                    _param("tag", "A marker tag the point carries", {"type": "string"}),
+                    _param(
+                        "limit",
+                        "Most points returned",
+                        {"type": "integer", "minimum": 1, "maximum": 10000},
+                    ),
+                    _param("offset", "Points skipped", {"type": "integer", "minimum": 0}),
+                    _param(
+                        "X-ACE-Token",
+                        "The ACE token (or `Authorization: Bearer`)",
+                        {"type": "string"},
+                        where="header",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Matching points, by name",
+                        "content": {JSON: {"schema": _ref("PointsDocument")}},
+                    },
+                    **_errors(400, 401, 403, 404, 429, 500, 502, 504),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "security": [],
+                "summary": "The process is alive",
+                "responses": {"200": {"description": '`{"status": "ok"}`'}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "ready",
+                "security": [],
+                "summary": "Database, object store and origin are reachable",
+                "responses": {
+                    "200": {"description": "Ready", "content": {JSON: {"schema": _ref("Ready")}}},
+                    "503": {
+                        "description": "A dependency failed",
+                        "content": {JSON: {"schema": _ref("Ready")}},
+                    },
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "security": [],
+                "summary": "Prometheus metrics (the seed's section 7.1)",
+                "responses": {"200": {"description": "Prometheus text exposition format"}},
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "security": [],
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+            }
+        },
+        "/": {
+            "get": {
+                "operationId": "dashboard",
+                "security": [],
+                "summary": "A one-page chart of a point (HTML)",
+                "responses": {"200": {"description": "HTML page"}},
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "acechart",
+            "version": __version__,
+            "description": "A chart-data proxy and cache in front of the ACE IoT timeseries API. "
+            f"Limits: {settings.max_points_per_query} points and {settings.max_range_days} days "
+            f"per query; {settings.rate_limit_per_minute} requests per minute per token and "
+            "endpoint (0: unlimited). Every error has the body "
+            '`{"error": code, "message": text, ...}`.',
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "aceToken": {"type": "apiKey", "in": "header", "name": "X-ACE-Token"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"aceToken": []}, {"bearer": []}],
+        "paths": paths,
+    }

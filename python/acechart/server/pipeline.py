@@ -1,0 +1,215 @@
+"""Answering a data query: token, rate limit, site access, edge cache, plan, engine, encoding.
+
+The one path shared by `/api/timeseries` and `/api/aggregations`; a route only
+parses its parameters and says how to encode a `Result`. Order matters for
+safety and cost: the caller's access to the site is confirmed before the edge
+cache is consulted (cached data is served only to tokens the origin accepted
+for its site), and the plan is classified before anything is fetched.
+
+Identical concurrent misses share one computation (a `Background` task keyed
+by the cache key), which also serves stale-while-revalidate refreshes; when
+the origin fails and an expired answer is still inside its stale-if-error
+window, that answer is served with a Warning instead of the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from acechart.cache.policy import retention
+from acechart.errors import OriginTimeout, OriginUnavailable
+from acechart.query import Query
+from acechart.result import Result
+from acechart.server.auth import token_from
+from acechart.server.classify import Classification, classify, too_large
+from acechart.server.edge_cache import Entry, Freshness
+from acechart.server.keys import (
+    ACCESS,
+    BACKGROUND,
+    EDGE,
+    INFO,
+    LIMITER,
+    METRICS,
+    RUNTIME,
+    SETTINGS,
+)
+from acechart.server.negotiate import Representation
+from acechart.server.respond import REVALIDATION_FAILED, STALE, entry_headers, respond
+
+__all__ = ["DataRequest", "Encoder", "answer", "authorize"]
+
+logger = logging.getLogger(__name__)
+
+Encoder = Callable[[Result, Representation], bytes]
+
+_ENCODE_IN_THREAD_SAMPLES = 20_000
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """One data query as a route parsed it, and how to encode its answer."""
+
+    endpoint: str
+    query: Query
+    representation: Representation
+    encode: Encoder = field(compare=False)
+    wants_async: bool = False
+    download_name: str = "acechart"
+    """File name (without extension) of CSV downloads."""
+
+    def cache_key(self) -> Hashable:
+        q, r = self.query, self.representation
+        return (
+            self.endpoint,
+            q.site,
+            q.points,
+            q.start_ms,
+            q.end_ms,
+            q.interval,
+            q.downsample,
+            q.max_points,
+            r.format,
+            r.layout,
+        )
+
+
+@dataclass(frozen=True)
+class _Computed:
+    entry: Entry
+    cache_status: str
+    cache_source: str
+    classification: Classification
+
+
+async def authorize(request: web.Request, endpoint: str, site: str) -> str:
+    """The caller's token, after the rate limit and the origin's word on the site."""
+    app = request.app
+    info = request[INFO]
+    token = token_from(request)
+    access = app[ACCESS]
+    fingerprint = access.fingerprint(token)
+    info.client = fingerprint[:12]
+    app[LIMITER].check(fingerprint, endpoint)
+    await access.check(token, site, fingerprint)
+    return token
+
+
+async def answer(request: web.Request, data: DataRequest) -> web.Response:
+    app = request.app
+    info = request[INFO]
+    q = data.query
+    info.site, info.point_count = q.site, len(q.points)
+    info.format = data.representation.format
+    token = await authorize(request, data.endpoint, q.site)
+
+    key = data.cache_key()
+    t0 = time.perf_counter()
+    found = app[EDGE].lookup(key)
+    if found is not None and found.freshness is not Freshness.ERROR_ONLY:
+        app[METRICS].cache_latency.labels("edge").observe(time.perf_counter() - t0)
+        info.classification = "cached"
+        if found.freshness is Freshness.STALE:
+            _revalidate(app, key, data, token)
+        return await respond(
+            request,
+            key,
+            found.entry,
+            cache_status="HIT" if found.freshness is Freshness.FRESH else "STALE",
+            cache_source="EDGE",
+            size="cached",
+            age_s=found.age_s,
+            warning=STALE if found.freshness is Freshness.STALE else None,
+        )
+
+    task = app[BACKGROUND].run(("answer", key), lambda: _compute(app, key, data, token))
+    try:
+        computed = await asyncio.shield(task)
+    except (OriginUnavailable, OriginTimeout) as exc:
+        if found is None:
+            raise
+        logger.warning("origin failed (%s); serving a stale answer for %s", exc.reason, q.site)
+        info.classification = "cached"
+        return await respond(
+            request,
+            key,
+            found.entry,
+            cache_status="STALE",
+            cache_source="EDGE",
+            size="cached",
+            age_s=found.age_s,
+            warning=REVALIDATION_FAILED,
+        )
+    c = computed.classification
+    info.classification, info.estimated_samples = c.size, c.estimated_samples
+    return await respond(
+        request,
+        key,
+        computed.entry,
+        cache_status=computed.cache_status,
+        cache_source=computed.cache_source,
+        size=c.size,
+    )
+
+
+def _revalidate(app: web.Application, key: Hashable, data: DataRequest, token: str) -> None:
+    """Refresh a stale entry in the background (once, however many requests see it stale)."""
+    background = app[BACKGROUND]
+
+    async def refresh() -> None:
+        shared = background.run(("answer", key), lambda: _compute(app, key, data, token))
+        try:
+            await asyncio.shield(shared)
+        except Exception as exc:
+            logger.warning("background refresh of %s failed: %s", data.query.site, exc)
+
+    background.run(("refresh", key), refresh)
+
+
+async def _compute(app: web.Application, key: Hashable, data: DataRequest, token: str) -> _Computed:
+    settings = app[SETTINGS]
+    engine = app[RUNTIME].engine
+    q = data.query
+    plan = await engine.plan(q)
+    c = classify(plan, settings)
+    if c.large:
+        raise too_large(c, settings, points=len(q.points), wants_async=data.wants_async)
+    t0 = time.perf_counter()
+    result = await engine.query(q, token=token)
+    app[METRICS].record_engine(result.provenance, time.perf_counter() - t0)
+
+    if result.total_samples >= _ENCODE_IN_THREAD_SAMPLES:
+        body, etag = await asyncio.to_thread(_encode, data, result)
+    else:
+        body, etag = _encode(data, result)
+    now = engine.clock()
+    max_age = retention(min(q.end_ms, now), now).edge_s
+    extra = {}
+    if data.representation.format == "csv":
+        extra["Content-Disposition"] = f'attachment; filename="{data.download_name}.csv"'
+    content_type = data.representation.content_type
+    entry = Entry(
+        body=body,
+        content_type=content_type,
+        etag=etag,
+        samples=result.total_samples,
+        max_age_s=max_age,
+        stale_s=max_age * settings.edge_stale_while_revalidate_factor,
+        error_s=float(settings.edge_stale_if_error_s),
+        headers=entry_headers(content_type, etag, result.total_samples, **extra),
+    )
+    app[EDGE].store(key, entry)
+    prov = result.provenance
+    return _Computed(entry, prov.cache_status, prov.cache_source, c)
+
+
+def _encode(data: DataRequest, result: Result) -> tuple[bytes, str]:
+    """Body and weak ETag (the Rust encoders release the GIL, so this may run in a thread)."""
+    body = data.encode(result, data.representation)
+    return body, f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'

@@ -1,0 +1,123 @@
+"""An encoded answer -> the HTTP response: cache headers, ETag and 304, compression.
+
+Headers follow the seed (X-Cache-Status, X-Cache-Source, X-Processing-Time,
+X-Data-Samples, Cache-Control by data age). Cache-Control says `private`
+where the seed said `public`: answers depend on the caller's token, and a
+shared HTTP cache in front of acechart would hand them to anyone. The ETag is
+weak because one answer has several content codings; `If-None-Match` is
+compared weakly, as RFC 9110 asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from acechart.server.compress import compress_async
+from acechart.server.edge_cache import Entry
+from acechart.server.keys import EDGE, INFO, METRICS, SETTINGS
+from acechart.server.negotiate import choose_coding
+
+__all__ = [
+    "REVALIDATION_FAILED",
+    "STALE",
+    "entry_headers",
+    "etag_matches",
+    "json_response",
+    "respond",
+]
+
+STALE = '110 - "Response is Stale"'
+REVALIDATION_FAILED = '111 - "Revalidation Failed"'
+VARY = "Accept, Accept-Encoding"
+
+
+def entry_headers(content_type: str, etag: str, samples: int, **extra: str) -> dict[str, str]:
+    """The headers every response of one entry shares, built once when it is stored."""
+    return {
+        "Content-Type": content_type,
+        "ETag": etag,
+        "Vary": VARY,
+        "X-Data-Samples": str(samples),
+        **extra,
+    }
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Weak comparison of `If-None-Match` against our ETag (`*` matches any)."""
+    if not header:
+        return False
+    ours = etag.removeprefix("W/")
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == ours:
+            return True
+    return False
+
+
+async def respond(
+    request: web.Request,
+    key: Hashable,
+    entry: Entry,
+    *,
+    cache_status: str,
+    cache_source: str,
+    size: str,
+    age_s: float = 0.0,
+    warning: str | None = None,
+) -> web.Response:
+    app = request.app
+    info = request[INFO]
+    info.cache_status, info.cache_source, info.samples = cache_status, cache_source, entry.samples
+    app[METRICS].record_answer(size, info.format or "json", cache_status, cache_source)
+
+    max_age = 0 if warning else max(0, int(entry.max_age_s - age_s))
+    headers: CIMultiDict[str] = CIMultiDict(entry.headers)
+    headers["Cache-Control"] = (
+        f"private, max-age={max_age}, stale-while-revalidate={int(entry.stale_s)}, "
+        f"stale-if-error={int(entry.error_s)}"
+    )
+    headers["X-Cache-Status"] = cache_status
+    headers["X-Cache-Source"] = cache_source
+    if age_s >= 1:
+        headers["Age"] = str(int(age_s))
+    if warning:
+        headers["Warning"] = warning
+
+    if etag_matches(request.headers.get("If-None-Match"), entry.etag):
+        del headers["Content-Type"]
+        headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
+        return web.Response(status=304, headers=headers)
+
+    body = entry.body
+    if len(body) >= app[SETTINGS].compress_min_bytes:
+        coding = choose_coding(request.headers.get("Accept-Encoding", ""))
+        if coding is not None:
+            packed = entry.variants.get(coding)
+            if packed is None:
+                packed = await compress_async(body, coding)
+                app[EDGE].add_variant(key, entry, coding, packed)
+            if len(packed) < len(body):
+                body = packed
+                headers["Content-Encoding"] = coding
+    headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
+    return web.Response(body=body, headers=headers)
+
+
+async def json_response(
+    request: web.Request, document: Any, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON document made per request (not cached), compressed like data answers."""
+    body = json.dumps(document, ensure_ascii=False).encode()
+    out: CIMultiDict[str] = CIMultiDict(headers or {})
+    out["Content-Type"] = "application/json; charset=utf-8"
+    if len(body) >= request.app[SETTINGS].compress_min_bytes:
+        coding = choose_coding(request.headers.get("Accept-Encoding", ""))
+        if coding is not None:
+            body = await compress_async(body, coding)
+            out["Content-Encoding"] = coding
+    return web.Response(body=body, headers=out)

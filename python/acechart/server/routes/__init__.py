@@ -1,0 +1,21 @@
+"""Every route of the service, registered by name (names label metrics and log lines)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acechart.server.routes import aggregations, dashboard, health, meta, points, timeseries
+
+__all__ = ["add_routes"]
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", dashboard.index, name="dashboard", allow_head=False)
+    r.add_get("/api/timeseries", timeseries.handle, name="timeseries", allow_head=False)
+    r.add_get("/api/aggregations", aggregations.handle, name="aggregations", allow_head=False)
+    r.add_get("/api/points", points.handle, name="points", allow_head=False)
+    r.add_get("/healthz", health.healthz, name="healthz", allow_head=False)
+    r.add_get("/readyz", health.readyz, name="readyz", allow_head=False)
+    r.add_get("/metrics", meta.metrics, name="metrics", allow_head=False)
+    r.add_get("/api/openapi.json", meta.openapi, name="openapi", allow_head=False)

@@ -1,0 +1,46 @@
+"""GET /metrics (Prometheus text) and GET /api/openapi.json (the API's description)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from aiohttp import web
+
+from acechart.server.keys import EDGE, METRICS, OPENAPI, RUNTIME
+from acechart.server.metrics import CONTENT_TYPE
+
+__all__ = ["metrics", "openapi"]
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Gauges that need a look at storage are read now, at scrape time."""
+    app = request.app
+    m = app[METRICS]
+    runtime = app[RUNTIME]
+    m.block_bytes.set(await runtime.db.total_block_bytes())
+    m.database_bytes.set(_file_bytes(runtime.db.path))
+    edge = app[EDGE]
+    m.edge_bytes.set(edge.size_bytes)
+    m.edge_entries.set(len(edge))
+    return web.Response(
+        body=m.render(), headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[OPENAPI],
+        content_type="application/json",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+def _file_bytes(path: Path) -> int:
+    """The database file with its WAL, which holds recent writes until a checkpoint."""
+    total = 0
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(OSError):
+            total += os.stat(f"{path}{suffix}").st_size
+    return total

@@ -1,0 +1,96 @@
+"""A running acechart service over the test simulator, for the server tests.
+
+The service is the real application from `create_app`, served by aiohttp's
+test server on a local port, with SQLite and the object store in `tmp_path`
+and the engine's clock fixed at the simulator's "now".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from acechart.server import create_app
+from acechart.server.keys import EDGE, RUNTIME
+from acechart.settings import Settings
+from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
+
+DAY = 86_400_000
+HOUR = 3_600_000
+
+ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+class Clock:
+    """A settable monotonic clock for the edge cache, rate limiter and auth cache."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Service:
+    client: TestClient[web.Request, web.Application]
+    sim: Sim
+    settings: Settings
+
+    @property
+    def app(self) -> web.Application:
+        return self.client.app
+
+    def points(self, n: int, cadence_s: int = 60) -> list[str]:
+        table = self.sim.site
+        return [
+            name for i, name in enumerate(table.names) if table.cadence_ms[i] == cadence_s * 1000
+        ][:n]
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
+        *,
+        token: str | None = TOKEN,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        sent = dict(headers or {})
+        if token is not None:
+            sent.setdefault("X-ACE-Token", token)
+        return await self.client.get(path, params=params, headers=sent)
+
+
+def query(points: list[str], start: int, end: int, **extra: Any) -> dict[str, Any]:
+    from acechart.query import format_time
+
+    return {
+        "site": SITE,
+        "points": ",".join(points),
+        "start": format_time(start),
+        "end": format_time(end),
+        **extra,
+    }
+
+
+async def start_service(
+    aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path, **overrides: Any
+) -> Service:
+    settings = origin_settings(sim.url, data_dir=str(tmp_path / "service"), **overrides)
+    client = await aiohttp_client(create_app(settings))
+    client.app[RUNTIME].engine.clock = lambda: NOW_MS
+    return Service(client, sim, settings)
+
+
+def edge_clock(service: Service) -> Clock:
+    clock = Clock()
+    service.app[EDGE].clock = clock
+    return clock
