@@ -28,7 +28,7 @@ from acechart.origin.simulator import (
 )
 from acechart.settings import Settings
 
-pytest_plugins = ["tests.storage_fixtures"]
+pytest_plugins = ["tests.storage_fixtures", "tests.jobs_support"]
 
 SITE = "ses_falls_city"
 TOKEN = DEMO_TOKEN

@@ -49,6 +49,9 @@ ADDED_COLUMNS = {
     "queue_jobs": [
         "attempts", "token_hmac", "request_json", "result_format", "result_size",
         "updated_at", "cancel_requested",
+        # migration 4 (the job runner)
+        "priority", "not_before_ms", "dedup_key", "token_sealed", "error_code", "retryable",
+        "retry_after_s", "estimated_remaining", "expires_at",
     ],
     "point_metadata": ["kv_tags", "collect_interval"],
 }  # fmt: skip

@@ -79,7 +79,7 @@ class Engine:
         self.origin = origin
         self.horizon_ms = horizon_ms
         self.clock = clock
-        self._inflight: dict[tuple[str, tuple[str, ...], int, int], asyncio.Task[Samples]] = {}
+        self._inflight: dict[tuple[str, tuple[str, ...], int, int], _Flight] = {}
 
     async def plan(self, query: Query) -> Plan:
         """The gaps a query would fetch, without fetching (reads only metadata and blocks)."""
@@ -214,16 +214,32 @@ class Engine:
         token's access to the site before a query runs, so sharing is safe.
         """
         key = (site, points, gap[0], gap[1])
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.create_task(
-                self.origin.fetch_samples(
-                    site, list(points), gap[0], gap[1], token=token, progress=progress
+        flight = self._inflight.get(key)
+        if flight is None:
+            flight = _Flight(
+                asyncio.create_task(
+                    self.origin.fetch_samples(
+                        site, list(points), gap[0], gap[1], token=token, progress=progress
+                    )
                 )
             )
-            self._inflight[key] = task
-            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
-        return await asyncio.shield(task)
+            self._inflight[key] = flight
+            flight.task.add_done_callback(lambda _t: self._land(key, flight))
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task)
+        finally:
+            flight.waiters -= 1
+            if not flight.waiters and not flight.task.done():
+                # Every caller gave up (a cancelled job, a client gone): stop the fetch
+                # rather than let it page through the origin for nobody.
+                self._land(key, flight)
+                flight.task.cancel()
+
+    def _land(self, key: tuple[str, tuple[str, ...], int, int], flight: _Flight) -> None:
+        """Forget a finished or abandoned fetch, unless a newer one took its key."""
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
 
     def _finish(
         self,
@@ -242,6 +258,14 @@ class Engine:
             if agg is not None:
                 agg = {k: v[keep] for k, v in agg.items()}
         return Series(point, ts, values, agg)
+
+
+@dataclass(eq=False)
+class _Flight:
+    """One origin fetch in progress and how many queries are waiting for it."""
+
+    task: asyncio.Task[Samples]
+    waiters: int = 0
 
 
 def _merge(

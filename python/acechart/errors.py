@@ -15,6 +15,8 @@ __all__ = [
     "BadRequest",
     "ConfigError",
     "Forbidden",
+    "JobNotFound",
+    "JobResultUnavailable",
     "NotFound",
     "OriginAuthError",
     "OriginBadRequest",
@@ -91,6 +93,23 @@ class NotFound(AcechartError):
 
     status = 404
     code = "not_found"
+
+
+class JobNotFound(NotFound):
+    """No such job for this caller: unknown, expired, or created with another token.
+
+    All three read the same, so a job id reveals nothing to anyone but its owner.
+    """
+
+
+class JobResultUnavailable(AcechartError):
+    """The job has no result to download (yet): still queued or running, failed or cancelled.
+
+    The body carries the job's `status` so a client knows whether to keep polling.
+    """
+
+    status = 409
+    code = "result_unavailable"
 
 
 class RequestTooLarge(AcechartError):

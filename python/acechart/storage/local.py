@@ -129,7 +129,16 @@ class LocalObjectStore:
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         path = self._path(key)
-        f, footer = await asyncio.to_thread(self._open_object, path, key, "iter_chunks")
+        # The open runs in a thread that finishes even if this task is cancelled (a client
+        # gone mid-download): shielded, so a file opened for nobody is closed, not leaked.
+        opening = asyncio.ensure_future(
+            asyncio.to_thread(self._open_object, path, key, "iter_chunks")
+        )
+        try:
+            f, footer = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
         try:
             remaining = footer.size
             while remaining > 0:
@@ -142,7 +151,9 @@ class LocalObjectStore:
                 remaining -= len(chunk)
                 yield chunk
         finally:
-            await asyncio.to_thread(f.close)
+            # Closed here, not in a thread: a cancelled task's queued thread call may never
+            # run, and closing a file opened for reading does not wait on the disk.
+            f.close()
 
     async def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -427,6 +438,12 @@ class LocalObjectStore:
 def _write_hashed(f: IO[bytes], digest: hashlib._Hash, data: bytes) -> None:
     digest.update(data)
     f.write(data)
+
+
+def _close_opened(opening: asyncio.Future[tuple[IO[bytes], _Footer]]) -> None:
+    """Close the file of an open whose caller was cancelled before it could use it."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[0].close()
 
 
 async def _discard(f: IO[bytes], tmp: Path) -> None:

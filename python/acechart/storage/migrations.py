@@ -299,5 +299,52 @@ _AGGREGATE_COVERAGE = Migration(
     ),
 )
 
+_JOB_QUEUE = Migration(
+    4,
+    "job queue: priority, backoff, deduplication, sealed tokens, failure details, expiry",
+    (
+        # What the job runner (acechart/jobs) needs beyond migration 2's columns:
+        #   priority        the QueueMessage priority as a number (0 low, 1 normal, 2 high),
+        #                   so the next job to run is one indexed ORDER BY;
+        #   not_before_ms   unix ms before which a pending job is not picked up: the backoff
+        #                   of a retried job (ms, because test and origin backoffs are
+        #                   sub-second);
+        #   dedup_key       SHA-256 of the owner's token HMAC and the normalised request;
+        #                   the partial unique index below makes a second identical submit
+        #                   find the first job while it is pending or processing, even
+        #                   from another process;
+        #   token_sealed    the owner's token, encrypted (Fernet) with the job token key, so
+        #                   a job resumed after a restart reads with its owner's rights; the
+        #                   token is never stored in clear and is erased when the job ends;
+        #   error_code, retryable, retry_after_s
+        #                   the seed's failed-job body (section 6.2) beside error_message;
+        #   estimated_remaining
+        #                   seconds left as the worker estimated at updated_at;
+        #   expires_at      unix s after which the sweeper deletes a finished job and its
+        #                   result (completed, failed or cancelled; NULL while live).
+        "ALTER TABLE queue_jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE queue_jobs ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE queue_jobs ADD COLUMN dedup_key TEXT",
+        "ALTER TABLE queue_jobs ADD COLUMN token_sealed TEXT",
+        "ALTER TABLE queue_jobs ADD COLUMN error_code TEXT",
+        "ALTER TABLE queue_jobs ADD COLUMN retryable INTEGER",
+        "ALTER TABLE queue_jobs ADD COLUMN retry_after_s INTEGER",
+        "ALTER TABLE queue_jobs ADD COLUMN estimated_remaining INTEGER",
+        "ALTER TABLE queue_jobs ADD COLUMN expires_at INTEGER",
+        """
+        CREATE UNIQUE INDEX idx_job_dedup ON queue_jobs(dedup_key)
+        WHERE status IN ('pending', 'processing')
+        """,
+        # The claim query: pending jobs, highest priority first, oldest first.
+        "CREATE INDEX idx_job_claim ON queue_jobs(status, priority DESC, created_at)",
+        "CREATE INDEX idx_job_expiry ON queue_jobs(expires_at) WHERE expires_at IS NOT NULL",
+    ),
+)
+
 #: Every migration, in order. Append only.
-MIGRATIONS: tuple[Migration, ...] = (_SEED_SCHEMA, _BLOCK_STORE_AND_JOBS, _AGGREGATE_COVERAGE)
+MIGRATIONS: tuple[Migration, ...] = (
+    _SEED_SCHEMA,
+    _BLOCK_STORE_AND_JOBS,
+    _AGGREGATE_COVERAGE,
+    _JOB_QUEUE,
+)

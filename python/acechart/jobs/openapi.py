@@ -1,0 +1,234 @@
+"""The OpenAPI 3.1 description of the job routes, for the service's document to merge.
+
+`job_paths()` goes into `paths` and `job_schemas()` into `components.schemas`;
+error responses refer to the service's `Error` schema. Kept beside the routes
+so the two change together (`add_job_routes` registers exactly these paths
+and methods, HEAD of the result included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acechart.query import INTERVALS
+
+__all__ = ["job_paths", "job_schemas"]
+
+JSON = "application/json"
+MSGPACK = "application/x-msgpack"
+CSV = "text/csv"
+EVENTS = "text/event-stream"
+
+_ERRORS = {
+    400: "Bad parameter; `parameter` names it",
+    401: "No token",
+    403: "The token may not read this site",
+    404: "No such job for this token (unknown, expired, or another token's)",
+    409: "No result to download: the job is queued, running, failed or cancelled",
+    416: "The byte range starts past the end of the result",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(s): {"description": _ERRORS[s], "content": {JSON: {"schema": _ref("Error")}}}
+        for s in statuses
+    }
+
+
+_TOKEN = {
+    "name": "X-ACE-Token",
+    "in": "header",
+    "required": False,
+    "description": "The token that submitted the job (or `Authorization: Bearer`)",
+    "schema": {"type": "string"},
+}
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "The job's id, from the 202 answer",
+    "schema": {"type": "string"},
+}
+
+
+def _result_op(head: bool) -> dict[str, Any]:
+    return {
+        "operationId": "headJobResult" if head else "getJobResult",
+        "summary": "The result: stored format with byte ranges, or converted (format / Accept)",
+        "parameters": [
+            _JOB_ID,
+            _TOKEN,
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "description": "json, msgpack (binary) or csv; default: as stored",
+                "schema": {"enum": ["json", "msgpack", "binary", "csv"]},
+            },
+            {
+                "name": "layout",
+                "in": "query",
+                "required": False,
+                "description": "MessagePack rows or columns",
+                "schema": {"enum": ["rows", "columns"]},
+            },
+            {
+                "name": "Range",
+                "in": "header",
+                "required": False,
+                "description": "One byte range of the stored format (`bytes=0-1023`, `bytes=-500`)",
+                "schema": {"type": "string"},
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The whole document",
+                "content": {
+                    JSON: {"schema": {"type": "object"}},
+                    MSGPACK: {"schema": {"type": "string", "format": "binary"}},
+                    CSV: {"schema": {"type": "string"}},
+                },
+            },
+            "206": {"description": "The requested byte range (`Content-Range`)"},
+            "304": {"description": "Unchanged (`If-None-Match`)"},
+            **_errors(400, 401, 404, 409, 416),
+        },
+    }
+
+
+def job_paths() -> dict[str, Any]:
+    """`paths` entries of every job route."""
+    return {
+        "/api/jobs": {
+            "post": {
+                "operationId": "submitJob",
+                "summary": "Queue a large query or export (identical live requests share a job)",
+                "parameters": [_TOKEN],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("JobRequest")}},
+                },
+                "responses": {
+                    "202": {
+                        "description": "Queued; `Location` is the status URL",
+                        "content": {JSON: {"schema": _ref("JobAccepted")}},
+                    },
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/api/jobs/{job_id}": {
+            "get": {
+                "operationId": "getJob",
+                "summary": "A job's status, progress and, when done, its result or error",
+                "parameters": [_JOB_ID, _TOKEN],
+                "responses": {
+                    "200": {
+                        "description": "The job",
+                        "content": {JSON: {"schema": _ref("JobStatus")}},
+                    },
+                    **_errors(401, 404),
+                },
+            },
+            "delete": {
+                "operationId": "cancelJob",
+                "summary": "Cancel a queued or running job; delete a finished one and its result",
+                "parameters": [_JOB_ID, _TOKEN],
+                "responses": {
+                    "200": {
+                        "description": "Cancelled",
+                        "content": {JSON: {"schema": _ref("JobStatus")}},
+                    },
+                    "202": {
+                        "description": "Cancel asked; the run stops at its next progress write",
+                        "content": {JSON: {"schema": _ref("JobStatus")}},
+                    },
+                    "204": {"description": "A finished job and its result were deleted"},
+                    **_errors(401, 404),
+                },
+            },
+        },
+        "/api/jobs/{job_id}/result": {"get": _result_op(False), "head": _result_op(True)},
+        "/api/jobs/{job_id}/events": {
+            "get": {
+                "operationId": "jobEvents",
+                "summary": "Server-Sent Events: `progress`, then `completed`/`failed`/`cancelled`",
+                "parameters": [_JOB_ID, _TOKEN],
+                "responses": {
+                    "200": {
+                        "description": "Each event's data is the job's status body",
+                        "content": {EVENTS: {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 404),
+                },
+            }
+        },
+    }
+
+
+def job_schemas() -> dict[str, Any]:
+    """`components.schemas` entries the job paths refer to (besides `Error`)."""
+    when = {"type": "string", "format": "date-time"}
+    return {
+        "JobRequest": {
+            "type": "object",
+            "description": "The seed's QueueMessage fields",
+            "required": ["siteId", "pointNames", "startTime", "endTime"],
+            "properties": {
+                "siteId": {"type": "string"},
+                "pointNames": {"type": "array", "items": {"type": "string"}},
+                "startTime": {"type": ["string", "integer"], "description": "date, ISO or ms"},
+                "endTime": {"type": ["string", "integer"], "description": "exclusive"},
+                "aggregation": {"enum": list(INTERVALS)},
+                "format": {"enum": ["json", "msgpack", "binary", "csv"]},
+                "layout": {"enum": ["rows", "columns"]},
+                "priority": {"enum": ["low", "normal", "high"]},
+                "downsample": {"enum": ["minmaxlttb", "m4"]},
+                "maxPoints": {"type": "integer"},
+                "metadata": {
+                    "type": "object",
+                    "properties": {"notifyUrl": {"type": "string", "format": "uri"}},
+                },
+            },
+        },
+        "JobAccepted": {
+            "type": "object",
+            "required": ["jobId", "status", "estimatedDuration", "statusUrl", "message"],
+            "properties": {
+                "jobId": {"type": "string"},
+                "status": {"enum": ["queued", "processing"]},
+                "estimatedDuration": {"type": "integer", "description": "seconds"},
+                "statusUrl": {"type": "string"},
+                "message": {"type": "string"},
+            },
+        },
+        "JobStatus": {
+            "type": "object",
+            "required": ["jobId", "status", "createdAt"],
+            "properties": {
+                "jobId": {"type": "string"},
+                "status": {"enum": ["queued", "processing", "completed", "failed", "cancelled"]},
+                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                "estimatedRemaining": {"type": "integer", "description": "seconds"},
+                "createdAt": when,
+                "startedAt": when,
+                "completedAt": when,
+                "expiresAt": when,
+                "duration": {"type": "integer", "description": "seconds"},
+                "resultUrl": {"type": "string"},
+                "resultFormat": {"enum": ["json", "msgpack", "csv"]},
+                "resultSize": {"type": "integer"},
+                "error": {"type": "string"},
+                "message": {"type": "string"},
+                "retryable": {"type": "boolean"},
+                "retryAfter": {"type": "integer"},
+                "attempts": {"type": "integer"},
+                "cancelRequested": {"type": "boolean"},
+            },
+        },
+    }

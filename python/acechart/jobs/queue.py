@@ -1,0 +1,424 @@
+"""`JobQueue`: durable job state and delivery to workers, and its SQLite implementation.
+
+The runner (`JobService`) and the HTTP routes see only the `JobQueue` protocol.
+Its operations are the ones a Redis Streams backend implements naturally:
+`enqueue` = SET NX of the dedup key + HSET of the job + XADD; `claim` =
+XREADGROUP BLOCK; `heartbeat` = HSET returning the cancel flag; `complete` /
+`fail` = HSET + XACK; `retry` = a delayed re-add; `recover` = XAUTOCLAIM of
+entries whose consumer died; `expired` = a sorted set by expiry. So a second
+backend is a new class, not a change to any caller.
+
+`SqliteJobQueue` keeps jobs as rows of the seed's `queue_jobs` table (see
+migrations 2 and 4 for the columns). It is the single-instance backend: on
+start, every row left `processing` was orphaned by this instance's previous
+life (a crash or a kill), and `recover` puts it back to `pending`. Workers in
+this process are woken at once by an enqueue; changes made by other processes
+are seen at the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from acechart.jobs.model import PRIORITIES, Job, JobError, JobRequest, JobStatus
+from acechart.storage.database import Database
+
+__all__ = ["JobQueue", "SqliteJobQueue"]
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """Durable jobs: stored once, run by one worker at a time, never lost.
+
+    Times are unix seconds (`not_before_ms`: ms). Every state change returns the
+    job as it is afterwards, or None when the job is gone or in another state.
+    """
+
+    async def recover(self) -> int:
+        """Put jobs whose worker died back to `pending`; returns how many."""
+        ...
+
+    async def enqueue(self, job: Job, dedup_key: str) -> tuple[Job, bool]:
+        """Store a new `pending` job, unless a job with `dedup_key` is pending or processing.
+
+        Returns (the stored job or the existing one, whether it was created).
+        """
+        ...
+
+    async def get(self, job_id: str) -> Job | None:
+        """The job, or None if there is no such job (or it was deleted)."""
+        ...
+
+    async def claim(self, worker: str, timeout: float) -> Job | None:
+        """The next due `pending` job, now `processing` with `attempts` + 1.
+
+        Highest priority first, then oldest. Waits up to `timeout` seconds for one.
+        """
+        ...
+
+    async def heartbeat(self, job_id: str, progress: int, estimated_remaining: int | None) -> bool:
+        """Record a running job's progress; returns whether its cancellation was requested."""
+        ...
+
+    async def complete(self, job_id: str, result_key: str, result_size: int) -> Job | None:
+        """`processing` -> `completed` with its result; the sealed token is erased."""
+        ...
+
+    async def retry(self, job_id: str, error: JobError, not_before_ms: int) -> Job | None:
+        """`processing` -> `pending`, to run again from `not_before_ms` on."""
+        ...
+
+    async def fail(self, job_id: str, error: JobError) -> Job | None:
+        """`processing` -> `failed` for good; the sealed token is erased."""
+        ...
+
+    async def cancel(self, job_id: str) -> Job | None:
+        """Cancel: a `pending` job becomes `cancelled` at once; a `processing` one is flagged
+        and its worker ends it (`mark_cancelled`). A finished job is returned unchanged."""
+        ...
+
+    async def mark_cancelled(self, job_id: str) -> Job | None:
+        """A worker stopped a flagged job: `processing` -> `cancelled`."""
+        ...
+
+    async def release(self, job_id: str) -> Job | None:
+        """A worker shutting down gives its job back: `processing` -> `pending`, and the
+        interrupted run does not count as an attempt."""
+        ...
+
+    async def expired(self, now: float, limit: int = 100) -> list[Job]:
+        """Finished jobs whose `expires_at` has passed, soonest first."""
+        ...
+
+    async def delete(self, job_ids: Sequence[str]) -> int:
+        """Remove jobs for good; returns how many existed."""
+        ...
+
+    async def close(self) -> None:
+        """Stop waking waiters; the storage itself belongs to the caller."""
+        ...
+
+
+#: Columns read into a `Job`, in `_job_from_row` order.
+_COLUMNS = (
+    "job_id, status, token_hmac, created_at, progress, attempts, started_at, completed_at,"
+    " updated_at, estimated_duration, estimated_remaining, result_key, result_size,"
+    " error_code, error_message, retryable, retry_after_s, cancel_requested, expires_at,"
+    " not_before_ms, token_sealed, request_json"
+)
+
+
+class SqliteJobQueue:
+    """Jobs as rows of `queue_jobs` in the instance's SQLite database.
+
+    `result_ttl_s` sets `expires_at` when a job finishes; `poll_s` bounds how
+    long a waiting `claim` goes without looking at the table.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        result_ttl_s: int,
+        poll_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.result_ttl_s = result_ttl_s
+        self.poll_s = poll_s
+        self.clock = clock
+        self._wakeup = asyncio.Event()
+        self._closed = False
+
+    # --- the protocol ---------------------------------------------------------------
+
+    async def recover(self) -> int:
+        now = self._now()
+        async with self.db.transaction() as tx:
+            # A cancellation asked for before the crash still stands.
+            await tx.execute(
+                "UPDATE queue_jobs SET status = 'cancelled', completed_at = ?, updated_at = ?,"
+                " expires_at = ?, token_sealed = NULL"
+                " WHERE status = 'processing' AND cancel_requested = 1",
+                (now, now, now + self.result_ttl_s),
+            )
+            changed = await tx.execute(
+                "UPDATE queue_jobs SET status = 'pending', updated_at = ?, not_before_ms = 0"
+                " WHERE status = 'processing'",
+                (now,),
+            )
+        if changed:
+            logger.warning("recovered %d job(s) left running by a previous process", changed)
+            self._wakeup.set()
+        return changed
+
+    async def enqueue(self, job: Job, dedup_key: str) -> tuple[Job, bool]:
+        request = job.request
+        q = request.query
+        message = request.to_message(job.id, job.token_hmac, job.created_at)
+        async with self.db.transaction() as tx:
+            existing = await tx.fetchone(
+                f"SELECT {_COLUMNS} FROM queue_jobs WHERE dedup_key = ?"
+                " AND status IN ('pending', 'processing')",
+                (dedup_key,),
+            )
+            if existing is not None:
+                return _job_from_row(existing), False
+            row = await tx.fetchone(
+                "INSERT INTO queue_jobs (job_id, user_id, site_id, point_names, start_time,"
+                " end_time, job_type, status, progress, created_at, updated_at,"
+                " estimated_duration, attempts, token_hmac, request_json, result_format,"
+                " cancel_requested, priority, not_before_ms, dedup_key, token_sealed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, 0, ?, ?, ?, 0, ?, 0, ?, ?)"
+                f" RETURNING {_COLUMNS}",
+                (
+                    job.id,
+                    job.token_hmac,
+                    q.site,
+                    json.dumps(list(q.points)),
+                    q.start_ms,
+                    q.end_ms,
+                    request.job_type,
+                    job.created_at,
+                    job.created_at,
+                    job.estimated_duration,
+                    job.token_hmac,
+                    json.dumps(message),
+                    request.format,
+                    PRIORITIES[request.priority],
+                    dedup_key,
+                    job.token_sealed,
+                ),
+            )
+        assert row is not None
+        self._wakeup.set()
+        return _job_from_row(row), True
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self.db.fetchone(
+            f"SELECT {_COLUMNS} FROM queue_jobs WHERE job_id = ?", (job_id,)
+        )
+        return None if row is None else _job_from_row(row)
+
+    async def claim(self, worker: str, timeout: float) -> Job | None:
+        deadline = time.monotonic() + timeout
+        while not self._closed:
+            self._wakeup.clear()
+            # Shielded: a claim committed as the caller is cancelled must not be lost.
+            attempt = asyncio.ensure_future(self._claim_once())
+            try:
+                job, next_due_ms = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                job, _ = await attempt
+                if job is not None:
+                    await self.release(job.id)
+                raise
+            if job is not None:
+                logger.info("worker %s claimed job %s (attempt %d)", worker, job.id, job.attempts)
+                return job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            wait = min(left, self.poll_s)
+            if next_due_ms is not None:
+                wait = min(wait, max(0.0, next_due_ms / 1000 - self.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), wait)
+        return None
+
+    async def heartbeat(self, job_id: str, progress: int, estimated_remaining: int | None) -> bool:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE queue_jobs SET progress = MAX(progress, ?), estimated_remaining = ?,"
+                " updated_at = ? WHERE job_id = ? AND status = 'processing'"
+                " RETURNING cancel_requested",
+                (progress, estimated_remaining, self._now(), job_id),
+            )
+        # A row gone or no longer processing means nobody wants the run any more.
+        return row is None or bool(row[0])
+
+    async def complete(self, job_id: str, result_key: str, result_size: int) -> Job | None:
+        now = self._now()
+        return await self._update(
+            "status = 'completed', progress = 100, result_key = ?, result_size = ?,"
+            " completed_at = ?, updated_at = ?, estimated_remaining = 0, expires_at = ?,"
+            " token_sealed = NULL, error_code = NULL, error_message = NULL, retryable = NULL,"
+            " retry_after_s = NULL",
+            (result_key, result_size, now, now, now + self.result_ttl_s),
+            job_id,
+            "processing",
+        )
+
+    async def retry(self, job_id: str, error: JobError, not_before_ms: int) -> Job | None:
+        job = await self._update(
+            "status = 'pending', not_before_ms = ?, updated_at = ?, estimated_remaining = NULL,"
+            " error_code = ?, error_message = ?, retryable = ?, retry_after_s = ?",
+            (
+                not_before_ms,
+                self._now(),
+                error.code,
+                error.message,
+                int(error.retryable),
+                error.retry_after,
+            ),
+            job_id,
+            "processing",
+        )
+        self._wakeup.set()
+        return job
+
+    async def fail(self, job_id: str, error: JobError) -> Job | None:
+        now = self._now()
+        return await self._update(
+            "status = 'failed', completed_at = ?, updated_at = ?, expires_at = ?,"
+            " token_sealed = NULL, estimated_remaining = NULL, error_code = ?,"
+            " error_message = ?, retryable = ?, retry_after_s = ?",
+            (
+                now,
+                now,
+                now + self.result_ttl_s,
+                error.code,
+                error.message,
+                int(error.retryable),
+                error.retry_after,
+            ),
+            job_id,
+            "processing",
+        )
+
+    async def cancel(self, job_id: str) -> Job | None:
+        now = self._now()
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE queue_jobs SET status = 'cancelled', completed_at = ?, updated_at = ?,"
+                " expires_at = ?, token_sealed = NULL, cancel_requested = 1"
+                " WHERE job_id = ? AND status = 'pending'",
+                (now, now, now + self.result_ttl_s, job_id),
+            )
+            await tx.execute(
+                "UPDATE queue_jobs SET cancel_requested = 1, updated_at = ?"
+                " WHERE job_id = ? AND status = 'processing'",
+                (now, job_id),
+            )
+            row = await tx.fetchone(
+                f"SELECT {_COLUMNS} FROM queue_jobs WHERE job_id = ?", (job_id,)
+            )
+        return None if row is None else _job_from_row(row)
+
+    async def mark_cancelled(self, job_id: str) -> Job | None:
+        now = self._now()
+        return await self._update(
+            "status = 'cancelled', completed_at = ?, updated_at = ?, expires_at = ?,"
+            " token_sealed = NULL, estimated_remaining = NULL",
+            (now, now, now + self.result_ttl_s),
+            job_id,
+            "processing",
+        )
+
+    async def release(self, job_id: str) -> Job | None:
+        job = await self._update(
+            "status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ?,"
+            " estimated_remaining = NULL, not_before_ms = 0",
+            (self._now(),),
+            job_id,
+            "processing",
+        )
+        self._wakeup.set()
+        return job
+
+    async def expired(self, now: float, limit: int = 100) -> list[Job]:
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM queue_jobs WHERE expires_at IS NOT NULL AND expires_at <= ?"
+            " ORDER BY expires_at LIMIT ?",
+            (int(now), limit),
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def delete(self, job_ids: Sequence[str]) -> int:
+        if not job_ids:
+            return 0
+        return await self.db.execute(
+            "DELETE FROM queue_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(job_ids)),),
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    # --- internals ------------------------------------------------------------------
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    async def _claim_once(self) -> tuple[Job | None, int | None]:
+        """Claim the next due job in one statement; else when the next one falls due."""
+        now_s = self.clock()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE queue_jobs SET status = 'processing', attempts = attempts + 1,"
+                " started_at = COALESCE(started_at, ?), updated_at = ?"
+                " WHERE job_id = (SELECT job_id FROM queue_jobs WHERE status = 'pending'"
+                "  AND not_before_ms <= ? ORDER BY priority DESC, created_at, rowid LIMIT 1)"
+                f" RETURNING {_COLUMNS}",
+                (int(now_s), int(now_s), int(now_s * 1000)),
+            )
+            if row is not None:
+                return _job_from_row(row), None
+            due = await tx.fetchone(
+                "SELECT MIN(not_before_ms) FROM queue_jobs WHERE status = 'pending'"
+            )
+        return None, None if due is None or due[0] is None else int(due[0])
+
+    async def _update(
+        self, assignments: str, params: tuple[Any, ...], job_id: str, expected: JobStatus
+    ) -> Job | None:
+        """One guarded state change: only from `expected`, returning the new row."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                f"UPDATE queue_jobs SET {assignments} WHERE job_id = ? AND status = ?"
+                f" RETURNING {_COLUMNS}",
+                (*params, job_id, expected),
+            )
+        return None if row is None else _job_from_row(row)
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    error = None
+    if row["error_code"] is not None:
+        error = JobError(
+            row["error_code"],
+            row["error_message"] or "",
+            bool(row["retryable"]),
+            row["retry_after_s"],
+        )
+    return Job(
+        id=row["job_id"],
+        request=JobRequest.from_message(json.loads(row["request_json"])),
+        status=row["status"],
+        token_hmac=row["token_hmac"] or "",
+        created_at=int(row["created_at"]),
+        progress=int(row["progress"] or 0),
+        attempts=int(row["attempts"] or 0),
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        updated_at=row["updated_at"],
+        estimated_duration=row["estimated_duration"],
+        estimated_remaining=row["estimated_remaining"],
+        result_key=row["result_key"],
+        result_size=row["result_size"],
+        error=error,
+        cancel_requested=bool(row["cancel_requested"]),
+        expires_at=row["expires_at"],
+        not_before_ms=int(row["not_before_ms"] or 0),
+        token_sealed=row["token_sealed"],
+    )
