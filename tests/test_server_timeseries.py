@@ -247,14 +247,12 @@ async def test_large_uncached_requests_get_413_until_cached(
     )
     pts = svc.points(1)
     start, end = NOW_MS - 60 * DAY, NOW_MS - 48 * DAY  # 12 days, ~17k samples at 1/min
-    for extra, headers in (({}, {}), ({"async": "true"}, {}), ({}, {"Prefer": "respond-async"})):
-        resp = await svc.get("/api/timeseries", query(pts, start, end, **extra), headers=headers)
-        assert resp.status == 413
-        body = await resp.json()
-        assert body["error"] == "request_too_large"
-        assert body["estimatedSamples"] == 12 * 1440
-        assert body["suggestions"] and isinstance(body["suggestions"], list)
-        assert ("not available" in body["message"]) == bool(extra or headers)
+    resp = await svc.get("/api/timeseries", query(pts, start, end))
+    assert resp.status == 413
+    body = await resp.json()
+    assert body["error"] == "request_too_large"
+    assert body["estimatedSamples"] == 12 * 1440
+    assert any("async=true" in s for s in body["suggestions"])
     assert sim.log.matching("/timeseries/paginated") == []  # refused before fetching
 
     for piece_start in (start, start + 6 * DAY):  # two medium pieces warm the cache...
@@ -262,3 +260,27 @@ async def test_large_uncached_requests_get_413_until_cached(
         assert piece.status == 200
     whole = await svc.get("/api/timeseries", query(pts, start, end))  # ...then it is cached
     assert whole.status == 200 and whole.headers["X-Cache-Status"] == "HIT"
+
+
+async def test_large_requests_opting_in_become_jobs(
+    aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path
+) -> None:
+    svc = await start_service(
+        aiohttp_client, sim, tmp_path, large_min_samples=10_000, large_min_days=10
+    )
+    pts = svc.points(1)
+    start, end = NOW_MS - 60 * DAY, NOW_MS - 48 * DAY
+    ids = set()
+    for extra, headers in (({"async": "true"}, {}), ({}, {"Prefer": "respond-async"})):
+        resp = await svc.get("/api/timeseries", query(pts, start, end, **extra), headers=headers)
+        assert resp.status == 202
+        body = await resp.json()
+        assert body["status"] in {"queued", "processing"}
+        assert body["statusUrl"] == f"/api/jobs/{body['jobId']}"
+        assert resp.headers["Location"] == body["statusUrl"]
+        assert {"estimatedDuration", "message"} <= set(body)
+        ids.add(body["jobId"])
+    assert len(ids) == 1  # the identical request joined the live job
+    status = await svc.get(f"/api/jobs/{ids.pop()}")
+    assert status.status == 200
+    assert (await status.json())["status"] in {"queued", "processing", "completed"}

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from acechart import _core
+from acechart.documents import RawItem, document_metadata, series_item
 from acechart.jobs.model import JobFormat, Layout
 from acechart.query import Query, format_time
 from acechart.result import Series
@@ -63,8 +64,6 @@ METADATA_FILE = "metadata.json"
 _CSV_HEADER = b"time,point,value\r\n"
 _SPOOL_READ = 1 << 20
 
-RawItem = tuple[str, NDArray[np.int64], NDArray[np.float64]]
-
 
 def data_key(job_id: str, fmt: str) -> str:
     """`exports/{jobId}/data.{json|msgpack|csv}`."""
@@ -74,36 +73,6 @@ def data_key(job_id: str, fmt: str) -> str:
 def metadata_key(job_id: str) -> str:
     """`exports/{jobId}/metadata.json`."""
     return export_key(job_id, METADATA_FILE)
-
-
-def document_metadata(query: Query, total_samples: int) -> dict[str, Any]:
-    """The document's metadata block, as `/api/timeseries` writes it for the same query.
-
-    The seed's fields (section 6.1), plus the downsampling when one was asked
-    for; a job's result must read exactly like the synchronous answer.
-    """
-    meta: dict[str, Any] = {
-        "siteId": query.site,
-        "pointNames": list(query.points),
-        "startTime": format_time(query.start_ms),
-        "endTime": format_time(query.end_ms),
-        "aggregation": query.interval,
-        "totalSamples": total_samples,
-    }
-    if query.max_points is not None:
-        meta["downsample"] = query.downsample or "minmaxlttb"
-        meta["maxPoints"] = query.max_points
-    return meta
-
-
-def series_item(series: Series) -> RawItem:
-    """One answer series as the encoders take it: `[ts, value]` pairs (interval answers
-    carry each bucket's average), exactly as `/api/timeseries` encodes it."""
-    return (
-        series.name,
-        np.ascontiguousarray(series.ts, np.int64),
-        np.ascontiguousarray(series.values, np.float64),
-    )
 
 
 class DocumentCodec:

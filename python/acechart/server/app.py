@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from acechart.jobs.routes import add_job_routes, serve_jobs
 from acechart.runtime import Runtime
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
@@ -65,7 +66,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.cleanup_ctx.append(_runtime_context(runtime))
     app.cleanup_ctx.append(_background_context)
     add_routes(app)
+    add_job_routes(app, authorize=_authorize_job)
     return app
+
+
+async def _authorize_job(request: web.Request, token: str, site: str) -> None:
+    """Jobs are queued only for tokens the origin lets read the site."""
+    await request.app[ACCESS].check(token, site)
 
 
 def _runtime_context(given: Runtime | None) -> CleanupContext:
@@ -84,7 +91,8 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
             "acechart service ready: origin %s, data in %s", settings.origin_url, settings.data_dir
         )
         try:
-            yield
+            async with serve_jobs(app, runtime):
+                yield
         finally:
             if given is None:
                 await runtime.close()

@@ -6,8 +6,8 @@ count: whatever is cached is served synchronously however big, an origin cost
 up to `small_max_samples` is `small`, one of at least `large_min_samples`
 spanning at least `large_min_days` of origin data is `large`, and the rest
 `medium` (fetched within the request and cached). A large request is refused
-with 413 and the seed's body; background jobs will answer opted-in clients
-with 202 at the one place `Classification.large` is acted on.
+with 413 and the seed's body unless the client opted in to asynchronous
+processing, in which case the pipeline queues a background job (202).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def too_large(
 ) -> RequestTooLarge:
     """The seed's 413 body, with suggestions that actually lower the origin cost."""
     suggestions = [
+        "Use async mode: ?async=true (or Prefer: respond-async) for a background job",
         "Reduce time range or point count",
         f"Fetch the range in pieces shorter than {settings.large_min_days:g} days: "
         "each piece is cached, and cached data is always served synchronously",
@@ -69,8 +70,6 @@ def too_large(
         f"Query too large for synchronous processing: about {c.estimated_samples} samples "
         f"over {c.origin_days:g} days must come from the origin."
     )
-    if wants_async:
-        message += " Background jobs (async=true, Prefer: respond-async) are not available yet."
     return RequestTooLarge(
         message,
         estimated_samples=c.estimated_samples,

@@ -3,7 +3,9 @@
 Each app gets its own `CollectorRegistry`, so two apps in one process (tests,
 the demo) never share or collide on counters. Label values come from closed
 sets (route names, formats, tiers), never from request input, so the number
-of series stays bounded. Queue metrics belong to the background jobs.
+of series stays bounded. Queue metrics are read from the job table at scrape
+time (jobs by status, depth, oldest wait, mean duration of retained jobs), so
+they count work done by every worker of the database, not only this process.
 """
 
 from __future__ import annotations
@@ -128,6 +130,17 @@ class Metrics:
         self.errors = Counter("acechart_errors", "Error responses by type", ["type"], registry=r)
         self.retries = Counter(
             "acechart_origin_retries", "Origin sample requests that were retries", registry=r
+        )
+        # queues (seed 7.1 `queues`), set at scrape time from queue_jobs
+        self.jobs = Gauge("acechart_jobs", "Retained jobs by status", ["status"], registry=r)
+        self.queue_depth = Gauge("acechart_queue_depth", "Jobs waiting to run", registry=r)
+        self.queue_wait = Gauge(
+            "acechart_queue_oldest_wait_seconds", "Age of the oldest waiting job", registry=r
+        )
+        self.job_duration = Gauge(
+            "acechart_job_duration_seconds_mean",
+            "Mean run time of the completed jobs still retained",
+            registry=r,
         )
         # Labelled children by label values: `labels()` costs more than the increment.
         self._response_children: dict[

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from acechart import __version__
+from acechart.jobs.openapi import job_paths, job_schemas
 from acechart.query import DOWNSAMPLERS, INTERVALS
 from acechart.settings import Settings
 
@@ -138,7 +139,7 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
         ),
         _param(
             "async",
-            "Accept a background job for a large query (202 once jobs exist)",
+            "Queue a large query as a background job (202 + Location) instead of a 413",
             {"type": "boolean", "default": False},
         ),
         _param(
@@ -323,6 +324,12 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "parameters": _query_params("raw"),
                 "responses": {
                     "200": {**ok_data, "content": _data_content("TimeseriesDocument")},
+                    "202": {
+                        "description": "Large query queued (async=true or Prefer: "
+                        "respond-async); `Location` is the job's status URL",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": {JSON: {"schema": _ref("JobAccepted")}},
+                    },
                     "304": {"description": "Not modified (If-None-Match matched the ETag)"},
                     **data_errors,
                 },
@@ -430,12 +437,12 @@ def build_document(settings: Settings) -> dict[str, Any]:
             '`{"error": code, "message": text, ...}`.',
         },
         "components": {
-            "schemas": schemas,
+            "schemas": {**schemas, **job_schemas()},
             "securitySchemes": {
                 "aceToken": {"type": "apiKey", "in": "header", "name": "X-ACE-Token"},
                 "bearer": {"type": "http", "scheme": "bearer"},
             },
         },
         "security": [{"aceToken": []}, {"bearer": []}],
-        "paths": paths,
+        "paths": {**paths, **job_paths()},
     }

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from acechart.cache.policy import retention
-from acechart.errors import OriginTimeout, OriginUnavailable
+from acechart.errors import OriginTimeout, OriginUnavailable, RequestTooLarge
+from acechart.jobs.routes import JOBS
 from acechart.query import Query
 from acechart.result import Result
 from acechart.server.auth import token_from
@@ -131,6 +132,25 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
     task = app[BACKGROUND].run(("answer", key), lambda: _compute(app, key, data, token))
     try:
         computed = await asyncio.shield(task)
+    except RequestTooLarge as exc:
+        # Submitted per request, not in the shared computation: that one is keyed
+        # without the token, and a job belongs to the token that asked for it.
+        jobs = app.get(JOBS)
+        if not (data.wants_async and data.endpoint == "timeseries" and jobs is not None):
+            raise
+        job = await jobs.submit(
+            q,
+            data.representation.format,
+            token,
+            layout=data.representation.layout,
+            estimated_samples=exc.estimated_samples,
+        )
+        info.classification = "large"
+        return web.json_response(
+            job.accepted_body(),
+            status=202,
+            headers={"Location": job.url, "Cache-Control": "no-store"},
+        )
     except (OriginUnavailable, OriginTimeout) as exc:
         if found is None:
             raise

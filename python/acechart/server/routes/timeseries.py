@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from aiohttp import web
 
 from acechart import _core
+from acechart.documents import document_metadata, series_item
 from acechart.query import format_time
 from acechart.result import Result
 from acechart.server.keys import SETTINGS
@@ -30,27 +30,12 @@ async def handle(request: web.Request) -> web.Response:
 
 
 def metadata(result: Result) -> dict[str, object]:
-    """The seed's metadata block (plus the downsampling asked for, when it was)."""
-    q = result.query
-    meta: dict[str, object] = {
-        "siteId": q.site,
-        "pointNames": list(q.points),
-        "startTime": format_time(q.start_ms),
-        "endTime": format_time(q.end_ms),
-        "aggregation": q.interval,
-        "totalSamples": result.total_samples,
-    }
-    if q.max_points is not None:
-        meta["downsample"] = q.downsample or "minmaxlttb"
-        meta["maxPoints"] = q.max_points
-    return meta
+    """The seed's metadata block of this answer."""
+    return document_metadata(result.query, result.total_samples)
 
 
 def encode(result: Result, rep: Representation) -> bytes:
-    series = [
-        (s.name, np.ascontiguousarray(s.ts, np.int64), np.ascontiguousarray(s.values, np.float64))
-        for s in result.series
-    ]
+    series = [series_item(s) for s in result.series]
     if rep.format == "csv":
         return _core.encode_csv(series)
     if rep.format == "msgpack":
