@@ -28,7 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from acechart.errors import BadRequest, JobNotFound, JobResultUnavailable, Unauthorized
+from acechart.errors import BadRequest, JobNotFound, JobResultUnavailable
+from acechart.httpheaders import parse_qualities, token_from
 from acechart.jobs.export import CONTENT_TYPES, convert, metadata_key
 from acechart.jobs.model import Job, JobFormat, JobRequest, Layout, parse_format
 from acechart.jobs.service import JobService
@@ -101,17 +102,6 @@ async def serve_jobs(
         yield jobs
     finally:
         await jobs.close()
-
-
-def token_from(request: web.Request) -> str:
-    """The caller's token: `X-ACE-Token`, else `Authorization: Bearer`; 401 without one."""
-    token = request.headers.get("X-ACE-Token", "").strip()
-    if token:
-        return token
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    raise Unauthorized("missing token: send X-ACE-Token or Authorization: Bearer <token>")
 
 
 # --- handlers: each takes the request and the job service -------------------------------
@@ -310,7 +300,7 @@ def _representation(
     request: web.Request, stored: tuple[JobFormat, Layout]
 ) -> tuple[JobFormat, Layout]:
     """The format and layout to send: `format=` / `layout=` / `Accept`, else as stored."""
-    accepted = _qualities(request.headers.get("Accept", ""))
+    accepted = parse_qualities(request.headers.get("Accept", ""))
     raw = request.query.get("format")
     fmt: JobFormat
     if any(accepted.get(t, 0.0) > 0 for t in _MSGPACK_TYPES):
@@ -339,25 +329,6 @@ def _from_accept(accepted: dict[str, float], stored: JobFormat) -> JobFormat:
     if not named or stored in named:
         return stored
     return max(named, key=lambda f: (named[f], f == "json"))
-
-
-def _qualities(header: str) -> dict[str, float]:
-    """`a/b;q=0.5, c/d` -> {"a/b": 0.5, "c/d": 1.0}; a malformed q counts as 0."""
-    out: dict[str, float] = {}
-    for part in header.split(","):
-        item, *params = (p.strip() for p in part.split(";"))
-        if not item:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        out[item.lower()] = max(q, out.get(item.lower(), 0.0))
-    return out
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:

@@ -22,8 +22,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from acechart.errors import (
     AcechartError,
     Forbidden,
@@ -34,24 +32,14 @@ from acechart.errors import (
     OriginUnavailable,
     Unauthorized,
 )
+from acechart.httpheaders import token_from
 from acechart.origin.client import OriginClient
 
-__all__ = ["SiteAccess", "token_from"]
+__all__ = ["SiteAccess"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_PAIRS = 100_000
-
-
-def token_from(request: web.Request) -> str:
-    """The caller's token: `X-ACE-Token`, else `Authorization: Bearer`; 401 without one."""
-    token = request.headers.get("X-ACE-Token", "").strip()
-    if token:
-        return token
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    raise Unauthorized("missing token: send X-ACE-Token or Authorization: Bearer <token>")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from acechart.errors import BadRequest
+from acechart.httpheaders import parse_qualities
 
 Format = Literal["json", "msgpack", "csv"]
 Layout = Literal["rows", "columns"]
@@ -45,26 +46,6 @@ class Representation:
     @property
     def content_type(self) -> str:
         return CONTENT_TYPES[self.format]
-
-
-def parse_qualities(header: str) -> dict[str, float]:
-    """`a/b;q=0.5, c/d` -> {"a/b": 0.5, "c/d": 1.0}; malformed q values count as 0."""
-    out: dict[str, float] = {}
-    for part in header.split(","):
-        item, *params = (p.strip() for p in part.split(";"))
-        if not item:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        key = item.lower()
-        out[key] = max(q, out.get(key, 0.0))
-    return out
 
 
 @functools.lru_cache(maxsize=256)

@@ -25,10 +25,10 @@ from aiohttp import web
 
 from acechart.cache.policy import retention
 from acechart.errors import OriginTimeout, OriginUnavailable, RequestTooLarge
+from acechart.httpheaders import token_from
 from acechart.jobs.routes import JOBS
 from acechart.query import Query
 from acechart.result import Result
-from acechart.server.auth import token_from
 from acechart.server.classify import Classification, classify, too_large
 from acechart.server.edge_cache import Entry, Freshness
 from acechart.server.keys import (
