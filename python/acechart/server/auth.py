@@ -32,7 +32,6 @@ from acechart.errors import (
     OriginUnavailable,
     Unauthorized,
 )
-from acechart.httpheaders import token_from
 from acechart.origin.client import OriginClient
 
 __all__ = ["SiteAccess"]
