@@ -22,10 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from acechart.origin.isotime import parse_iso_ms
 from benches.bench_origin import one_minute_points, start_simulator
@@ -99,16 +96,6 @@ def run_in_child(url: str, fmt: str) -> dict[str, Any]:
         )
     report: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return report
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[str]:
-    proc, url = start_simulator()
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_year_of_50_points_as_a_job(benchmark: Any, simulator: str) -> None:

@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -127,16 +126,6 @@ def page_cost(rows: int = PAGE_ROWS) -> tuple[float, float, int]:
         if t2 - t0 < sum(best[:2]):
             best = (t1 - t0, t2 - t1, len(body))
     return best
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[str]:
-    proc, url = start_simulator()
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize("page_size", PAGE_SIZES)

@@ -1,11 +1,14 @@
-"""Print, per benchmark group, each contender's speed relative to acechart."""
+"""Shared bench fixtures, and per benchmark group each contender's speed relative to acechart."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from benches.bench_origin import start_simulator
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -28,3 +31,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             ratio = f"x{b.stats.median / base:6.2f}" if base else ""
             impl = b.extra_info.get("impl", b.name)
             tr.write_line(f"    {impl:<28} {b.stats.median * 1e3:10.2f} ms  {rate}  {ratio}")
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[str]:
+    """`acechart simulate` in its own process (the origin is a remote server), per module."""
+    proc, url = start_simulator()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
