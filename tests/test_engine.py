@@ -62,7 +62,7 @@ async def rig(sim: Sim, object_store: ObjectStore, tmp_path: Path) -> AsyncItera
     client = OriginClient(origin_settings(sim.url, origin_window_s=7 * 86_400))
     clock = [NOW_MS]
     blocks = BlockStore(object_store, db, horizon_ms=HORIZON, budget_bytes=1 << 30)
-    engine = Engine(blocks, AggregateStore(db), client, horizon_ms=HORIZON, clock=lambda: clock[0])
+    engine = Engine(blocks, AggregateStore(db), client, clock=lambda: clock[0])
     yield Rig(engine, db, object_store, client, sim, clock)
     await client.close()
     await db.close()
@@ -257,3 +257,21 @@ async def test_downsampled_answers(rig: Rig) -> None:
         assert len(s) <= cap
         assert s.ts[0] == f.ts[0] and s.ts[-1] == f.ts[-1]
         assert set(s.ts.tolist()) <= set(f.ts.tolist())
+
+
+async def test_plan_reads_metadata_only(rig: Rig) -> None:
+    pts = rig.points(2)
+    start, end = NOW_MS - 30 * DAY, NOW_MS - 28 * DAY
+    cold = await rig.engine.plan(Query(SITE, pts, start, end))
+    assert not cold.cached and cold.origin_ms == 2 * (end - start)
+    await rig.query(pts, start, end)
+    # Remove the objects behind the metadata: planning must not notice (it reads no
+    # object), while the query itself treats the missing blocks as misses and refetches.
+    await rig.store.delete_many([info.key async for info in rig.store.list("timeseries/")])
+    warm = await rig.engine.plan(Query(SITE, pts, start, end))
+    assert warm.cached
+    rig.sim.log.clear()
+    again = await rig.query(pts, start, end)
+    assert len(rig.origin_requests()) > 0
+    for s in again.series:
+        assert_same_samples(s, rig.expected(s.name, start, end))

@@ -45,7 +45,6 @@ class Plan:
     """What a query would cost: per point, the intervals the cache lacks."""
 
     query: Query
-    aggregate_points: tuple[str, ...]
     gaps: dict[str, list[iv.Interval]]
     now_ms: int
 
@@ -71,24 +70,22 @@ class Engine:
         aggregates: AggregateStore,
         origin: OriginClient,
         *,
-        horizon_ms: int,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.blocks = blocks
         self.aggregates = aggregates
         self.origin = origin
-        self.horizon_ms = horizon_ms
         self.clock = clock
         self._inflight: dict[tuple[str, tuple[str, ...], int, int], _Flight] = {}
 
     async def plan(self, query: Query) -> Plan:
-        """The gaps a query would fetch, without fetching (reads only metadata and blocks)."""
+        """The gaps a query would fetch, from metadata only (no block is read or decoded)."""
         now = self.clock()
-        agg_points, raw_points = await self._split_by_aggregates(query)
+        _, raw_points = await self._split_by_aggregates(query)
         start, end = query.aligned()
-        reads = await self.blocks.read(query.site, raw_points, start, end, now)
-        gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
-        return Plan(query, tuple(agg_points), gaps, now)
+        covered = await self.blocks.coverage(query.site, raw_points, start, end, now)
+        gaps = {p: self._gaps(covered[p], start, end, now) for p in raw_points}
+        return Plan(query, gaps, now)
 
     async def query(
         self, query: Query, *, token: str, progress: ProgressCallback | None = None
@@ -141,7 +138,7 @@ class Engine:
             prov.blocks_written = await self.blocks.write(
                 query.site, writes, {p: gaps[p] for p in writes}, now
             )
-        return Result(query, series, prov, fresh_after_ms=now - self.horizon_ms)
+        return Result(query, series, prov)
 
     async def _split_by_aggregates(self, query: Query) -> tuple[list[str], list[str]]:
         if query.interval not in LEVELS:
@@ -159,7 +156,8 @@ class Engine:
         self, covered: list[iv.Interval], start: int, end: int, now: int
     ) -> list[iv.Interval]:
         """What the cache lacks of [start, end); nothing after now can exist yet."""
-        return iv.subtract(iv.clip([(start, end)], start, min(end, now + 1)), covered)
+        stop = min(end, now + 1)
+        return iv.subtract([(start, stop)], covered) if start < stop else []
 
     async def _fetch_gaps(
         self,

@@ -65,8 +65,6 @@ class Result:
     query: Query
     series: list[Series]
     provenance: Provenance
-    # Latest sample time the answer can contain; data after now - horizon may still change.
-    fresh_after_ms: int
 
     @property
     def total_samples(self) -> int:

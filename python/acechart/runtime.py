@@ -74,7 +74,7 @@ class Runtime:
         blocks = BlockStore(
             store, db, horizon_ms=horizon_ms, budget_bytes=settings.block_budget_bytes
         )
-        engine = Engine(blocks, AggregateStore(db), origin, horizon_ms=horizon_ms)
+        engine = Engine(blocks, AggregateStore(db), origin)
         runtime = cls(settings, db, store, origin, engine)
         if sweep:
             runtime._sweeper = asyncio.create_task(runtime._sweep_forever())

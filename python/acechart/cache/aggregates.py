@@ -23,10 +23,14 @@ from numpy.typing import NDArray
 from acechart import _core
 from acechart.cache import intervals as iv
 from acechart.cache.policy import DAY_MS, TABLE
+from acechart.query import INTERVALS
 from acechart.result import Aggregates
 from acechart.storage.database import Database
 
-LEVELS: dict[str, int] = {"5min": 300_000, "1hr": 3_600_000, "1day": 86_400_000}
+#: The stored levels and their widths (1min is always computed from raw).
+LEVELS: dict[str, int] = {
+    name: width for name, width in INTERVALS.items() if width and name != "1min"
+}
 _RECENT_MS = 7 * DAY_MS
 _ARCHIVED_MS = 90 * DAY_MS
 _NEVER = 2**62

@@ -84,22 +84,43 @@ class BlockStore:
 
     # --- read -------------------------------------------------------------------
 
+    async def coverage(
+        self, site: str, points: Iterable[str], start: int, end: int, now: int
+    ) -> dict[str, list[iv.Interval]]:
+        """Covered intervals per point from block metadata alone: one query, no object reads.
+
+        Planning needs only what is covered, not the samples; a block that later
+        turns out damaged is then refetched by the query itself.
+        """
+        keys, live = await self._live_meta(site, points, start, end, now)
+        return {
+            point: iv.clip(
+                iv.normalize(c for k in ks if k in live for c in live[k].covered), start, end
+            )
+            for point, ks in keys.items()
+        }
+
+    async def _live_meta(
+        self, site: str, points: Iterable[str], start: int, end: int, now: int
+    ) -> tuple[dict[str, list[str]], dict[str, BlockMeta]]:
+        """Block keys per point for the range, and the metadata of those not expired."""
+        keys = {p: [block_key(site, p, name) for name, _, _ in periods(start, end)] for p in points}
+        metas = await self.db.get_block_meta(k for ks in keys.values() for k in ks)
+        return keys, {k: m for k, m in metas.items() if m.expires_at > now // 1000}
+
     async def read(
         self, site: str, points: Iterable[str], start: int, end: int, now: int
     ) -> dict[str, CachedPoint]:
         """Cached samples in `[start, end)` and the covered intervals, per point."""
-        wanted = list(points)
-        keys = {p: [block_key(site, p, name) for name, _, _ in periods(start, end)] for p in wanted}
-        metas = await self.db.get_block_meta(k for ks in keys.values() for k in ks)
-        live = {k: m for k, m in metas.items() if m.expires_at > now // 1000}
+        keys, live = await self._live_meta(site, points, start, end, now)
         blocks = await asyncio.gather(*(self._load(k, live[k].point) for k in live))
         loaded = dict(zip(live, blocks, strict=True))
         hits = [k for k, b in loaded.items() if b is not None]
         if hits:
             await self.db.touch_blocks(hits, now=now // 1000)
         out = {}
-        for point in wanted:
-            got = [loaded[k] for k in keys[point] if k in loaded]
+        for point, point_keys in keys.items():
+            got = [loaded[k] for k in point_keys if k in loaded]
             out[point] = self._assemble(got, start, end)
             out[point].corrupt = sum(1 for b in got if b is None)
         return out
