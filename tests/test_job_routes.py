@@ -255,6 +255,13 @@ async def test_bad_submissions(stacks: StackFactory, aiohttp_client: ClientMaker
         ({**post_body(stack), "format": "xml"}, "format"),
         ({**post_body(stack), "metadata": {"notifyUrl": "not a url"}}, "metadata.notifyUrl"),
         ({**post_body(stack), "pointNames": []}, "points"),
+        ({**post_body(stack), "metadata": {"notifyUrl": "http://[::1"}}, "metadata.notifyUrl"),
+        (
+            {**post_body(stack), "metadata": {"notifyUrl": "http://127.0.0.1:99999/hook"}},
+            "metadata.notifyUrl",
+        ),
+        ({**post_body(stack), "startTime": 10**15, "endTime": 10**15 + 60_000}, "start"),
+        ({**post_body(stack), "downsample": "m4"}, "maxPoints"),
     ]
     for body, parameter in cases:
         resp = await client.post("/api/jobs", json=body, headers=OWNER)

@@ -140,7 +140,7 @@ def plan(points: int, gap_days: float) -> Plan:
     names = tuple(f"p{i}" for i in range(points))
     gap: list[iv.Interval] = [(0, int(gap_days * DAY))] if gap_days else []
     q = Query("site", names, 0, max(1, int(gap_days * DAY)))
-    return Plan(q, (), {n: list(gap) for n in names}, 0)
+    return Plan(q, {n: list(gap) for n in names}, 0)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,12 @@ INTERVALS: dict[str, int | None] = {
     "1day": 86_400_000,
 }
 DOWNSAMPLERS = ("minmaxlttb", "m4")
+#: Times a query may name: 1900-01-01 .. 2200-01-01 UTC. Outside it no building
+#: data exists, and every date computation downstream stays in range.
+MIN_TIME_MS = -2_208_988_800_000
+MAX_TIME_MS = 7_258_118_400_000
+#: Most samples a downsampled series may keep (a chart's width, generously).
+MAX_CHART_POINTS = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -30,7 +36,7 @@ def parse_time(text: str, parameter: str) -> int:
             dt = datetime.fromisoformat(raw.replace("z", "Z"))
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise BadRequest(
             f"{parameter} must be a date (2024-01-01) or an ISO-8601 datetime, got {text!r}",
             parameter=parameter,
@@ -84,6 +90,11 @@ class Query:
             )
         if len(set(self.points)) != len(self.points):
             raise BadRequest("points must not repeat a name", parameter="points")
+        for name, value in (("start", self.start_ms), ("end", self.end_ms)):
+            if not MIN_TIME_MS <= value <= MAX_TIME_MS:
+                raise BadRequest(
+                    f"{name} must lie between 1900-01-01 and 2200-01-01", parameter=name
+                )
         if self.end_ms <= self.start_ms:
             raise BadRequest("end must be after start", parameter="end")
         if self.end_ms - self.start_ms > max_range_days * 86_400_000:
@@ -102,10 +113,17 @@ class Query:
                 f"unknown downsample method {self.downsample!r}; use {' or '.join(DOWNSAMPLERS)}",
                 parameter="downsample",
             )
+        if self.downsample is not None and self.max_points is None:
+            raise BadRequest(
+                "downsample needs maxPoints (the chart's size in points)", parameter="maxPoints"
+            )
         if self.max_points is not None:
             low = 4 if self.downsample == "m4" else 3
-            if self.max_points < low:
-                raise BadRequest(f"maxPoints must be at least {low}", parameter="maxPoints")
+            if not low <= self.max_points <= MAX_CHART_POINTS:
+                raise BadRequest(
+                    f"maxPoints must be at least {low} and at most {MAX_CHART_POINTS}",
+                    parameter="maxPoints",
+                )
         return self
 
     def aligned(self) -> tuple[int, int]:

@@ -8,6 +8,8 @@ database file, which clock) in one place instead of in each entry point.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +62,6 @@ class Runtime:
         With `sweep`, a background task deletes expired blocks and aggregates and
         enforces the block budget every `sweep_interval_s`.
         """
-        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         db = await Database.open(
             Path(settings.data_dir) / "acechart.db", busy_timeout_ms=settings.db_busy_timeout_ms
         )
@@ -69,6 +70,7 @@ class Runtime:
         except BaseException:
             await db.close()
             raise
+        # Nothing below does I/O or can fail on valid settings: no cleanup needed.
         origin = OriginClient(settings)
         horizon_ms = settings.freshness_horizon_s * 1000
         blocks = BlockStore(
@@ -102,12 +104,14 @@ class Runtime:
                 logger.exception("sweep failed; retrying at the next interval")
 
     async def close(self) -> None:
+        """Stop the sweeper, then close every resource even if one of them fails."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        await self.origin.close()
-        await self.store.close()
-        await self.db.close()
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.db.close)
+            stack.push_async_callback(self.store.close)
+            stack.push_async_callback(self.origin.close)
 
     async def __aenter__(self) -> Self:
         return self
@@ -171,6 +175,9 @@ class Connection:
 
 
 async def connect(token: str, settings: Settings | None = None, **overrides: Any) -> Connection:
-    """An in-process acechart over the configured origin and storage (env + overrides)."""
-    settings = settings or Settings.from_env(None, **overrides)
+    """An in-process acechart over `settings` (default: from the environment) plus overrides."""
+    if settings is None:
+        settings = Settings.from_env(None, **overrides)
+    elif overrides:
+        settings = dataclasses.replace(settings, **overrides)
     return Connection(await Runtime.open(settings), token)

@@ -422,8 +422,12 @@ def _time(value: object, parameter: str) -> int:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadRequest(
             "metadata.notifyUrl must be an absolute http(s) URL", parameter="metadata.notifyUrl"
         )

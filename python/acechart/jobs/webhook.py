@@ -115,7 +115,9 @@ class Notifier:
 
 def _redacted(url: str) -> str:
     """The URL without credentials or query, which may carry secrets, for logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(malformed URL)"
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"

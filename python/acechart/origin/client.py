@@ -218,18 +218,22 @@ class OriginClient:
 
     async def _walk_pages(self, path: str, token: str) -> list[dict[str, Any]]:
         """All items of a page-numbered listing; fails if the pages do not add up to `total`."""
-        first = await self._request(path, {"page": 1, "per_page": _PER_PAGE}, token, _json_object)
-        pages = int(first.get("pages", 1))
-        total = int(first.get("total", len(first.get("items", []))))
+        first = await self._request(path, {"page": 1, "per_page": _PER_PAGE}, token, _listing)
+        total = first["total"]
+        pages = first["pages"]
+        if pages > max(1, -(-total // _PER_PAGE)):
+            raise OriginUnavailable(
+                f"{path} claims {pages} pages for {total} items of {_PER_PAGE}", origin_status=200
+            )
         rest = await _all_or_cancel(
             [
-                self._request(path, {"page": p, "per_page": _PER_PAGE}, token, _json_object)
+                self._request(path, {"page": p, "per_page": _PER_PAGE}, token, _listing)
                 for p in range(2, pages + 1)
             ]
         )
-        items: list[dict[str, Any]] = list(first.get("items", []))
+        items: list[dict[str, Any]] = list(first["items"])
         for body in rest:
-            items.extend(body.get("items", []))
+            items.extend(body["items"])
         if len(items) != total:
             raise OriginUnavailable(
                 f"{path} listed {len(items)} items over {pages} pages but reported total {total}",
@@ -537,6 +541,21 @@ async def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
     return value
+
+
+async def _listing(body: bytes) -> dict[str, Any]:
+    """One page of a page-numbered listing, its fields checked (ValueError otherwise), so a
+    malformed answer is retried and then reported as the origin's fault, never a crash."""
+    value = await _json_object(body)
+    items = value.get("items", [])
+    pages = value.get("pages", 1)
+    total = value.get("total", len(items) if isinstance(items, list) else 0)
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ValueError("listing: items must be a list of objects")
+    for name, number in (("pages", pages), ("total", total)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise ValueError(f"listing: {name} must be a non-negative integer")
+    return {"items": items, "pages": max(pages, 1), "total": total}
 
 
 def _status_error(status: int, body: bytes, retry_after: float | None) -> OriginError:

@@ -518,5 +518,7 @@ async def _point_timeseries(request: web.Request) -> web.Response:
         raise _Reject(404, f"Point {name} not found")
     table = _site(request, site)
     start, end = _time_range(request)
-    body, count = _render_all(state, [(table, [name])], start, end)
+    body, count = await _off_loop(
+        lambda: _render_all(state, [(table, [name])], start, end), _EXECUTOR_ROWS
+    )
     return _json_bytes(body, count)

@@ -38,6 +38,7 @@ from acechart.server.keys import (
 )
 from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
+from acechart.server.pipeline import authorize
 from acechart.server.ratelimit import RateLimiter
 from acechart.server.requestlog import request_log
 from acechart.server.routes import add_routes
@@ -71,8 +72,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
 
 
 async def _authorize_job(request: web.Request, token: str, site: str) -> None:
-    """Jobs are queued only for tokens the origin lets read the site."""
-    await request.app[ACCESS].check(token, site)
+    """Jobs are queued only for tokens the origin lets read the site, under the same
+    rate limit and request logging as every data route."""
+    await authorize(request, "jobs", site)
 
 
 def _runtime_context(given: Runtime | None) -> CleanupContext:

@@ -66,10 +66,6 @@ def parse_query(request: web.Request, settings: Settings, *, default_interval: s
     interval = request.query.get("interval", "").strip() or default_interval
     downsample = request.query.get("downsample", "").strip().lower() or None
     max_points = int_param(request, "maxPoints", low=0)
-    if downsample is not None and max_points is None:
-        raise BadRequest(
-            "downsample needs maxPoints (the chart's size in points)", parameter="maxPoints"
-        )
     return Query(site, points, start, end, interval, downsample, max_points).validate(
         max_points=settings.max_points_per_query, max_range_days=settings.max_range_days
     )

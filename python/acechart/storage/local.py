@@ -325,10 +325,24 @@ class LocalObjectStore:
                 f, footer = self._open_object(self._path(key), key, "list")
             except ObjectNotFound:
                 continue  # deleted since the walk
+            except CorruptObject as exc:
+                # Listed all the same (as S3 would), so sweepers can still delete it.
+                logger.warning("listing a damaged object %s: %s", key, exc)
+                infos.append(self._damaged_info(key))
+                continue
             with f:
                 mtime = os.fstat(f.fileno()).st_mtime
             infos.append(_info(key, footer, mtime, full=False))
         return infos
+
+    def _damaged_info(self, key: str) -> ObjectInfo:
+        st = self._path(key).stat()
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=f"damaged-{st.st_mtime_ns}",
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
 
     def _create_temp(self, path: Path, key: str) -> tuple[IO[bytes], Path]:
         """A new hidden temp file beside `path`, opened for writing."""
