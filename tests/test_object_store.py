@@ -578,3 +578,14 @@ def test_s3_rejects_bad_configuration() -> None:
         S3ObjectStore(None, "")
     with pytest.raises(InvalidKey):
         S3ObjectStore(None, "b", prefix="../x")
+
+
+async def test_local_listing_survives_a_damaged_object(local_store: LocalObjectStore) -> None:
+    await local_store.put("exports/j/a.csv", b"x" * 100)
+    await local_store.put("exports/j/b.csv", b"y" * 100)
+    path = local_store.root / "exports" / "j" / "a.csv"
+    path.write_bytes(path.read_bytes()[:50])  # torn footer
+    keys = [info.key async for info in local_store.list("exports/j/")]
+    assert keys == ["exports/j/a.csv", "exports/j/b.csv"]
+    await local_store.delete_many(keys)
+    assert [info.key async for info in local_store.list("exports/")] == []
