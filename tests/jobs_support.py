@@ -19,7 +19,8 @@ import pytest
 
 from acechart import _core
 from acechart.jobs import Job, JobService
-from acechart.jobs.export import document_metadata, series_item
+from acechart.wire import series_item
+from acechart.wire import timeseries_metadata as document_metadata
 from acechart.query import Query
 from acechart.result import Result
 from acechart.runtime import Runtime

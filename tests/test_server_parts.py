@@ -23,7 +23,8 @@ from acechart.query import Query
 from acechart.server.catalog import record_from_origin
 from acechart.server.classify import classify
 from acechart.server.edge_cache import EdgeCache, Entry, Freshness
-from acechart.server.negotiate import choose_coding, choose_representation
+from acechart.server.headers import choose_coding
+from acechart.wire import negotiate
 from acechart.server.ratelimit import RateLimiter
 from acechart.settings import Settings
 from tests.server_helpers import Clock
@@ -46,16 +47,16 @@ DAY = 86_400_000
     ],
 )
 def test_representation(params: dict[str, str], accept: str, want: tuple[str, str]) -> None:
-    rep = choose_representation(params, accept)
+    rep = negotiate(params, accept)
     assert (rep.format, rep.layout) == want
 
 
 def test_representation_errors_name_the_parameter() -> None:
     with pytest.raises(BadRequest) as info:
-        choose_representation({"format": "xml"}, "")
+        negotiate({"format": "xml"}, "")
     assert info.value.parameter == "format"
     with pytest.raises(BadRequest) as info:
-        choose_representation({"layout": "columns"}, "application/json")
+        negotiate({"layout": "columns"}, "application/json")
     assert info.value.parameter == "layout"
 
 

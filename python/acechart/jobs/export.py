@@ -32,12 +32,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from acechart import _core
-from acechart.documents import RawItem, document_metadata, series_item
 from acechart.jobs.model import JobFormat, Layout
 from acechart.query import Query, format_time
 from acechart.result import Series
 from acechart.storage.keys import export_key
 from acechart.storage.objects import ObjectInfo, ObjectStore
+from acechart.wire import RawItem, series_item
+from acechart.wire import timeseries_metadata as document_metadata
 
 __all__ = [
     "CONTENT_TYPES",

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from acechart.errors import AcechartError, BadRequest
 from acechart.query import Query, format_time, parse_time
+from acechart.wire import Format, Layout, Representation, representation
 
 __all__ = [
-    "FORMATS",
     "PRIORITIES",
     "TERMINAL",
     "Job",
@@ -33,7 +33,6 @@ __all__ = [
     "Layout",
     "Priority",
     "estimate_samples",
-    "parse_format",
 ]
 
 JobStatus = Literal["pending", "processing", "completed", "failed", "cancelled"]
@@ -44,15 +43,7 @@ Priority = Literal["low", "normal", "high"]
 #: Priority names and the number stored for ordering (higher runs first).
 PRIORITIES: dict[str, int] = {"low": 0, "normal": 1, "high": 2}
 
-JobFormat = Literal["json", "msgpack", "csv"]
-#: Format names a caller may use (`binary` is the seed's alias of MessagePack).
-FORMATS: dict[str, JobFormat] = {
-    "json": "json",
-    "msgpack": "msgpack",
-    "binary": "msgpack",
-    "csv": "csv",
-}
-Layout = Literal["rows", "columns"]
+JobFormat = Format
 JobType = Literal["large_query", "export"]
 
 #: Samples a job fetches per second, for the first duration estimate (measured: about
@@ -60,16 +51,6 @@ JobType = Literal["large_query", "export"]
 _SAMPLES_PER_S = 500_000
 #: Cadence assumed for estimates when nothing better is known (ACE's common 1/min).
 _ASSUMED_CADENCE_MS = 60_000
-
-
-def parse_format(name: str, parameter: str = "format") -> JobFormat:
-    """`json`, `msgpack`, `binary` or `csv` (any case) -> the stored format name."""
-    fmt = FORMATS.get(name.strip().lower())
-    if fmt is None:
-        raise BadRequest(
-            f"unknown format {name!r}; use json, msgpack (or binary) or csv", parameter=parameter
-        )
-    return fmt
 
 
 def estimate_samples(query: Query) -> int:
@@ -110,11 +91,7 @@ class JobRequest:
     ) -> JobRequest:
         """A checked request; `BadRequest` names the parameter at fault."""
         query.validate(max_points=max_points, max_range_days=max_range_days)
-        fmt_name = parse_format(fmt)
-        if layout not in ("rows", "columns"):
-            raise BadRequest(f"unknown layout {layout!r}; use rows or columns", parameter="layout")
-        if layout == "columns" and fmt_name != "msgpack":
-            raise BadRequest("layout=columns needs format msgpack", parameter="layout")
+        rep = representation(fmt, layout)
         if priority not in PRIORITIES:
             raise BadRequest(
                 f"unknown priority {priority!r}; use low, normal or high", parameter="priority"
@@ -125,8 +102,8 @@ class JobRequest:
             _check_url(notify_url)
         return cls(
             query,
-            fmt_name,
-            cast(Layout, layout),
+            rep.format,
+            rep.layout,
             cast(Priority, priority),
             notify_url,
             cast(JobType, job_type),
@@ -255,6 +232,11 @@ class JobRequest:
             message.get("jobType", "large_query"),
             int(message.get("estimatedSamples", 0)),
         )
+
+    @property
+    def representation(self) -> Representation:
+        """The format and layout the result is stored in."""
+        return Representation(self.format, self.layout)
 
     @property
     def estimated_duration_s(self) -> int:

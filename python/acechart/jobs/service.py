@@ -38,10 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acechart.errors import JobNotFound
+from acechart.errors import JobNotFound, JobResultUnavailable
 from acechart.jobs.export import (
     DocumentCodec,
     ResultWriter,
+    convert,
     data_key,
     document_metadata,
     export_metadata,
@@ -56,6 +57,8 @@ from acechart.query import Query
 from acechart.result import Result
 from acechart.runtime import Runtime
 from acechart.storage.keys import export_prefix
+from acechart.storage.objects import ObjectInfo, ObjectNotFound
+from acechart.wire import Representation
 
 __all__ = ["JobService"]
 
@@ -174,6 +177,7 @@ class JobService:
     ) -> None:
         s = runtime.settings
         self.runtime = runtime
+        self.store = runtime.store
         self.settings = s
         self.clock = clock
         self.queue: JobQueue = queue or SqliteJobQueue(
@@ -322,6 +326,45 @@ class JobService:
         await self._drop_outputs(job_id)
         await self.queue.delete([job_id])
         self._notify_change()
+
+    async def result(self, job_id: str, token: str) -> tuple[Job, ObjectInfo]:
+        """The caller's finished job and its stored result object.
+
+        `JobResultUnavailable` while the job has no result; `JobNotFound` once
+        the result has expired.
+        """
+        job = await self.get(job_id, token)
+        if job.status != "completed" or job.result_key is None:
+            raise JobResultUnavailable(
+                f"job {job.id} is {job.public_status}: no result to download",
+                jobId=job.id,
+                status=job.public_status,
+                progress=job.progress,
+            )
+        info = await self.store.head(job.result_key)
+        if info is None:
+            raise JobNotFound(f"the result of job {job.id} has expired", jobId=job.id)
+        return job, info
+
+    async def converted(self, job: Job, wanted: Representation) -> AsyncGenerator[bytes, None]:
+        """A finished job's result in another representation, one series at a time."""
+        assert job.result_key is not None
+        try:
+            summary = json.loads(await self.store.get(metadata_key(job.id)))
+        except ObjectNotFound:
+            raise JobNotFound(f"the result of job {job.id} has expired", jobId=job.id) from None
+        stored = (job.request.format, job.request.layout)
+        parts = convert(
+            self.store,
+            job.request.query,
+            stored,
+            (wanted.format, wanted.layout),
+            job.result_key,
+            summary["series"],
+        )
+        async with contextlib.aclosing(parts) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def watch(
         self, job_id: str, token: str, *, keepalive_s: float | None = None

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from acechart.jobs.routes import add_job_routes, serve_jobs
+from acechart.jobs.service import JobService
 from acechart.runtime import Runtime
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
@@ -30,6 +30,7 @@ from acechart.server.keys import (
     BACKGROUND,
     CATALOG,
     EDGE,
+    JOBS,
     LIMITER,
     METRICS,
     OPENAPI,
@@ -38,7 +39,6 @@ from acechart.server.keys import (
 )
 from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
-from acechart.server.pipeline import authorize
 from acechart.server.ratelimit import RateLimiter
 from acechart.server.requestlog import request_log
 from acechart.server.routes import add_routes
@@ -51,8 +51,10 @@ logger = logging.getLogger(__name__)
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
-    """The service over `settings`; with `runtime`, that one is used and left open."""
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, jobs: JobService | None = None
+) -> web.Application:
+    """The service over `settings`; with `runtime` (and `jobs`), those are used and left open."""
     middlewares: list[Middleware] = [request_log]
     if settings.cors_origins:
         middlewares.append(cors_middleware(settings.cors_origins))
@@ -65,16 +67,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app[BACKGROUND] = Background()
     app[OPENAPI] = json.dumps(build_document(settings), indent=1).encode()
     app.cleanup_ctx.append(_runtime_context(runtime))
+    app.cleanup_ctx.append(_jobs_context(jobs))
     app.cleanup_ctx.append(_background_context)
     add_routes(app)
-    add_job_routes(app, authorize=_authorize_job)
     return app
-
-
-async def _authorize_job(request: web.Request, token: str, site: str) -> None:
-    """Jobs are queued only for tokens the origin lets read the site, under the same
-    rate limit and request logging as every data route."""
-    await authorize(request, "jobs", site)
 
 
 def _runtime_context(given: Runtime | None) -> CleanupContext:
@@ -93,11 +89,26 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
             "acechart service ready: origin %s, data in %s", settings.origin_url, settings.data_dir
         )
         try:
-            async with serve_jobs(app, runtime):
-                yield
+            yield
         finally:
             if given is None:
                 await runtime.close()
+
+    return context
+
+
+def _jobs_context(given: JobService | None) -> CleanupContext:
+    """The job workers run while the app does, and hand running jobs back to the queue
+    when it stops, before the runtime under them closes."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        jobs = given if given is not None else await JobService.open(app[RUNTIME])
+        app[JOBS] = jobs
+        try:
+            yield
+        finally:
+            if given is None:
+                await jobs.close()
 
     return context
 

@@ -30,8 +30,12 @@ _HTTP_CODES = {
     408: "request_timeout",
     413: "request_too_large",
     414: "uri_too_long",
+    416: "range_not_satisfiable",
     431: "headers_too_large",
 }
+
+#: Headers of aiohttp's own errors that say something the JSON body does not.
+_KEPT_HEADERS = ("Allow", "Content-Range", "ETag")
 
 
 def error_response(status: int, body: dict[str, Any]) -> web.Response:
@@ -65,9 +69,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             message = f"no such endpoint: {request.path}"
         elif exc.status == 405:
             message = f"{request.method} is not allowed on {request.path}"
+        elif exc.status == 416:
+            message = "the byte range starts past the end of the result"
         response = error_response(exc.status, {"error": code, "message": message})
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
+        for name in _KEPT_HEADERS:
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
         return response
     except Exception:
         info = request.get(INFO)

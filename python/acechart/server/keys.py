@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from acechart.jobs.service import JobService
 from acechart.runtime import Runtime
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
@@ -20,6 +21,7 @@ __all__ = [
     "CATALOG",
     "EDGE",
     "INFO",
+    "JOBS",
     "LIMITER",
     "METRICS",
     "OPENAPI",
@@ -39,5 +41,6 @@ OPENAPI = web.AppKey("acechart_openapi", bytes)
 RUNTIME = web.AppKey("acechart_runtime", Runtime)
 ACCESS = web.AppKey("acechart_site_access", SiteAccess)
 CATALOG = web.AppKey("acechart_point_catalog", PointCatalog)
+JOBS = web.AppKey("acechart_jobs", JobService)
 
 INFO = web.RequestKey("acechart_request_info", RequestInfo)

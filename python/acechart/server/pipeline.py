@@ -25,26 +25,26 @@ from aiohttp import web
 
 from acechart.cache.policy import retention
 from acechart.errors import OriginTimeout, OriginUnavailable, RequestTooLarge
-from acechart.httpheaders import token_from
-from acechart.jobs.routes import JOBS
 from acechart.query import Query
 from acechart.result import Result
 from acechart.server.classify import Classification, classify, too_large
 from acechart.server.edge_cache import Entry, Freshness
+from acechart.server.headers import token_from
 from acechart.server.keys import (
     ACCESS,
     BACKGROUND,
     EDGE,
     INFO,
+    JOBS,
     LIMITER,
     METRICS,
     RUNTIME,
     SETTINGS,
 )
-from acechart.server.negotiate import Representation
 from acechart.server.respond import REVALIDATION_FAILED, STALE, entry_headers, respond
+from acechart.wire import Representation
 
-__all__ = ["DataRequest", "Encoder", "answer", "authorize"]
+__all__ = ["DataRequest", "Encoder", "answer", "authorize", "identify"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +89,23 @@ class _Computed:
     classification: Classification
 
 
+def identify(request: web.Request, endpoint: str) -> tuple[str, str]:
+    """(token, fingerprint) of the caller, after its rate limit for `endpoint`.
+
+    Every authenticated route starts here, so each is limited and logged alike.
+    """
+    app = request.app
+    token = token_from(request)
+    fingerprint = app[ACCESS].fingerprint(token)
+    request[INFO].client = fingerprint[:12]
+    app[LIMITER].check(fingerprint, endpoint)
+    return token, fingerprint
+
+
 async def authorize(request: web.Request, endpoint: str, site: str) -> str:
     """The caller's token, after the rate limit and the origin's word on the site."""
-    app = request.app
-    info = request[INFO]
-    token = token_from(request)
-    access = app[ACCESS]
-    fingerprint = access.fingerprint(token)
-    info.client = fingerprint[:12]
-    app[LIMITER].check(fingerprint, endpoint)
-    await access.check(token, site, fingerprint)
+    token, fingerprint = identify(request, endpoint)
+    await request.app[ACCESS].check(token, site, fingerprint)
     return token
 
 

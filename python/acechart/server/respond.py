@@ -19,14 +19,13 @@ from multidict import CIMultiDict
 
 from acechart.server.compress import compress_async
 from acechart.server.edge_cache import Entry
+from acechart.server.headers import choose_coding, etag_matches
 from acechart.server.keys import EDGE, INFO, METRICS, SETTINGS
-from acechart.server.negotiate import choose_coding
 
 __all__ = [
     "REVALIDATION_FAILED",
     "STALE",
     "entry_headers",
-    "etag_matches",
     "json_response",
     "respond",
 ]
@@ -45,18 +44,6 @@ def entry_headers(content_type: str, etag: str, samples: int, **extra: str) -> d
         "X-Data-Samples": str(samples),
         **extra,
     }
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    """Weak comparison of `If-None-Match` against our ETag (`*` matches any)."""
-    if not header:
-        return False
-    ours = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == ours:
-            return True
-    return False
 
 
 async def respond(

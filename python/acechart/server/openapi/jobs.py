@@ -1,8 +1,8 @@
-"""The OpenAPI 3.1 description of the job routes, for the service's document to merge.
+"""The OpenAPI 3.1 description of the job routes, merged into the service's document.
 
 `job_paths()` goes into `paths` and `job_schemas()` into `components.schemas`;
 error responses refer to the service's `Error` schema. Kept beside the routes
-so the two change together (`add_job_routes` registers exactly these paths
+so the two change together (`server.routes` registers exactly these paths
 and methods, HEAD of the result included).
 """
 
@@ -11,33 +11,28 @@ from __future__ import annotations
 from typing import Any
 
 from acechart.query import INTERVALS
+from acechart.server.openapi.common import (
+    CSV,
+    EVENTS,
+    FORMAT_ENUM,
+    JSON,
+    LAYOUT_ENUM,
+    MSGPACK,
+    errors,
+    ref,
+)
+from acechart.wire import FORMATS
 
 __all__ = ["job_paths", "job_schemas"]
 
-JSON = "application/json"
-MSGPACK = "application/x-msgpack"
-CSV = "text/csv"
-EVENTS = "text/event-stream"
-
-_ERRORS = {
-    400: "Bad parameter; `parameter` names it",
+_JOB_ERRORS = {
     401: "No token",
-    403: "The token may not read this site",
     404: "No such job for this token (unknown, expired, or another token's)",
-    409: "No result to download: the job is queued, running, failed or cancelled",
-    416: "The byte range starts past the end of the result",
 }
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {
-        str(s): {"description": _ERRORS[s], "content": {JSON: {"schema": _ref("Error")}}}
-        for s in statuses
-    }
+    return errors(*statuses, text=_JOB_ERRORS)
 
 
 _TOKEN = {
@@ -68,14 +63,14 @@ def _result_op(head: bool) -> dict[str, Any]:
                 "in": "query",
                 "required": False,
                 "description": "json, msgpack (binary) or csv; default: as stored",
-                "schema": {"enum": ["json", "msgpack", "binary", "csv"]},
+                "schema": {"enum": FORMAT_ENUM},
             },
             {
                 "name": "layout",
                 "in": "query",
                 "required": False,
                 "description": "MessagePack rows or columns",
-                "schema": {"enum": ["rows", "columns"]},
+                "schema": {"enum": LAYOUT_ENUM},
             },
             {
                 "name": "Range",
@@ -111,12 +106,12 @@ def job_paths() -> dict[str, Any]:
                 "parameters": [_TOKEN],
                 "requestBody": {
                     "required": True,
-                    "content": {JSON: {"schema": _ref("JobRequest")}},
+                    "content": {JSON: {"schema": ref("JobRequest")}},
                 },
                 "responses": {
                     "202": {
                         "description": "Queued; `Location` is the status URL",
-                        "content": {JSON: {"schema": _ref("JobAccepted")}},
+                        "content": {JSON: {"schema": ref("JobAccepted")}},
                     },
                     **_errors(400, 401, 403),
                 },
@@ -130,7 +125,7 @@ def job_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "The job",
-                        "content": {JSON: {"schema": _ref("JobStatus")}},
+                        "content": {JSON: {"schema": ref("JobStatus")}},
                     },
                     **_errors(401, 404),
                 },
@@ -142,11 +137,11 @@ def job_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "Cancelled",
-                        "content": {JSON: {"schema": _ref("JobStatus")}},
+                        "content": {JSON: {"schema": ref("JobStatus")}},
                     },
                     "202": {
                         "description": "Cancel asked; the run stops at its next progress write",
-                        "content": {JSON: {"schema": _ref("JobStatus")}},
+                        "content": {JSON: {"schema": ref("JobStatus")}},
                     },
                     "204": {"description": "A finished job and its result were deleted"},
                     **_errors(401, 404),
@@ -185,8 +180,8 @@ def job_schemas() -> dict[str, Any]:
                 "startTime": {"type": ["string", "integer"], "description": "date, ISO or ms"},
                 "endTime": {"type": ["string", "integer"], "description": "exclusive"},
                 "aggregation": {"enum": list(INTERVALS)},
-                "format": {"enum": ["json", "msgpack", "binary", "csv"]},
-                "layout": {"enum": ["rows", "columns"]},
+                "format": {"enum": FORMAT_ENUM},
+                "layout": {"enum": LAYOUT_ENUM},
                 "priority": {"enum": ["low", "normal", "high"]},
                 "downsample": {"enum": ["minmaxlttb", "m4"]},
                 "maxPoints": {"type": "integer"},
@@ -221,7 +216,7 @@ def job_schemas() -> dict[str, Any]:
                 "expiresAt": when,
                 "duration": {"type": "integer", "description": "seconds"},
                 "resultUrl": {"type": "string"},
-                "resultFormat": {"enum": ["json", "msgpack", "csv"]},
+                "resultFormat": {"enum": sorted(set(FORMATS.values()))},
                 "resultSize": {"type": "integer"},
                 "error": {"type": "string"},
                 "message": {"type": "string"},

@@ -9,60 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from acechart import __version__
-from acechart.jobs.openapi import job_paths, job_schemas
 from acechart.query import DOWNSAMPLERS, INTERVALS
+from acechart.server.openapi.common import (
+    CSV,
+    FORMAT_ENUM,
+    JSON,
+    LAYOUT_ENUM,
+    MSGPACK,
+    errors,
+    param,
+    ref,
+)
+from acechart.server.openapi.jobs import job_paths, job_schemas
 from acechart.settings import Settings
 
 __all__ = ["build_document"]
-
-JSON = "application/json"
-MSGPACK = "application/x-msgpack"
-CSV = "text/csv"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _param(
-    name: str,
-    description: str,
-    schema: dict[str, Any],
-    *,
-    required: bool = False,
-    where: str = "query",
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": where,
-        "required": required,
-        "description": description,
-        "schema": schema,
-        **extra,
-    }
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    text = {
-        400: "Bad parameter; `parameter` names it",
-        401: "No token, or a token the origin refuses",
-        403: "The token may not read this site",
-        404: "Unknown site (or route)",
-        413: "Too large to answer synchronously (`estimatedSamples`, `suggestions`)",
-        429: "Rate limit exceeded; wait `Retry-After` seconds",
-        500: "Internal error; the body quotes the request id",
-        502: "The origin failed (and no stale copy could be served)",
-        504: "The origin timed out (and no stale copy could be served)",
-    }
-    out = {str(s): _error(text[s]) for s in statuses}
-    if 429 in statuses:
-        out["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
-    return out
 
 
 def _data_headers() -> dict[str, Any]:
@@ -89,8 +50,8 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
         list(INTERVALS) if default_interval == "raw" else [i for i in INTERVALS if i != "raw"]
     )
     return [
-        _param("site", "Site name", {"type": "string"}, required=True, example="ses_falls_city"),
-        _param(
+        param("site", "Site name", {"type": "string"}, required=True, example="ses_falls_city"),
+        param(
             "points",
             "Point names, comma-separated; may repeat. Names may contain `/` and `.`.",
             {"type": "array", "items": {"type": "string"}},
@@ -98,63 +59,63 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
             style="form",
             explode=True,
         ),
-        _param(
+        param(
             "start",
             "Start (inclusive): a date or ISO-8601 datetime, UTC when naive",
             {"type": "string"},
             required=True,
             example="2024-01-01",
         ),
-        _param(
+        param(
             "end",
             "End (exclusive): a date or ISO-8601 datetime",
             {"type": "string"},
             required=True,
             example="2024-01-08",
         ),
-        _param(
+        param(
             "interval",
             f"Bucket width (default {default_interval})",
             {"enum": intervals, "default": default_interval},
         ),
-        _param(
+        param(
             "format",
             "Wire format; `Accept: application/x-msgpack` wins over it",
-            {"enum": ["json", "msgpack", "binary", "csv"], "default": "json"},
+            {"enum": FORMAT_ENUM, "default": "json"},
         ),
-        _param(
+        param(
             "layout",
             "MessagePack layout: `columns` sends `t` and `v` as float64 arrays",
-            {"enum": ["rows", "columns"], "default": "rows"},
+            {"enum": LAYOUT_ENUM, "default": "rows"},
         ),
-        _param(
+        param(
             "maxPoints",
             "Thin each series to at most this many samples (first/last kept)",
             {"type": "integer", "minimum": 3},
         ),
-        _param(
+        param(
             "downsample",
             "Thinning method (needs maxPoints)",
             {"enum": list(DOWNSAMPLERS), "default": "minmaxlttb"},
         ),
-        _param(
+        param(
             "async",
             "Queue a large query as a background job (202 + Location) instead of a 413",
             {"type": "boolean", "default": False},
         ),
-        _param(
+        param(
             "X-ACE-Token",
             "The ACE token (or `Authorization: Bearer`)",
             {"type": "string"},
             where="header",
         ),
-        _param(
+        param(
             "Prefer",
             "`respond-async` is the same as async=true",
             {"type": "string"},
             where="header",
         ),
-        _param(
+        param(
             "If-None-Match", "ETag of a copy the client holds", {"type": "string"}, where="header"
         ),
     ]
@@ -162,7 +123,7 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
 
 def _data_content(schema: str) -> dict[str, Any]:
     return {
-        JSON: {"schema": _ref(schema)},
+        JSON: {"schema": ref(schema)},
         MSGPACK: {
             "schema": {
                 "type": "string",
@@ -296,7 +257,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "updatedAt": {"type": ["string", "null"], "format": "date-time"},
                     },
                 },
-                "points": {"type": "array", "items": _ref("Point")},
+                "points": {"type": "array", "items": ref("Point")},
             },
         },
         "Ready": {
@@ -311,7 +272,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
             },
         },
     }
-    data_errors = _errors(400, 401, 403, 404, 413, 429, 500, 502, 504)
+    data_errors = errors(400, 401, 403, 404, 413, 429, 500, 502, 504)
     ok_data = {
         "description": "The data (JSON by default, MessagePack or CSV by negotiation)",
         "headers": _data_headers(),
@@ -328,7 +289,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "description": "Large query queued (async=true or Prefer: "
                         "respond-async); `Location` is the job's status URL",
                         "headers": {"Location": {"schema": {"type": "string"}}},
-                        "content": {JSON: {"schema": _ref("JobAccepted")}},
+                        "content": {JSON: {"schema": ref("JobAccepted")}},
                     },
                     "304": {"description": "Not modified (If-None-Match matched the ETag)"},
                     **data_errors,
@@ -352,17 +313,17 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "operationId": "listPoints",
                 "summary": "A site's point catalogue (refreshed from the origin daily)",
                 "parameters": [
-                    _param("site", "Site name", {"type": "string"}, required=True),
-                    _param("q", "Substring of the point or display name", {"type": "string"}),
-                    _param("equipment", "Exact equipment name", {"type": "string"}),
-                    _param("tag", "A marker tag the point carries", {"type": "string"}),
-                    _param(
+                    param("site", "Site name", {"type": "string"}, required=True),
+                    param("q", "Substring of the point or display name", {"type": "string"}),
+                    param("equipment", "Exact equipment name", {"type": "string"}),
+                    param("tag", "A marker tag the point carries", {"type": "string"}),
+                    param(
                         "limit",
                         "Most points returned",
                         {"type": "integer", "minimum": 1, "maximum": 10000},
                     ),
-                    _param("offset", "Points skipped", {"type": "integer", "minimum": 0}),
-                    _param(
+                    param("offset", "Points skipped", {"type": "integer", "minimum": 0}),
+                    param(
                         "X-ACE-Token",
                         "The ACE token (or `Authorization: Bearer`)",
                         {"type": "string"},
@@ -372,9 +333,9 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "Matching points, by name",
-                        "content": {JSON: {"schema": _ref("PointsDocument")}},
+                        "content": {JSON: {"schema": ref("PointsDocument")}},
                     },
-                    **_errors(400, 401, 403, 404, 429, 500, 502, 504),
+                    **errors(400, 401, 403, 404, 429, 500, 502, 504),
                 },
             }
         },
@@ -392,10 +353,10 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "security": [],
                 "summary": "Database, object store and origin are reachable",
                 "responses": {
-                    "200": {"description": "Ready", "content": {JSON: {"schema": _ref("Ready")}}},
+                    "200": {"description": "Ready", "content": {JSON: {"schema": ref("Ready")}}},
                     "503": {
                         "description": "A dependency failed",
-                        "content": {JSON: {"schema": _ref("Ready")}},
+                        "content": {JSON: {"schema": ref("Ready")}},
                     },
                 },
             }

@@ -1,0 +1,76 @@
+"""Pieces every part of the OpenAPI document builds with: media types, parameters, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acechart.wire import FORMATS, LAYOUTS
+
+__all__ = [
+    "CSV",
+    "EVENTS",
+    "FORMAT_ENUM",
+    "JSON",
+    "LAYOUT_ENUM",
+    "MSGPACK",
+    "errors",
+    "param",
+    "ref",
+]
+
+JSON = "application/json"
+MSGPACK = "application/x-msgpack"
+CSV = "text/csv"
+EVENTS = "text/event-stream"
+#: Every name `format=` takes, and every layout (the wire vocabulary's own lists).
+FORMAT_ENUM: list[str] = list(FORMATS)
+LAYOUT_ENUM: list[str] = list(LAYOUTS)
+
+_ERROR_TEXT: dict[int, str] = {
+    400: "Bad parameter; `parameter` names it",
+    401: "No token, or a token the origin refuses",
+    403: "The token may not read this site",
+    404: "Unknown site (or route)",
+    409: "No result to download: the job is queued, running, failed or cancelled",
+    413: "Too large to answer synchronously (`estimatedSamples`, `suggestions`)",
+    416: "The byte range starts past the end of the result",
+    429: "Rate limit exceeded; wait `Retry-After` seconds",
+    500: "Internal error; the body quotes the request id",
+    502: "The origin failed (and no stale copy could be served)",
+    504: "The origin timed out (and no stale copy could be served)",
+}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def param(
+    name: str,
+    description: str,
+    schema: dict[str, Any],
+    *,
+    required: bool = False,
+    where: str = "query",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": required,
+        "description": description,
+        "schema": schema,
+        **extra,
+    }
+
+
+def errors(*statuses: int, text: dict[int, str] | None = None) -> dict[str, Any]:
+    """Responses for `statuses`, each the `Error` schema; `text` overrides descriptions."""
+    texts = {**_ERROR_TEXT, **(text or {})}
+    out: dict[str, Any] = {
+        str(s): {"description": texts[s], "content": {JSON: {"schema": ref("Error")}}}
+        for s in statuses
+    }
+    if 429 in statuses:
+        out["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    return out
