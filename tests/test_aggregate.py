@@ -104,10 +104,14 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="does not fit"):
         _core.aggregate(np.array([-(2**63)], np.int64), np.ones(1), 2**63 - 1)
     good = _core.aggregate(np.array([1], np.int64), np.ones(1), 10)
-    with pytest.raises(KeyError, match="m2"):
-        _core.merge_aggregates(good, {k: v for k, v in good.items() if k != "m2"})
-    with pytest.raises(TypeError, match="count"):
-        _core.merge_aggregates(good, {**good, "count": good["count"].astype(np.float64)})
+    with pytest.raises(ValueError, match='aggregates: aggregate dict is missing "m2"'):
+        _core.rollup_aggregates({k: v for k, v in good.items() if k != "m2"}, 100)
+    with pytest.raises(TypeError, match='aggregates: aggregate column "count" must be a 1-D int64'):
+        _core.rollup_aggregates({**good, "count": good["count"].astype(np.float64)}, 100)
+    with pytest.raises(TypeError, match="ts"):
+        _core.aggregate([1, 2], np.ones(2), 10)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="values"):
+        _core.aggregate(np.array([1], np.int64), np.ones(1, np.float32), 10)
     with pytest.raises(ValueError, match="strictly increasing"):
         bad = {k: np.concatenate([v, v]) for k, v in good.items()}
         _core.rollup_aggregates(bad, 100)

@@ -69,8 +69,35 @@ def test_validation_errors() -> None:
 
 def test_not_a_block() -> None:
     for junk in [b"", b"ACB", b"XYZ\x01" + bytes(20), b"ACB\x09" + bytes(20)]:
-        with pytest.raises(ValueError, match="corrupt block"):
+        with pytest.raises(_core.BlockDecodeError, match="corrupt block"):
             _core.decode_block(junk)
+
+
+def test_decode_errors_are_typed() -> None:
+    """Damage is BlockDecodeError (a ValueError); a wrong argument type is a TypeError."""
+    assert issubclass(_core.BlockDecodeError, ValueError)
+    assert _core.BlockDecodeError.__module__ == "acechart._core"
+    good = _core.encode_block(
+        "p", np.arange(3, dtype=np.int64), np.ones(3), np.array([[0, 10]], np.int64)
+    )
+    wrong_count = bytearray(good)
+    wrong_count[4] = 9  # the header claims 9 samples, the payload holds 3
+    for damaged, needle in [
+        (good[:12], "frame header"),
+        (good[:-3], "payload"),
+        (bytes(wrong_count), "column bytes"),
+    ]:
+        with pytest.raises(_core.BlockDecodeError, match=needle):
+            _core.decode_block(damaged)
+    for not_bytes in [bytearray(good), memoryview(good), "ACB", None]:
+        with pytest.raises(TypeError, match="data"):
+            _core.decode_block(not_bytes)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ts"):
+        _core.encode_block("p", [1, 2], np.ones(2), np.zeros((0, 2), np.int64))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="values"):
+        _core.encode_block(
+            "p", np.arange(2, dtype=np.int64), np.ones(2, np.float32), np.zeros((0, 2), np.int64)
+        )
 
 
 @settings(max_examples=300)
@@ -92,7 +119,7 @@ def test_damage_is_detected_or_harmless(data: st.DataObject) -> None:
         raw += data.draw(st.binary(min_size=1, max_size=10))
     try:
         name, got_ts, got_values, covered = _core.decode_block(bytes(raw))
-    except ValueError as exc:
+    except _core.BlockDecodeError as exc:
         assert "corrupt block" in str(exc)
         return
     assert name == "ses/site/VAV-1.points.DaTemp"

@@ -498,56 +498,68 @@ def test_missing_aggregate_keys() -> None:
 
 
 def test_metadata_errors_name_path_and_type() -> None:
-    cases: list[tuple[dict[Any, Any], str]] = [
-        ({1: "x"}, r"metadata: keys must be str, got int key 1"),
+    # A value of an unsupported type is a TypeError, a bad value a ValueError.
+    cases: list[tuple[dict[Any, Any], type[Exception], str]] = [
+        ({1: "x"}, TypeError, r"metadata: keys must be str, got int key 1"),
         (
             {"a": {"b": [1, {2: 3}]}},
+            TypeError,
             r'metadata\["a"\]\["b"\]\[1\]: keys must be str, got int key 2',
         ),
-        ({"a": np.int64(1)}, r'metadata\["a"\]: unsupported type numpy.int64'),
-        ({"a": [{1, 2}]}, r'metadata\["a"\]\[0\]: unsupported type set'),
-        ({"a": datetime(2024, 1, 1)}, r'metadata\["a"\]: unsupported type datetime.datetime'),
-        ({"a": b"bytes"}, r'metadata\["a"\]: unsupported type bytes'),
-        ({"a": 2**64}, r'metadata\["a"\]: integer 18446744073709551616 does not fit in 64 bits'),
-        ({"a": -(2**63) - 1}, r"does not fit in 64 bits"),
-        ({"a": "\ud800"}, r'metadata\["a"\]: string is not valid UTF-8'),
+        ({"a": np.int64(1)}, TypeError, r'metadata\["a"\]: unsupported type numpy.int64'),
+        ({"a": [{1, 2}]}, TypeError, r'metadata\["a"\]\[0\]: unsupported type set'),
+        (
+            {"a": datetime(2024, 1, 1)},
+            TypeError,
+            r'metadata\["a"\]: unsupported type datetime.datetime',
+        ),
+        ({"a": b"bytes"}, TypeError, r'metadata\["a"\]: unsupported type bytes'),
+        (
+            {"a": 2**64},
+            ValueError,
+            r'metadata\["a"\]: integer 18446744073709551616 does not fit in 64 bits',
+        ),
+        ({"a": -(2**63) - 1}, ValueError, r"does not fit in 64 bits"),
+        ({"a": "\ud800"}, ValueError, r'metadata\["a"\]: string is not valid UTF-8'),
     ]
-    for meta, pattern in cases:
+    for meta, kind, pattern in cases:
         for fn in (encode_json, encode_msgpack):
-            with pytest.raises(ValueError, match=pattern):
+            with pytest.raises(kind, match=pattern) as info:
                 fn(meta, [])
-    with pytest.raises(ValueError, match="metadata must be a dict, got list"):
+            assert type(info.value) is kind
+    with pytest.raises(TypeError, match="metadata must be a dict, got list"):
         encode_json([], [])  # type: ignore[arg-type]
 
 
 def test_array_errors() -> None:
     ts = np.arange(10, dtype=np.int64)
     v = np.arange(10, dtype=np.float64)
-    with pytest.raises(ValueError, match=r'series "p": "ts" is not a contiguous array'):
+    # Wrong types, dtypes, dimensions and memory layouts are TypeErrors.
+    with pytest.raises(TypeError, match=r'series "p": "ts" is not a contiguous array'):
         encode_json({}, [("p", ts[::2], v[::2])])
-    with pytest.raises(ValueError, match=r'series "p": "values" is not a contiguous array'):
+    with pytest.raises(TypeError, match=r'series "p": "values" is not a contiguous array'):
         encode_msgpack({}, [("p", ts[:5], v[::2])], "columns")
     with pytest.raises(
-        ValueError,
+        TypeError,
         match=r'"values" must be a 1-D float64 numpy array, '
         r"got numpy.ndarray of 1 dimension\(s\) and dtype float32",
     ):
         encode_json({}, [("p", ts, v.astype(np.float32))])
     with pytest.raises(
-        ValueError,
+        TypeError,
         match=r'"ts" must be a 1-D int64 numpy array, '
         r"got numpy.ndarray of 1 dimension\(s\) and dtype int32",
     ):
         encode_csv([("p", ts.astype(np.int32), v)])
     with pytest.raises(
-        ValueError, match=r'"ts" must be a 1-D int64 numpy array, got numpy.ndarray of 2 dimension'
+        TypeError, match=r'"ts" must be a 1-D int64 numpy array, got numpy.ndarray of 2 dimension'
     ):
         encode_json({}, [("p", ts.reshape(2, 5), v)])
-    with pytest.raises(ValueError, match=r'"values" must be a 1-D float64 numpy array, got list'):
+    with pytest.raises(TypeError, match=r'"values" must be a 1-D float64 numpy array, got list'):
         encode_json({}, [("p", ts, [1.0] * 10)])
     name, d = agg("A", 3)
     d["count"] = d["count"].astype(np.float64)
-    with pytest.raises(ValueError, match=r'series "A": "count" must be a 1-D int64'):
+    with pytest.raises(TypeError, match=r'series "A": "count" must be a 1-D int64'):
         encode_json({}, [(name, d)])
 
 
@@ -555,19 +567,21 @@ def test_series_shape_errors() -> None:
     ts = np.arange(3, dtype=np.int64)
     v = np.arange(3, dtype=np.float64)
     with pytest.raises(
-        ValueError,
+        TypeError,
         match=r"series\[0\] must be a tuple \(name, ts, values\) "
         r"or \(name, aggregates: dict\), got tuple",
     ):
         encode_json({}, [("p",)])
-    with pytest.raises(ValueError, match=r"series\[1\] must be a tuple .* got dict"):
+    with pytest.raises(TypeError, match=r"series\[1\] must be a tuple .* got dict"):
         encode_json({}, [("p", ts, v), {"name": "q"}])
-    with pytest.raises(ValueError, match=r"got tuple"):
+    with pytest.raises(TypeError, match=r"got tuple"):
         encode_json({}, [("p", [1, 2])])
-    with pytest.raises(ValueError, match=r"series\[0\]: name must be str, got int"):
+    with pytest.raises(TypeError, match=r"series\[0\]: name must be str, got int"):
         encode_json({}, [(7, ts, v)])
-    with pytest.raises(ValueError, match=r"series must be a list of .* got str"):
+    with pytest.raises(TypeError, match=r"series must be a list of .* got str"):
         encode_json({}, "abc")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"series\[0\]: name is not valid UTF-8"):
+        encode_json({}, [("\ud800", ts, v)])
     # lists work as items and tuples as the container
     check_all({}, [["p", ts, v]])  # type: ignore[list-item]
     assert encode_json({}, (("p", ts, v),)) == encode_json({}, [("p", ts, v)])

@@ -248,14 +248,25 @@ def test_value_kinds(value: Any, expected: float | None) -> None:
     ],
 )
 def test_errors_name_the_problem(data: bytes, needle: str) -> None:
-    with pytest.raises(ValueError, match="invalid page at byte") as exc:
+    with pytest.raises(_core.PageParseError, match="invalid page at byte") as exc:
         _core.parse_page(data)
     assert needle in str(exc.value)
+    assert isinstance(exc.value, ValueError)
 
 
 def test_rejects_non_bytes() -> None:
     with pytest.raises(TypeError):
         _core.parse_page("not bytes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="points"):
+        _core.parse_page(b'{"point_samples": [], "has_more": false}', "a")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="points"):
+        _core.parse_page(b'{"point_samples": [], "has_more": false}', [1])  # type: ignore[list-item]
+
+
+def test_page_parse_error_is_a_value_error() -> None:
+    assert issubclass(_core.PageParseError, ValueError)
+    assert _core.PageParseError.__module__ == "acechart._core"
+    assert not issubclass(_core.PageParseError, _core.BlockDecodeError)
 
 
 def _check_fuzz(data: bytes) -> None:

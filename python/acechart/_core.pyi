@@ -7,6 +7,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "BlockDecodeError",
+    "PageParseError",
     "ParsedPage",
     "__version__",
     "aggregate",
@@ -29,6 +31,12 @@ _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
 _Agg = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64]]
 _Series = Sequence[tuple[str, _I64, _F64] | tuple[str, _Agg]]
+
+class BlockDecodeError(ValueError):
+    """Bytes that are not a readable cache block (raised by `decode_block`)."""
+
+class PageParseError(ValueError):
+    """An origin page that does not parse (raised by `parse_page`)."""
 
 @final
 class ParsedPage:

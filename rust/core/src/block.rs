@@ -29,8 +29,9 @@ pub struct Block {
     pub covered: Vec<(i64, i64)>,
 }
 
+/// A decoding failure: the only error [`decode_block`] returns.
 fn bad(message: impl Into<String>) -> CoreError {
-    CoreError::Argument(format!("corrupt block: {}", message.into()))
+    CoreError::Block(message.into())
 }
 
 fn check_intervals(covered: &[(i64, i64)]) -> Result<()> {
@@ -284,6 +285,31 @@ mod tests {
     }
 
     #[test]
+    fn decode_errors_are_block_errors() {
+        let good = encode_block("p", &[1, 2], &[1.0, 2.0], &[(0, 10)]).unwrap();
+        let mut wrong_count = good.clone();
+        wrong_count[4] = 3; // sample count 3, payload holds 2
+        let mut torn = good.clone();
+        torn.truncate(good.len() - 2);
+        for (data, needle) in [
+            (&b""[..], "truncated in magic"),
+            (b"XYZ\x01", "bad magic"),
+            (b"ACB\x09", "unsupported version 9"),
+            (&good[..12], "frame header"),
+            (&wrong_count[..], "column bytes"),
+            (&torn[..], "payload"),
+        ] {
+            let err = decode_block(data).unwrap_err();
+            assert!(matches!(err, CoreError::Block(_)), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("corrupt block: ") && text.contains(needle),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn every_corruption_is_an_error_or_exact() {
         let (ts, values) = sample();
         let good = encode_block(
@@ -295,7 +321,11 @@ mod tests {
         .unwrap();
         let original = decode_block(&good).unwrap();
         for cut in 0..good.len() {
-            assert!(decode_block(&good[..cut]).is_err(), "truncated at {cut}");
+            let err = decode_block(&good[..cut]).unwrap_err();
+            assert!(
+                matches!(err, CoreError::Block(_)),
+                "truncated at {cut}: {err:?}"
+            );
         }
         for i in 0..good.len() {
             for flip in [0x01u8, 0x80, 0xff] {
@@ -303,7 +333,11 @@ mod tests {
                 bad_bytes[i] ^= flip;
                 // Either detected, or the flip hit bits that do not change the content
                 // (the checksum covers the decompressed bytes).
-                if let Ok(b) = decode_block(&bad_bytes) {
+                let decoded = decode_block(&bad_bytes);
+                if let Err(err) = &decoded {
+                    assert!(matches!(err, CoreError::Block(_)), "flip at {i}: {err:?}");
+                }
+                if let Ok(b) = decoded {
                     assert_eq!(b.point, original.point, "flip {flip:#x} at byte {i}");
                     assert_eq!(b.ts, original.ts, "flip {flip:#x} at byte {i}");
                     assert_eq!(b.covered, original.covered, "flip {flip:#x} at byte {i}");

@@ -756,7 +756,10 @@ mod tests {
             ),
         ];
         for (body, want) in cases {
-            let err = parse_page(body.as_bytes(), None).unwrap_err().to_string();
+            let err = parse_page(body.as_bytes(), None).unwrap_err();
+            // Every failure is a page error: the binding raises PageParseError for it.
+            assert!(matches!(err, CoreError::Page { .. }), "{body}: {err:?}");
+            let err = err.to_string();
             assert!(err.contains(want), "{body}: {err}");
         }
         let deep = format!(

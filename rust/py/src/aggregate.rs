@@ -1,10 +1,9 @@
 use acechart_core::aggregate::{self as agg, Aggregates};
 use numpy::{IntoPyArray, PyReadonlyArray1};
-use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::to_py;
+use crate::errors::{run, type_error, value_error, Gil};
 
 /// The aggregate dict the Python side sees: one array per statistic.
 fn to_dict(py: Python<'_>, a: Aggregates) -> PyResult<Bound<'_, PyDict>> {
@@ -22,30 +21,39 @@ fn to_dict(py: Python<'_>, a: Aggregates) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
-fn column<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Vec<T>> {
-    let item = d
-        .get_item(key)?
-        .ok_or_else(|| PyKeyError::new_err(format!("aggregate dict is missing {key:?}")))?;
+/// One column of the aggregate dict passed as `arg`: missing is a `ValueError`, not a
+/// 1-D array of `dtype` a `TypeError`.
+fn column<'py, T: numpy::Element + Copy>(
+    d: &Bound<'py, PyDict>,
+    arg: &str,
+    key: &str,
+    dtype: &str,
+) -> PyResult<Vec<T>> {
+    let item = d.get_item(key)?.ok_or_else(|| {
+        value_error(format!(
+            "{arg}: aggregate dict is missing {key:?} (expected the output of aggregate())"
+        ))
+    })?;
     let arr: PyReadonlyArray1<'py, T> = item.extract().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "aggregate column {key:?} must be a 1-d {} array",
-            std::any::type_name::<T>()
+        type_error(format!(
+            "{arg}: aggregate column {key:?} must be a 1-D {dtype} numpy array"
         ))
     })?;
     Ok(arr.as_slice()?.to_vec())
 }
 
 /// The mergeable state of an aggregate dict (avg and stddev are derived, not read).
-fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Aggregates> {
+fn from_dict(d: &Bound<'_, PyDict>, arg: &str) -> PyResult<Aggregates> {
+    let (i, f) = ("int64", "float64");
     let mut a = Aggregates {
-        ts: column(d, "ts")?,
-        count: column(d, "count")?,
-        sum: column(d, "sum")?,
-        min: column(d, "min")?,
-        max: column(d, "max")?,
-        m2: column(d, "m2")?,
-        first: column(d, "first")?,
-        last: column(d, "last")?,
+        ts: column(d, arg, "ts", i)?,
+        count: column(d, arg, "count", i)?,
+        sum: column(d, arg, "sum", f)?,
+        min: column(d, arg, "min", f)?,
+        max: column(d, arg, "max", f)?,
+        m2: column(d, arg, "m2", f)?,
+        first: column(d, arg, "first", f)?,
+        last: column(d, arg, "last", f)?,
         ..Aggregates::default()
     };
     a.avg = vec![0.0; a.ts.len()];
@@ -65,9 +73,9 @@ fn aggregate<'py>(
     origin_ms: i64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (t, v) = (ts.as_slice()?, values.as_slice()?);
-    let out = py
-        .detach(|| agg::aggregate(t, v, bucket_ms, origin_ms))
-        .map_err(to_py)?;
+    let out = run(py, Gil::Release, || {
+        agg::aggregate(t, v, bucket_ms, origin_ms)
+    })?;
     to_dict(py, out)
 }
 
@@ -78,8 +86,8 @@ fn merge_aggregates<'py>(
     a: &Bound<'py, PyDict>,
     b: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (a, b) = (from_dict(a)?, from_dict(b)?);
-    let out = py.detach(|| agg::merge_aggregates(&a, &b)).map_err(to_py)?;
+    let (a, b) = (from_dict(a, "a")?, from_dict(b, "b")?);
+    let out = run(py, Gil::Release, || agg::merge_aggregates(&a, &b))?;
     to_dict(py, out)
 }
 
@@ -92,10 +100,8 @@ fn rollup_aggregates<'py>(
     bucket_ms: i64,
     origin_ms: i64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let a = from_dict(aggregates)?;
-    let out = py
-        .detach(|| agg::rollup(&a, bucket_ms, origin_ms))
-        .map_err(to_py)?;
+    let a = from_dict(aggregates, "aggregates")?;
+    let out = run(py, Gil::Release, || agg::rollup(&a, bucket_ms, origin_ms))?;
     to_dict(py, out)
 }
 

@@ -1,13 +1,13 @@
 use acechart_core::block;
+use acechart_core::CoreError;
 use numpy::ndarray::Array2;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::errors::to_py;
+use crate::errors::{run, value_error, Gil};
 
 type Decoded<'py> = (
     String,
@@ -27,7 +27,7 @@ fn encode_block<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let shape = covered.shape();
     if shape[1] != 2 {
-        return Err(PyValueError::new_err(format!(
+        return Err(value_error(format!(
             "covered must have shape (k, 2), got ({}, {})",
             shape[0], shape[1]
         )));
@@ -39,19 +39,23 @@ fn encode_block<'py>(
         .map(|r| (r[0], r[1]))
         .collect();
     let (t, v) = (ts.as_slice()?, values.as_slice()?);
-    let bytes = py
-        .detach(|| block::encode_block(point, t, v, &intervals))
-        .map_err(to_py)?;
+    let bytes = run(py, Gil::Release, || {
+        block::encode_block(point, t, v, &intervals)
+    })?;
     Ok(PyBytes::new(py, &bytes))
 }
 
-/// Read a block back: (point, ts, values, covered). A damaged block raises ValueError.
+/// Read a block back: (point, ts, values, covered). Damaged bytes raise
+/// `BlockDecodeError`, whatever the damage.
 #[pyfunction]
 fn decode_block<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Decoded<'py>> {
-    let b = py.detach(|| block::decode_block(data)).map_err(to_py)?;
-    let flat: Vec<i64> = b.covered.iter().flat_map(|&(s, e)| [s, e]).collect();
-    let covered = Array2::from_shape_vec((b.covered.len(), 2), flat)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let (b, covered) = run(py, Gil::Release, || {
+        let b = block::decode_block(data)?;
+        let flat: Vec<i64> = b.covered.iter().flat_map(|&(s, e)| [s, e]).collect();
+        let covered = Array2::from_shape_vec((b.covered.len(), 2), flat)
+            .map_err(|e| CoreError::Block(format!("covered intervals: {e}")))?;
+        Ok((b, covered))
+    })?;
     Ok((
         b.point,
         b.ts.into_pyarray(py),

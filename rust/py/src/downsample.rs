@@ -5,14 +5,15 @@ use acechart_core::CoreError;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
-use crate::errors::to_py;
+use crate::errors::{run, to_py, Gil};
 
 /// Sorted indices of the samples to keep, at most `n_out`, first and last included.
 ///
 /// `ts` must be sorted ascending (int64 ms), `values` the same length. `method` is
 /// `"minmaxlttb"` (`n_out >= 3`) or `"m4"` (`n_out` a positive multiple of 4). NaN values
 /// are never selected except as the first or last sample; a series of at most `n_out`
-/// samples is returned whole. Raises `ValueError` on invalid arguments.
+/// samples is returned whole. Raises `TypeError` for arguments of the wrong type or
+/// non-contiguous arrays, `ValueError` for invalid values.
 #[pyfunction]
 #[pyo3(signature = (ts, values, n_out, method = "minmaxlttb"))]
 fn downsample<'py>(
@@ -30,12 +31,10 @@ fn downsample<'py>(
     })?;
     let ts = ts.as_slice()?;
     let values = values.as_slice()?;
-    let kept = py
-        .detach(|| {
-            kernel::downsample(ts, values, n_out, method)
-                .map(|idx| idx.into_iter().map(|i| i as i64).collect::<Vec<i64>>())
-        })
-        .map_err(to_py)?;
+    let kept = run(py, Gil::Release, || {
+        kernel::downsample(ts, values, n_out, method)
+            .map(|idx| idx.into_iter().map(|i| i as i64).collect::<Vec<i64>>())
+    })?;
     Ok(kept.into_pyarray(py))
 }
 

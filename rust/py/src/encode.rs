@@ -4,16 +4,18 @@
 //! arrays, metadata into an owned [`Meta`] tree. The encoders then run over plain slices
 //! with the GIL released: one pass measures the exact output size, the `bytes` object is
 //! allocated once, and a second pass writes the document straight into it (no
-//! intermediate buffer, no copy). Every bad input raises `ValueError` naming the series, key or metadata path.
+//! intermediate buffer, no copy). Every bad input names the series, key or metadata path:
+//! an argument of the wrong type (not a list, not an array of the right dtype, a metadata
+//! value of an unsupported type...) raises `TypeError`, a bad value (arrays of different
+//! lengths, a missing aggregate key, an integer beyond 64 bits...) `ValueError`.
 
 use acechart_core::encode::{self, meta::MAX_DEPTH, Aggregates, Layout, Meta, Series};
 use numpy::{Element, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use crate::errors::to_py;
+use crate::errors::{run, to_py, type_error, value_error, Gil};
 
 /// Arrays of one series, borrowed from Python for the duration of a call.
 enum Held<'py> {
@@ -36,10 +38,6 @@ enum Held<'py> {
 
 /// The keys of an aggregate dict that are encoded (others, like `m2`, are ignored).
 const AGG_KEYS: [&str; 7] = ["ts", "count", "sum", "min", "max", "avg", "stddev"];
-
-fn value_error(msg: String) -> PyErr {
-    PyValueError::new_err(msg)
-}
 
 /// `int`, `numpy.int64`, `datetime.datetime`: the name a user would write.
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -72,7 +70,7 @@ fn array<'py, T: Element>(
     dtype: &str,
 ) -> PyResult<PyReadonlyArray1<'py, T>> {
     obj.extract::<PyReadonlyArray1<'py, T>>().map_err(|_| {
-        value_error(format!(
+        type_error(format!(
             "series {series:?}: {key:?} must be a 1-D {dtype} numpy array, got {}",
             describe_array(obj)
         ))
@@ -85,7 +83,7 @@ fn slice<'a, T: Element>(
     key: &str,
 ) -> PyResult<&'a [T]> {
     arr.as_slice().map_err(|_| {
-        value_error(format!(
+        type_error(format!(
             "series {series:?}: {key:?} is not a contiguous array (use numpy.ascontiguousarray)"
         ))
     })
@@ -101,7 +99,7 @@ impl<'py> Held<'py> {
             vec![]
         };
         let shape_error = || {
-            value_error(format!(
+            type_error(format!(
                 "series[{index}] must be a tuple (name, ts, values) or (name, aggregates: dict), \
                  got {}",
                 type_name(item)
@@ -116,7 +114,7 @@ impl<'py> Held<'py> {
                 .map_err(|e| value_error(format!("series[{index}]: name is not valid UTF-8: {e}")))?
                 .to_owned(),
             Err(_) => {
-                return Err(value_error(format!(
+                return Err(type_error(format!(
                     "series[{index}]: name must be str, got {}",
                     type_name(&parts[0])
                 )))
@@ -197,7 +195,7 @@ fn hold<'py>(series: &Bound<'py, PyAny>) -> PyResult<Vec<Held<'py>>> {
     } else if let Ok(t) = series.cast::<PyTuple>() {
         t.iter().collect()
     } else {
-        return Err(value_error(format!(
+        return Err(type_error(format!(
             "series must be a list of (name, ts, values) or (name, aggregates) tuples, got {}",
             type_name(series)
         )));
@@ -214,13 +212,25 @@ struct MetaError {
     /// Innermost segment first.
     path: Vec<String>,
     message: String,
+    /// A value of an unsupported type (`TypeError`) rather than a bad value.
+    wrong_type: bool,
 }
 
 impl MetaError {
+    /// A bad value (`ValueError`).
     fn new(message: String) -> Self {
         MetaError {
             path: Vec::new(),
             message,
+            wrong_type: false,
+        }
+    }
+
+    /// A value of a type metadata cannot hold (`TypeError`).
+    fn wrong_type(message: String) -> Self {
+        MetaError {
+            wrong_type: true,
+            ..MetaError::new(message)
         }
     }
 
@@ -231,7 +241,12 @@ impl MetaError {
 
     fn into_py(self) -> PyErr {
         let path: String = self.path.into_iter().rev().collect();
-        value_error(format!("metadata{path}: {}", self.message))
+        let message = format!("metadata{path}: {}", self.message);
+        if self.wrong_type {
+            type_error(message)
+        } else {
+            value_error(message)
+        }
     }
 }
 
@@ -274,7 +289,7 @@ fn to_meta(obj: &Bound<'_, PyAny>, level: usize) -> Result<Meta, MetaError> {
         let mut items = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
             let Ok(ks) = k.cast::<PyString>() else {
-                return Err(MetaError::new(format!(
+                return Err(MetaError::wrong_type(format!(
                     "keys must be str, got {} key {}",
                     type_name(&k),
                     k.repr().map(|r| r.to_string()).unwrap_or_default()
@@ -304,7 +319,7 @@ fn to_meta(obj: &Bound<'_, PyAny>, level: usize) -> Result<Meta, MetaError> {
             .collect::<Result<Vec<_>, _>>()
             .map(Meta::List);
     }
-    Err(MetaError::new(format!(
+    Err(MetaError::wrong_type(format!(
         "unsupported type {} (allowed: dict, list, tuple, str, int, float, bool, None)",
         type_name(obj)
     )))
@@ -312,7 +327,7 @@ fn to_meta(obj: &Bound<'_, PyAny>, level: usize) -> Result<Meta, MetaError> {
 
 fn metadata(obj: &Bound<'_, PyAny>) -> PyResult<Meta> {
     if obj.cast::<PyDict>().is_err() {
-        return Err(value_error(format!(
+        return Err(type_error(format!(
             "metadata must be a dict, got {}",
             type_name(obj)
         )));
@@ -325,21 +340,8 @@ fn metadata(obj: &Bound<'_, PyAny>) -> PyResult<Meta> {
 /// this call wait for a switch interval.
 const DETACH_MIN_ROWS: usize = 16 * 1024;
 
-/// Run `f` with the GIL released when `detach` is set.
-fn maybe_detach<T, F>(py: Python<'_>, detach: bool, f: F) -> T
-where
-    F: Send + FnOnce() -> T,
-    T: Send,
-{
-    if detach {
-        py.detach(f)
-    } else {
-        f()
-    }
-}
-
 /// A new `bytes` object of `len` bytes, filled by `fill` (with the GIL released if
-/// `detach`).
+/// `gil` says so).
 ///
 /// The buffer is zeroed first (also without the GIL): the cost is small next to the
 /// page faults that the first touch of a large buffer takes anyway, and `fill` then gets
@@ -347,7 +349,7 @@ where
 fn bytes_with<'py, F>(
     py: Python<'py>,
     len: usize,
-    detach: bool,
+    gil: Gil,
     fill: F,
 ) -> PyResult<Bound<'py, PyBytes>>
 where
@@ -364,19 +366,18 @@ where
         let ptr = ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
         let bytes = Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked::<PyBytes>();
         let addr = ffi::PyBytes_AsString(ptr) as usize;
-        maybe_detach(py, detach, || {
+        run(py, gil, || {
             let dst = addr as *mut u8;
             std::ptr::write_bytes(dst, 0, len);
             fill(std::slice::from_raw_parts_mut(dst, len))
-        })
-        .map_err(to_py)?;
+        })?;
         Ok(bytes)
     }
 }
 
 /// Borrow every series, size the output exactly, allocate the `bytes` object once and
 /// write the document straight into it (both passes without the GIL for large inputs).
-fn run<'py, L, W>(
+fn document<'py, L, W>(
     py: Python<'py>,
     series: &Bound<'py, PyAny>,
     len: L,
@@ -388,9 +389,9 @@ where
 {
     let held = hold(series)?;
     let views = held.iter().map(Held::view).collect::<PyResult<Vec<_>>>()?;
-    let detach = views.iter().map(Series::len).sum::<usize>() >= DETACH_MIN_ROWS;
-    let n = maybe_detach(py, detach, || len(&views)).map_err(to_py)?;
-    bytes_with(py, n, detach, |dst| write(&views, dst))
+    let gil = Gil::release_if(views.iter().map(Series::len).sum::<usize>() >= DETACH_MIN_ROWS);
+    let n = run(py, gil, || len(&views))?;
+    bytes_with(py, n, gil, |dst| write(&views, dst))
 }
 
 /// The response document as compact JSON:
@@ -402,7 +403,7 @@ fn encode_json<'py>(
     series: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let meta = self::metadata(metadata)?;
-    run(
+    document(
         py,
         series,
         |views| encode::json::encoded_len(&meta, views),
@@ -422,7 +423,7 @@ fn encode_msgpack<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let layout = Layout::parse(layout).map_err(to_py)?;
     let meta = self::metadata(metadata)?;
-    run(
+    document(
         py,
         series,
         |views| encode::msgpack::encoded_len(&meta, views, layout),
@@ -434,7 +435,7 @@ fn encode_msgpack<'py>(
 /// `time,point,count,sum,min,max,avg,stddev` (aggregate series).
 #[pyfunction]
 fn encode_csv<'py>(py: Python<'py>, series: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    run(
+    document(
         py,
         series,
         encode::csv::encoded_len,

@@ -1,7 +1,8 @@
 //! `acechart._core`: thin PyO3 bindings over `acechart-core`.
 //!
-//! Each submodule converts NumPy arrays to slices, releases the GIL around the
-//! kernel (`py.detach`), and maps `CoreError` to `ValueError`.
+//! Each submodule converts NumPy arrays to slices and calls its kernel through
+//! `errors::run`, which releases the GIL and maps `CoreError` to the module's typed
+//! exceptions (`BlockDecodeError`, `PageParseError`, else `ValueError`).
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,7 @@ mod sort;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
     page::register(m)?;
     sort::register(m)?;
     aggregate::register(m)?;

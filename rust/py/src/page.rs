@@ -2,7 +2,7 @@ use acechart_core::page;
 use numpy::{IntoPyArray, PyArray1, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use crate::errors::to_py;
+use crate::errors::{run, Gil};
 
 /// One parsed origin page as columns.
 #[pyclass(frozen, module = "acechart._core", name = "ParsedPage")]
@@ -42,12 +42,13 @@ impl ParsedPage {
 }
 
 /// Parse one ACE `timeseries/paginated` page without a Python object per sample.
+/// A malformed page raises `PageParseError`, whatever is wrong with it.
 #[pyfunction]
 #[pyo3(signature = (data, points = None))]
 fn parse_page(py: Python<'_>, data: &[u8], points: Option<Vec<String>>) -> PyResult<ParsedPage> {
-    let parsed = py
-        .detach(|| page::parse_page(data, points.as_deref()))
-        .map_err(to_py)?;
+    let parsed = run(py, Gil::Release, || {
+        page::parse_page(data, points.as_deref())
+    })?;
     Ok(ParsedPage {
         names: parsed.names,
         point_index: parsed.point_index.into_pyarray(py).unbind(),

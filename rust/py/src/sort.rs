@@ -2,7 +2,7 @@ use acechart_core::sort;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
-use crate::errors::to_py;
+use crate::errors::{run, Gil};
 
 type Columns<'py> = (
     Bound<'py, PyArray1<i32>>,
@@ -19,7 +19,7 @@ fn sort_dedup<'py>(
     values: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Columns<'py>> {
     let (p, t, v) = (point_index.as_slice()?, ts.as_slice()?, values.as_slice()?);
-    let out = py.detach(|| sort::sort_dedup(p, t, v)).map_err(to_py)?;
+    let out = run(py, Gil::Release, || sort::sort_dedup(p, t, v))?;
     Ok((
         out.point_index.into_pyarray(py),
         out.ts.into_pyarray(py),
