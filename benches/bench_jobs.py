@@ -46,7 +46,7 @@ async def _run_job(url: str, data_dir: str, fmt: str) -> dict[str, Any]:
     settings = Settings.from_env({}, origin_url=url, data_dir=data_dir)
     runtime = await Runtime.open(settings)
     runtime.engine.clock = lambda: NOW_MS
-    jobs = await JobService.open(runtime)
+    jobs = await JobService.open(runtime.engine, runtime.store, runtime.db, settings)
     baseline = _rss()
     try:
         names = one_minute_points(POINTS)

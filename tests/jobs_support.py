@@ -19,11 +19,11 @@ import pytest
 
 from acechart import _core
 from acechart.jobs import Job, JobService
-from acechart.wire import series_item
-from acechart.wire import timeseries_metadata as document_metadata
 from acechart.query import Query
 from acechart.result import Result
 from acechart.runtime import Runtime
+from acechart.wire import series_item
+from acechart.wire import timeseries_metadata as document_metadata
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
 
 DAY = 86_400_000
@@ -69,7 +69,9 @@ class StackFactory:
         runtime = await Runtime.open(settings)
         runtime.engine.clock = lambda: NOW_MS
         try:
-            jobs = await JobService.open(runtime, start=start)
+            jobs = await JobService.open(
+                runtime.engine, runtime.store, runtime.db, runtime.settings, start=start
+            )
         except BaseException:
             await runtime.close()
             raise

@@ -35,7 +35,7 @@ from acechart import _core
 from acechart.jobs.model import JobFormat, Layout
 from acechart.query import Query, format_time
 from acechart.result import Series
-from acechart.storage.keys import export_key
+from acechart.storage.keys import export_key, export_prefix
 from acechart.storage.objects import ObjectInfo, ObjectStore
 from acechart.wire import RawItem, series_item
 from acechart.wire import timeseries_metadata as document_metadata
@@ -49,6 +49,7 @@ __all__ = [
     "convert",
     "data_key",
     "document_metadata",
+    "drop_outputs",
     "metadata_key",
     "series_item",
 ]
@@ -74,6 +75,13 @@ def data_key(job_id: str, fmt: str) -> str:
 def metadata_key(job_id: str) -> str:
     """`exports/{jobId}/metadata.json`."""
     return export_key(job_id, METADATA_FILE)
+
+
+async def drop_outputs(store: ObjectStore, job_id: str) -> None:
+    """Delete whatever a job stored (a finished result, or a failed run's remains)."""
+    keys = [info.key async for info in store.list(export_prefix(job_id))]
+    if keys:
+        await store.delete_many(keys)
 
 
 class DocumentCodec:

@@ -102,7 +102,13 @@ def _jobs_context(given: JobService | None) -> CleanupContext:
     when it stops, before the runtime under them closes."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        jobs = given if given is not None else await JobService.open(app[RUNTIME])
+        if given is not None:
+            jobs = given
+        else:
+            runtime = app[RUNTIME]
+            jobs = await JobService.open(
+                runtime.engine, runtime.store, runtime.db, runtime.settings
+            )
         app[JOBS] = jobs
         try:
             yield

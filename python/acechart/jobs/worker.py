@@ -1,0 +1,338 @@
+"""`Workers`: N tasks that claim jobs from the queue and run them to an end.
+
+A run fetches through the engine, so its samples land in the block cache and
+aggregate table like any query's (seed pattern 3), and a resumed job finds what
+its interrupted run already fetched. It asks for its points a group at a time,
+sized by `job_chunk_samples` (`progress.ChunkSizer`), encodes each group's
+series into a spool and lets them go before the next group: memory stays
+bounded whatever the job's size. The finished document streams into the
+object store (`export.py`).
+
+Progress (`progress.RunProgress`) is written to the queue at most every
+`job_progress_interval_s`, which is also when a cancellation requested through
+the queue (by another process) is noticed. A cancellation made in this process
+stops the run at once (`stop`): its task is cancelled, and the engine stops an
+origin fetch nobody waits for any more.
+
+A failed run is retried with exponential backoff while the error may pass
+(origin or storage trouble) and attempts remain; then the job fails with the
+seed's body. Closing hands running jobs back to the queue (`release`) without
+counting the interrupted run; a crash leaves them `processing`, and `start`
+(through `JobQueue.recover`) resumes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from acechart.engine import Engine
+from acechart.jobs.export import (
+    DocumentCodec,
+    ResultWriter,
+    data_key,
+    document_metadata,
+    drop_outputs,
+    export_metadata,
+    metadata_key,
+)
+from acechart.jobs.model import Job, JobError
+from acechart.jobs.progress import ChunkSizer, RunProgress
+from acechart.jobs.queue import JobQueue
+from acechart.jobs.tokens import TokenVault
+from acechart.jobs.webhook import Notifier
+from acechart.query import Query
+from acechart.settings import Settings
+from acechart.storage.database import Database
+from acechart.storage.objects import ObjectStore
+
+__all__ = ["Run", "Workers"]
+
+logger = logging.getLogger(__name__)
+
+#: A running job's row is touched at least this often, even without progress.
+_HEARTBEAT_S = 5.0
+
+
+@dataclass(eq=False)
+class Run:
+    """One run of a job in this process: its task and live progress."""
+
+    job: Job
+    progress: RunProgress
+    task: asyncio.Task[None] | None = None
+    reported: int = -1
+    """The percentage last written to the queue."""
+    stop: Literal["cancel", "shutdown"] | None = None
+    """Why the task was cancelled: by the owner, or because the service is closing."""
+
+
+class Workers:
+    """`settings.job_workers` tasks claiming jobs from `queue` and running them.
+
+    `on_change` is called whenever a run starts, moves or ends, so whoever
+    watches jobs in this process sees it at once rather than at the next poll.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        store: ObjectStore,
+        db: Database,
+        settings: Settings,
+        queue: JobQueue,
+        vault: TokenVault,
+        notifier: Notifier,
+        clock: Callable[[], float],
+        on_change: Callable[[], None],
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.db = db
+        self.settings = settings
+        self.queue = queue
+        self.vault = vault
+        self.notifier = notifier
+        self.clock = clock
+        self.on_change = on_change
+        self.spool_dir = Path(settings.data_dir) / "tmp" / "jobs"
+        self.runs: dict[str, Run] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    async def start(self) -> None:
+        """Resume jobs a previous process left running, then start the workers."""
+        await self.queue.recover()
+        for i in range(self.settings.job_workers):
+            self._tasks.append(asyncio.create_task(self._work(f"w{i}"), name=f"job-worker-{i}"))
+
+    async def stop(self, job_id: str, timeout: float) -> None:
+        """Cancel the job's run in this process, if any, waiting up to `timeout` for it."""
+        run = self.runs.get(job_id)
+        if run is not None and run.task is not None and run.stop is None:
+            run.stop = "cancel"
+            run.task.cancel()
+            await asyncio.wait([run.task], timeout=timeout)
+
+    async def close(self) -> None:
+        """Stop claiming, then hand every running job back to the queue."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        runs = [r for r in self.runs.values() if r.task is not None]
+        for run in runs:
+            run.stop = run.stop or "shutdown"
+            assert run.task is not None
+            run.task.cancel()
+        await asyncio.gather(*(r.task for r in runs if r.task), return_exceptions=True)
+
+    # --- the loop ------------------------------------------------------------------
+
+    async def _work(self, name: str) -> None:
+        poll = self.settings.job_poll_interval_s
+        while not self._closing:
+            try:
+                job = await self.queue.claim(name, poll)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("worker %s could not claim a job; retrying", name)
+                await asyncio.sleep(poll)
+                continue
+            if job is None:
+                continue
+            run = Run(job, RunProgress(len(job.request.query.points), job.estimated_duration))
+            run.task = asyncio.create_task(self._execute(run), name=f"job-{job.id}")
+            self.runs[job.id] = run
+            self.on_change()
+            # wait() rather than await: cancelling this worker must not cancel the run.
+            await asyncio.wait([run.task])
+
+    async def _execute(self, run: Run) -> None:
+        job = run.job
+        reporter = asyncio.create_task(self._report(run), name=f"job-{job.id}-progress")
+        try:
+            try:
+                await self._attempt(run)
+            except asyncio.CancelledError:
+                await self._stopped(run)
+            except Exception as exc:
+                await self._failed(run, exc)
+        except Exception:
+            # The row still says processing, so the next start resumes the job.
+            logger.exception("job %s: could not record how its run ended", job.id)
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+            self.runs.pop(job.id, None)
+            self.on_change()
+
+    async def _attempt(self, run: Run) -> None:
+        job = run.job
+        s = self.settings
+        if job.attempts > s.job_max_attempts:
+            # Only crashes mid-run get here (each claim counts one attempt).
+            error = JobError(
+                "worker_lost",
+                f"the process running this job stopped {job.attempts - 1} times mid-run",
+                True,
+                s.job_retry_after_s,
+            )
+            await self._final_failure(job, error)
+            return
+        if job.token_sealed is None:
+            raise _TokenUnavailable("the job's token is gone")
+        try:
+            token = self.vault.open(job.token_sealed)
+        except ValueError as exc:
+            raise _TokenUnavailable(str(exc)) from exc
+        key, size = await self._produce(run, token)
+        done = await self.queue.complete(job.id, key, size)
+        elapsed = time.monotonic() - run.progress.started
+        logger.info("job %s completed in %.1f s: %s, %d bytes", job.id, elapsed, key, size)
+        if done is not None and job.request.notify_url:
+            self.notifier.send(job.request.notify_url, job.id, done.status)
+
+    async def _produce(self, run: Run, token: str) -> tuple[str, int]:
+        """Fetch group by group, spool the encoded series, store data and metadata.json."""
+        job = run.job
+        request = job.request
+        query = request.query
+        progress = run.progress
+        writer = ResultWriter(DocumentCodec(request.format, request.layout), self.spool_dir)
+        try:
+            sizer = ChunkSizer(
+                self.settings.job_chunk_samples,
+                query.end_ms - query.start_ms,
+                await self._cadences(query),
+            )
+            remaining = list(query.points)
+            while remaining:
+                group = sizer.take(remaining)
+                progress.chunk_started(len(group))
+                part = dataclasses.replace(query, points=tuple(group))
+                result = await self.engine.query(part, token=token, progress=progress.on_origin)
+                await writer.add(result.series)
+                sizer.observe(result, len(group))
+                progress.chunk_done(len(group))
+                del result
+            key = data_key(job.id, request.format)
+            meta = document_metadata(query, writer.total_samples)
+            info, entries = await writer.store(self.store, key, meta, progress=progress.on_upload)
+        finally:
+            writer.close()
+        now = int(self.clock())
+        summary = export_metadata(
+            job_id=job.id,
+            key=key,
+            query=query,
+            fmt=request.format,
+            layout=request.layout,
+            entries=entries,
+            size=info.size,
+            created_at=now,
+            expires_at=now + self.settings.job_result_ttl_s,
+        )
+        await self.store.put(
+            metadata_key(job.id), json.dumps(summary).encode(), None, "application/json"
+        )
+        return key, info.size
+
+    async def _cadences(self, query: Query) -> dict[str, int]:
+        """Collection intervals (ms) of the query's points that the catalogue knows."""
+        wanted = set(query.points)
+        records = await self.db.points(query.site)
+        return {
+            r.name: r.collect_interval * 1000
+            for r in records
+            if r.name in wanted and r.collect_interval
+        }
+
+    # --- how a run ends --------------------------------------------------------------
+
+    async def _stopped(self, run: Run) -> None:
+        """The run's task was cancelled: by its owner, or because the service is closing."""
+        job = run.job
+        if run.stop == "cancel":
+            await drop_outputs(self.store, job.id)
+            await self.queue.mark_cancelled(job.id)
+            logger.info("job %s cancelled while running", job.id)
+        else:
+            await self.queue.release(job.id)
+            logger.info("job %s handed back to the queue (shutting down)", job.id)
+
+    async def _failed(self, run: Run, exc: Exception) -> None:
+        job = run.job
+        s = self.settings
+        await drop_outputs(self.store, job.id)
+        if isinstance(exc, _TokenUnavailable):
+            error = JobError("token_unavailable", str(exc), False)
+        else:
+            error = JobError.from_exception(exc, default_retry_after=s.job_retry_after_s)
+        if not error.retryable or job.attempts >= s.job_max_attempts:
+            if error.code == "internal_error":
+                logger.error("job %s failed", job.id, exc_info=exc)
+            await self._final_failure(job, error)
+            return
+        ceiling = min(s.job_retry_cap_s, s.job_retry_base_s * 2 ** (job.attempts - 1))
+        delay = ceiling / 2 + random.random() * ceiling / 2
+        logger.warning(
+            "job %s attempt %d of %d failed (%s: %s); retrying in %.1f s",
+            job.id,
+            job.attempts,
+            s.job_max_attempts,
+            error.code,
+            error.message,
+            delay,
+            exc_info=exc if error.code == "internal_error" else None,
+        )
+        await self.queue.retry(job.id, error, int((self.clock() + delay) * 1000))
+
+    async def _final_failure(self, job: Job, error: JobError) -> None:
+        done = await self.queue.fail(job.id, error)
+        logger.error(
+            "job %s failed after %d attempt(s): %s: %s",
+            job.id,
+            job.attempts,
+            error.code,
+            error.message,
+        )
+        if done is not None and job.request.notify_url:
+            self.notifier.send(job.request.notify_url, job.id, done.status)
+
+    # --- progress reporting ------------------------------------------------------------
+
+    async def _report(self, run: Run) -> None:
+        """Write progress while the run lasts, and notice a cancellation made elsewhere."""
+        interval = self.settings.job_progress_interval_s
+        written = time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            percent = int(run.progress.percent)
+            if percent == run.reported and time.monotonic() - written < _HEARTBEAT_S:
+                continue
+            try:
+                cancel = await self.queue.heartbeat(run.job.id, percent, run.progress.remaining_s())
+            except Exception:
+                logger.exception("job %s: could not record progress", run.job.id)
+                continue
+            run.reported = percent
+            written = time.monotonic()
+            self.on_change()
+            if cancel and run.stop is None and run.task is not None:
+                run.stop = "cancel"
+                run.task.cancel()
+
+
+class _TokenUnavailable(Exception):
+    """The job's token cannot be recovered (erased, or sealed under another key)."""
