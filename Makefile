@@ -35,6 +35,7 @@ lint: build
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m mypy.stubtest acechart._core
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings

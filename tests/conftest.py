@@ -16,17 +16,17 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from acechart.origin.client import OriginClient
-from acechart.origin.datagen import DataSource, SiteTable
-from acechart.origin.faults import FaultInjector, RequestLog
 from acechart.origin.isotime import parse_iso_ms
-from acechart.origin.simulator import (
+from acechart.settings import Settings
+from acechart.simulator.app import (
     DEMO_TOKEN,
     SIMULATOR,
     SimulatorConfig,
     SimulatorState,
     create_simulator_app,
 )
-from acechart.settings import Settings
+from acechart.simulator.datagen import DataSource, SiteTable
+from acechart.simulator.faults import FaultInjector, RequestLog
 
 pytest_plugins = ["tests.storage_fixtures", "tests.jobs_support"]
 

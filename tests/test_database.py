@@ -284,11 +284,11 @@ async def test_read_aggregations_equals_what_was_written(db: Database) -> None:
     points = [f"ses/site/ahu{i}/very/long/name.points.Temp{i}" for i in range(6)]
     written = {p: make_aggregates(i) for i, p in enumerate(points)}
     for p, agg in written.items():
-        assert await db.upsert_aggregations("site", p, "1hr", agg) == len(agg["ts"])
+        assert await db.aggregates.upsert("site", "1hr", {p: agg}) == len(agg["ts"])
     assert any(np.isnan(a["min"]).any() or np.isnan(a["stddev"]).any() for a in written.values())
 
     asked = [points[4], points[0], "never/written", points[2], points[0]]
-    got = await db.read_aggregations("site", asked, "1hr", T0, T0 + 31 * DAY_MS)
+    got = await db.aggregates.read("site", asked, "1hr", T0, T0 + 31 * DAY_MS)
     assert list(got) == [points[4], points[0], "never/written", points[2]]
     for p in (points[4], points[0], points[2]):
         assert_agg_equal(got[p], written[p])
@@ -296,34 +296,34 @@ async def test_read_aggregations_equals_what_was_written(db: Database) -> None:
     assert got["never/written"]["ts"].dtype == np.int64
 
     start, end = T0 + 3 * DAY_MS + 1, T0 + 9 * DAY_MS  # [start, end): start is mid-bucket
-    sub = await db.read_aggregations("site", points[:2], "1hr", start, end)
+    sub = await db.aggregates.read("site", points[:2], "1hr", start, end)
     for p in points[:2]:
         ts = written[p]["ts"]
         assert_agg_equal(sub[p], select(written[p], (ts >= start) & (ts < end)))
-    assert await db.read_aggregations("site", [], "1hr", 0, 1) == {}
-    other = await db.read_aggregations("other-site", points[:1], "1hr", T0, T0 + 31 * DAY_MS)
+    assert await db.aggregates.read("site", [], "1hr", 0, 1) == {}
+    other = await db.aggregates.read("other-site", points[:1], "1hr", T0, T0 + 31 * DAY_MS)
     assert len(other[points[0]]["ts"]) == 0
-    other_level = await db.read_aggregations("site", points[:1], "1day", T0, T0 + 31 * DAY_MS)
+    other_level = await db.aggregates.read("site", points[:1], "1day", T0, T0 + 31 * DAY_MS)
     assert len(other_level[points[0]]["ts"]) == 0
 
 
 async def test_read_aggregations_is_one_query(db: Database) -> None:
     points = [f"p{i}" for i in range(20)]
-    await db.upsert_aggregations_many(
+    await db.aggregates.upsert(
         "s", "5min", {p: make_aggregates(i, 500, 300_000) for i, p in enumerate(points)}
     )
     statements: list[str] = []
     conn = db._conn
     assert conn is not None
     await conn.set_trace_callback(statements.append)
-    await db.read_aggregations("s", points, "5min", T0, T0 + 31 * DAY_MS)
+    await db.aggregates.read("s", points, "5min", T0, T0 + 31 * DAY_MS)
     await conn.set_trace_callback(None)  # type: ignore[arg-type]
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
 
 
 async def test_upsert_replaces_rows_on_the_unique_key(db: Database) -> None:
     first = make_aggregates(1)
-    await db.upsert_aggregations("s", "p", "1hr", first)
+    await db.aggregates.upsert("s", "1hr", {"p": first})
     # The last 10 buckets again with new values, plus 5 new buckets after them.
     n = len(first["ts"])
     second = {k: v[n - 10 :].copy() for k, v in first.items()}
@@ -333,33 +333,33 @@ async def test_upsert_replaces_rows_on_the_unique_key(db: Database) -> None:
             second[k] = np.concatenate(
                 [second[k] * 2 if k != "count" else second[k] + 1, second[k][:5]]
             )
-    await db.upsert_aggregations("s", "p", "1hr", second)
+    await db.aggregates.upsert("s", "1hr", {"p": second})
     row = await db.fetchone("SELECT COUNT(*) FROM timeseries_aggregations")
     assert row is not None and row[0] == n + 5
-    got = (await db.read_aggregations("s", ["p"], "1hr", 0, 2**62))["p"]
+    got = (await db.aggregates.read("s", ["p"], "1hr", 0, 2**62))["p"]
     assert_agg_equal(got, {k: np.concatenate([first[k][: n - 10], second[k]]) for k in AGG_KEYS})
 
 
 async def test_upsert_aggregations_validates(db: Database) -> None:
     agg = make_aggregates(2, 100)
     with pytest.raises(ValueError, match="level"):
-        await db.upsert_aggregations("s", "p", "2hr", agg)
+        await db.aggregates.upsert("s", "2hr", {"p": agg})
     with pytest.raises(ValueError, match="lack"):
-        await db.upsert_aggregations("s", "p", "1hr", {k: v for k, v in agg.items() if k != "m2"})
+        await db.aggregates.upsert("s", "1hr", {"p": {k: v for k, v in agg.items() if k != "m2"}})
     with pytest.raises(ValueError, match="shape"):
-        await db.upsert_aggregations("s", "p", "1hr", {**agg, "sum": agg["sum"][:-1]})
-    assert await db.upsert_aggregations("s", "p", "1hr", {k: v[:0] for k, v in agg.items()}) == 0
+        await db.aggregates.upsert("s", "1hr", {"p": {**agg, "sum": agg["sum"][:-1]}})
+    assert await db.aggregates.upsert("s", "1hr", {"p": {k: v[:0] for k, v in agg.items()}}) == 0
     row = await db.fetchone("SELECT COUNT(*) FROM timeseries_aggregations")
     assert row is not None and row[0] == 0
 
 
 async def test_delete_aggregations_before(db: Database) -> None:
     agg = make_aggregates(3)
-    await db.upsert_aggregations_many("s", "1hr", {"a": agg, "b": agg})
+    await db.aggregates.upsert("s", "1hr", {"a": agg, "b": agg})
     cut = int(agg["ts"][len(agg["ts"]) // 2])
-    deleted = await db.delete_aggregations("s", "1hr", cut, points=["a"])
+    deleted = await db.aggregates.delete_before("s", "1hr", cut, points=["a"])
     assert deleted == int((agg["ts"] < cut).sum())
-    got = await db.read_aggregations("s", ["a", "b"], "1hr", 0, 2**62)
+    got = await db.aggregates.read("s", ["a", "b"], "1hr", 0, 2**62)
     assert got["a"]["ts"].min() == cut and len(got["b"]["ts"]) == len(agg["ts"])
 
 

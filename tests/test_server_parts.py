@@ -17,16 +17,16 @@ import aiohttp
 import pytest
 
 from acechart.cache import intervals as iv
+from acechart.cache.catalog import record_from_origin
 from acechart.engine import Plan
 from acechart.errors import BadRequest, RateLimited
 from acechart.query import Query
-from acechart.server.catalog import record_from_origin
 from acechart.server.classify import classify
 from acechart.server.edge_cache import EdgeCache, Entry, Freshness
 from acechart.server.headers import choose_coding
-from acechart.wire import negotiate
 from acechart.server.ratelimit import RateLimiter
 from acechart.settings import Settings
+from acechart.wire import negotiate
 from tests.server_helpers import Clock
 
 DAY = 86_400_000

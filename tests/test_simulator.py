@@ -26,11 +26,11 @@ import aiohttp
 import numpy as np
 import pytest
 
-from acechart.origin.cursor import Cursor, query_fingerprint
-from acechart.origin.datagen import BUCKET_MS, Rows, SiteTable
 from acechart.origin.isotime import format_iso_ms, parse_iso_ms
-from acechart.origin.pagefmt import PageRenderer, page_body
 from acechart.settings import VALID_PAGE_SIZES
+from acechart.simulator.cursor import Cursor, query_fingerprint
+from acechart.simulator.datagen import BUCKET_MS, Rows, SiteTable
+from acechart.simulator.pagefmt import PageRenderer, page_body
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, SimFactory
 
 START = parse_iso_ms("2024-03-04T00:00:00Z")  # a Monday

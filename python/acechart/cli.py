@@ -93,7 +93,7 @@ def _overrides(args: argparse.Namespace, mapping: dict[str, str]) -> dict[str, A
 def _simulate(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from acechart.origin.simulator import DEMO_TOKEN, SimulatorConfig, create_simulator_app
+    from acechart.simulator.app import DEMO_TOKEN, SimulatorConfig, create_simulator_app
 
     settings = Settings.from_env(
         **_overrides(

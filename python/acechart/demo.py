@@ -21,9 +21,9 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from acechart.origin.simulator import SimulatorConfig, run_simulator
 from acechart.server import create_app
 from acechart.settings import Settings
+from acechart.simulator.app import SimulatorConfig, run_simulator
 
 __all__ = ["banner", "run_demo"]
 

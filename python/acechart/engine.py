@@ -22,9 +22,9 @@ from typing import Literal, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart import _core
+from acechart._core import aggregate, downsample, sort_dedup
 from acechart.cache import intervals as iv
-from acechart.cache.aggregates import LEVELS, AggregateStore
+from acechart.cache.aggregates import LEVELS, AggregateStore, RawPoint
 from acechart.cache.blocks import BlockStore
 from acechart.origin.client import OriginClient, ProgressCallback, Samples
 from acechart.query import Query
@@ -34,6 +34,11 @@ logger = logging.getLogger(__name__)
 
 _EMPTY_TS = np.zeros(0, np.int64)
 _EMPTY_V = np.zeros(0, np.float64)
+
+
+#: Called after every answered query with its result and the seconds it took: how the
+#: server counts tier and origin traffic of requests and jobs alike.
+QueryObserver = Callable[[Result, float], None]
 
 
 def now_ms() -> int:
@@ -76,6 +81,7 @@ class Engine:
         self.aggregates = aggregates
         self.origin = origin
         self.clock = clock
+        self.observers: list[QueryObserver] = []
         self._inflight: dict[tuple[str, tuple[str, ...], int, int], _Flight] = {}
 
     async def plan(self, query: Query) -> Plan:
@@ -90,6 +96,18 @@ class Engine:
     async def query(
         self, query: Query, *, token: str, progress: ProgressCallback | None = None
     ) -> Result:
+        """The answer to `query`, fetching what the cache lacks with `token`."""
+        t0 = time.perf_counter()
+        result = await self._answer(query, token, progress)
+        elapsed = time.perf_counter() - t0
+        for observe in self.observers:
+            try:
+                observe(result, elapsed)
+            except Exception:
+                logger.exception("query observer %r failed", observe)
+        return result
+
+    async def _answer(self, query: Query, token: str, progress: ProgressCallback | None) -> Result:
         now = self.clock()
         prov = Provenance()
         start, end = query.aligned()
@@ -112,6 +130,7 @@ class Engine:
 
         series: list[Series] = []
         writes: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
+        to_store: dict[str, RawPoint] = {}
         for point in query.points:
             if point in from_db:
                 agg = from_db[point]
@@ -126,14 +145,13 @@ class Engine:
                 lo, hi = np.searchsorted(ts, [query.start_ms, query.end_ms])
                 series.append(self._finish(query, point, ts[lo:hi], values[lo:hi], None))
             else:
-                agg = await asyncio.to_thread(_core.aggregate, ts, values, width)
+                agg = await asyncio.to_thread(aggregate, ts, values, width)
                 series.append(self._finish(query, point, agg["ts"], agg["avg"], agg))  # type: ignore[arg-type]
-                covered = iv.union(cached.covered, gaps[point])
                 if query.interval in LEVELS:
-                    await self.aggregates.write_from_raw(
-                        query.site, point, ts, values, covered, now, query.interval
-                    )
+                    to_store[point] = (ts, values, iv.union(cached.covered, gaps[point]))
 
+        if to_store:
+            await self.aggregates.write_from_raw(query.site, to_store, now, query.interval)
         if writes:
             prov.blocks_written = await self.blocks.write(
                 query.site, writes, {p: gaps[p] for p in writes}, now
@@ -194,7 +212,7 @@ class Engine:
             ts = np.concatenate([c[0] for c in chunks])
             values = np.concatenate([c[1] for c in chunks])
             if len(chunks) > 1:
-                _, ts, values = _core.sort_dedup(np.zeros(len(ts), np.int32), ts, values)
+                _, ts, values = sort_dedup(np.zeros(len(ts), np.int32), ts, values)
             out[point] = (ts, values)
         return out
 
@@ -251,7 +269,7 @@ class Engine:
             method = cast(Literal["minmaxlttb", "m4"], query.downsample or "minmaxlttb")
             # M4 keeps four samples per pixel column: round the budget down to that.
             n_out = query.max_points // 4 * 4 if method == "m4" else query.max_points
-            keep = _core.downsample(ts, values, n_out, method)
+            keep = downsample(ts, values, n_out, method)
             ts, values = ts[keep], values[keep]
             if agg is not None:
                 agg = {k: v[keep] for k, v in agg.items()}
@@ -279,5 +297,5 @@ def _merge(
         return ts_b, v_b
     ts = np.concatenate([ts_a, ts_b])
     values = np.concatenate([v_a, v_b])
-    _, ts, values = _core.sort_dedup(np.zeros(len(ts), np.int32), ts, values)
+    _, ts, values = sort_dedup(np.zeros(len(ts), np.int32), ts, values)
     return ts, values

@@ -18,6 +18,7 @@ from typing import Any, Self
 
 from acechart.cache.aggregates import AggregateStore
 from acechart.cache.blocks import BlockStore
+from acechart.cache.catalog import PointCatalog
 from acechart.engine import Engine
 from acechart.origin.client import OriginClient
 from acechart.query import Query, parse_time
@@ -53,6 +54,7 @@ class Runtime:
     store: ObjectStore
     origin: OriginClient
     engine: Engine
+    catalog: PointCatalog
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -77,7 +79,8 @@ class Runtime:
             store, db, horizon_ms=horizon_ms, budget_bytes=settings.block_budget_bytes
         )
         engine = Engine(blocks, AggregateStore(db), origin)
-        runtime = cls(settings, db, store, origin, engine)
+        catalog = PointCatalog(db, origin, refresh_s=settings.points_refresh_s)
+        runtime = cls(settings, db, store, origin, engine, catalog)
         if sweep:
             runtime._sweeper = asyncio.create_task(runtime._sweep_forever())
         return runtime

@@ -13,18 +13,18 @@ archived ones (older than 90 days) permanently.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart import _core
+from acechart._core import aggregate, rollup_aggregates
 from acechart.cache import intervals as iv
 from acechart.cache.policy import DAY_MS, TABLE
 from acechart.query import INTERVALS
 from acechart.result import Aggregates
+from acechart.storage.aggregates import CoverageRow
 from acechart.storage.database import Database
 
 #: The stored levels and their widths (1min is always computed from raw).
@@ -36,24 +36,22 @@ _ARCHIVED_MS = 90 * DAY_MS
 _NEVER = 2**62
 
 
+#: What one point contributes to a write: its merged samples and the ranges they cover.
+RawPoint = tuple[NDArray[np.int64], NDArray[np.float64], list[iv.Interval]]
+
+
 class AggregateStore:
+    """Which buckets to store and which ranges are vouched for; the SQL is `db.aggregates`'."""
+
     def __init__(self, db: Database) -> None:
-        self.db = db
+        self.table = db.aggregates
 
     async def coverage(
         self, site: str, points: Sequence[str], level: str, now: int
     ) -> dict[str, list[iv.Interval]]:
         """Live covered ranges per point at one level, through one query."""
-        rows = await self.db.fetchall(
-            "SELECT point_name, start_ms, end_ms FROM aggregate_coverage"
-            " WHERE site_id = ? AND level = ? AND expires_at > ?"
-            " AND point_name IN (SELECT value FROM json_each(?))",
-            (site, level, now // 1000, json.dumps(list(points))),
-        )
-        found: defaultdict[str, list[iv.Interval]] = defaultdict(list)
-        for point, start, end in rows:
-            found[point].append((int(start), int(end)))
-        return {p: iv.normalize(found[p]) for p in points}
+        found = await self.table.coverage(site, points, [level], now // 1000)
+        return {p: iv.normalize(found[(p, level)]) for p in points}
 
     async def covering(
         self, site: str, points: Sequence[str], level: str, start: int, end: int, now: int
@@ -65,81 +63,74 @@ class AggregateStore:
     async def read(
         self, site: str, points: Sequence[str], level: str, start: int, end: int
     ) -> dict[str, Aggregates]:
-        rows = await self.db.read_aggregations(site, list(points), level, start, end)
+        rows = await self.table.read(site, list(points), level, start, end)
         return {p: dict(rows[p]) for p in points}
 
     async def write_from_raw(
-        self,
-        site: str,
-        point: str,
-        ts: NDArray[np.int64],
-        values: NDArray[np.float64],
-        covered: list[iv.Interval],
-        now: int,
-        level: str,
+        self, site: str, points: Mapping[str, RawPoint], now: int, level: str
     ) -> int:
-        """Store the complete, storable buckets of `level` and coarser ones; rows written.
+        """Store the complete, storable buckets of `level` and coarser ones for every point
+        in one batch (one coverage query, one transaction); returns rows written.
 
         Finer levels than the query's are not written: a year of 5min buckets for
         50 points is 5 M rows, which would cost a 1hr query more than its fetch.
         """
-        storable = iv.clip(covered, -_NEVER, now - _RECENT_MS)
         levels = [name for name, width in LEVELS.items() if width >= LEVELS[level]]
+        storable = {
+            p: clipped
+            for p, (_, _, covered) in points.items()
+            if (clipped := iv.clip(covered, -_NEVER, now - _RECENT_MS))
+        }
         if not storable or not levels:
             return 0
-        finest = await asyncio.to_thread(_core.aggregate, ts, values, LEVELS[levels[0]])
-        by_level = {levels[0]: finest}
-        for coarse, fine in zip(levels[1:], levels, strict=False):
-            by_level[coarse] = _core.rollup_aggregates(by_level[fine], LEVELS[coarse])
-        written = 0
-        coverage_rows = []
-        for level_name in levels:
-            width = LEVELS[level_name]
-            have = (await self.coverage(site, [point], level_name, now))[point]
-            new = iv.subtract(_whole_buckets(storable, width), have)
-            if not new:
-                continue
-            agg = by_level[level_name]
-            keep = _buckets_inside(agg["ts"], width, new)  # type: ignore[arg-type]
-            written += await self.db.upsert_aggregations(
-                site, point, level_name, {k: v[keep] for k, v in agg.items()}
-            )
-            for start, end in new:
-                for part, expires in _by_expiry(start, end, now):
-                    coverage_rows.append((site, point, level_name, part[0], part[1], expires))
-        if coverage_rows:
-            await self.db.executemany(
-                "INSERT INTO aggregate_coverage (site_id, point_name, level, start_ms, end_ms,"
-                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                coverage_rows,
-            )
-        return written
+        have = await self.table.coverage(site, list(storable), levels, now // 1000)
+        buckets: dict[str, dict[str, Aggregates]] = {lv: {} for lv in levels}
+        coverage: list[CoverageRow] = []
+        for point, ranges in storable.items():
+            ts, values, _ = points[point]
+            by_level = await asyncio.to_thread(_by_level, ts, values, levels)
+            for level_name in levels:
+                width = LEVELS[level_name]
+                new = iv.subtract(
+                    _whole_buckets(ranges, width), iv.normalize(have[(point, level_name)])
+                )
+                if not new:
+                    continue
+                agg = by_level[level_name]
+                keep = _buckets_inside(agg["ts"], width, new)  # type: ignore[arg-type]
+                buckets[level_name][point] = {k: v[keep] for k, v in agg.items()}
+                coverage.extend(
+                    CoverageRow(point, level_name, part[0], part[1], expires)
+                    for start, end in new
+                    for part, expires in _by_expiry(start, end, now)
+                )
+        return await self.table.write(site, {lv: b for lv, b in buckets.items() if b}, coverage)
 
     async def sweep(self, now: int) -> int:
         """Drop expired coverage and the buckets no live coverage still vouches for."""
-        expired = await self.db.fetchall(
-            "SELECT site_id, point_name, level, start_ms, end_ms FROM aggregate_coverage"
-            " WHERE expires_at <= ?",
-            (now // 1000,),
-        )
+        expired = await self.table.take_expired_coverage(now // 1000)
         if not expired:
             return 0
         groups: defaultdict[tuple[str, str, str], list[iv.Interval]] = defaultdict(list)
-        for site, point, level, start, end in expired:
-            groups[(site, point, level)].append((int(start), int(end)))
-        await self.db.execute(
-            "DELETE FROM aggregate_coverage WHERE expires_at <= ?", (now // 1000,)
-        )
+        for site, row in expired:
+            groups[(site, row.point, row.level)].append((row.start_ms, row.end_ms))
         deleted = 0
         for (site, point, level), gone in groups.items():
             live = (await self.coverage(site, [point], level, now))[point]
-            for start, end in iv.subtract(iv.normalize(gone), live):
-                deleted += await self.db.execute(
-                    "DELETE FROM timeseries_aggregations WHERE site_id = ? AND point_name = ?"
-                    " AND aggregation_level = ? AND timestamp >= ? AND timestamp < ?",
-                    (site, point, level, start, end),
-                )
+            deleted += await self.table.delete_ranges(
+                site, point, level, iv.subtract(iv.normalize(gone), live)
+            )
         return deleted
+
+
+def _by_level(
+    ts: NDArray[np.int64], values: NDArray[np.float64], levels: Sequence[str]
+) -> dict[str, Aggregates]:
+    """Buckets of the finest level from the samples, coarser ones rolled up from it."""
+    out = {levels[0]: aggregate(ts, values, LEVELS[levels[0]])}
+    for coarse, fine in zip(levels[1:], levels, strict=False):
+        out[coarse] = rollup_aggregates(out[fine], LEVELS[coarse])
+    return out
 
 
 def _whole_buckets(covered: list[iv.Interval], width: int) -> list[iv.Interval]:

@@ -1,29 +1,10 @@
-"""The ACE origin: a client that fetches every sample, and a simulator that speaks the API.
+"""The ACE origin client: fetches every sample a cache gap needs, and nothing else.
 
-`OriginClient.fetch_samples` is what the engine calls to fill cache gaps; the
-simulator (`create_simulator_app`, `run_simulator`, `acechart simulate`) is what
-tests, benchmarks and the demo run against instead of the real ACE API.
+`OriginClient.fetch_samples` is what the engine calls to fill cache gaps. The
+simulator that tests, benchmarks and the demo run against lives beside this
+package, in `acechart.simulator`, and nothing here imports it.
 """
 
 from acechart.origin.client import OriginClient, Progress, ProgressCallback, Samples
-from acechart.origin.faults import FaultPlan
-from acechart.origin.simulator import (
-    DEMO_TOKEN,
-    RunningSimulator,
-    SimulatorConfig,
-    create_simulator_app,
-    run_simulator,
-)
 
-__all__ = [
-    "DEMO_TOKEN",
-    "FaultPlan",
-    "OriginClient",
-    "Progress",
-    "ProgressCallback",
-    "RunningSimulator",
-    "Samples",
-    "SimulatorConfig",
-    "create_simulator_app",
-    "run_simulator",
-]
+__all__ = ["OriginClient", "Progress", "ProgressCallback", "Samples"]

@@ -18,10 +18,10 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from acechart.jobs.service import JobService
+from acechart.result import Result
 from acechart.runtime import Runtime
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
-from acechart.server.catalog import PointCatalog
 from acechart.server.cors import cors_middleware
 from acechart.server.edge_cache import EdgeCache
 from acechart.server.errors import error_middleware
@@ -84,13 +84,20 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
             refusal_ttl_s=settings.auth_refusal_cache_s,
             grace_s=settings.edge_stale_if_error_s,
         )
-        app[CATALOG] = PointCatalog(runtime.db, runtime.origin, refresh_s=settings.points_refresh_s)
+        app[CATALOG] = runtime.catalog
         logger.info(
             "acechart service ready: origin %s, data in %s", settings.origin_url, settings.data_dir
         )
+        metrics = app[METRICS]
+
+        def count(result: Result, seconds: float) -> None:
+            metrics.record_engine(result.provenance, seconds)
+
+        runtime.engine.observers.append(count)
         try:
             yield
         finally:
+            runtime.engine.observers.remove(count)
             if given is None:
                 await runtime.close()
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from acechart.cache.catalog import PointCatalog
 from acechart.jobs.service import JobService
 from acechart.runtime import Runtime
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
-from acechart.server.catalog import PointCatalog
 from acechart.server.edge_cache import EdgeCache
 from acechart.server.info import RequestInfo
 from acechart.server.metrics import Metrics

@@ -207,9 +207,7 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
     c = classify(plan, settings)
     if c.large:
         raise too_large(c, settings, points=len(q.points), wants_async=data.wants_async)
-    t0 = time.perf_counter()
     result = await engine.query(q, token=token)
-    app[METRICS].record_engine(result.provenance, time.perf_counter() - t0)
 
     if result.total_samples >= _ENCODE_IN_THREAD_SAMPLES:
         body, etag = await asyncio.to_thread(_encode, data, result)

@@ -38,14 +38,12 @@ from pathlib import Path
 from typing import Any, Self
 
 import aiosqlite
-import numpy as np
-import numpy.typing as npt
 
 from acechart.storage import tables
+from acechart.storage.aggregates import AggregateTable
 from acechart.storage.migrations import MIGRATIONS, Migration
 from acechart.storage.objects import StorageError
 from acechart.storage.records import (
-    AGG_LEVELS,
     BlockMeta,
     PointRecord,
 )
@@ -112,6 +110,8 @@ class Database:
         self._conn: aiosqlite.Connection | None = conn
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
+        self.aggregates = AggregateTable(self)
+        """`timeseries_aggregations` and `aggregate_coverage`."""
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000) -> Self:
@@ -198,81 +198,15 @@ class Database:
         async with self._locked("fetchone") as conn:
             return await Transaction(conn).fetchone(sql, params)
 
+    async def fetch_tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples (cheaper than `sqlite3.Row` for bulk conversions)."""
+        async with self._locked("fetch") as conn:
+            return await Transaction(conn)._tuples(sql, params)
+
     async def schema_version(self) -> int:
         """The highest migration applied to this file."""
         row = await self.fetchone("SELECT MAX(version) FROM schema_version")
         return int(row[0]) if row is not None and row[0] is not None else 0
-
-    # --- aggregates -------------------------------------------------------------
-
-    async def upsert_aggregations(
-        self, site: str, point: str, level: str, rows: Mapping[str, npt.ArrayLike]
-    ) -> int:
-        """Insert or replace one point's buckets; `rows` as `_core.aggregate` returns them.
-
-        `rows` maps every key of `AGG_KEYS` to an array of equal length; `ts`
-        is the bucket start in unix ms. NaN is stored as NULL (SQLite has no
-        NaN) and read back as NaN. Returns the number of rows written.
-        """
-        return await self.upsert_aggregations_many(site, level, {point: rows})
-
-    async def upsert_aggregations_many(
-        self, site: str, level: str, by_point: Mapping[str, Mapping[str, npt.ArrayLike]]
-    ) -> int:
-        """`upsert_aggregations` for many points in one transaction and one `executemany`.
-
-        Arrays become Python values in a worker thread when there are many, so a
-        year of buckets does not stall the event loop.
-        """
-        _check_level(level)
-        if sum(np.size(rows.get("ts", ())) for rows in by_point.values()) > _CONVERT_IN_THREAD_ROWS:
-            params, total = await asyncio.to_thread(tables.agg_params, site, level, by_point)
-        else:
-            params, total = tables.agg_params(site, level, by_point)
-        if total == 0:
-            return 0
-        async with self.transaction() as tx:
-            await tx.executemany(tables.AGG_UPSERT, params)
-        return total
-
-    async def read_aggregations(
-        self, site: str, points: Sequence[str], level: str, start_ms: int, end_ms: int
-    ) -> dict[str, tables.AggArrays]:
-        """Buckets with `start_ms <= ts < end_ms` of many points, through one query.
-
-        Returns `{point: {key: array}}` for every requested point (empty arrays
-        when it has none), keys and dtypes as `_core.aggregate` returns them
-        (`ts`, `count` int64; the rest float64, NULL as NaN), each array
-        contiguous and sorted by `ts`. Rows are converted in bulk: SQLite
-        integers pass through float64, exact for any ms timestamp before
-        the year 285,000.
-        """
-        _check_level(level)
-        wanted = list(dict.fromkeys(points))
-        if not wanted:
-            return {}
-        async with self._locked("read_aggregations") as conn:
-            rows = await Transaction(conn)._tuples(
-                tables.AGG_SELECT, (json.dumps(wanted), site, level, start_ms, end_ms)
-            )
-        if len(rows) > _CONVERT_IN_THREAD_ROWS:
-            return await asyncio.to_thread(tables.agg_arrays, wanted, rows)
-        return tables.agg_arrays(wanted, rows)
-
-    async def delete_aggregations(
-        self, site: str, level: str, before_ms: int, points: Sequence[str] | None = None
-    ) -> int:
-        """Drop buckets older than `before_ms` (aggregate retention); returns rows deleted."""
-        _check_level(level)
-        sql = (
-            "DELETE FROM timeseries_aggregations"
-            " WHERE site_id = ? AND aggregation_level = ? AND timestamp < ?"
-        )
-        params: list[Any] = [site, level, before_ms]
-        if points is not None:
-            sql += " AND point_name IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(list(points)))
-        return await self.execute(sql, params)
 
     # --- block metadata (cache_metadata) ----------------------------------------
 
@@ -543,13 +477,3 @@ CREATE TABLE IF NOT EXISTS schema_version (
 
 def _now(now: int | None) -> int:
     return int(time.time()) if now is None else int(now)
-
-
-#: Results bigger than this are converted to arrays in a worker thread, so the event
-#: loop keeps serving other requests in between (about 10 ms of work per 20k rows).
-_CONVERT_IN_THREAD_ROWS = 20_000
-
-
-def _check_level(level: str) -> None:
-    if level not in AGG_LEVELS:
-        raise ValueError(f"aggregation level must be one of {list(AGG_LEVELS)}, got {level!r}")

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from acechart.origin.cursor import Cursor, query_fingerprint
-from acechart.origin.datagen import DataSource, Rows, SiteTable
-from acechart.origin.faults import (
+from acechart.origin.isotime import parse_iso_ms
+from acechart.settings import VALID_PAGE_SIZES, Settings
+from acechart.simulator.cursor import Cursor, query_fingerprint
+from acechart.simulator.datagen import DataSource, Rows, SiteTable
+from acechart.simulator.faults import (
     STATUS_FAULTS,
     Fault,
     FaultInjector,
@@ -31,9 +33,7 @@ from acechart.origin.faults import (
     RequestLog,
     RequestRecord,
 )
-from acechart.origin.isotime import parse_iso_ms
-from acechart.origin.pagefmt import PageRenderer, page_body, samples_body
-from acechart.settings import VALID_PAGE_SIZES, Settings
+from acechart.simulator.pagefmt import PageRenderer, page_body, samples_body
 
 __all__ = [
     "DEMO_TOKEN",

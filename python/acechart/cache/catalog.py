@@ -6,6 +6,11 @@ listing is a SQLite query. Display name and equipment come from the point's
 kv_tags (`dis`, `equip`) when the origin has them, else from its BACnet data,
 else from its path (`.../AHU-1/AHU-1.points.SaTemp` -> `AHU-1`, `AHU-1 SaTemp`).
 A refresh that fails while an older catalogue exists serves the older one.
+
+This is the seed's KV tier, below the engine: the server's `/api/points` and a
+notebook list and search the same catalogue. It reads the origin through the
+`PointSource` protocol (the origin client satisfies it), so the cache layer
+does not depend on the origin layer.
 """
 
 from __future__ import annotations
@@ -13,18 +18,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from acechart.errors import OriginTimeout, OriginUnavailable
-from acechart.origin.client import OriginClient
 from acechart.storage.database import Database
 from acechart.storage.records import PointRecord
 
-__all__ = ["Listing", "PointCatalog", "record_from_origin"]
+__all__ = ["Listing", "PointCatalog", "PointSource", "record_from_origin"]
 
 logger = logging.getLogger(__name__)
+
+
+class PointSource(Protocol):
+    """Where a site's configured points come from (the origin's `/configured_points`)."""
+
+    async def list_points(self, site: str, *, token: str) -> Sequence[Mapping[str, Any]]: ...
 
 
 def _text(value: object) -> str | None:
@@ -83,7 +93,7 @@ class PointCatalog:
     def __init__(
         self,
         db: Database,
-        origin: OriginClient,
+        origin: PointSource,
         *,
         refresh_s: float,
         clock: Callable[[], float] = time.time,

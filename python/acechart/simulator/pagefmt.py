@@ -20,7 +20,7 @@ import json
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart.origin.datagen import Rows, SiteTable
+from acechart.simulator.datagen import Rows, SiteTable
 
 __all__ = ["PageRenderer", "page_body", "samples_body"]
 

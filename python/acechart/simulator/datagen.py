@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart.origin.sitegen import SiteSpec, build_site
+from acechart.simulator.sitegen import SiteSpec, build_site
 
 __all__ = ["DataSource", "Rows", "SiteTable", "mix64"]
 
