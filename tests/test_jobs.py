@@ -24,7 +24,7 @@ from acechart.errors import BadRequest, JobNotFound
 from acechart.jobs import JobRequest
 from acechart.jobs.export import DocumentCodec, decode_fragment
 from acechart.jobs.model import JobError
-from acechart.jobs.queue import SqliteJobQueue
+from acechart.jobs.queue import STATUSES, SqliteJobQueue
 from acechart.query import Query
 from acechart.storage.database import Database
 from tests.conftest import SITE, TOKEN
@@ -320,6 +320,48 @@ async def test_priority_orders_the_queue(stacks: StackFactory) -> None:
     for j in order:
         assert j is not None
         await stack.jobs.queue.release(j.id)
+
+
+async def test_queue_stats_count_statuses_and_times(stacks: StackFactory) -> None:
+    """`stats()`: every status counted (zeros too), the oldest pending job, mean run time."""
+    stack = await stacks.open(job_workers=0)
+    queue = stack.jobs.queue
+    assert isinstance(queue, SqliteJobQueue)
+    empty = await queue.stats()
+    assert empty.counts == dict.fromkeys(STATUSES, 0) and empty.pending == 0
+    assert empty.oldest_pending_created_at is None and empty.mean_completed_duration_s is None
+    assert empty.waited_s(1e9) == 0.0
+
+    t0 = 1_700_000_000
+    now = [float(t0)]
+    queue.clock = stack.jobs.clock = lambda: now[0]
+    ids = []
+    for days in range(1, 7):  # six jobs, created 10 s apart
+        ids.append((await stack.jobs.submit(query(stack.sim, 1, days), "json", TOKEN)).id)
+        now[0] += 10
+    runs = {ids[0]: 30, ids[1]: 10}  # completed after 30 s and 10 s
+    for job_id, seconds in runs.items():
+        claimed = await queue.claim("t", 0)
+        assert claimed is not None and claimed.id == job_id
+        now[0] += seconds
+        await queue.complete(job_id, f"exports/{job_id}/data.json", 1)
+    claimed = await queue.claim("t", 0)
+    assert claimed is not None and claimed.id == ids[2]
+    await queue.fail(ids[2], JobError("origin_timeout", "slow", True, 300))
+    assert (await queue.claim("t", 0)) is not None  # ids[3] stays processing
+    await queue.cancel(ids[4])
+
+    stats = await queue.stats()
+    assert stats.counts == {
+        "pending": 1,
+        "processing": 1,
+        "completed": 2,
+        "failed": 1,
+        "cancelled": 1,
+    }
+    assert stats.pending == 1 and stats.oldest_pending_created_at == t0 + 50
+    assert stats.mean_completed_duration_s == 20.0
+    assert stats.waited_s(t0 + 100) == 50.0
 
 
 async def test_results_expire_through_the_sweeper(stacks: StackFactory) -> None:

@@ -24,15 +24,46 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, get_args, runtime_checkable
 
 from acechart.jobs.model import PRIORITIES, Job, JobError, JobRequest, JobStatus
 from acechart.storage.database import Database
 
-__all__ = ["JobQueue", "SqliteJobQueue"]
+__all__ = ["STATUSES", "JobQueue", "QueueStats", "SqliteJobQueue"]
 
 logger = logging.getLogger(__name__)
+
+
+#: Every status a job can have, in lifecycle order.
+STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """What monitoring needs of a queue, whatever its backend (`/metrics` reads it).
+
+    `counts` has every status in `STATUSES`, zero included. Times are unix
+    seconds; None when there is nothing to measure.
+    """
+
+    counts: Mapping[JobStatus, int]
+    oldest_pending_created_at: int | None
+    """When the longest-waiting `pending` job was submitted."""
+    mean_completed_duration_s: float | None
+    """Mean run time (started to completed) of the `completed` jobs the queue still holds."""
+
+    @property
+    def pending(self) -> int:
+        """The queue's depth: jobs waiting for a worker."""
+        return self.counts.get("pending", 0)
+
+    def waited_s(self, now: float) -> float:
+        """How long the oldest pending job has waited at `now` (0 when none waits)."""
+        if self.oldest_pending_created_at is None:
+            return 0.0
+        return max(0.0, now - self.oldest_pending_created_at)
 
 
 @runtime_checkable
@@ -101,6 +132,10 @@ class JobQueue(Protocol):
 
     async def delete(self, job_ids: Sequence[str]) -> int:
         """Remove jobs for good; returns how many existed."""
+        ...
+
+    async def stats(self) -> QueueStats:
+        """Counts per status, the oldest pending job's age and the mean run time."""
         ...
 
     async def close(self) -> None:
@@ -350,6 +385,28 @@ class SqliteJobQueue:
             "DELETE FROM queue_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(job_ids)),),
         )
+
+    async def stats(self) -> QueueStats:
+        # One statement, so the counts and times describe the same moment.
+        rows = await self.db.fetchall(
+            "SELECT status, COUNT(*),"
+            " MIN(created_at),"
+            " AVG(CASE WHEN started_at IS NOT NULL AND completed_at IS NOT NULL"
+            "  THEN completed_at - started_at END)"
+            " FROM queue_jobs GROUP BY status"
+        )
+        counts: dict[JobStatus, int] = dict.fromkeys(STATUSES, 0)
+        oldest: int | None = None
+        mean: float | None = None
+        for status, n, first_created, mean_duration in rows:
+            if status not in counts:
+                continue
+            counts[status] = int(n)
+            if status == "pending" and first_created is not None:
+                oldest = int(first_created)
+            elif status == "completed" and mean_duration is not None:
+                mean = float(mean_duration)
+        return QueueStats(counts, oldest, mean)
 
     async def close(self) -> None:
         self._closed = True

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from acechart.server.keys import EDGE, METRICS, OPENAPI, RUNTIME
+from acechart.jobs.queue import STATUSES, QueueStats
+from acechart.server.keys import EDGE, JOBS, METRICS, OPENAPI, RUNTIME
 from acechart.server.metrics import CONTENT_TYPE, Metrics
-from acechart.storage.database import Database
 
 __all__ = ["metrics", "openapi"]
 
@@ -26,7 +26,7 @@ async def metrics(request: web.Request) -> web.Response:
     edge = app[EDGE]
     m.edge_bytes.set(edge.size_bytes)
     m.edge_entries.set(len(edge))
-    await _queue_gauges(m, runtime.db)
+    _queue_gauges(m, await app[JOBS].queue.stats())
     return web.Response(
         body=m.render(), headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}
     )
@@ -49,20 +49,10 @@ def _file_bytes(path: Path) -> int:
     return total
 
 
-_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
-
-
-async def _queue_gauges(m: Metrics, db: Database) -> None:
-    rows = await db.fetchall("SELECT status, COUNT(*) FROM queue_jobs GROUP BY status")
-    counts = {str(status): int(n) for status, n in rows}
-    for status in _STATUSES:
-        m.jobs.labels(status).set(counts.get(status, 0))
-    m.queue_depth.set(counts.get("pending", 0))
-    row = await db.fetchone(
-        "SELECT MIN(created_at), (SELECT AVG(completed_at - started_at) FROM queue_jobs"
-        " WHERE status = 'completed' AND started_at IS NOT NULL) FROM queue_jobs"
-        " WHERE status = 'pending'"
-    )
-    oldest, mean = (row[0], row[1]) if row is not None else (None, None)
-    m.queue_wait.set(max(0.0, time.time() - oldest) if oldest is not None else 0.0)
-    m.job_duration.set(float(mean) if mean is not None else 0.0)
+def _queue_gauges(m: Metrics, stats: QueueStats) -> None:
+    """From the queue's own summary, so any backend reports the same gauges."""
+    for status in STATUSES:
+        m.jobs.labels(status).set(stats.counts.get(status, 0))
+    m.queue_depth.set(stats.pending)
+    m.queue_wait.set(stats.waited_s(time.time()))
+    m.job_duration.set(stats.mean_completed_duration_s or 0.0)
