@@ -1,14 +1,15 @@
-"""The job API over HTTP: a test-only app mounting `add_job_routes`, driven by aiohttp's client.
+"""The job API over HTTP, through the real service: `create_app` with an open runtime and
+`JobService`, served by pytest-aiohttp's `aiohttp_client`.
 
-The app has just the job routes and an error middleware of the same shape as
-the service's, so these tests hold whatever else the server mounts.
+So every request takes the service's own path: the token and rate limit, the
+origin's word on the site for a submission (the simulator), the error
+middleware and the request log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,34 +17,25 @@ import msgpack
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from aiohttp.typedefs import Handler
 
-from acechart.errors import AcechartError, Forbidden
-from acechart.jobs.openapi import job_paths, job_schemas
-from acechart.jobs.routes import add_job_routes, serve_jobs
-from acechart.query import format_time
-from acechart.runtime import Runtime
-from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
+from acechart.jobs.queue import STATUSES, QueueStats
+from acechart.server import create_app
+from acechart.server.keys import JOBS, RUNTIME
+from acechart.times import format_time
+from tests.conftest import NOW_MS, TOKEN, Sim, origin_settings
 from tests.jobs_support import FAST, Stack, StackFactory, encode_whole, finish, query
+from tests.server_helpers import ClientFactory
 
 OWNER = {"X-ACE-Token": TOKEN}
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 STRANGER = {"X-ACE-Token": "someone-else"}
 
-ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
+Client = TestClient[web.Request, web.Application]
 
 
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except AcechartError as exc:
-        return web.json_response(exc.to_body(), status=exc.status)
-
-
-async def client_for(stack: Stack, aiohttp_client: ClientMaker, **kw: Any) -> TestClient[Any, Any]:
-    app = web.Application(middlewares=[errors])
-    add_job_routes(app, stack.jobs, **kw)
+async def client_for(stack: Stack, aiohttp_client: ClientFactory) -> Client:
+    """The service over the stack's runtime and job service (which stay open after it)."""
+    app = create_app(stack.runtime.settings, stack.runtime, stack.jobs)
     return await aiohttp_client(app)
 
 
@@ -60,7 +52,7 @@ def post_body(
     }
 
 
-async def submit_and_finish(client: TestClient[Any, Any], stack: Stack, **extra: Any) -> str:
+async def submit_and_finish(client: Client, stack: Stack, **extra: Any) -> str:
     resp = await client.post("/api/jobs", json=post_body(stack, **extra), headers=OWNER)
     assert resp.status == 202, await resp.text()
     job_id: str = (await resp.json())["jobId"]
@@ -69,10 +61,13 @@ async def submit_and_finish(client: TestClient[Any, Any], stack: Stack, **extra:
     return job_id
 
 
-async def test_submit_poll_and_download(stacks: StackFactory, aiohttp_client: ClientMaker) -> None:
+async def test_submit_poll_and_download(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> None:
     stack = await stacks.open()
     stack.sim.faults.configure(latency_s=0.01)
     client = await client_for(stack, aiohttp_client)
+    assert client.app[JOBS] is stack.jobs
     body = post_body(stack, format="json", priority="high")
     resp = await client.post("/api/jobs", json=body, headers=OWNER)
     assert resp.status == 202
@@ -102,12 +97,11 @@ async def test_submit_poll_and_download(stacks: StackFactory, aiohttp_client: Cl
     assert result.status == 200 and result.content_type == "application/json"
     data = await result.read()
     assert result.headers["Content-Length"] == str(len(data)) == str(done["resultSize"])
-    q = stack.jobs.runtime.engine
-    direct = await q.query(final.request.query, token=TOKEN)
+    direct = await stack.runtime.engine.query(final.request.query, token=TOKEN)
     assert data == encode_whole(direct, "json")
 
 
-async def test_range_requests(stacks: StackFactory, aiohttp_client: ClientMaker) -> None:
+async def test_range_requests(stacks: StackFactory, aiohttp_client: ClientFactory) -> None:
     stack = await stacks.open()
     client = await client_for(stack, aiohttp_client)
     job_id = await submit_and_finish(client, stack, days=40, cadence_s=30, format="msgpack")
@@ -128,6 +122,7 @@ async def test_range_requests(stacks: StackFactory, aiohttp_client: ClientMaker)
 
     resp = await client.get(url, headers={**OWNER, "Range": f"bytes={size}-"})
     assert resp.status == 416 and resp.headers["Content-Range"] == f"bytes */{size}"
+    assert (await resp.json())["error"] == "range_not_satisfiable"
 
     etag = resp.headers["ETag"]
     resp = await client.get(url, headers={**OWNER, "Range": "bytes=0-9", "If-Range": '"stale"'})
@@ -140,7 +135,7 @@ async def test_range_requests(stacks: StackFactory, aiohttp_client: ClientMaker)
     assert resp.status == 200 and await resp.read() == whole  # several ranges: all of it
 
 
-async def test_conversion_on_request(stacks: StackFactory, aiohttp_client: ClientMaker) -> None:
+async def test_conversion_on_request(stacks: StackFactory, aiohttp_client: ClientFactory) -> None:
     stack = await stacks.open()
     client = await client_for(stack, aiohttp_client)
     job_id = await submit_and_finish(client, stack, format="json")
@@ -172,14 +167,14 @@ async def test_conversion_on_request(stacks: StackFactory, aiohttp_client: Clien
     assert await resp.read() == encode_whole(direct, "json")
     col_job = await submit_and_finish(client, stack, format="msgpack", layout="columns")
     resp = await client.get(f"/api/jobs/{col_job}/result?format=json", headers=OWNER)
-    assert json.loads(await resp.read()) == json.loads(encode_whole(direct, "json"))
+    assert await resp.read() == encode_whole(direct, "json")
 
     resp = await client.get(url + "?format=xml", headers=OWNER)
     assert resp.status == 400 and (await resp.json())["parameter"] == "format"
 
 
 async def test_events_stream_progress_until_done(
-    stacks: StackFactory, aiohttp_client: ClientMaker
+    stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
     stack = await stacks.open(job_chunk_samples=20_000)
     stack.sim.faults.configure(latency_s=0.02)
@@ -203,7 +198,7 @@ async def test_events_stream_progress_until_done(
 
 
 async def test_other_tokens_get_404_and_no_token_401(
-    stacks: StackFactory, aiohttp_client: ClientMaker
+    stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
     stack = await stacks.open(job_workers=0)
     client = await client_for(stack, aiohttp_client)
@@ -228,7 +223,7 @@ async def test_other_tokens_get_404_and_no_token_401(
 
 
 async def test_result_before_completion_and_delete(
-    stacks: StackFactory, aiohttp_client: ClientMaker
+    stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
     stack = await stacks.open(job_workers=0)
     client = await client_for(stack, aiohttp_client)
@@ -245,7 +240,25 @@ async def test_result_before_completion_and_delete(
     assert (await client.get(f"/api/jobs/{job_id}", headers=OWNER)).status == 404
 
 
-async def test_bad_submissions(stacks: StackFactory, aiohttp_client: ClientMaker) -> None:
+async def test_cancel_a_running_job_over_http(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> None:
+    stack = await stacks.open()
+    stack.sim.faults.configure(latency_s=0.05)
+    client = await client_for(stack, aiohttp_client)
+    resp = await client.post("/api/jobs", json=post_body(stack, days=200), headers=OWNER)
+    job_id = (await resp.json())["jobId"]
+    async for job in stack.jobs.watch(job_id, TOKEN):
+        assert job is not None and not job.done
+        if job.status == "processing":
+            break
+    cancel = await client.delete(f"/api/jobs/{job_id}", headers=OWNER)
+    assert cancel.status == 200 and (await cancel.json())["status"] == "cancelled"
+    keys = [info.key async for info in stack.store.list(f"exports/{job_id}/")]
+    assert keys == []
+
+
+async def test_bad_submissions(stacks: StackFactory, aiohttp_client: ClientFactory) -> None:
     stack = await stacks.open(job_workers=0)
     client = await client_for(stack, aiohttp_client)
     cases = [
@@ -271,18 +284,21 @@ async def test_bad_submissions(stacks: StackFactory, aiohttp_client: ClientMaker
     assert resp.status == 400
 
 
-async def test_authorize_hook_guards_submission(
-    stacks: StackFactory, aiohttp_client: ClientMaker
+async def test_the_origin_guards_submission(
+    stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
+    """A submission is queued only for a site the origin lets the token read."""
     stack = await stacks.open(job_workers=0)
-
-    async def only_other_sites(request: web.Request, token: str, site: str) -> None:
-        if site == SITE:
-            raise Forbidden(f"this token may not read site {site}")
-
-    client = await client_for(stack, aiohttp_client, authorize=only_other_sites)
-    resp = await client.post("/api/jobs", json=post_body(stack), headers=OWNER)
+    stack.sim.state.tokens["other-site-token"] = frozenset({"some_other_site"})
+    client = await client_for(stack, aiohttp_client)
+    resp = await client.post(
+        "/api/jobs", json=post_body(stack), headers={"X-ACE-Token": "other-site-token"}
+    )
     assert resp.status == 403
+    resp = await client.post("/api/jobs", json=post_body(stack), headers=STRANGER)
+    assert resp.status == 401
+    queued = await stack.jobs.queue.stats()
+    assert sum(queued.counts.values()) == 0
 
 
 @pytest.mark.parametrize("fmt", ["msgpack"])
@@ -306,7 +322,7 @@ async def test_timeseries_style_submit(stacks: StackFactory, fmt: str) -> None:
 
 
 async def test_clients_leaving_mid_download_leak_nothing(
-    stacks: StackFactory, aiohttp_client: ClientMaker
+    stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
     """Aborted downloads close their files (the suite turns a ResourceWarning into an error)."""
     stack = await stacks.open()
@@ -321,51 +337,43 @@ async def test_clients_leaving_mid_download_leak_nothing(
     await asyncio.sleep(0.3)
 
 
-def test_openapi_describes_every_job_route() -> None:
-    app = web.Application()
-    add_job_routes(app)
-    registered = {
-        (route.resource.canonical, route.method.lower())
-        for route in app.router.routes()
-        if route.resource is not None
-    }
-    paths = job_paths()
-    assert registered == {(path, method) for path, ops in paths.items() for method in ops}
-    schemas = job_schemas()
-    refs = {ref for ref in _refs(paths) if ref != "Error"}
-    assert refs <= set(schemas)
-
-
-def _refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref":
-                yield value.rsplit("/", 1)[-1]
-            else:
-                yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
-
-
-async def test_mounted_as_the_service_does(
-    sim: Sim, tmp_path: Path, aiohttp_client: ClientMaker
+async def test_metrics_come_from_the_queue(
+    stacks: StackFactory, aiohttp_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Routes at build time, the service at startup in a cleanup context, closed before the
-    runtime: the recipe `acechart.server` follows."""
+    """`/metrics` asks `JobQueue.stats()`, not a table: any backend reports the same gauges."""
+    stack = await stacks.open(job_workers=0)
+    client = await client_for(stack, aiohttp_client)
+    await client.post("/api/jobs", json=post_body(stack), headers=OWNER)
+    text = await (await client.get("/metrics")).text()
+    assert 'acechart_jobs{status="pending"} 1.0' in text
+    assert "acechart_queue_depth 1.0" in text
 
-    async def runtime_and_jobs(app: web.Application) -> AsyncIterator[None]:
-        settings = origin_settings(sim.url, data_dir=str(tmp_path / "svc"), **FAST)
-        runtime = await Runtime.open(settings)
-        runtime.engine.clock = lambda: NOW_MS
-        async with serve_jobs(app, runtime):
-            yield
-        await runtime.close()
+    async def stats() -> QueueStats:
+        counts = dict.fromkeys(STATUSES, 0) | {"pending": 4, "completed": 7}
+        return QueueStats(counts, int(stack.jobs.clock()) - 90, 12.5)
 
-    app = web.Application(middlewares=[errors])
-    app.cleanup_ctx.append(runtime_and_jobs)
-    add_job_routes(app)
-    client = await aiohttp_client(app)
+    monkeypatch.setattr(stack.jobs.queue, "stats", stats)
+    text = await (await client.get("/metrics")).text()
+    for line in (
+        'acechart_jobs{status="pending"} 4.0',
+        'acechart_jobs{status="completed"} 7.0',
+        'acechart_jobs{status="failed"} 0.0',
+        "acechart_queue_depth 4.0",
+        "acechart_job_duration_seconds_mean 12.5",
+    ):
+        assert line in text, line
+    gauges = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert 89.0 <= float(gauges["acechart_queue_oldest_wait_seconds"]) < 100.0
+
+
+async def test_the_app_opens_and_closes_its_own_job_service(
+    sim: Sim, tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    """Without a given runtime and job service, `create_app` opens both at startup (workers
+    running) and closes them on the way out."""
+    settings = origin_settings(sim.url, data_dir=str(tmp_path / "svc"), **FAST)
+    client = await aiohttp_client(create_app(settings))
+    client.app[RUNTIME].engine.clock = lambda: NOW_MS
     q = query(sim, 1, 2)
     body = {
         "siteId": q.site,
@@ -381,3 +389,18 @@ async def test_mounted_as_the_service_does(
     assert "event: completed" in (await events.text())
     result = await client.get(f"/api/jobs/{job_id}/result", headers=OWNER)
     assert (await result.read()).startswith(b"time,point,value\r\n")
+    jobs = client.app[JOBS]
+    assert jobs.workers.running == settings.job_workers
+    await client.close()
+    assert jobs.workers.running == 0
+
+
+async def test_given_runtime_and_jobs_are_left_open(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> None:
+    stack = await stacks.open(job_workers=0)
+    client = await client_for(stack, aiohttp_client)
+    assert client.app[RUNTIME] is stack.runtime and client.app[JOBS] is stack.jobs
+    await client.close()
+    job = await stack.jobs.submit(query(stack.sim, 1, 1), "json", TOKEN)
+    assert (await stack.jobs.get(job.id, TOKEN)).status == "pending"

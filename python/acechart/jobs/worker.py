@@ -115,6 +115,11 @@ class Workers:
         for i in range(self.settings.job_workers):
             self._tasks.append(asyncio.create_task(self._work(f"w{i}"), name=f"job-worker-{i}"))
 
+    @property
+    def running(self) -> int:
+        """How many worker tasks are live (0 before `start` and after `close`)."""
+        return sum(not task.done() for task in self._tasks)
+
     async def stop(self, job_id: str, timeout: float) -> None:
         """Cancel the job's run in this process, if any, waiting up to `timeout` for it."""
         run = self.runs.get(job_id)
