@@ -1,8 +1,8 @@
-//! Fixed-width bucket statistics of one sorted series, and exact merging of them.
+//! Fixed-width bucket statistics of one sorted series, and exact roll-ups of them.
 //!
 //! Each bucket keeps the mergeable state (count, sum, min, max, m2 = sum of squared
-//! deviations, first, last) so 1min buckets roll up into 5min and 1hr ones, and
-//! partial buckets from two fetches combine, without revisiting raw samples. The
+//! deviations, first, last) so 1min buckets roll up into 5min and 1hr ones without
+//! revisiting raw samples. The
 //! variance is two-pass per bucket (mean first, then squared deviations), which is
 //! stable for large offsets such as 1e9 + noise; buckets are contiguous in a sorted
 //! series and small enough to stay in L1 between the passes.
@@ -322,32 +322,6 @@ fn estimate_buckets(ts: &[i64], bucket_ms: i64) -> usize {
     }
 }
 
-/// Combine two partial aggregates over the same bucket grid (union of buckets);
-/// where both hold a bucket, `a` is taken to hold the earlier samples (its `first`
-/// survives, `b`'s `last` does).
-pub fn merge_aggregates(a: &Aggregates, b: &Aggregates) -> Result<Aggregates> {
-    a.validate("a")?;
-    b.validate("b")?;
-    let mut out = Aggregates::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let take_a = j >= b.len() || (i < a.len() && a.ts[i] < b.ts[j]);
-        let take_b = i >= a.len() || (j < b.len() && b.ts[j] < a.ts[i]);
-        if take_a {
-            out.push(a.state(i));
-            i += 1;
-        } else if take_b {
-            out.push(b.state(j));
-            j += 1;
-        } else {
-            out.push(a.state(i).combine(b.state(j)));
-            i += 1;
-            j += 1;
-        }
-    }
-    Ok(out)
-}
-
 /// Roll fine buckets up into coarser ones (e.g. 1min -> 5min -> 1hr). The coarse
 /// width must be a multiple of the fine one for the result to equal a direct
 /// computation; that is the caller's grid choice, not checked here.
@@ -442,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn rollup_and_merge_match_direct() {
+    fn rollup_matches_direct() {
         let ts: Vec<i64> = (0..10_000).map(|i| i * 7).collect();
         let v: Vec<f64> = (0..10_000)
             .map(|i| ((i * 37) % 101) as f64 - 50.0)
@@ -459,13 +433,6 @@ mod tests {
             assert!((rolled.m2[k] - direct.m2[k]).abs() <= 1e-9 * direct.m2[k].abs().max(1.0));
             assert!((rolled.sum[k] - direct.sum[k]).abs() <= 1e-9);
         }
-        let half = 5000;
-        let a = aggregate(&ts[..half], &v[..half], 3000, 0).unwrap();
-        let b = aggregate(&ts[half..], &v[half..], 3000, 0).unwrap();
-        let merged = merge_aggregates(&a, &b).unwrap();
-        assert_eq!(merged.ts, direct.ts);
-        assert_eq!(merged.count, direct.count);
-        assert_eq!(merged.last, direct.last);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! ISO-8601 timestamps <-> milliseconds since the Unix epoch (UTC, proleptic Gregorian).
+//! ISO-8601 timestamps to milliseconds since the Unix epoch (UTC, proleptic Gregorian).
 //!
 //! Hand-written because origin pages carry one timestamp per sample and a general
 //! date library would dominate the parse; civil-day arithmetic follows Howard
-//! Hinnant's `days_from_civil` / `civil_from_days` derivation.
+//! Hinnant's `days_from_civil` / `civil_from_days` derivation (the CSV encoder formats
+//! its timestamps with the same `civil_from_days`).
 
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -17,7 +18,8 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// (year, month, day) of a day count since 1970-01-01.
+/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01, valid for
+/// the whole i64 millisecond range.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -151,44 +153,6 @@ pub fn parse_iso_ms(s: &[u8]) -> Result<i64, &'static str> {
     }
 }
 
-/// Write `YYYY-MM-DDTHH:MM:SS.mmmZ` for a millisecond timestamp (years 0..=9999 padded).
-pub fn format_iso_ms(ms: i64, out: &mut Vec<u8>) {
-    let days = ms.div_euclid(MS_PER_DAY);
-    let rem = ms.rem_euclid(MS_PER_DAY);
-    let (year, month, day) = civil_from_days(days);
-    let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
-    let (m, rem) = (rem / 60_000, rem % 60_000);
-    let (s, milli) = (rem / 1000, rem % 1000);
-    if (0..=9999).contains(&year) {
-        push_padded(out, year, 4);
-    } else {
-        out.extend_from_slice(if year < 0 { b"-" } else { b"+" });
-        push_padded(out, year.abs(), 6);
-    }
-    out.push(b'-');
-    push_padded(out, i64::from(month), 2);
-    out.push(b'-');
-    push_padded(out, i64::from(day), 2);
-    out.push(b'T');
-    push_padded(out, h, 2);
-    out.push(b':');
-    push_padded(out, m, 2);
-    out.push(b':');
-    push_padded(out, s, 2);
-    out.push(b'.');
-    push_padded(out, milli, 3);
-    out.push(b'Z');
-}
-
-fn push_padded(out: &mut Vec<u8>, v: i64, width: usize) {
-    let mut buf = itoa::Buffer::new();
-    let s = buf.format(v);
-    for _ in s.len()..width {
-        out.push(b'0');
-    }
-    out.extend_from_slice(s.as_bytes());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,25 +202,42 @@ mod tests {
     }
 
     #[test]
-    fn format_round_trip() {
-        for ms in [
-            0i64,
-            -1,
-            1_704_067_200_123,
-            -62_135_596_800_000,
-            253_402_300_799_999,
+    fn known_instants() {
+        for (text, ms) in [
+            ("1970-01-01T00:00:00.000Z", 0i64),
+            ("1969-12-31T23:59:59.999Z", -1),
+            ("2024-01-01T00:00:00.123Z", 1_704_067_200_123),
+            ("0001-01-01T00:00:00.000Z", -62_135_596_800_000),
+            ("9999-12-31T23:59:59.999Z", 253_402_300_799_999),
         ] {
-            let mut out = Vec::new();
-            format_iso_ms(ms, &mut out);
-            assert_eq!(
-                parse_iso_ms(&out),
-                Ok(ms),
-                "{}",
-                String::from_utf8_lossy(&out)
-            );
+            assert_eq!(p(text), Ok(ms), "{text}");
         }
-        let mut out = Vec::new();
-        format_iso_ms(-1, &mut out);
-        assert_eq!(out, b"1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn civil_matches_day_by_day_walk() {
+        // Walk forward from 1600-03-01 one day at a time, checking against a naive calendar.
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let mdays = |y: i64, m: u32| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let start = -135_080; // 1600-03-01
+        assert_eq!(civil_from_days(start), (1600, 3, 1));
+        let (mut y, mut m, mut d) = (1600i64, 3u32, 1u32);
+        for day in start..start + 400 * 366 * 2 {
+            assert_eq!(civil_from_days(day), (y, m, d), "day {day}");
+            d += 1;
+            if d > mdays(y, m) {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
     }
 }

@@ -42,7 +42,7 @@ fn column<'py, T: numpy::Element + Copy>(
     Ok(arr.as_slice()?.to_vec())
 }
 
-/// The mergeable state of an aggregate dict (avg and stddev are derived, not read).
+/// The roll-up state of an aggregate dict (avg and stddev are derived, not read).
 fn from_dict(d: &Bound<'_, PyDict>, arg: &str) -> PyResult<Aggregates> {
     let (i, f) = ("int64", "float64");
     let mut a = Aggregates {
@@ -79,18 +79,6 @@ fn aggregate<'py>(
     to_dict(py, out)
 }
 
-/// Combine two partial aggregates of the same bucket grid; `a` holds the earlier samples.
-#[pyfunction]
-fn merge_aggregates<'py>(
-    py: Python<'py>,
-    a: &Bound<'py, PyDict>,
-    b: &Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let (a, b) = (from_dict(a, "a")?, from_dict(b, "b")?);
-    let out = run(py, Gil::Release, || agg::merge_aggregates(&a, &b))?;
-    to_dict(py, out)
-}
-
 /// Roll aggregates up into coarser buckets (1min -> 5min -> 1hr ...).
 #[pyfunction]
 #[pyo3(signature = (aggregates, bucket_ms, origin_ms = 0))]
@@ -107,7 +95,6 @@ fn rollup_aggregates<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
-    m.add_function(wrap_pyfunction!(merge_aggregates, m)?)?;
     m.add_function(wrap_pyfunction!(rollup_aggregates, m)?)?;
     Ok(())
 }

@@ -11,6 +11,7 @@
 use super::sink::{to_vec, Counter, Out, Sink};
 use super::{validate_all, Aggregates, Series};
 use crate::error::{CoreError, Result};
+use crate::time::civil_from_days;
 
 pub const RAW_HEADER: &str = "time,point,value\r\n";
 pub const AGG_HEADER: &str = "time,point,count,sum,min,max,avg,stddev\r\n";
@@ -203,21 +204,6 @@ fn two(v: u32) -> [u8; 2] {
     [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8]
 }
 
-/// Proleptic Gregorian (year, month, day) of a day count from 1970-01-01
-/// (Howard Hinnant's `civil_from_days`, valid for the whole i64 millisecond range).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,33 +254,6 @@ mod tests {
         assert_eq!(iso(8_640_000_000_000_000), "+275760-09-13T00:00:00.000Z");
         assert_eq!(iso(i64::MAX), "+292278994-08-17T07:12:55.807Z");
         assert_eq!(iso(i64::MIN), "-292275055-05-16T16:47:04.192Z");
-    }
-
-    #[test]
-    fn civil_matches_day_by_day_walk() {
-        // Walk forward from 1600-03-01 one day at a time, checking against a naive calendar.
-        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let mdays = |y: i64, m: u32| match m {
-            2 if leap(y) => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        };
-        let start = -135_080; // 1600-03-01
-        assert_eq!(civil_from_days(start), (1600, 3, 1));
-        let (mut y, mut m, mut d) = (1600i64, 3u32, 1u32);
-        for day in start..start + 400 * 366 * 2 {
-            assert_eq!(civil_from_days(day), (y, m, d), "day {day}");
-            d += 1;
-            if d > mdays(y, m) {
-                d = 1;
-                m += 1;
-                if m > 12 {
-                    m = 1;
-                    y += 1;
-                }
-            }
-        }
     }
 
     #[test]
