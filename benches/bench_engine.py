@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from acechart.origin.client import OriginClient
-from acechart.origin.isotime import parse_iso_ms
 from acechart.query import Query
 from acechart.runtime import Runtime
 from acechart.settings import Settings
+from acechart.times import parse_iso_ms
 from benches.bench_origin import SITE, TOKEN, one_minute_points, start_simulator
 
 NOW = parse_iso_ms("2025-01-01T00:00:00Z")

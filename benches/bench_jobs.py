@@ -24,7 +24,7 @@ import tempfile
 import time
 from typing import Any
 
-from acechart.origin.isotime import parse_iso_ms
+from acechart.times import parse_iso_ms
 from benches.bench_origin import one_minute_points, start_simulator
 
 SITE = "ses_falls_city"

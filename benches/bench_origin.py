@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from acechart.origin.client import OriginClient, Samples
-from acechart.origin.isotime import parse_iso_ms
 from acechart.settings import Settings
 from acechart.simulator.datagen import DataSource
 from acechart.simulator.pagefmt import PageRenderer, page_body
+from acechart.times import parse_iso_ms
 
 SITE = "ses_falls_city"
 TOKEN = "demo-token"

@@ -22,10 +22,9 @@ import numpy.typing as npt
 import pytest
 
 from acechart import _core
-from acechart.origin.isotime import parse_iso_ms
-from acechart.query import format_time
 from acechart.server.compress import compress
 from acechart.simulator.datagen import DataSource
+from acechart.times import format_time, parse_iso_ms
 
 SITE = "ses_falls_city"
 END_MS = parse_iso_ms("2025-01-01T00:00:00Z")

@@ -16,7 +16,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from acechart.origin.client import OriginClient
-from acechart.origin.isotime import parse_iso_ms
 from acechart.settings import Settings
 from acechart.simulator.app import (
     DEMO_TOKEN,
@@ -27,6 +26,7 @@ from acechart.simulator.app import (
 )
 from acechart.simulator.datagen import DataSource, SiteTable
 from acechart.simulator.faults import FaultInjector, RequestLog
+from acechart.times import parse_iso_ms
 
 pytest_plugins = ["tests.storage_fixtures", "tests.jobs_support"]
 

@@ -70,7 +70,7 @@ class Service:
 
 
 def query(points: list[str], start: int, end: int, **extra: Any) -> dict[str, Any]:
-    from acechart.query import format_time
+    from acechart.times import format_time
 
     return {
         "site": SITE,

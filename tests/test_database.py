@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from acechart import _core
+from acechart.result import AGG_KEYS
 from acechart.storage import BlockMeta, Database, DatabaseError, PointRecord
 from acechart.storage.migrations import MIGRATIONS, Migration
-from acechart.storage.records import AGG_KEYS
 
 #: Every table and column of the seed schema (seed-design.md section 2.2).
 SEED_COLUMNS = {
@@ -401,14 +401,6 @@ async def test_block_meta_round_trip_and_rewrite(db: Database) -> None:
     assert (k1.size_bytes, k1.covered, k1.version) == (300, ((T0, T0 + 5 * DAY_MS),), 2)
     assert (k1.hit_count, k1.last_accessed) == (1, 3000)  # hits kept across rewrites
     assert await db.get_block_meta([]) == {}
-
-
-async def test_block_meta_compare_and_set(db: Database) -> None:
-    assert await db.replace_block_meta(block("k"), None) == 1
-    assert await db.replace_block_meta(block("k"), None) is None  # exists already
-    assert await db.replace_block_meta(block("k", size=2), 1) == 2
-    assert await db.replace_block_meta(block("k", size=3), 1) is None  # lost the race
-    assert (await db.get_block_meta(["k"]))["k"].size_bytes == 2
 
 
 async def test_block_meta_rejects_bad_intervals(db: Database) -> None:

@@ -29,8 +29,8 @@ from acechart.errors import (
     Unauthorized,
 )
 from acechart.origin.client import OriginClient, Progress, Samples
-from acechart.origin.isotime import parse_iso_ms
 from acechart.settings import Settings
+from acechart.times import parse_iso_ms
 from tests.conftest import SITE, TOKEN, ClientFactory, Sim, SimFactory, origin_settings
 
 START = parse_iso_ms("2024-03-04T00:00:00Z")

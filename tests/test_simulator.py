@@ -26,11 +26,11 @@ import aiohttp
 import numpy as np
 import pytest
 
-from acechart.origin.isotime import format_iso_ms, parse_iso_ms
 from acechart.settings import VALID_PAGE_SIZES
 from acechart.simulator.cursor import Cursor, query_fingerprint
 from acechart.simulator.datagen import BUCKET_MS, Rows, SiteTable
 from acechart.simulator.pagefmt import PageRenderer, page_body
+from acechart.times import format_time, parse_iso_ms
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, SimFactory
 
 START = parse_iso_ms("2024-03-04T00:00:00Z")  # a Monday
@@ -87,7 +87,7 @@ def reference_samples(table: SiteTable, rows: Rows) -> list[dict[str, Any]]:
             {
                 "name": table.names[int(rows.idx[i])],
                 "value": value,
-                "time": format_iso_ms(int(rows.t_ms[i])),
+                "time": format_time(int(rows.t_ms[i])),
             }
         )
     return out
@@ -223,8 +223,8 @@ async def test_auth_with_configured_tokens(
 
 async def test_page_shape_and_order(sim: Sim, http: aiohttp.ClientSession) -> None:
     status, body = await get(
-        http, sim, PAGINATED, start_time=format_iso_ms(START),
-        end_time=format_iso_ms(START + HOUR), page_size=1000, raw_data="true",
+        http, sim, PAGINATED, start_time=format_time(START),
+        end_time=format_time(START + HOUR), page_size=1000, raw_data="true",
     )  # fmt: skip
     assert status == 200
     page = json.loads(body)
@@ -246,7 +246,7 @@ async def test_every_sample_exactly_once_across_pages(
 ) -> None:
     start, end = START + 5 * 60_000, START + 2 * HOUR
     pages = await page_through(
-        http, sim, start_time=format_iso_ms(start), end_time=format_iso_ms(end),
+        http, sim, start_time=format_time(start), end_time=format_time(end),
         page_size=page_size, raw_data="true",
     )  # fmt: skip
     got = [s for p in pages for s in p["point_samples"]]
@@ -254,14 +254,14 @@ async def test_every_sample_exactly_once_across_pages(
     assert len(pages) == max(1, math.ceil(len(expected) / page_size))
     assert got == reference_samples(sim.site, expected)
     times = {s["time"] for s in got}
-    assert format_iso_ms(start) in times and format_iso_ms(end) in times  # both ends included
+    assert format_time(start) in times and format_time(end) in times  # both ends included
 
 
 async def test_tiny_pages_with_point_filter(sim: Sim, http: aiohttp.ClientSession) -> None:
     names = [sim.site.names[i] for i in (3, 40, 200)]
     start, end = START, START + 10 * 60_000
     pages = await page_through(
-        http, sim, start_time=format_iso_ms(start), end_time=format_iso_ms(end),
+        http, sim, start_time=format_time(start), end_time=format_time(end),
         page_size=3, raw_data="true", point_names=",".join(names),
     )  # fmt: skip
     got = [s for p in pages for s in p["point_samples"]]
@@ -273,8 +273,8 @@ async def test_tiny_pages_with_point_filter(sim: Sim, http: aiohttp.ClientSessio
 
 async def test_unknown_point_names_are_ignored(sim: Sim, http: aiohttp.ClientSession) -> None:
     status, body = await get(
-        http, sim, PAGINATED, start_time=format_iso_ms(START),
-        end_time=format_iso_ms(START + HOUR), page_size=100, raw_data="true",
+        http, sim, PAGINATED, start_time=format_time(START),
+        end_time=format_time(START + HOUR), page_size=100, raw_data="true",
         point_names="no/such/point",
     )  # fmt: skip
     assert status == 200
@@ -283,8 +283,8 @@ async def test_unknown_point_names_are_ignored(sim: Sim, http: aiohttp.ClientSes
 
 async def test_same_request_same_bytes(sim: Sim, http: aiohttp.ClientSession) -> None:
     params: dict[str, Any] = {
-        "start_time": format_iso_ms(START),
-        "end_time": format_iso_ms(START + HOUR),
+        "start_time": format_time(START),
+        "end_time": format_time(START + HOUR),
         "page_size": 5000,
         "raw_data": "true",
     }
@@ -309,8 +309,8 @@ async def test_invalid_parameters_are_422(
     sim: Sim, http: aiohttp.ClientSession, params: dict[str, Any], field: str
 ) -> None:
     query: dict[str, Any] = {
-        "start_time": format_iso_ms(START),
-        "end_time": format_iso_ms(START + HOUR),
+        "start_time": format_time(START),
+        "end_time": format_time(START + HOUR),
         "page_size": 100,
     }
     query.update(params)
@@ -323,8 +323,8 @@ async def test_invalid_parameters_are_422(
 async def test_all_valid_page_sizes_accepted(sim: Sim, http: aiohttp.ClientSession) -> None:
     for size in VALID_PAGE_SIZES:
         status, body = await get(
-            http, sim, PAGINATED, start_time=format_iso_ms(START),
-            end_time=format_iso_ms(START + 60_000), page_size=size, raw_data="true",
+            http, sim, PAGINATED, start_time=format_time(START),
+            end_time=format_time(START + 60_000), page_size=size, raw_data="true",
         )  # fmt: skip
         assert status == 200
         assert len(json.loads(body)["point_samples"]) <= size
@@ -334,21 +334,21 @@ async def test_cursor_of_another_query_is_rejected(sim: Sim, http: aiohttp.Clien
     fp = query_fingerprint(SITE, START, START + HOUR, True, None)
     cursor = Cursor(fp, START, 0, 10).encode()
     ok = await get(
-        http, sim, PAGINATED, start_time=format_iso_ms(START),
-        end_time=format_iso_ms(START + HOUR), page_size=10, raw_data="true", cursor=cursor,
+        http, sim, PAGINATED, start_time=format_time(START),
+        end_time=format_time(START + HOUR), page_size=10, raw_data="true", cursor=cursor,
     )  # fmt: skip
     assert ok[0] == 200
     other = await get(
-        http, sim, PAGINATED, start_time=format_iso_ms(START),
-        end_time=format_iso_ms(START + 2 * HOUR), page_size=10, raw_data="true", cursor=cursor,
+        http, sim, PAGINATED, start_time=format_time(START),
+        end_time=format_time(START + 2 * HOUR), page_size=10, raw_data="true", cursor=cursor,
     )  # fmt: skip
     assert other[0] == 422
 
 
 async def test_no_data_after_now(sim: Sim, http: aiohttp.ClientSession) -> None:
     pages = await page_through(
-        http, sim, start_time=format_iso_ms(NOW_MS - 10 * 60_000),
-        end_time=format_iso_ms(NOW_MS + HOUR), page_size=100000, raw_data="true",
+        http, sim, start_time=format_time(NOW_MS - 10 * 60_000),
+        end_time=format_time(NOW_MS + HOUR), page_size=100000, raw_data="true",
     )  # fmt: skip
     times = [parse_iso_ms(s["time"]) for p in pages for s in p["point_samples"]]
     assert times and max(times) <= NOW_MS
@@ -362,7 +362,7 @@ async def test_page_limit_and_lazy_has_more(
     start, end = START, START + 2 * HOUR
     expected = sim.site.all_rows(sim.site.select([name]), start, end)
     pages = await page_through(
-        http, sim, start_time=format_iso_ms(start), end_time=format_iso_ms(end),
+        http, sim, start_time=format_time(start), end_time=format_time(end),
         page_size=1000, raw_data="true", point_names=name,
     )  # fmt: skip
     sizes = [len(p["point_samples"]) for p in pages]
@@ -377,7 +377,7 @@ async def test_buckets_are_five_minute_means(sim: Sim, http: aiohttp.ClientSessi
     names.append(next(p.name for p in sim.site.site.points if p.model.style == "words"))
     start, end = START + 60_000, START + HOUR
     pages = await page_through(
-        http, sim, start_time=format_iso_ms(start), end_time=format_iso_ms(end),
+        http, sim, start_time=format_time(start), end_time=format_time(end),
         page_size=10, raw_data="false", point_names=",".join(names),
     )  # fmt: skip
     got = [s for p in pages for s in p["point_samples"]]
@@ -475,7 +475,7 @@ async def test_site_timeseries_unpaginated(sim: Sim, http: aiohttp.ClientSession
     start, end = START, START + 15 * 60_000
     status, body = await get(
         http, sim, f"/sites/{SITE}/timeseries",
-        start_time=format_iso_ms(start), end_time=format_iso_ms(end),
+        start_time=format_time(start), end_time=format_time(end),
     )  # fmt: skip
     assert status == 200
     expected = sim.site.all_rows(sim.site.all_points, start, end)
@@ -488,7 +488,7 @@ async def test_point_timeseries_with_slashes_in_the_name(
     name = sim.site.names[10]
     start, end = START, START + HOUR
     expected = reference_samples(sim.site, sim.data.expected(SITE, name, start, end))
-    times = {"start_time": format_iso_ms(start), "end_time": format_iso_ms(end)}
+    times = {"start_time": format_time(start), "end_time": format_time(end)}
     for path_name in (quote(name, safe=""), name):
         status, body = await get(http, sim, f"/points/{path_name}/timeseries", **times)
         assert status == 200
@@ -501,7 +501,7 @@ async def test_post_points_get_timeseries(sim: Sim, http: aiohttp.ClientSession)
     names = [sim.site.names[i] for i in (0, 50, 100)]
     start, end = START, START + 20 * 60_000
     expected = reference_samples(sim.site, sim.site.all_rows(sim.site.select(names), start, end))
-    params = {"start_time": format_iso_ms(start), "end_time": format_iso_ms(end)}
+    params = {"start_time": format_time(start), "end_time": format_time(end)}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     for points in (names, [{"name": n} for n in names]):
         async with http.post(
@@ -541,8 +541,8 @@ async def test_drop_cuts_the_body_and_corrupt_breaks_json(
     sim: Sim, http: aiohttp.ClientSession
 ) -> None:
     params: dict[str, Any] = {
-        "start_time": format_iso_ms(START),
-        "end_time": format_iso_ms(START + HOUR),
+        "start_time": format_time(START),
+        "end_time": format_time(START + HOUR),
         "page_size": 10000,
         "raw_data": "true",
     }
@@ -586,7 +586,7 @@ async def test_faults_limited_to_a_path(sim: Sim, http: aiohttp.ClientSession) -
     sim.faults.configure(path_contains="/timeseries", error_rate=1.0)
     assert (await get(http, sim, "/sites"))[0] == 200
     status, _ = await get(
-        http, sim, PAGINATED, start_time=format_iso_ms(START), end_time=format_iso_ms(START)
+        http, sim, PAGINATED, start_time=format_time(START), end_time=format_time(START)
     )
     assert status in (500, 503)
 
@@ -644,7 +644,7 @@ async def test_vendor_client_and_models_accept_the_simulator(sim: Sim) -> None:
         assert {p.collect_interval for p in parsed} == {30, 60, 300}
 
         series = client.get_site_timeseries_paginated(
-            SITE, format_iso_ms(start), format_iso_ms(end), page_size=1000, raw_data=True
+            SITE, format_time(start), format_time(end), page_size=1000, raw_data=True
         )
         samples = [models.PointSample.model_validate(s) for s in series["point_samples"]]
         assert len(samples) == len(expected)
@@ -652,10 +652,10 @@ async def test_vendor_client_and_models_accept_the_simulator(sim: Sim) -> None:
         assert [int(s.time.timestamp() * 1000) for s in samples] == expected.t_ms.tolist()
 
         one = sim.site.names[5]
-        data = client.get_point_timeseries(one, format_iso_ms(start), format_iso_ms(end))
+        data = client.get_point_timeseries(one, format_time(start), format_time(end))
         models.TimeseriesData.model_validate(data)
         several = client.get_points_timeseries(
-            list(sim.site.names[:3]), format_iso_ms(start), format_iso_ms(end)
+            list(sim.site.names[:3]), format_time(start), format_time(end)
         )
         assert {s["name"] for s in several["point_samples"]} == set(sim.site.names[:3])
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from acechart.errors import BadRequest
+from acechart.times import to_ms
 
 INTERVALS: dict[str, int | None] = {
     "raw": None,
@@ -15,6 +16,9 @@ INTERVALS: dict[str, int | None] = {
     "1hr": 3_600_000,
     "1day": 86_400_000,
 }
+#: The intervals whose buckets the aggregate tier stores (1min is always computed from
+#: raw samples: a year of it would cost more to store than to recompute).
+STORED_LEVELS: dict[str, int] = {"5min": 300_000, "1hr": 3_600_000, "1day": 86_400_000}
 DOWNSAMPLERS = ("minmaxlttb", "m4")
 #: Times a query may name: 1900-01-01 .. 2200-01-01 UTC. Outside it no building
 #: data exists, and every date computation downstream stays in range.
@@ -22,7 +26,6 @@ MIN_TIME_MS = -2_208_988_800_000
 MAX_TIME_MS = 7_258_118_400_000
 #: Most samples a downsampled series may keep (a chart's width, generously).
 MAX_CHART_POINTS = 1_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -41,16 +44,7 @@ def parse_time(text: str, parameter: str) -> int:
             f"{parameter} must be a date (2024-01-01) or an ISO-8601 datetime, got {text!r}",
             parameter=parameter,
         ) from None
-    return (dt - _EPOCH) // timedelta(milliseconds=1)
-
-
-def format_time(ms: int) -> str:
-    """ms -> `2024-01-01T00:00:00Z` (milliseconds shown only when present)."""
-    dt = _EPOCH + timedelta(milliseconds=ms)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    if ms % 1000:
-        text += f".{ms % 1000:03d}"
-    return text + "Z"
+    return to_ms(dt)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,23 @@ from numpy.typing import NDArray
 from acechart.query import Query
 
 Aggregates = dict[str, NDArray[np.int64] | NDArray[np.float64]]
+"""One point's bucket columns, keyed by `AGG_KEYS`, as `acechart._core.aggregate` returns them."""
+
+#: Keys of an aggregate column set, exactly as `acechart._core.aggregate` returns them.
+AGG_KEYS: tuple[str, ...] = (
+    "ts",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "stddev",
+    "m2",
+    "first",
+    "last",
+)
+AGG_INT_KEYS: frozenset[str] = frozenset({"ts", "count"})
+AGG_FLOAT_KEYS: tuple[str, ...] = tuple(k for k in AGG_KEYS if k not in AGG_INT_KEYS)
 
 
 @dataclass(frozen=True, eq=False)

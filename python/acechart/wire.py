@@ -20,8 +20,9 @@ from numpy.typing import NDArray
 
 from acechart._core import encode_csv, encode_json, encode_msgpack
 from acechart.errors import BadRequest
-from acechart.query import Query, format_time
-from acechart.result import Aggregates, Result, Series
+from acechart.query import Query
+from acechart.result import AGG_FLOAT_KEYS, Aggregates, Result, Series
+from acechart.times import format_time
 
 __all__ = [
     "CONTENT_TYPES",
@@ -258,9 +259,6 @@ def encode_timeseries(result: Result, rep: Representation) -> bytes:
     return encode_json(meta, series)
 
 
-_AGG_FLOATS = ("sum", "min", "max", "avg", "stddev")
-
-
 def aggregation_items(result: Result) -> list[AggItem]:
     """Each series' bucket statistics as contiguous columns (empty ones for a point
     without buckets)."""
@@ -269,7 +267,7 @@ def aggregation_items(result: Result) -> list[AggItem]:
         agg = s.aggregates
         if agg is None:
             columns: Aggregates = {"ts": np.zeros(0, np.int64), "count": np.zeros(0, np.int64)}
-            columns.update({k: np.zeros(0, np.float64) for k in _AGG_FLOATS})
+            columns.update({k: np.zeros(0, np.float64) for k in AGG_FLOAT_KEYS})
         else:
             columns = {k: v if v.flags.c_contiguous else v.copy() for k, v in agg.items()}
         out.append((s.name, columns))

@@ -22,15 +22,13 @@ from numpy.typing import NDArray
 from acechart._core import aggregate, rollup_aggregates
 from acechart.cache import intervals as iv
 from acechart.cache.policy import DAY_MS, TABLE
-from acechart.query import INTERVALS
+from acechart.query import STORED_LEVELS
 from acechart.result import Aggregates
 from acechart.storage.aggregates import CoverageRow
 from acechart.storage.database import Database
 
-#: The stored levels and their widths (1min is always computed from raw).
-LEVELS: dict[str, int] = {
-    name: width for name, width in INTERVALS.items() if width and name != "1min"
-}
+#: The stored levels and their widths.
+LEVELS = STORED_LEVELS
 _RECENT_MS = 7 * DAY_MS
 _ARCHIVED_MS = 90 * DAY_MS
 _NEVER = 2**62

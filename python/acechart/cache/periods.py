@@ -9,18 +9,10 @@ round trips, not bytes, dominate cold reads). See README, "Block period".
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def _dt(ms: int) -> datetime:
-    return _EPOCH + ms * _MS
-
-
-def _ms(dt: datetime) -> int:
-    return (dt - _EPOCH) // _MS
+from acechart.times import from_ms as _dt
+from acechart.times import to_ms as _ms
 
 
 def month_start(ms: int) -> int:

@@ -19,7 +19,8 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from acechart.errors import AcechartError, BadRequest
-from acechart.query import Query, format_time, parse_time
+from acechart.query import Query, parse_time
+from acechart.times import format_time
 from acechart.wire import Format, Layout, Representation, representation
 
 __all__ = [

@@ -41,8 +41,8 @@ from acechart.errors import (
     OriginTimeout,
     OriginUnavailable,
 )
-from acechart.origin.isotime import format_iso_ms, to_ms
 from acechart.settings import Settings
+from acechart.times import format_time, to_ms
 
 __all__ = ["OriginClient", "Progress", "ProgressCallback", "Samples"]
 
@@ -292,8 +292,8 @@ class OriginClient:
     async def _page_through(self, path: str, task: _Task, token: str, state: _Fetch) -> None:
         """Follow one window's cursor to the end, keeping samples inside [start, end)."""
         params: dict[str, str | int] = {
-            "start_time": format_iso_ms(task.start_ms),
-            "end_time": format_iso_ms(task.end_ms),
+            "start_time": format_time(task.start_ms),
+            "end_time": format_time(task.end_ms),
             "page_size": self.settings.origin_page_size,
             "raw_data": "true",
         }
@@ -326,7 +326,7 @@ class OriginClient:
             state.report()
         raise OriginUnavailable(
             f"more than {self.settings.origin_max_pages} pages in one window "
-            f"({format_iso_ms(task.start_ms)}..{format_iso_ms(task.end_ms)}); raise "
+            f"({format_time(task.start_ms)}..{format_time(task.end_ms)}); raise "
             "ACECHART_ORIGIN_MAX_PAGES or shorten ACECHART_ORIGIN_WINDOW_S",
             origin_status=200,
         )

@@ -95,9 +95,6 @@ class SiteAccess:
             raise
         self._raise_unless_allowed(fresh, site)
 
-    def forget(self) -> None:
-        self._verdicts.clear()
-
     async def _ask(self, key: tuple[str, str], token: str, site: str) -> _Verdict:
         """One origin check per pair at a time; concurrent first uses share it."""
         task = self._asking.get(key)

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from acechart.origin.isotime import parse_iso_ms
 from acechart.settings import VALID_PAGE_SIZES, Settings
 from acechart.simulator.cursor import Cursor, query_fingerprint
 from acechart.simulator.datagen import DataSource, Rows, SiteTable
@@ -34,6 +33,7 @@ from acechart.simulator.faults import (
     RequestRecord,
 )
 from acechart.simulator.pagefmt import PageRenderer, page_body, samples_body
+from acechart.times import parse_iso_ms
 
 __all__ = [
     "DEMO_TOKEN",

@@ -24,13 +24,12 @@ from acechart.storage.objects import (
     ObjectStore,
     StorageError,
 )
-from acechart.storage.records import AGG_KEYS, AGG_LEVELS, TIERS, BlockMeta, PointRecord
+from acechart.storage.records import AGG_LEVELS, TIERS, BlockMeta, PointRecord
 
 if TYPE_CHECKING:
     from acechart.storage.s3 import S3ObjectStore
 
 __all__ = [
-    "AGG_KEYS",
     "AGG_LEVELS",
     "TIERS",
     "BlockMeta",

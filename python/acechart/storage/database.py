@@ -224,23 +224,6 @@ class Database:
             await tx.executemany(tables.BLOCK_UPSERT, params)
         return len(params)
 
-    async def replace_block_meta(
-        self, meta: BlockMeta, expected_version: int | None, *, now: int | None = None
-    ) -> int | None:
-        """Compare-and-set one block row: write it only if its version is still `expected_version`.
-
-        `expected_version` None means the row must not exist yet. Returns the
-        new version, or None when another writer got there first (re-read,
-        merge, retry).
-        """
-        params = tables.block_params(meta, _now(now))
-        async with self.transaction() as tx:
-            if expected_version is None:
-                row = await tx.fetchone(tables.BLOCK_INSERT_NEW, params)
-            else:
-                row = await tx.fetchone(tables.BLOCK_CAS, (*params, expected_version))
-        return None if row is None else int(row[0])
-
     async def get_block_meta(self, keys: Iterable[str]) -> dict[str, BlockMeta]:
         """The rows of the given block keys that exist, through one query."""
         wanted = list(dict.fromkeys(keys))

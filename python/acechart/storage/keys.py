@@ -25,7 +25,6 @@ __all__ = [
     "block_key",
     "export_key",
     "export_prefix",
-    "point_blocks_prefix",
     "point_hash",
     "site_blocks_prefix",
 ]
@@ -48,11 +47,6 @@ def block_key(site: str, point: str, period: str) -> str:
     return validate_key(
         f"{site_blocks_prefix(site)}{point_hash(point)}/{_segment(period, 'period')}.blk"
     )
-
-
-def point_blocks_prefix(site: str, point: str) -> str:
-    """The listing prefix holding every block of one point."""
-    return f"{site_blocks_prefix(site)}{point_hash(point)}/"
 
 
 def site_blocks_prefix(site: str) -> str:

@@ -9,42 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from acechart.query import STORED_LEVELS
+
 __all__ = [
     "AGG_COLUMNS",
-    "AGG_FLOAT_KEYS",
-    "AGG_INT_KEYS",
-    "AGG_KEYS",
     "AGG_LEVELS",
     "TIERS",
-    "AggLevel",
     "BlockMeta",
     "PointRecord",
     "Tier",
 ]
 
-AggLevel = Literal["1min", "5min", "1hr", "1day"]
-#: The seed's aggregation levels (timeseries_aggregations.aggregation_level).
-AGG_LEVELS: tuple[AggLevel, ...] = ("1min", "5min", "1hr", "1day")
+#: The levels `timeseries_aggregations.aggregation_level` holds.
+AGG_LEVELS: tuple[str, ...] = tuple(STORED_LEVELS)
 
 Tier = Literal["realtime", "recent", "historical", "archived"]
 #: The seed's TTL classes (section 3.3), youngest first.
 TIERS: tuple[Tier, ...] = ("realtime", "recent", "historical", "archived")
-
-#: Keys of an aggregate column set, exactly as `acechart._core.aggregate` returns them.
-AGG_KEYS: tuple[str, ...] = (
-    "ts",
-    "count",
-    "sum",
-    "min",
-    "max",
-    "avg",
-    "stddev",
-    "m2",
-    "first",
-    "last",
-)
-AGG_INT_KEYS: frozenset[str] = frozenset({"ts", "count"})
-AGG_FLOAT_KEYS: tuple[str, ...] = tuple(k for k in AGG_KEYS if k not in AGG_INT_KEYS)
 
 #: The `timeseries_aggregations` column holding each aggregate key.
 AGG_COLUMNS: dict[str, str] = {

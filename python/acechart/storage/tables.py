@@ -14,14 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from acechart.storage.records import (
-    AGG_COLUMNS,
-    AGG_INT_KEYS,
-    AGG_KEYS,
-    TIERS,
-    BlockMeta,
-    PointRecord,
-)
+from acechart.result import AGG_INT_KEYS, AGG_KEYS
+from acechart.storage.records import AGG_COLUMNS, TIERS, BlockMeta, PointRecord
 
 #: One point's aggregates: `AGG_KEYS` -> array, as `_core.aggregate` returns them.
 AggArrays = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64]]
@@ -137,15 +131,6 @@ BLOCK_UPDATE = (
 BLOCK_UPSERT = (
     f"INSERT INTO cache_metadata ({BLOCK_INSERT_COLUMNS}) VALUES ({BLOCK_VALUES})"
     f" ON CONFLICT (cache_key) DO UPDATE SET {BLOCK_UPDATE}"
-)
-BLOCK_INSERT_NEW = (
-    f"INSERT INTO cache_metadata ({BLOCK_INSERT_COLUMNS}) VALUES ({BLOCK_VALUES})"
-    " ON CONFLICT (cache_key) DO NOTHING RETURNING version"
-)
-BLOCK_CAS = (
-    f"INSERT INTO cache_metadata ({BLOCK_INSERT_COLUMNS}) VALUES ({BLOCK_VALUES})"
-    f" ON CONFLICT (cache_key) DO UPDATE SET {BLOCK_UPDATE}"
-    " WHERE cache_metadata.version = ?14 RETURNING version"
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +11,7 @@ from acechart.server.params import int_param, required
 from acechart.server.pipeline import authorize
 from acechart.server.respond import STALE, json_response
 from acechart.storage.records import PointRecord
+from acechart.times import format_time
 
 __all__ = ["handle", "point_json"]
 
@@ -56,9 +56,7 @@ async def handle(request: web.Request) -> web.Response:
             "siteId": site,
             "count": len(listing.points),
             "offset": offset,
-            "updatedAt": None
-            if updated is None
-            else datetime.fromtimestamp(updated, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "updatedAt": None if updated is None else format_time(updated * 1000),
         },
         "points": [point_json(p) for p in listing.points],
     }

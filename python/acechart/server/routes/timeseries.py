@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from acechart.query import format_time
 from acechart.server.keys import SETTINGS
 from acechart.server.params import parse_query, wants_async
 from acechart.server.pipeline import DataRequest, answer
+from acechart.times import format_time
 from acechart.wire import encode_timeseries, negotiate
 
 __all__ = ["handle"]
