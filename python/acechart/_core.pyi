@@ -16,8 +16,11 @@ __all__ = [
     "downsample",
     "encode_block",
     "encode_csv",
+    "encode_head",
     "encode_json",
     "encode_msgpack",
+    "encode_part",
+    "encode_tail",
     "parse_page",
     "rollup_aggregates",
     "sort_dedup",
@@ -29,7 +32,10 @@ _I32 = npt.NDArray[np.int32]
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
 _Agg = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64]]
-_Series = Sequence[tuple[str, _I64, _F64] | tuple[str, _Agg]]
+_Item = tuple[str, _I64, _F64] | tuple[str, _Agg]
+_Series = Sequence[_Item]
+_Format = Literal["json", "msgpack", "csv"]
+_Layout = Literal["rows", "columns"]
 
 class BlockDecodeError(ValueError):
     """Bytes that are not a readable cache block (raised by `decode_block`)."""
@@ -69,5 +75,15 @@ def encode_msgpack(
     metadata: dict[str, Any], series: _Series, layout: Literal["rows", "columns"] = "rows"
 ) -> bytes: ...
 def encode_csv(series: _Series) -> bytes: ...
+def encode_head(
+    format: _Format,
+    metadata: dict[str, Any],
+    n_series: int,
+    layout: _Layout = "rows",
+    *,
+    aggregated: bool = False,
+) -> bytes: ...
+def encode_part(format: _Format, item: _Item, index: int, layout: _Layout = "rows") -> bytes: ...
+def encode_tail(format: _Format) -> bytes: ...
 def encode_block(point: str, ts: _I64, values: _F64, covered: npt.NDArray[np.int64]) -> bytes: ...
 def decode_block(data: bytes) -> tuple[str, _I64, _F64, npt.NDArray[np.int64]]: ...

@@ -1,4 +1,5 @@
-//! `encode_json`, `encode_msgpack`, `encode_csv`: response bodies written from arrays.
+//! `encode_json`, `encode_msgpack`, `encode_csv`: response bodies written from arrays;
+//! `encode_head`, `encode_part`, `encode_tail`: the same documents written in parts.
 //!
 //! Every Python input is read first, with the GIL held: series into borrowed NumPy
 //! arrays, metadata into an owned [`Meta`] tree. The encoders then run over plain slices
@@ -9,7 +10,9 @@
 //! value of an unsupported type...) raises `TypeError`, a bad value (arrays of different
 //! lengths, a missing aggregate key, an integer beyond 64 bits...) `ValueError`.
 
-use acechart_core::encode::{self, meta::MAX_DEPTH, Aggregates, Layout, Meta, Series};
+use acechart_core::encode::{
+    self, meta::MAX_DEPTH, parts, Aggregates, Format, Layout, Meta, Series,
+};
 use numpy::{Element, PyReadonlyArray1};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -443,9 +446,81 @@ fn encode_csv<'py>(py: Python<'py>, series: &Bound<'py, PyAny>) -> PyResult<Boun
     )
 }
 
+fn format_arg(name: &str) -> PyResult<Format> {
+    Format::parse(name).map_err(to_py)
+}
+
+/// A count or position argument as `usize`; negative is a `ValueError`.
+fn non_negative(arg: &str, value: i64) -> PyResult<usize> {
+    usize::try_from(value)
+        .map_err(|_| value_error(format!("{arg} must be a non-negative integer, got {value}")))
+}
+
+/// Everything of a document before its first series: for JSON up to the opening `[` of
+/// the series list, for MessagePack up to and including the header of an array of
+/// `n_series`, for CSV the header line (aggregate columns when `aggregated` and
+/// `n_series > 0`). `layout` is validated for every format; the head is the same for
+/// both MessagePack layouts.
+#[pyfunction]
+#[pyo3(signature = (format, metadata, n_series, layout = "rows", *, aggregated = false))]
+fn encode_head<'py>(
+    py: Python<'py>,
+    format: &str,
+    metadata: &Bound<'py, PyAny>,
+    n_series: i64,
+    layout: &str,
+    aggregated: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let format = format_arg(format)?;
+    Layout::parse(layout).map_err(to_py)?;
+    let n_series = non_negative("n_series", n_series)?;
+    let meta = self::metadata(metadata)?;
+    let head = parts::Head {
+        metadata: &meta,
+        n_series,
+        aggregated,
+    };
+    // A head holds metadata only: never worth releasing the GIL for.
+    let n = run(py, Gil::Keep, || parts::head_len(format, &head))?;
+    bytes_with(py, n, Gil::Keep, |out| parts::head_into(format, &head, out))
+}
+
+/// One series (`(name, ts, values)` or `(name, aggregates)`) as it appears at position
+/// `index` of the document, with the separator that precedes it (a JSON comma when
+/// `index > 0`). `layout` is MessagePack's.
+#[pyfunction]
+#[pyo3(signature = (format, item, index, layout = "rows"))]
+fn encode_part<'py>(
+    py: Python<'py>,
+    format: &str,
+    item: &Bound<'py, PyAny>,
+    index: i64,
+    layout: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let format = format_arg(format)?;
+    let layout = Layout::parse(layout).map_err(to_py)?;
+    let index = non_negative("index", index)?;
+    let held = Held::from_item(index, item)?;
+    let view = held.view()?;
+    let gil = Gil::release_if(view.len() >= DETACH_MIN_ROWS);
+    let n = run(py, gil, || parts::part_len(format, &view, index, layout))?;
+    bytes_with(py, n, gil, |out| {
+        parts::part_into(format, &view, index, layout, out)
+    })
+}
+
+/// Everything of a document after its last series (`b"]}"` for JSON, nothing else).
+#[pyfunction]
+fn encode_tail<'py>(py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, parts::tail(format_arg(format)?)))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_json, m)?)?;
     m.add_function(wrap_pyfunction!(encode_msgpack, m)?)?;
     m.add_function(wrap_pyfunction!(encode_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_head, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_part, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_tail, m)?)?;
     Ok(())
 }

@@ -56,16 +56,28 @@ fn check(series: &[Series<'_>]) -> Result<()> {
     }
 }
 
+/// The text is [`head`] (the header line), then [`item`] for each series; there is
+/// nothing after the last row. The parts API writes the same pieces one at a time.
 fn document<S: Sink>(w: &mut S, series: &[Series<'_>]) {
-    let aggregated = matches!(series.first(), Some(Series::Agg { .. }));
-    w.bytes(if aggregated { AGG_HEADER } else { RAW_HEADER }.as_bytes());
+    head(w, matches!(series.first(), Some(Series::Agg { .. })));
     let mut clock = Clock::new();
     for s in series {
-        let point = quoted(s.name());
-        match *s {
-            Series::Raw { ts, values, .. } => write_raw(w, &mut clock, &point, ts, values),
-            Series::Agg { aggs, .. } => write_agg(w, &mut clock, &point, &aggs),
-        }
+        item(w, &mut clock, s);
+    }
+}
+
+/// The header line: aggregate columns when `aggregated`, else raw ones.
+pub(crate) fn head<S: Sink>(w: &mut S, aggregated: bool) {
+    w.bytes(if aggregated { AGG_HEADER } else { RAW_HEADER }.as_bytes());
+}
+
+/// The rows of one series. `clock` only caches the date text: a fresh one writes the
+/// same bytes.
+pub(crate) fn item<S: Sink>(w: &mut S, clock: &mut Clock, s: &Series<'_>) {
+    let point = quoted(s.name());
+    match *s {
+        Series::Raw { ts, values, .. } => write_raw(w, clock, &point, ts, values),
+        Series::Agg { aggs, .. } => write_agg(w, clock, &point, &aggs),
     }
 }
 
@@ -138,14 +150,14 @@ const MS_PER_DAY: i64 = 86_400_000;
 const DATE_MAX: usize = 17;
 
 /// ISO 8601 formatter that reuses the date part while consecutive rows share a day.
-struct Clock {
+pub(crate) struct Clock {
     day: i64,
     date: [u8; DATE_MAX],
     date_len: usize,
 }
 
 impl Clock {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut c = Clock {
             day: 0,
             date: [0; DATE_MAX],

@@ -41,31 +41,46 @@ pub fn encode_into(metadata: &Meta, series: &[Series<'_>], out: &mut [u8]) -> Re
     w.finish()
 }
 
+/// Everything after the last series.
+pub(crate) const TAIL: &[u8] = b"]}";
+
+/// The document is [`head`], then [`item`] for each series, then [`TAIL`]; the parts
+/// API writes the same pieces one at a time.
 fn document<S: Sink>(w: &mut S, metadata: &Meta, series: &[Series<'_>]) {
+    head(w, metadata);
+    for (i, s) in series.iter().enumerate() {
+        item(w, i, s);
+    }
+    w.bytes(TAIL);
+}
+
+/// Everything before the first series (metadata depth already checked).
+pub(crate) fn head<S: Sink>(w: &mut S, metadata: &Meta) {
     w.array(*b"{\"metadata\":");
     write_meta(w, metadata);
     w.array(*b",\"series\":[");
-    for (i, s) in series.iter().enumerate() {
-        if i > 0 {
-            w.byte(b',');
-        }
-        w.array(*b"{\"name\":");
-        write_str(w, s.name());
-        match *s {
-            Series::Raw { ts, values, .. } => {
-                w.array(*b",\"data\":[");
-                write_pairs(w, ts, values);
-                w.byte(b']');
-            }
-            Series::Agg { aggs, .. } => {
-                w.array(*b",\"aggregations\":[");
-                write_buckets(w, &aggs);
-                w.byte(b']');
-            }
-        }
-        w.byte(b'}');
+}
+
+/// The series at position `index` of the list, with the comma that precedes it.
+pub(crate) fn item<S: Sink>(w: &mut S, index: usize, s: &Series<'_>) {
+    if index > 0 {
+        w.byte(b',');
     }
-    w.array(*b"]}");
+    w.array(*b"{\"name\":");
+    write_str(w, s.name());
+    match *s {
+        Series::Raw { ts, values, .. } => {
+            w.array(*b",\"data\":[");
+            write_pairs(w, ts, values);
+            w.byte(b']');
+        }
+        Series::Agg { aggs, .. } => {
+            w.array(*b",\"aggregations\":[");
+            write_buckets(w, &aggs);
+            w.byte(b']');
+        }
+    }
+    w.byte(b'}');
 }
 
 #[inline(always)]

@@ -10,6 +10,9 @@
 //!   each array as a little-endian float64 `bin` field ([`Layout::Columns`]).
 //! - CSV ([`csv::encode`]), long format, for exports.
 //!
+//! A document can also be written in parts, a head, one part per series and a tail
+//! ([`parts`]), whose concatenation is byte for byte the whole document.
+//!
 //! Each encoder is one generic function over a sink, run twice: once to count the exact
 //! output size, once to write into a buffer of that size (`encoded_len` / `encode_into`,
 //! or `encode` for a `Vec`). A caller can thus write straight into its final buffer (the
@@ -20,11 +23,13 @@ pub mod json;
 pub mod meta;
 pub mod msgpack;
 mod num;
+pub mod parts;
 mod sink;
 
 use crate::error::{CoreError, Result};
 
 pub use meta::Meta;
+pub use parts::Format;
 
 /// The aggregate columns emitted for one series (the output of the aggregate kernel,
 /// without its internal `m2`, `first` and `last`).

@@ -51,74 +51,89 @@ pub fn encode_into(
     w.finish()
 }
 
+/// The document is [`head`] (with the series array header), then [`item`] for each
+/// series; there is nothing after the last one. The parts API writes the same pieces
+/// one at a time.
 fn document<S: Sink>(
     w: &mut S,
     metadata: &Meta,
     series: &[Series<'_>],
     layout: Layout,
 ) -> Result<()> {
+    head(w, metadata, series.len())?;
+    for s in series {
+        item(w, s, layout)?;
+    }
+    Ok(())
+}
+
+/// Everything before the first series, up to the header of an array of `n_series`
+/// (metadata depth already checked).
+pub(crate) fn head<S: Sink>(w: &mut S, metadata: &Meta, n_series: usize) -> Result<()> {
     map_header(w, 2)?;
     str_(w, "metadata")?;
     write_meta(w, metadata)?;
     str_(w, "series")?;
-    array_header(w, series.len())?;
-    for s in series {
-        match (layout, *s) {
-            (Layout::Rows, Series::Raw { name, ts, values }) => {
-                map_header(w, 2)?;
-                str_(w, "name")?;
-                str_(w, name)?;
-                str_(w, "data")?;
-                array_header(w, ts.len())?;
-                for (&t, &v) in ts.iter().zip(values) {
-                    w.byte(0x92);
-                    int(w, t);
-                    float(w, v);
-                }
+    array_header(w, n_series)
+}
+
+/// One element of the series array.
+pub(crate) fn item<S: Sink>(w: &mut S, s: &Series<'_>, layout: Layout) -> Result<()> {
+    match (layout, *s) {
+        (Layout::Rows, Series::Raw { name, ts, values }) => {
+            map_header(w, 2)?;
+            str_(w, "name")?;
+            str_(w, name)?;
+            str_(w, "data")?;
+            array_header(w, ts.len())?;
+            for (&t, &v) in ts.iter().zip(values) {
+                w.byte(0x92);
+                int(w, t);
+                float(w, v);
             }
-            (Layout::Rows, Series::Agg { name, aggs }) => {
-                map_header(w, 2)?;
-                str_(w, "name")?;
-                str_(w, name)?;
-                str_(w, "aggregations")?;
-                array_header(w, aggs.ts.len())?;
-                write_buckets(w, &aggs);
+        }
+        (Layout::Rows, Series::Agg { name, aggs }) => {
+            map_header(w, 2)?;
+            str_(w, "name")?;
+            str_(w, name)?;
+            str_(w, "aggregations")?;
+            array_header(w, aggs.ts.len())?;
+            write_buckets(w, &aggs);
+        }
+        (Layout::Columns, Series::Raw { name, ts, values }) => {
+            map_header(w, 3)?;
+            str_(w, "name")?;
+            str_(w, name)?;
+            str_(w, "t")?;
+            bin_header(w, ts.len())?;
+            w.i64_as_f64_le(ts);
+            str_(w, "v")?;
+            bin_header(w, values.len())?;
+            w.f64_le(values);
+        }
+        (Layout::Columns, Series::Agg { name, aggs }) => {
+            map_header(w, 8)?;
+            str_(w, "name")?;
+            str_(w, name)?;
+            str_(w, "t")?;
+            bin_header(w, aggs.ts.len())?;
+            w.i64_as_f64_le(aggs.ts);
+            for (key, col) in [
+                ("avg", aggs.avg),
+                ("min", aggs.min),
+                ("max", aggs.max),
+                ("sum", aggs.sum),
+            ] {
+                str_(w, key)?;
+                bin_header(w, col.len())?;
+                w.f64_le(col);
             }
-            (Layout::Columns, Series::Raw { name, ts, values }) => {
-                map_header(w, 3)?;
-                str_(w, "name")?;
-                str_(w, name)?;
-                str_(w, "t")?;
-                bin_header(w, ts.len())?;
-                w.i64_as_f64_le(ts);
-                str_(w, "v")?;
-                bin_header(w, values.len())?;
-                w.f64_le(values);
-            }
-            (Layout::Columns, Series::Agg { name, aggs }) => {
-                map_header(w, 8)?;
-                str_(w, "name")?;
-                str_(w, name)?;
-                str_(w, "t")?;
-                bin_header(w, aggs.ts.len())?;
-                w.i64_as_f64_le(aggs.ts);
-                for (key, col) in [
-                    ("avg", aggs.avg),
-                    ("min", aggs.min),
-                    ("max", aggs.max),
-                    ("sum", aggs.sum),
-                ] {
-                    str_(w, key)?;
-                    bin_header(w, col.len())?;
-                    w.f64_le(col);
-                }
-                str_(w, "count")?;
-                bin_header(w, aggs.count.len())?;
-                w.i64_as_f64_le(aggs.count);
-                str_(w, "stddev")?;
-                bin_header(w, aggs.stddev.len())?;
-                w.f64_le(aggs.stddev);
-            }
+            str_(w, "count")?;
+            bin_header(w, aggs.count.len())?;
+            w.i64_as_f64_le(aggs.count);
+            str_(w, "stddev")?;
+            bin_header(w, aggs.stddev.len())?;
+            w.f64_le(aggs.stddev);
         }
     }
     Ok(())
