@@ -1,4 +1,18 @@
-"""Type stubs of the Rust core (checked against the binary by mypy.stubtest)."""
+"""Type stubs of the Rust core (checked against the binary by mypy.stubtest).
+
+Errors are typed so callers catch exactly what they mean:
+
+- `BlockDecodeError` (a `ValueError`): damaged cache-block bytes, from `decode_block`.
+- `PageParseError` (a `ValueError`): a malformed origin page, from `parse_page`.
+- `TypeError`: an argument of the wrong type (a list where a NumPy array is expected,
+  the wrong dtype or number of dimensions, a non-contiguous array, metadata that is not
+  a dict or holds an unsupported type).
+- `ValueError`: an argument of the right type with a bad value (arrays of different
+  lengths, unsorted timestamps, an unknown format, layout or method name...).
+
+Every message names the argument (and the series, key or metadata path) at fault.
+Heavy calls release the GIL, so they can run in a thread (`asyncio.to_thread`).
+"""
 
 from collections.abc import Sequence
 from typing import Any, Literal, final
@@ -38,43 +52,155 @@ _Format = Literal["json", "msgpack", "csv"]
 _Layout = Literal["rows", "columns"]
 
 class BlockDecodeError(ValueError):
-    """Bytes that are not a readable cache block (raised by `decode_block`)."""
+    """Bytes that are not a readable cache block.
+
+    Raised by `decode_block` for every failure to decode: bad magic or version,
+    truncation, a torn or failed zstd frame or checksum, lengths that do not agree.
+    The block is damaged data (treat it as a cache miss), never a caller's bug.
+    """
 
 class PageParseError(ValueError):
-    """An origin page that does not parse (raised by `parse_page`)."""
+    """An origin page that is not a valid `timeseries/paginated` document.
+
+    Raised by `parse_page` for every failure to parse; the message names the problem
+    and the byte offset where it was found. It is the origin's fault, not a transport
+    failure: fetching the same page again gives the same bytes.
+    """
 
 @final
 class ParsedPage:
-    """One parsed origin page as columns."""
+    """One parsed origin page as columns (returned by `parse_page`)."""
 
     @property
-    def names(self) -> list[str]: ...
+    def names(self) -> list[str]:
+        """Distinct point names of the kept samples, in first-seen order."""
     @property
-    def point_index(self) -> _I32: ...
+    def point_index(self) -> _I32:
+        """Per kept sample, its point's index into `names`."""
     @property
-    def ts(self) -> _I64: ...
+    def ts(self) -> _I64:
+        """Per kept sample, its time in ms since the epoch (UTC)."""
     @property
-    def values(self) -> _F64: ...
+    def values(self) -> _F64:
+        """Per kept sample, its value; NaN where the origin sent something non-numeric."""
     @property
-    def has_more(self) -> bool: ...
+    def has_more(self) -> bool:
+        """The page's `has_more`: whether another page follows."""
     @property
-    def next_cursor(self) -> str | None: ...
+    def next_cursor(self) -> str | None:
+        """The page's `next_cursor`, the cursor of the next page (None when absent)."""
     @property
-    def non_numeric(self) -> int: ...
-    def __len__(self) -> int: ...
+    def non_numeric(self) -> int:
+        """How many kept samples had a non-numeric value (stored as NaN)."""
+    def __len__(self) -> int:
+        """Number of kept samples."""
 
-def parse_page(data: bytes, points: list[str] | None = None) -> ParsedPage: ...
-def sort_dedup(point_index: _I32, ts: _I64, values: _F64) -> tuple[_I32, _I64, _F64]: ...
-def aggregate(ts: _I64, values: _F64, bucket_ms: int, origin_ms: int = 0) -> _Agg: ...
-def rollup_aggregates(aggregates: _Agg, bucket_ms: int, origin_ms: int = 0) -> _Agg: ...
+def parse_page(data: bytes, points: list[str] | None = None) -> ParsedPage:
+    """Parse one ACE `timeseries/paginated` page without a Python object per sample.
+
+    With `points`, samples of other points are skipped. Releases the GIL.
+
+    Raises:
+        PageParseError: `data` is not a valid page (the message names the problem and
+            its byte offset).
+        TypeError: `data` is not `bytes`, or `points` is not a list of str.
+    """
+
+def sort_dedup(point_index: _I32, ts: _I64, values: _F64) -> tuple[_I32, _I64, _F64]:
+    """Order samples by (point, time); of equal (point, time) pairs the last in input
+    order wins. Releases the GIL.
+
+    Raises:
+        TypeError: an argument is not a contiguous 1-D array of its dtype
+            (int32, int64, float64).
+        ValueError: the arrays differ in length.
+    """
+
+def aggregate(ts: _I64, values: _F64, bucket_ms: int, origin_ms: int = 0) -> _Agg:
+    """Bucket statistics of one time-sorted series.
+
+    Bucket `k` covers `[origin_ms + k * bucket_ms, origin_ms + (k + 1) * bucket_ms)`.
+    NaN values are skipped and buckets without a number omitted. Returns the arrays
+    `ts` (bucket start) and `count` (int64), `sum`, `min`, `max`, `avg`, `stddev`
+    (ddof=1) and the roll-up state `m2`, `first`, `last` (float64). Releases the GIL.
+
+    Raises:
+        TypeError: `ts` or `values` is not a contiguous 1-D int64 / float64 array.
+        ValueError: `ts` and `values` differ in length, `ts` is not sorted ascending,
+            `bucket_ms` is not positive, or a bucket start does not fit in int64.
+    """
+
+def rollup_aggregates(aggregates: _Agg, bucket_ms: int, origin_ms: int = 0) -> _Agg:
+    """Roll the output of `aggregate` up into coarser buckets (1min -> 5min -> 1hr).
+
+    Exact when `bucket_ms` is a multiple of the fine width on the same origin; `avg`
+    and `stddev` of the input are not read (they are derived). Releases the GIL.
+
+    Raises:
+        TypeError: a column is not a contiguous 1-D array of its dtype.
+        ValueError: a column is missing or of another length, bucket starts are not
+            strictly increasing, a count is below 1, or `bucket_ms` is not positive.
+    """
+
 def downsample(
     ts: _I64, values: _F64, n_out: int, method: Literal["minmaxlttb", "m4"] = "minmaxlttb"
-) -> _I64: ...
-def encode_json(metadata: dict[str, Any], series: _Series) -> bytes: ...
+) -> _I64:
+    """Sorted indices of the samples worth drawing, at most `n_out`, first and last
+    included.
+
+    `"minmaxlttb"` needs `n_out >= 3`, `"m4"` a positive multiple of 4. NaN values are
+    never selected except as the first or last sample; a series of at most `n_out`
+    samples is returned whole. Releases the GIL.
+
+    Raises:
+        TypeError: `ts` or `values` is not a contiguous 1-D int64 / float64 array.
+        ValueError: the arrays differ in length, `ts` is not sorted ascending, the
+            method is unknown, or `n_out` is invalid for it.
+    """
+
+def encode_json(metadata: dict[str, Any], series: _Series) -> bytes:
+    """The response document as compact JSON.
+
+    `{"metadata":{..},"series":[{"name":..,"data":[[ts,v],..]} |
+    {"name":..,"aggregations":[{"timestamp":..,"avg":..,..},..]}]}`; NaN and
+    infinities are `null`. Each series is `(name, ts, values)` or `(name, aggregates)`
+    with the dict `aggregate` returns. The GIL is released for large documents.
+
+    Raises:
+        TypeError: `metadata` is not a dict or holds an unsupported type (allowed:
+            dict, list, tuple, str, int, float, bool, None) or a non-str key; `series`
+            is not a list or tuple of such tuples; a name is not str; an array is not a
+            contiguous 1-D array of its dtype.
+        ValueError: arrays of one series differ in length, an aggregate key is missing,
+            an integer does not fit in 64 bits, a string is not valid UTF-8, or the
+            metadata is nested deeper than 64 levels.
+    """
+
 def encode_msgpack(
     metadata: dict[str, Any], series: _Series, layout: Literal["rows", "columns"] = "rows"
-) -> bytes: ...
-def encode_csv(series: _Series) -> bytes: ...
+) -> bytes:
+    """The response document as MessagePack.
+
+    `layout="rows"` is the JSON document's shape (the bytes `msgpack.packb` gives,
+    NaN as nil); `"columns"` carries each array as a `bin` of little-endian float64.
+    The GIL is released for large documents.
+
+    Raises:
+        TypeError: as `encode_json`.
+        ValueError: as `encode_json`, or an unknown `layout`.
+    """
+
+def encode_csv(series: _Series) -> bytes:
+    """Long-format CSV: `time,point,value` (raw series) or
+    `time,point,count,sum,min,max,avg,stddev` (aggregate series), ISO 8601 UTC times.
+
+    The GIL is released for large documents.
+
+    Raises:
+        TypeError: as `encode_json` for `series`.
+        ValueError: as `encode_json`, or raw and aggregate series in one list.
+    """
+
 def encode_head(
     format: _Format,
     metadata: dict[str, Any],
@@ -82,8 +208,62 @@ def encode_head(
     layout: _Layout = "rows",
     *,
     aggregated: bool = False,
-) -> bytes: ...
-def encode_part(format: _Format, item: _Item, index: int, layout: _Layout = "rows") -> bytes: ...
-def encode_tail(format: _Format) -> bytes: ...
-def encode_block(point: str, ts: _I64, values: _F64, covered: npt.NDArray[np.int64]) -> bytes: ...
-def decode_block(data: bytes) -> tuple[str, _I64, _F64, npt.NDArray[np.int64]]: ...
+) -> bytes:
+    """Everything of a document before its first series.
+
+    `head + b"".join(encode_part(format, s, i, layout) for i, s in enumerate(series))
+    + encode_tail(format)` equals the whole document (`encode_json(metadata, series)`,
+    `encode_msgpack(metadata, series, layout)` or `encode_csv(series)`) byte for byte.
+    For MessagePack the head ends with the header of an array of `n_series`; for CSV it
+    is the header line, of aggregate columns when `aggregated` and `n_series > 0`
+    (`metadata` is validated but not written). `layout` is validated for every format;
+    both MessagePack layouts share one head.
+
+    Raises:
+        TypeError: `metadata` as for `encode_json`; an argument of the wrong type.
+        ValueError: an unknown `format` or `layout`, a negative `n_series` (or over
+            2**32 - 1 for MessagePack), or metadata values as for `encode_json`.
+    """
+
+def encode_part(format: _Format, item: _Item, index: int, layout: _Layout = "rows") -> bytes:
+    """One series, `(name, ts, values)` or `(name, aggregates)`, as it appears at
+    position `index` of the document, with the separator that precedes it (a JSON
+    comma when `index > 0`).
+
+    The caller keeps one kind of series per CSV document (and says which to
+    `encode_head`). The GIL is released for large series.
+
+    Raises:
+        TypeError: `item` is not such a tuple, or an array is not a contiguous 1-D
+            array of its dtype.
+        ValueError: an unknown `format` or `layout`, a negative `index`, arrays of
+            different lengths, or a missing aggregate key.
+    """
+
+def encode_tail(format: _Format) -> bytes:
+    """Everything of a document after its last series: `b"]}"` for JSON, nothing for
+    MessagePack and CSV.
+
+    Raises:
+        ValueError: an unknown `format`.
+    """
+
+def encode_block(point: str, ts: _I64, values: _F64, covered: npt.NDArray[np.int64]) -> bytes:
+    """Serialise one point's samples for one period and the `[start, end)` intervals
+    (shape `(k, 2)`, ms) they cover, zstd-compressed under a checksum. Releases the GIL.
+
+    Raises:
+        TypeError: an argument is not of its type (str; contiguous int64 / float64
+            arrays).
+        ValueError: `ts` and `values` differ in length, `ts` is not strictly
+            increasing, `covered` is not of shape `(k, 2)` or its intervals are empty,
+            reversed, unsorted or overlapping.
+    """
+
+def decode_block(data: bytes) -> tuple[str, _I64, _F64, npt.NDArray[np.int64]]:
+    """Read a block back: `(point, ts, values, covered)`. Releases the GIL.
+
+    Raises:
+        BlockDecodeError: `data` is not a readable block, whatever the damage.
+        TypeError: `data` is not `bytes`.
+    """
