@@ -1,6 +1,10 @@
-"""encode_block / decode_block: exact round trips, validation, and damage detection."""
+"""encode_block / decode_block: exact round trips, validation, and damage detection;
+and the block store treating a torn block file as a miss."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +13,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from acechart import _core
+from acechart.cache.aggregates import AggregateStore
+from acechart.cache.blocks import BlockStore
+from acechart.engine import Engine
+from acechart.origin.client import OriginClient
+from acechart.query import Query
+from acechart.storage import LocalObjectStore
+from acechart.storage.database import Database
+from acechart.storage.keys import block_key
+from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
 
 
 @st.composite
@@ -126,3 +139,65 @@ def test_damage_is_detected_or_harmless(data: st.DataObject) -> None:
     np.testing.assert_array_equal(got_ts, ts)
     np.testing.assert_array_equal(got_values, values)
     assert covered.tolist() == [[0, 12_000_000]]
+
+
+# ---------------------------------------------------------------- torn files in the block store
+
+
+@pytest.mark.parametrize("damage", ["truncated-file", "torn-footer", "torn-block"])
+async def test_torn_local_block_file_is_a_refetched_miss(
+    sim: Sim,
+    local_store: LocalObjectStore,
+    tmp_path: Path,
+    damage: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A block file torn on disk is a cache miss: counted, deleted, refetched, never an error.
+
+    `truncated-file` and `torn-footer` break the local store's own footer (the store
+    raises CorruptObject); `torn-block` keeps a valid footer over truncated block bytes
+    (decode_block raises BlockDecodeError).
+    """
+    db = await Database.open(tmp_path / "acechart.db")
+    client = OriginClient(origin_settings(sim.url, origin_window_s=7 * 86_400))
+    blocks = BlockStore(local_store, db, horizon_ms=2 * 3_600_000, budget_bytes=1 << 30)
+    engine = Engine(blocks, AggregateStore(db), client, clock=lambda: NOW_MS)
+    try:
+        point = sim.site.names[0]
+        start = NOW_MS - 40 * 86_400_000
+        end = start + 86_400_000
+        query = Query(SITE, (point,), start, end)
+        first = await engine.query(query, token=TOKEN)
+        want = sim.data.expected(SITE, point, start, end - 1)
+        np.testing.assert_array_equal(first.series[0].ts, want.t_ms)
+
+        month = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m")
+        key = block_key(SITE, point, month)
+        path = local_store.root.joinpath(*key.split("/"))
+        raw = path.read_bytes()
+        if damage == "truncated-file":
+            path.write_bytes(raw[: len(raw) // 2])
+        elif damage == "torn-footer":
+            path.write_bytes(raw[:-3])
+        else:
+            good = await local_store.get(key)
+            await local_store.put(key, good[: len(good) - 7], None, None)
+
+        sim.log.clear()
+        again = await engine.query(query, token=TOKEN)
+        assert again.provenance.corrupt_blocks == 1
+        assert blocks.corrupt_total == 1
+        reason = "corrupt block: " if damage == "torn-block" else "corrupt object"
+        assert reason in caplog.text
+        assert sim.log.matching("/timeseries/paginated", status=200), "not refetched"
+        np.testing.assert_array_equal(again.series[0].ts, want.t_ms)
+        np.testing.assert_array_equal(again.series[0].values, want.value)
+
+        sim.log.clear()
+        healed = await engine.query(query, token=TOKEN)
+        assert healed.provenance.cache_status == "HIT"
+        assert not sim.log.matching("/timeseries/paginated")
+        np.testing.assert_array_equal(healed.series[0].values, want.value)
+    finally:
+        await client.close()
+        await db.close()

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart import _core
+from acechart._core import BlockDecodeError, decode_block, encode_block
 from acechart.cache import intervals as iv
 from acechart.cache.periods import periods
 from acechart.cache.policy import retention, tier_of
 from acechart.storage.database import Database
 from acechart.storage.keys import block_key
-from acechart.storage.objects import ObjectNotFound, ObjectStore, StorageError
+from acechart.storage.objects import CorruptObject, ObjectNotFound, ObjectStore, StorageError
 from acechart.storage.records import BlockMeta
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,12 @@ class BlockStore:
         return CachedPoint(ts[lo:hi], values[lo:hi], covered, blocks=len(blocks))
 
     async def _load(self, key: str, point: str) -> _Block | None:
-        """One block, or None when it is missing or damaged (and then removed)."""
+        """One block, or None when it is missing or damaged (and then removed).
+
+        Damaged means exactly: an object the store cannot read back (`CorruptObject`,
+        a torn or tampered file), bytes that do not decode (`BlockDecodeError`), or a
+        block of another point. Any other exception is a bug and propagates.
+        """
         async with self._read_limit:
             try:
                 data = await self.store.get(key)
@@ -144,16 +149,24 @@ class BlockStore:
                 logger.warning("block %s has metadata but no object; dropping it", key)
                 await self.db.delete_block_meta([key])
                 return None
+            except CorruptObject as exc:
+                await self._damaged(key, exc)
+                return None
         try:
-            name, ts, values, covered = await asyncio.to_thread(_core.decode_block, data)
-            if name != point:
-                raise ValueError(f"block holds point {name!r}, expected {point!r}")
-        except ValueError as exc:
-            self.corrupt_total += 1
-            logger.error("corrupt block %s (%s); deleting it and refetching", key, exc)
-            await self._drop([key])
+            name, ts, values, covered = await asyncio.to_thread(decode_block, data)
+        except BlockDecodeError as exc:
+            await self._damaged(key, exc)
+            return None
+        if name != point:
+            await self._damaged(key, f"block holds point {name!r}, expected {point!r}")
             return None
         return _Block(name, ts, values, [(int(s), int(e)) for s, e in covered])
+
+    async def _damaged(self, key: str, why: Exception | str) -> None:
+        """Count, log and delete a block that cannot be read back; the caller refetches."""
+        self.corrupt_total += 1
+        logger.error("corrupt block %s (%s); deleting it and refetching", key, why)
+        await self._drop([key])
 
     # --- write ------------------------------------------------------------------
 
@@ -212,7 +225,7 @@ class BlockStore:
                     order = np.argsort(merged_ts, kind="stable")
                     new_ts, new_v = merged_ts[order], merged_v[order]
                 cov = np.array(covered, dtype=np.int64).reshape(-1, 2)
-                data = await asyncio.to_thread(_core.encode_block, point, new_ts, new_v, cov)
+                data = await asyncio.to_thread(encode_block, point, new_ts, new_v, cov)
                 tier = tier_of(min(period_end, now), now)
                 await self.store.put(key, data, {"point-hash": key.rsplit("/", 2)[-2]}, None)
                 await self.db.upsert_block_meta(
