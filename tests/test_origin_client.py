@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from acechart._core import PageParseError
 from acechart.errors import (
     BadRequest,
     ConfigError,
@@ -239,7 +240,7 @@ async def test_sites(sim: Sim, make_client: ClientFactory) -> None:
 
 # --- retries ------------------------------------------------------------------------------------
 
-FAULT_CASES = [("429",), ("500",), ("503",), ("drop",), ("corrupt",), ("503", "drop", "429")]
+FAULT_CASES = [("429",), ("500",), ("503",), ("drop",), ("503", "drop", "429")]
 
 
 @pytest.mark.parametrize("faults", FAULT_CASES, ids=["-".join(f) for f in FAULT_CASES])
@@ -339,7 +340,7 @@ async def test_timeouts_past_the_budget_are_origin_timeout(
 
 async def test_drops_past_the_budget(sim: Sim, make_client: ClientFactory) -> None:
     sim.faults.configure(path_contains=PAGINATED)
-    sim.faults.script("drop", "corrupt")
+    sim.faults.script("drop", "drop")
     with pytest.raises(OriginUnavailable, match="2 attempts"):
         await make_client(origin_max_attempts=2, origin_page_size=1000).fetch_samples(
             SITE, some_points(sim, 4), START, START + HOUR, token=TOKEN
@@ -488,6 +489,60 @@ async def test_duplicates_and_strays_from_the_origin_are_cleaned(aiohttp_server:
     assert got.point("a")[1].tolist() == [1.5, 2.0]  # last duplicate wins, 02:00 is outside
     assert got.point("b")[1].tolist() == [5.0]
     assert got.samples == 5 and got.pages == 2
+
+
+# --- a page that does not parse -------------------------------------------------------------
+
+
+async def test_garbled_page_is_an_origin_error_not_retried(
+    sim: Sim, make_client: ClientFactory
+) -> None:
+    """A 200 whose body is not a page is the origin's answer, not a transport failure."""
+    sim.faults.configure(path_contains=PAGINATED)
+    sim.faults.script("corrupt")  # half the body, complete by its Content-Length
+    client = make_client(origin_max_attempts=4, origin_page_size=1000)
+    with pytest.raises(OriginUnavailable, match="origin sent a page that does not parse") as info:
+        await client.fetch_samples(SITE, some_points(sim, 2), START, START + HOUR, token=TOKEN)
+    err = info.value
+    assert err.origin_status == 200 and err.status == 502
+    assert "invalid page at byte" in err.reason and "attempts" not in err.reason
+    assert isinstance(err.__cause__, PageParseError)
+    assert [r.fault for r in sim.log.matching(PAGINATED)] == ["corrupt"]  # asked once
+
+
+@pytest.mark.parametrize(
+    "garbled",
+    [
+        b'{"point_samples": [{"name": "a", "value": "1", "time": "2024-03-04T00:0',
+        b"<html>502 Bad Gateway</html>",
+        b'{"point_samples": {}, "has_more": false}',
+        b"",
+    ],
+    ids=["cut-off", "html", "wrong-shape", "empty"],
+)
+async def test_garbled_page_from_a_loopback_origin(aiohttp_server: Any, garbled: bytes) -> None:
+    """A good first page, then a garbled one: one request each, then OriginUnavailable."""
+    requests = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal requests
+        requests += 1
+        if "cursor" not in request.query:
+            body = _page([("a", "1", "2024-03-04T00:00:00Z")], "c1", True)
+        else:
+            body = garbled
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/sites/{site}/timeseries/paginated", handler)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    url = str(server.make_url("")).rstrip("/")
+    async with OriginClient(origin_settings(url, origin_max_attempts=3)) as client:
+        with pytest.raises(OriginUnavailable, match="does not parse") as info:
+            await client.fetch_samples(SITE, ["a"], START, START + HOUR, token=TOKEN)
+    assert requests == 2  # the garbled page was not asked for again
+    assert info.value.origin_status == 200
+    assert isinstance(info.value.__cause__, PageParseError)
 
 
 # --- settings and errors the client relies on -------------------------------------------------

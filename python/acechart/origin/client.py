@@ -3,9 +3,9 @@
 `fetch_samples` splits a range into time windows (and long point lists into
 groups that fit a URL), pages through each with the API's cursor under one
 client-wide concurrency bound, and hands every page's bytes to the Rust
-`_core.parse_page`; pages never become Python objects. Samples are trimmed to
+`acechart._core.parse_page`; pages never become Python objects. Samples are trimmed to
 their window's half-open interval, so windows neither overlap nor leave holes
-whatever the origin does at an edge, and merged with `_core.sort_dedup`.
+whatever the origin does at an edge, and merged with `acechart._core.sort_dedup`.
 
 It never stops early: a page that claims more data without a cursor, a cursor
 that repeats, or more pages than `origin_max_pages` is an error, not a silent
@@ -32,7 +32,7 @@ import aiohttp
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart import _core
+from acechart._core import PageParseError, ParsedPage, parse_page, sort_dedup
 from acechart.errors import (
     OriginAuthError,
     OriginBadRequest,
@@ -333,13 +333,13 @@ class OriginClient:
 
     def _parser(
         self, points: list[str] | None, state: _Fetch
-    ) -> Callable[[bytes], Awaitable[_core.ParsedPage]]:
+    ) -> Callable[[bytes], Awaitable[ParsedPage]]:
         """Parse page bytes in Rust: off the event loop when big (the GIL is released).
 
         The parse is timed where it runs, so `parse_s` excludes waiting for a thread.
         """
 
-        async def parse(body: bytes) -> _core.ParsedPage:
+        async def parse(body: bytes) -> ParsedPage:
             if len(body) < _PARSE_OFF_LOOP_BYTES:
                 page, seconds = _timed_parse(body, points)
             else:
@@ -350,7 +350,7 @@ class OriginClient:
 
         return parse
 
-    def _keep(self, page: _core.ParsedPage, task: _Task, state: _Fetch) -> None:
+    def _keep(self, page: ParsedPage, task: _Task, state: _Fetch) -> None:
         """Map page names to result ids and keep samples in the task's half-open window."""
         state.pages += 1
         state.received += len(page)
@@ -386,7 +386,7 @@ class OriginClient:
             rank[order] = np.arange(len(names), dtype=np.int32)
             point_index = rank[point_index]
             names = [names[i] for i in order]
-        point_index, ts, values = _core.sort_dedup(point_index, ts, values)
+        point_index, ts, values = sort_dedup(point_index, ts, values)
         return tuple(names), point_index, ts, values
 
     # --- one request, with retries --------------------------------------------------------
@@ -401,11 +401,14 @@ class OriginClient:
     ) -> T:
         """GET `path` and parse the body, retrying transient failures with backoff.
 
-        Retried: 429 (after Retry-After), 5xx, timeouts, refused or dropped
-        connections, and bodies that do not parse (a cut-off page). Not retried:
-        401/403 (OriginAuthError), 404 (OriginNotFound), 400/422 and other 4xx
-        (OriginBadRequest). Past `origin_max_attempts` the last failure is raised
-        as OriginTimeout (timeouts) or OriginUnavailable.
+        Retried: transport failures (timeouts, refused or dropped connections, a body
+        cut off mid-way), 429 (after Retry-After) and 5xx. Not retried: 401/403
+        (OriginAuthError), 404 (OriginNotFound), 400/422 and other 4xx
+        (OriginBadRequest), and a 200 whose body does not parse (a `PageParseError`
+        from `parse_page`, or a malformed listing): that is the origin's answer, not
+        a transport failure, so it is OriginUnavailable at once. Past
+        `origin_max_attempts` the last failure is raised as OriginTimeout (timeouts)
+        or OriginUnavailable.
         """
         settings = self.settings
         url = self._base + path
@@ -437,10 +440,16 @@ class OriginClient:
                 if status == 200:
                     try:
                         return await parse(body)
-                    except ValueError as exc:
-                        failure = OriginUnavailable(
-                            f"malformed origin response: {_short(exc)}", origin_status=200
-                        )
+                    except PageParseError as exc:
+                        raise OriginUnavailable(
+                            f"origin sent a page that does not parse ({path}): {_short(exc)}",
+                            origin_status=200,
+                        ) from exc
+                    except ValueError as exc:  # the small JSON parsers' documented error
+                        raise OriginUnavailable(
+                            f"malformed origin response ({path}): {_short(exc)}",
+                            origin_status=200,
+                        ) from exc
                 else:
                     failure = _status_error(status, body, retry_after)
                     if status not in _RETRY_STATUSES and status < 500:
@@ -480,9 +489,9 @@ class OriginClient:
         return ceiling / 2 + self._rng.random() * ceiling / 2
 
 
-def _timed_parse(body: bytes, points: list[str] | None) -> tuple[_core.ParsedPage, float]:
+def _timed_parse(body: bytes, points: list[str] | None) -> tuple[ParsedPage, float]:
     t0 = time.perf_counter()
-    page = _core.parse_page(body, points)
+    page = parse_page(body, points)
     return page, time.perf_counter() - t0
 
 
@@ -545,7 +554,7 @@ async def _json_object(body: bytes) -> dict[str, Any]:
 
 async def _listing(body: bytes) -> dict[str, Any]:
     """One page of a page-numbered listing, its fields checked (ValueError otherwise), so a
-    malformed answer is retried and then reported as the origin's fault, never a crash."""
+    malformed answer is reported as the origin's fault (not retried), never a crash."""
     value = await _json_object(body)
     items = value.get("items", [])
     pages = value.get("pages", 1)
