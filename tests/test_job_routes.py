@@ -173,6 +173,26 @@ async def test_conversion_on_request(stacks: StackFactory, aiohttp_client: Clien
     assert resp.status == 400 and (await resp.json())["parameter"] == "format"
 
 
+async def test_a_damaged_sidecar_is_a_clear_error(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> None:
+    """Conversion reads the series blocks; damaged ones give the JSON error body, while the
+    stored representation is still served as it is."""
+    stack = await stacks.open()
+    client = await client_for(stack, aiohttp_client)
+    job_id = await submit_and_finish(client, stack, format="msgpack")
+    key = f"exports/{job_id}/series.blocks"
+    await stack.store.put(key, b"\x00" * 64, None, "application/octet-stream")
+    url = f"/api/jobs/{job_id}/result"
+    resp = await client.get(url + "?format=json", headers=OWNER)
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["error"] == "storage_unavailable"
+    assert key in body["message"] and "corrupt" in body["message"]
+    assert "Traceback" not in json.dumps(body)
+    assert (await client.get(url, headers=OWNER)).status == 200
+
+
 async def test_events_stream_progress_until_done(
     stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:

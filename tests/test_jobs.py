@@ -20,13 +20,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from acechart import _core
 from acechart.errors import BadRequest, JobNotFound
 from acechart.jobs import JobRequest
-from acechart.jobs.export import DocumentCodec, decode_fragment
 from acechart.jobs.model import JobError
 from acechart.jobs.queue import STATUSES, SqliteJobQueue
 from acechart.query import Query
 from acechart.storage.database import Database
+from acechart.storage.objects import CorruptObject
+from acechart.wire import Representation, series_item
 from tests.conftest import SITE, TOKEN
 from tests.jobs_support import (
     StackFactory,
@@ -67,11 +69,19 @@ async def test_a_year_of_50_points_equals_the_direct_answer(stacks: StackFactory
     assert summary["totalSamples"] == direct.total_samples and summary["totalPoints"] == 50
     assert summary["format"] == "json" and summary["sizeBytes"] == len(stored)
     assert summary["key"] == final.result_key and summary["aggregation"] == "raw"
+    assert summary["blocks"]["key"] == f"exports/{job.id}/series.blocks"
     entry = summary["series"][7]
-    fragment = stored[entry["offset"] : entry["offset"] + entry["length"]]
-    ts, values = decode_fragment(fragment, ("json", "rows"))
-    np.testing.assert_array_equal(ts, direct.series[7].ts)
-    np.testing.assert_array_equal(values, direct.series[7].values)
+    item = series_item(direct.series[7])
+    assert entry["name"] == item[0] and entry["samples"] == len(item[1])
+    part = stored[entry["offset"] : entry["offset"] + entry["length"]]
+    assert part == _core.encode_part("json", item, 7)  # a Range read of one series
+    block = await stack.store.get_range(
+        summary["blocks"]["key"], entry["blockOffset"], entry["blockOffset"] + entry["blockLength"]
+    )
+    name, ts, values, _ = _core.decode_block(block)
+    assert name == item[0]
+    np.testing.assert_array_equal(ts, item[1])
+    np.testing.assert_array_equal(values, item[2])
 
     body = final.body(stack.jobs.clock())
     assert body["status"] == "completed" and body["progress"] == 100
@@ -112,10 +122,81 @@ async def test_every_format_is_the_whole_document(
         assert doc["metadata"]["totalSamples"] == direct.total_samples
 
 
-def test_codec_framing_for_many_series() -> None:
+#: Every stored representation a job can have.
+REPRESENTATIONS = [
+    Representation("json"),
+    Representation("msgpack"),
+    Representation("msgpack", "columns"),
+    Representation("csv"),
+]
+
+
+@pytest.mark.parametrize("interval", ["raw", "1hr"])
+async def test_every_conversion_equals_the_direct_encoding(
+    stacks: StackFactory, interval: str
+) -> None:
+    """Stored as any representation, converted to any other (or the same): the bytes are
+    those of the synchronous answer encoded directly."""
+    stack = await stacks.open(job_chunk_samples=20_000)
+    q = query(stack.sim, 3, 20, interval=interval)
+    q = Query(
+        q.site, (*q.points, *query(stack.sim, 2, 1, cadence_s=30).points), q.start_ms, q.end_ms,
+        interval,
+    )  # fmt: skip
+    direct = await stack.runtime.engine.query(q, token=TOKEN)
+    for stored in REPRESENTATIONS:
+        job = await stack.jobs.submit(q, stored.format, TOKEN, layout=stored.layout)
+        final, _ = await finish(stack.jobs, job.id)
+        assert final.status == "completed"
+        assert await stack.store.get(final.result_key) == encode_whole(
+            direct, stored.format, stored.layout
+        )
+        for wanted in REPRESENTATIONS:
+            chunks = [c async for c in stack.jobs.converted(final, wanted)]
+            assert b"".join(chunks) == encode_whole(direct, wanted.format, wanted.layout), (
+                stored,
+                wanted,
+            )
+            assert len(chunks) == len(q.points) + 2  # head, one part per series, tail
+
+
+async def test_a_damaged_export_is_a_corrupt_object(stacks: StackFactory) -> None:
+    """A block or index that does not read back raises `CorruptObject` naming the key; a
+    damaged first block does so before any byte is produced."""
+    stack = await stacks.open()
+    job = await stack.jobs.submit(query(stack.sim, 3, 5), "json", TOKEN)
+    final, _ = await finish(stack.jobs, job.id)
+    blocks_key = f"exports/{job.id}/series.blocks"
+    blocks = await stack.store.get(blocks_key)
+    summary = json.loads(await stack.store.get(f"exports/{job.id}/metadata.json"))
+    second = summary["series"][1]
+    wanted = Representation("csv")
+
+    damaged = bytearray(blocks)
+    damaged[second["blockOffset"] + second["blockLength"] // 2] ^= 0xFF
+    await stack.store.put(blocks_key, bytes(damaged), None, "application/octet-stream")
+    chunks = stack.jobs.converted(final, wanted)
+    assert (await anext(chunks)).startswith(b"time,point,value")  # the head, then series 0
+    await anext(chunks)
+    with pytest.raises(CorruptObject, match=r"series\.blocks.*series 1"):
+        await anext(chunks)
+    await chunks.aclose()
+
+    await stack.store.put(blocks_key, b"not blocks at all", None, "application/octet-stream")
+    with pytest.raises(CorruptObject, match="series 0"):
+        await anext(stack.jobs.converted(final, wanted))
+    await stack.store.put(f"exports/{job.id}/metadata.json", b"{", None, "application/json")
+    with pytest.raises(CorruptObject, match=r"metadata\.json"):
+        await anext(stack.jobs.converted(final, wanted))
+    await stack.store.delete(f"exports/{job.id}/metadata.json")
+    with pytest.raises(JobNotFound, match="expired"):
+        await anext(stack.jobs.converted(final, wanted))
+
+
+def test_head_framing_for_many_series() -> None:
     """MessagePack array headers past 15 and 65535 elements match msgpack.packb."""
     for n in (0, 1, 15, 16, 65_535, 65_536):
-        head = DocumentCodec("msgpack").head({"a": 1}, n)
+        head = _core.encode_head("msgpack", {"a": 1}, n)
         packed = msgpack.packb({"metadata": {"a": 1}, "series": [0] * n})
         assert packed.startswith(head) and len(packed) == len(head) + n
 
@@ -136,7 +217,11 @@ async def test_s3_happy_path(stacks: StackFactory, moto_s3: MotoS3, tmp_path: Pa
     direct = await stack.runtime.engine.query(q, token=TOKEN)
     assert await stack.store.get(final.result_key) == encode_whole(direct, "msgpack")
     keys = sorted([info.key async for info in stack.store.list(f"exports/{job.id}/")])
-    assert keys == [f"exports/{job.id}/data.msgpack", f"exports/{job.id}/metadata.json"]
+    assert keys == [
+        f"exports/{job.id}/data.msgpack",
+        f"exports/{job.id}/metadata.json",
+        f"exports/{job.id}/series.blocks",
+    ]
 
 
 async def test_restart_mid_job_finishes_it(stacks: StackFactory) -> None:

@@ -1,69 +1,77 @@
-"""A job's result document, written series by series and read back series by series.
+"""A job's result: written series by series, stored with an index, converted series by series.
 
 A year of 50 one-minute points is 26 M samples: about 650 MB of JSON. The job
-never holds that document (or its samples) whole. Each format's document is a
-head, one fragment per series and a tail, and the Rust encoders produce a
-fragment from one series' arrays: encoding a one-series document and cutting
-off its fixed wrapper. Fragments go to an anonymous spool file as each group of
-points arrives, because the head carries `totalSamples`, known only at the
-end; then head + spool + tail stream into the object store with `put_stream`.
-The stored bytes are exactly those of the whole document encoded at once,
-which the tests check against `encode_json` / `encode_msgpack` / `encode_csv`.
+never holds that document (or its samples) whole. The Rust core writes a
+document in pieces, array to bytes: `encode_head`, one `encode_part` per series
+(with whatever separator goes before it) and `encode_tail`, and head + parts +
+tail are exactly the bytes the whole-document encoders produce (the tests
+check that against `encode_json` / `encode_msgpack` / `encode_csv`). Parts go
+to an anonymous spool file as each group of points arrives, because the head
+carries `totalSamples`, known only at the end; then head + spool + tail stream
+into the object store with `put_stream`.
 
-`metadata.json` beside the data (seed section 2.1) records each series' byte
-offset and length, so a result can be converted to another format one series
-at a time (`convert`) and a Range request needs no parsing at all.
+Beside the document, each series' arrays are stored once more as a cache
+block (`encode_block`: zstd, checksummed), all of them concatenated into
+`series.blocks`. `metadata.json` (the seed's fields, section 2.1) indexes both:
+where each series' part lies in the document (a Range request needs no
+parsing) and where its block lies in `series.blocks`. Converting a result to
+another representation reads one block at a time with a ranged get, decodes it
+to arrays and encodes it as a part of the wanted document: nothing is parsed
+back out of JSON, MessagePack or CSV, and memory holds one series. A block that
+does not decode is reported as a `CorruptObject`, never passed on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
-import struct
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import msgpack  # type: ignore[import-untyped]
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart import _core
-from acechart.jobs.model import JobFormat, Layout
-from acechart.query import Query, format_time
+from acechart._core import (
+    BlockDecodeError,
+    decode_block,
+    encode_block,
+    encode_head,
+    encode_part,
+    encode_tail,
+)
+from acechart.query import Query
 from acechart.result import Series
 from acechart.storage.keys import export_key, export_prefix
-from acechart.storage.objects import ObjectInfo, ObjectStore
-from acechart.wire import RawItem, series_item
-from acechart.wire import timeseries_metadata as document_metadata
+from acechart.storage.objects import CorruptObject, ObjectInfo, ObjectStore
+from acechart.times import format_time
+from acechart.wire import (
+    CONTENT_TYPES,
+    SEED_FORMAT_NAMES,
+    RawItem,
+    Representation,
+    series_item,
+    timeseries_metadata,
+)
 
 __all__ = [
-    "CONTENT_TYPES",
+    "BLOCKS_FILE",
     "METADATA_FILE",
-    "DocumentCodec",
     "ResultWriter",
     "SeriesEntry",
+    "blocks_key",
     "convert",
     "data_key",
-    "document_metadata",
     "drop_outputs",
     "metadata_key",
-    "series_item",
 ]
 
-#: Media type of each stored format.
-CONTENT_TYPES: dict[str, str] = {
-    "json": "application/json",
-    "msgpack": "application/x-msgpack",
-    "csv": "text/csv; charset=utf-8",
-}
-#: The seed's `format` names in metadata.json (section 2.1 says "messagepack").
-_SEED_FORMAT: dict[str, str] = {"json": "json", "msgpack": "messagepack", "csv": "csv"}
 METADATA_FILE = "metadata.json"
-_CSV_HEADER = b"time,point,value\r\n"
+BLOCKS_FILE = "series.blocks"
+#: What `blocks.codec` in metadata.json names: `_core.encode_block`'s format.
+BLOCK_CODEC = "acechart-block"
 _SPOOL_READ = 1 << 20
 
 
@@ -77,6 +85,11 @@ def metadata_key(job_id: str) -> str:
     return export_key(job_id, METADATA_FILE)
 
 
+def blocks_key(job_id: str) -> str:
+    """`exports/{jobId}/series.blocks`: every series' arrays, one block after another."""
+    return export_key(job_id, BLOCKS_FILE)
+
+
 async def drop_outputs(store: ObjectStore, job_id: str) -> None:
     """Delete whatever a job stored (a finished result, or a failed run's remains)."""
     keys = [info.key async for info in store.list(export_prefix(job_id))]
@@ -84,73 +97,88 @@ async def drop_outputs(store: ObjectStore, job_id: str) -> None:
         await store.delete_many(keys)
 
 
-class DocumentCodec:
-    """One format's document as head + fragments (joined by `separator`) + tail."""
-
-    def __init__(self, fmt: JobFormat, layout: Layout = "rows") -> None:
-        self.format = fmt
-        self.layout = layout
-        self.separator = b"," if fmt == "json" else b""
-        self.tail = b"]}" if fmt == "json" else b""
-        if fmt == "json":
-            self._wrapper = b'{"metadata":{},"series":['
-        elif fmt == "msgpack":
-            # A one-series document: the empty document without its empty-array byte
-            # (0x90), then a one-element array header (0x91).
-            self._wrapper = _core.encode_msgpack({}, [], layout)[:-1] + b"\x91"
-        else:
-            self._wrapper = _CSV_HEADER
-
-    @property
-    def content_type(self) -> str:
-        return CONTENT_TYPES[self.format]
-
-    def head(self, metadata: dict[str, Any], n_series: int) -> bytes:
-        """Everything before the first fragment."""
-        if self.format == "json":
-            empty = _core.encode_json(metadata, [])
-            _expect(empty.endswith(b"[]}"), "JSON document does not end with an empty series list")
-            return empty[:-2]
-        if self.format == "msgpack":
-            empty = _core.encode_msgpack(metadata, [], self.layout)
-            _expect(empty.endswith(b"\x90"), "MessagePack document does not end with [] ")
-            return empty[:-1] + _array_header(n_series)
-        return _CSV_HEADER
-
-    def fragment(self, item: RawItem) -> memoryview:
-        """One series' bytes as they appear inside the document (no copy of the body)."""
-        if self.format == "json":
-            doc = _core.encode_json({}, [item])
-            end = len(doc) - 2
-        elif self.format == "msgpack":
-            doc = _core.encode_msgpack({}, [item], self.layout)
-            end = len(doc)
-        else:
-            doc = _core.encode_csv([item])
-            end = len(doc)
-        _expect(doc.startswith(self._wrapper), f"unexpected {self.format} wrapper of a series")
-        return memoryview(doc)[len(self._wrapper) : end]
-
-
 @dataclass(frozen=True)
 class SeriesEntry:
-    """Where one series lies in the stored document."""
+    """Where one series lies: its part of the document, and its block in `series.blocks`.
+
+    `offset`/`length` cover the part exactly as `encode_part` wrote it, so they
+    include the separator before every series but the first (JSON's comma).
+    """
 
     name: str
     samples: int
     offset: int
     length: int
+    block_offset: int
+    block_length: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "samples": self.samples,
+            "offset": self.offset,
+            "length": self.length,
+            "blockOffset": self.block_offset,
+            "blockLength": self.block_length,
+        }
+
+
+class _Spool:
+    """An anonymous temporary file filled piece by piece, then read back in chunks."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.size = 0
+        self._file: IO[bytes] | None = None
+
+    def write(self, data: bytes) -> int:
+        """Append `data`; returns the offset it was written at."""
+        if self._file is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # Open across many calls and closed by `close`: no `with` can span that.
+            self._file = tempfile.TemporaryFile(dir=self.directory, prefix="job-")  # noqa: SIM115
+        offset = self.size
+        self._file.write(data)
+        self.size += len(data)
+        return offset
+
+    async def chunks(self, sent: Callable[[int], None]) -> AsyncIterator[bytes]:
+        """The spooled bytes from the start; `sent(n)` after each chunk of `n` bytes."""
+        spool = self._file
+        if spool is None:
+            return
+        await asyncio.to_thread(spool.seek, 0)
+        while chunk := await asyncio.to_thread(spool.read, _SPOOL_READ):
+            sent(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 @dataclass
 class ResultWriter:
-    """Collects fragments in a spool file, then stores the whole document in one stream."""
+    """Spools a job's series as document parts and blocks, then stores the export.
 
-    codec: DocumentCodec
+    `add` the series in order, `finish` once, `close` always (it deletes the
+    spool files).
+    """
+
+    job_id: str
+    query: Query
+    representation: Representation
     spool_dir: Path
     entries: list[SeriesEntry] = field(default_factory=list)
-    _spool: IO[bytes] | None = None
-    _size: int = 0
+    _parts: _Spool = field(init=False)
+    _blocks: _Spool = field(init=False)
+    _covered: NDArray[np.int64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._parts = _Spool(self.spool_dir)
+        self._blocks = _Spool(self.spool_dir)
+        self._covered = np.array([[self.query.start_ms, self.query.end_ms]], dtype=np.int64)
 
     @property
     def total_samples(self) -> int:
@@ -162,55 +190,92 @@ class ResultWriter:
             await asyncio.to_thread(self._add_one, series_item(s))
 
     def _add_one(self, item: RawItem) -> None:
-        if self._spool is None:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            # Open across many calls and closed by `close`: no `with` can span that.
-            self._spool = tempfile.TemporaryFile(dir=self.spool_dir, prefix="job-")  # noqa: SIM115
-        fragment = self.codec.fragment(item)
-        if self.entries and self.codec.separator:
-            self._spool.write(self.codec.separator)
-            self._size += len(self.codec.separator)
-        self.entries.append(SeriesEntry(item[0], len(item[1]), self._size, len(fragment)))
-        self._spool.write(fragment)
-        self._size += len(fragment)
+        rep = self.representation
+        name, ts, values = item
+        part = encode_part(rep.format, item, len(self.entries), rep.layout)
+        block = encode_block(name, ts, values, self._covered)
+        self.entries.append(
+            SeriesEntry(
+                name,
+                len(ts),
+                self._parts.write(part),
+                len(part),
+                self._blocks.write(block),
+                len(block),
+            )
+        )
 
-    async def store(
+    async def finish(
         self,
         store: ObjectStore,
-        key: str,
-        metadata: dict[str, Any],
         *,
+        created_at: int,
+        expires_at: int,
         progress: Callable[[float], None] | None = None,
-    ) -> tuple[ObjectInfo, list[SeriesEntry]]:
-        """Stream head + spool + tail to `key`; returns the object and the series offsets."""
-        head = self.codec.head(metadata, len(self.entries))
-        total = len(head) + self._size + len(self.codec.tail)
-        spool = self._spool
+    ) -> ObjectInfo:
+        """Store the document, the blocks and metadata.json; returns the document's object.
 
-        async def chunks() -> AsyncIterator[bytes]:
-            yield head
-            sent = len(head)
-            if spool is not None:
-                await asyncio.to_thread(spool.seek, 0)
-                while chunk := await asyncio.to_thread(spool.read, _SPOOL_READ):
-                    sent += len(chunk)
-                    if progress is not None:
-                        progress(sent / total)
-                    yield chunk
-            yield self.codec.tail
-
-        info = await store.put_stream(
-            key, chunks(), {"format": self.codec.format}, self.codec.content_type
+        `progress` gets the share of bytes sent so far (document and blocks together).
+        """
+        rep = self.representation
+        total_samples = self.total_samples
+        head = encode_head(
+            rep.format,
+            timeseries_metadata(self.query, total_samples),
+            len(self.entries),
+            rep.layout,
         )
-        shifted = [
-            SeriesEntry(e.name, e.samples, e.offset + len(head), e.length) for e in self.entries
+        tail = encode_tail(rep.format)
+        total = len(head) + self._parts.size + len(tail) + self._blocks.size
+        done = 0
+
+        def sent(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done / total)
+
+        async def document() -> AsyncIterator[bytes]:
+            yield head
+            sent(len(head))
+            async for chunk in self._parts.chunks(sent):
+                yield chunk
+            yield tail
+            sent(len(tail))
+
+        key = data_key(self.job_id, rep.format)
+        info = await store.put_stream(key, document(), {"format": rep.format}, rep.content_type)
+        blocks = await store.put_stream(
+            blocks_key(self.job_id),
+            self._blocks.chunks(sent),
+            {"codec": BLOCK_CODEC},
+            "application/octet-stream",
+        )
+        entries = [
+            SeriesEntry(
+                e.name, e.samples, e.offset + len(head), e.length, e.block_offset, e.block_length
+            )
+            for e in self.entries
         ]
-        return info, shifted
+        meta = export_metadata(
+            job_id=self.job_id,
+            key=key,
+            query=self.query,
+            representation=rep,
+            entries=entries,
+            size=info.size,
+            blocks=blocks,
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+        await store.put(
+            metadata_key(self.job_id), json.dumps(meta).encode(), None, "application/json"
+        )
+        return info
 
     def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
+        self._parts.close()
+        self._blocks.close()
 
 
 def export_metadata(
@@ -218,14 +283,15 @@ def export_metadata(
     job_id: str,
     key: str,
     query: Query,
-    fmt: JobFormat,
-    layout: Layout,
+    representation: Representation,
     entries: Sequence[SeriesEntry],
     size: int,
+    blocks: ObjectInfo,
     created_at: int,
     expires_at: int,
 ) -> dict[str, Any]:
     """The seed's metadata.json (section 2.1) for one export, plus the series index."""
+    fmt = representation.format
     meta: dict[str, Any] = {
         "key": key,
         "pointNames": list(query.points),
@@ -235,18 +301,16 @@ def export_metadata(
         "totalPoints": len(query.points),
         "totalSamples": sum(e.samples for e in entries),
         "aggregation": query.interval,
-        "format": _SEED_FORMAT[fmt],
+        "format": SEED_FORMAT_NAMES[fmt],
         "compression": "none",
         "createdAt": format_time(created_at * 1000),
         "expiresAt": format_time(expires_at * 1000),
         "sizeBytes": size,
         "jobId": job_id,
-        "layout": layout,
+        "layout": representation.layout,
         "contentType": CONTENT_TYPES[fmt],
-        "series": [
-            {"name": e.name, "samples": e.samples, "offset": e.offset, "length": e.length}
-            for e in entries
-        ],
+        "blocks": {"key": blocks.key, "sizeBytes": blocks.size, "codec": BLOCK_CODEC},
+        "series": [e.to_json() for e in entries],
     }
     if query.max_points is not None:
         meta["downsample"] = query.downsample or "minmaxlttb"
@@ -254,81 +318,71 @@ def export_metadata(
     return meta
 
 
+@dataclass(frozen=True)
+class _Indexed:
+    """One series as metadata.json indexes it in `series.blocks`."""
+
+    name: str
+    samples: int
+    offset: int
+    length: int
+
+
 async def convert(
-    store: ObjectStore,
-    query: Query,
-    stored: tuple[JobFormat, Layout],
-    wanted: tuple[JobFormat, Layout],
-    key: str,
-    index: Sequence[dict[str, Any]],
+    store: ObjectStore, job_id: str, query: Query, wanted: Representation
 ) -> AsyncGenerator[bytes, None]:
-    """The stored document re-encoded in another format, one series at a time.
+    """A stored result as a document in `wanted`, one series at a time.
 
-    Each series is read with one ranged get (its offset and length from the
-    index), decoded to arrays and encoded again, so memory holds one series.
+    Each series is one ranged get of its block, decoded to arrays and encoded
+    as a part of the wanted document. The first series is read before the head
+    is yielded, so a missing or damaged export fails before any byte is sent.
+    `ObjectNotFound` when the export is gone; `CorruptObject` when its
+    metadata.json or a block does not read back.
     """
-    codec = DocumentCodec(*wanted)
-    total = sum(int(e["samples"]) for e in index)
-    yield codec.head(document_metadata(query, total), len(index))
-    for i, entry in enumerate(index):
-        offset, length = int(entry["offset"]), int(entry["length"])
-        raw = await store.get_range(key, offset, offset + length)
-        fragment = await asyncio.to_thread(_reencode, raw, entry["name"], stored, codec)
-        if i and codec.separator:
-            yield codec.separator
-        yield fragment
-    yield codec.tail
+    index_key = metadata_key(job_id)
+    index = _read_index(await store.get(index_key), index_key)
+    key = blocks_key(job_id)
+    total = sum(e.samples for e in index)
+    head = encode_head(wanted.format, timeseries_metadata(query, total), len(index), wanted.layout)
+    first = await _reencoded(store, key, 0, index[0], wanted) if index else None
+    yield head
+    if first is not None:
+        yield first
+    for i in range(1, len(index)):
+        yield await _reencoded(store, key, i, index[i], wanted)
+    yield encode_tail(wanted.format)
 
 
-def _reencode(
-    raw: bytes, name: str, stored: tuple[JobFormat, Layout], codec: DocumentCodec
+async def _reencoded(
+    store: ObjectStore, key: str, index: int, entry: _Indexed, wanted: Representation
 ) -> bytes:
-    ts, values = decode_fragment(raw, stored)
-    return bytes(codec.fragment((name, ts, values)))
+    block = await store.get_range(key, entry.offset, entry.offset + entry.length)
+    return await asyncio.to_thread(_block_to_part, block, key, index, entry, wanted)
 
 
-def decode_fragment(
-    raw: bytes, stored: tuple[JobFormat, Layout]
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """One stored series fragment back to (ts, values)."""
-    fmt, layout = stored
-    if fmt == "csv":
-        return _decode_csv(raw)
-    obj = json.loads(raw) if fmt == "json" else msgpack.unpackb(raw)
-    if not isinstance(obj, dict):
-        raise ValueError("a series fragment must decode to a map")
-    if fmt == "msgpack" and layout == "columns":
-        t = np.frombuffer(obj["t"], "<f8")
-        return t.astype(np.int64), np.frombuffer(obj["v"], "<f8").astype(np.float64)
-    pairs = np.array(obj["data"], dtype=np.float64).reshape(-1, 2)
-    return pairs[:, 0].astype(np.int64), np.ascontiguousarray(pairs[:, 1])
+def _block_to_part(
+    block: bytes, key: str, index: int, entry: _Indexed, wanted: Representation
+) -> bytes:
+    where = f"series {index} ({entry.name!r})"
+    try:
+        name, ts, values, _ = decode_block(block)
+    except BlockDecodeError as exc:
+        raise CorruptObject(key, f"{where}: {exc}") from exc
+    if name != entry.name or len(ts) != entry.samples:
+        raise CorruptObject(
+            key, f"{where}: the block holds {name!r} with {len(ts)} samples, not the indexed one"
+        )
+    return encode_part(wanted.format, (name, ts, values), index, wanted.layout)
 
 
-def _decode_csv(raw: bytes) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """`time,point,value` rows of one point; the name may be quoted, never the other fields."""
-    lines = raw.decode().split("\r\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    times = [line.partition(",")[0].removesuffix("Z") for line in lines]
-    values = [_csv_float(line.rpartition(",")[2]) for line in lines]
-    ts = np.array(times, dtype="datetime64[ms]").astype(np.int64)
-    return ts, np.array(values, dtype=np.float64)
-
-
-def _csv_float(text: str) -> float:
-    return math.nan if not text else float(text)
-
-
-def _array_header(n: int) -> bytes:
-    """MessagePack array header for `n` elements, in the smallest form (as packb picks)."""
-    if n < 16:
-        return bytes([0x90 | n])
-    if n < 1 << 16:
-        return b"\xdc" + struct.pack(">H", n)
-    return b"\xdd" + struct.pack(">I", n)
-
-
-def _expect(ok: bool, what: str) -> None:
-    """Guard the encoders' framing the cutting relies on; a change there must fail loudly."""
-    if not ok:
-        raise RuntimeError(f"document framing changed: {what}")
+def _read_index(raw: bytes, key: str) -> list[_Indexed]:
+    """Each series' block, from metadata.json; `CorruptObject` if it does not read."""
+    try:
+        return [
+            _Indexed(
+                str(e["name"]), int(e["samples"]), int(e["blockOffset"]), int(e["blockLength"])
+            )
+            for e in json.loads(raw)["series"]
+        ]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorruptObject(key, f"not an export index ({type(exc).__name__}: {exc})") from exc

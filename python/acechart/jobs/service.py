@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import time
 import uuid
@@ -28,7 +27,7 @@ from typing import Any
 
 from acechart.engine import Engine
 from acechart.errors import JobNotFound, JobResultUnavailable
-from acechart.jobs.export import convert, drop_outputs, metadata_key
+from acechart.jobs.export import convert, drop_outputs
 from acechart.jobs.model import Job, JobRequest
 from acechart.jobs.queue import JobQueue, SqliteJobQueue
 from acechart.jobs.tokens import TokenVault
@@ -247,24 +246,19 @@ class JobService:
         return job, info
 
     async def converted(self, job: Job, wanted: Representation) -> AsyncGenerator[bytes, None]:
-        """A finished job's result in another representation, one series at a time."""
-        assert job.result_key is not None
+        """A finished job's result in another representation, one series at a time.
+
+        `JobNotFound` once the result has expired; `CorruptObject` (a
+        `StorageError`) when what was stored does not read back. Both come
+        before the first chunk when they can (see `export.convert`).
+        """
+        parts = convert(self.store, job.id, job.request.query, wanted)
         try:
-            summary = json.loads(await self.store.get(metadata_key(job.id)))
+            async with contextlib.aclosing(parts) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         except ObjectNotFound:
             raise JobNotFound(f"the result of job {job.id} has expired", jobId=job.id) from None
-        stored = (job.request.format, job.request.layout)
-        parts = convert(
-            self.store,
-            job.request.query,
-            stored,
-            (wanted.format, wanted.layout),
-            job.result_key,
-            summary["series"],
-        )
-        async with contextlib.aclosing(parts) as chunks:
-            async for chunk in chunks:
-                yield chunk
 
     async def watch(
         self, job_id: str, token: str, *, keepalive_s: float | None = None

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import random
 import time
@@ -35,15 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from acechart.engine import Engine
-from acechart.jobs.export import (
-    DocumentCodec,
-    ResultWriter,
-    data_key,
-    document_metadata,
-    drop_outputs,
-    export_metadata,
-    metadata_key,
-)
+from acechart.jobs.export import ResultWriter, drop_outputs
 from acechart.jobs.model import Job, JobError
 from acechart.jobs.progress import ChunkSizer, RunProgress
 from acechart.jobs.queue import JobQueue
@@ -209,12 +200,12 @@ class Workers:
             self.notifier.send(job.request.notify_url, job.id, done.status)
 
     async def _produce(self, run: Run, token: str) -> tuple[str, int]:
-        """Fetch group by group, spool the encoded series, store data and metadata.json."""
+        """Fetch group by group, spool the encoded series, store the export (`export.py`)."""
         job = run.job
         request = job.request
         query = request.query
         progress = run.progress
-        writer = ResultWriter(DocumentCodec(request.format, request.layout), self.spool_dir)
+        writer = ResultWriter(job.id, query, request.representation, self.spool_dir)
         try:
             sizer = ChunkSizer(
                 self.settings.job_chunk_samples,
@@ -231,27 +222,16 @@ class Workers:
                 sizer.observe(result, len(group))
                 progress.chunk_done(len(group))
                 del result
-            key = data_key(job.id, request.format)
-            meta = document_metadata(query, writer.total_samples)
-            info, entries = await writer.store(self.store, key, meta, progress=progress.on_upload)
+            now = int(self.clock())
+            info = await writer.finish(
+                self.store,
+                created_at=now,
+                expires_at=now + self.settings.job_result_ttl_s,
+                progress=progress.on_upload,
+            )
         finally:
             writer.close()
-        now = int(self.clock())
-        summary = export_metadata(
-            job_id=job.id,
-            key=key,
-            query=query,
-            fmt=request.format,
-            layout=request.layout,
-            entries=entries,
-            size=info.size,
-            created_at=now,
-            expires_at=now + self.settings.job_result_ttl_s,
-        )
-        await self.store.put(
-            metadata_key(job.id), json.dumps(summary).encode(), None, "application/json"
-        )
-        return key, info.size
+        return info.key, info.size
 
     async def _cadences(self, query: Query) -> dict[str, int]:
         """Collection intervals (ms) of the query's points that the catalogue knows."""
