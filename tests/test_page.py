@@ -330,3 +330,82 @@ def test_large_page_round_trip() -> None:
     assert len(p) == n
     np.testing.assert_array_equal(p.values, vals)
     assert p.ts[-1] == 1_700_000_000_000 + (n // 2 - 1) * 60_000
+
+
+# --- unpaginated bodies (`GET /points/{name}/timeseries`) and the field's page shape ---
+
+
+def _naive_us(ms: int, us: int) -> str:
+    """The origin's spelling: naive ISO 8601 with six fraction digits (meaning UTC)."""
+    dt = EPOCH + timedelta(milliseconds=ms, microseconds=us)
+    return f"{dt.year:04d}-" + dt.strftime("%m-%dT%H:%M:%S.%f")
+
+
+def _reference(data: bytes, points: list[str] | None = None) -> reference.RefPage:
+    """The json.loads reference, reading absent pagination fields as unpaginated."""
+    doc = json.loads(data)
+    doc.setdefault("has_more", False)
+    doc.setdefault("next_cursor", None)
+    return reference.parse_page(json.dumps(doc).encode(), points)
+
+
+field_values_st = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.decimals(-(10**6), 10**6, places=3, allow_nan=False, allow_infinity=False).map(str),
+    st.integers(-(10**9), 10**9),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["active", "inactive", "Active", "INACTIVE", "fault", "", "NaN"]),
+)
+
+
+@st.composite
+def field_pages(draw: st.DrawFn) -> bytes:
+    """Pages shaped as the field sends them: many points per naive-microsecond time."""
+    n_points = draw(st.integers(1, 40))
+    n_times = draw(st.integers(0, 6))
+    start = draw(st.integers(0, 4_000_000_000_000))
+    samples = []
+    for k in range(n_times):
+        stamp = _naive_us(start + k * 60_000, draw(st.integers(0, 999_999)))
+        for i in range(n_points):
+            samples.append({"name": f"site/pt-{i}", "value": draw(field_values_st), "time": stamp})
+    doc: dict[str, Any] = {"point_samples": samples}
+    if draw(st.booleans()):
+        doc["has_more"] = draw(st.booleans())
+    if draw(st.booleans()):
+        doc["next_cursor"] = draw(st.none() | st.text(max_size=12))
+    return json.dumps(doc).encode()
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(field_pages(), st.none() | st.lists(st.sampled_from(["site/pt-0", "site/pt-3"])))
+def test_unpaged_field_pages_match_reference(data: bytes, points: list[str] | None) -> None:
+    assert_same(_core.parse_page(data, points, paged=False), _reference(data, points))
+    if b'"has_more"' in data:
+        assert_same(_core.parse_page(data, points), _reference(data, points))
+    else:
+        with pytest.raises(_core.PageParseError, match='missing field "has_more"'):
+            _core.parse_page(data, points)
+
+
+def test_unpaged_body() -> None:
+    sample = b'{"name": "p", "value": "45.5", "time": "2025-10-12T16:30:37.626470"}'
+    body = b'{"point_samples": [' + sample + b"]}"
+    p = _core.parse_page(body, paged=False)
+    assert p.ts.tolist() == [1_760_286_637_626] and p.values.tolist() == [45.5]
+    assert p.has_more is False and p.next_cursor is None
+    both = b'{"point_samples": [], "has_more": true, "next_cursor": "c"}'
+    p = _core.parse_page(both, paged=False)
+    assert p.has_more is True and p.next_cursor == "c"
+    for bad, needle in [
+        (b'{"point_samples": [], "has_more": 1}', '"has_more" must be true or false'),
+        (b'{"point_samples": [], "next_cursor": 1}', '"next_cursor" must be a string or null'),
+        (b'{"has_more": false}', 'missing field "point_samples"'),
+    ]:
+        with pytest.raises(_core.PageParseError, match="invalid page at byte") as exc:
+            _core.parse_page(bad, paged=False)
+        assert needle in str(exc.value)
+    with pytest.raises(TypeError):
+        _core.parse_page(body, None, False)  # type: ignore[misc]

@@ -95,10 +95,18 @@ class ParsedPage:
     def __len__(self) -> int:
         """Number of kept samples."""
 
-def parse_page(data: bytes, points: list[str] | None = None) -> ParsedPage:
+def parse_page(
+    data: bytes, points: list[str] | None = None, *, paged: bool = True
+) -> ParsedPage:
     """Parse one ACE `timeseries/paginated` page without a Python object per sample.
 
-    With `points`, samples of other points are skipped. Releases the GIL.
+    With `points`, samples of other points are skipped. With `paged=False` the body
+    may lack the pagination fields (`GET /points/{name}/timeseries` answers
+    `{"point_samples": [...]}` alone): a missing `has_more` is false and a missing
+    `next_cursor` None; either is still validated when present. Times are ISO 8601
+    (naive means UTC; fractions truncated to ms); values are numbers, numeric strings,
+    booleans and `"true"/"on"/"active"` (1.0) or `"false"/"off"/"inactive"` (0.0),
+    anything else NaN (counted in `non_numeric`). Releases the GIL.
 
     Raises:
         PageParseError: `data` is not a valid page (the message names the problem and

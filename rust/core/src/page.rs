@@ -31,8 +31,26 @@ pub struct ParsedPage {
     pub non_numeric: u64,
 }
 
-/// Parse one page. With `points`, samples of other points are skipped.
+/// Whether a body must carry the pagination fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Paging {
+    /// `GET /sites/{site}/timeseries/paginated`: `has_more` is required.
+    #[default]
+    Paged,
+    /// `GET /points/{name}/timeseries`: `{"point_samples":[...]}` alone; a missing
+    /// `has_more` means false and a missing `next_cursor` none (both are still
+    /// validated when present).
+    Unpaged,
+}
+
+/// Parse one paginated page. With `points`, samples of other points are skipped.
 pub fn parse_page(data: &[u8], points: Option<&[String]>) -> Result<ParsedPage> {
+    parse_body(data, points, Paging::Paged)
+}
+
+/// Parse one page or unpaginated body (see [`Paging`]). With `points`, samples of
+/// other points are skipped.
+pub fn parse_body(data: &[u8], points: Option<&[String]>, paging: Paging) -> Result<ParsedPage> {
     if let Err(e) = std::str::from_utf8(data) {
         return Err(CoreError::Page {
             offset: e.valid_up_to(),
@@ -112,7 +130,7 @@ pub fn parse_page(data: &[u8], points: Option<&[String]>) -> Result<ParsedPage> 
     if !seen_samples {
         return Err(scanner.err_at(0, "missing field \"point_samples\""));
     }
-    if !seen_more {
+    if !seen_more && paging == Paging::Paged {
         return Err(scanner.err_at(0, "missing field \"has_more\""));
     }
     page.names = names.kept;
@@ -706,6 +724,82 @@ mod tests {
                 assert_eq!(find_special(&s), naive, "{s:?}");
             }
         }
+    }
+
+    #[test]
+    fn unpaged_bodies() {
+        let body = br#"{"point_samples":[{"name":"p","value":"45.5","time":"2025-10-12T16:30:37.626470"}]}"#;
+        assert!(parse_page(body, None)
+            .unwrap_err()
+            .to_string()
+            .contains("missing field \"has_more\""));
+        let p = parse_body(body, None, Paging::Unpaged).unwrap();
+        assert_eq!(p.ts, vec![1_760_286_637_626]);
+        assert_eq!(p.values, vec![45.5]);
+        assert!(!p.has_more);
+        assert_eq!(p.next_cursor, None);
+
+        // present fields are still read, and still validated
+        let p = parse_body(
+            br#"{"has_more":true,"next_cursor":"c","point_samples":[]}"#,
+            None,
+            Paging::Unpaged,
+        )
+        .unwrap();
+        assert!(p.has_more);
+        assert_eq!(p.next_cursor.as_deref(), Some("c"));
+        for (body, want) in [
+            (&br#"{"point_samples":[],"has_more":1}"#[..], "has_more"),
+            (br#"{"point_samples":[],"next_cursor":2}"#, "next_cursor"),
+            (br#"{"has_more":false}"#, "missing field \"point_samples\""),
+        ] {
+            let err = parse_body(body, None, Paging::Unpaged).unwrap_err();
+            assert!(matches!(err, CoreError::Page { .. }));
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        assert_eq!(
+            parse_body(br#"{"point_samples":[]}"#, None, Paging::Unpaged).unwrap(),
+            ParsedPage::default()
+        );
+    }
+
+    #[test]
+    fn naive_microsecond_times_shared_by_many_points() {
+        // The field's shape: every point of one collection run at one naive timestamp.
+        let times = ["2025-10-12T16:30:37.626470", "2025-10-12T16:31:37.000999"];
+        let values = [
+            r#""45.5""#,
+            "72",
+            "-0.25",
+            "true",
+            "false",
+            r#""active""#,
+            r#""inactive""#,
+            "null",
+            r#""fault""#,
+            r#"" 7 ""#,
+        ];
+        let mut samples = Vec::new();
+        for t in times {
+            for (i, v) in values.iter().enumerate() {
+                samples.push(format!(r#"{{"name":"p{i}","value":{v},"time":"{t}"}}"#));
+            }
+        }
+        let body = page(&samples.join(","), r#","next_cursor":"x","has_more":true"#);
+        let p = parse_page(body.as_bytes(), None).unwrap();
+        assert_eq!(p.names.len(), values.len());
+        let n = values.len();
+        assert_eq!(&p.ts[..n], &vec![1_760_286_637_626; n][..]);
+        assert_eq!(&p.ts[n..], &vec![1_760_286_697_000; n][..]);
+        let want = [45.5, 72.0, -0.25, 1.0, 0.0, 1.0, 0.0];
+        for half in [&p.values[..n], &p.values[n..]] {
+            assert_eq!(&half[..7], &want);
+            assert!(half[7].is_nan() && half[8].is_nan());
+            assert_eq!(half[9], 7.0);
+        }
+        assert_eq!(p.non_numeric, 4);
+        let idx: Vec<i32> = (0..2).flat_map(|_| 0..n as i32).collect();
+        assert_eq!(p.point_index, idx);
     }
 
     #[test]

@@ -41,13 +41,24 @@ impl ParsedPage {
     }
 }
 
-/// Parse one ACE `timeseries/paginated` page without a Python object per sample.
+/// Parse one ACE `timeseries/paginated` page (or, with `paged=False`, an unpaginated
+/// `points/{name}/timeseries` body) without a Python object per sample.
 /// A malformed page raises `PageParseError`, whatever is wrong with it.
 #[pyfunction]
-#[pyo3(signature = (data, points = None))]
-fn parse_page(py: Python<'_>, data: &[u8], points: Option<Vec<String>>) -> PyResult<ParsedPage> {
+#[pyo3(signature = (data, points = None, *, paged = true))]
+fn parse_page(
+    py: Python<'_>,
+    data: &[u8],
+    points: Option<Vec<String>>,
+    paged: bool,
+) -> PyResult<ParsedPage> {
+    let paging = if paged {
+        page::Paging::Paged
+    } else {
+        page::Paging::Unpaged
+    };
     let parsed = run(py, Gil::Release, || {
-        page::parse_page(data, points.as_deref())
+        page::parse_body(data, points.as_deref(), paging)
     })?;
     Ok(ParsedPage {
         names: parsed.names,
