@@ -408,4 +408,4 @@ def test_unpaged_body() -> None:
             _core.parse_page(bad, paged=False)
         assert needle in str(exc.value)
     with pytest.raises(TypeError):
-        _core.parse_page(body, None, False)  # type: ignore[misc]
+        _core.parse_page(body, None, False)  # type: ignore[call-arg]

@@ -25,9 +25,11 @@ __all__ = [
     "PageParseError",
     "ParsedPage",
     "__version__",
+    "ace_page_end",
     "aggregate",
     "decode_block",
     "downsample",
+    "encode_ace_page",
     "encode_block",
     "encode_csv",
     "encode_head",
@@ -254,6 +256,55 @@ def encode_tail(format: _Format) -> bytes:
 
     Raises:
         ValueError: an unknown `format`.
+    """
+
+_Raw = Sequence[tuple[str, _I64, _F64]]
+
+def ace_page_end(
+    series: _Raw, after: tuple[int, int] | None, limit: int
+) -> tuple[int, int, int, bool]:
+    """Where an ACE `timeseries/paginated` page of `series` ends.
+
+    Rows are ordered by time, then by the series' position in the list (pass the
+    series sorted by name, as the origin orders points). Walking that order strictly
+    after the position `after = (ts_ms, series_index)` (from the start when None), the
+    page takes up to `limit` rows. Returns `(rows, last_ts, last_index, has_more)`: the
+    number of rows taken, the position of the last one (`after`, or `(0, 0)`, when none
+    was taken) and whether any row follows; the next page starts after that position.
+    The GIL is released for large inputs.
+
+    Raises:
+        TypeError: `series` is not a list or tuple of `(name, ts, values)` tuples (an
+            aggregates dict is refused), or an array is not a contiguous 1-D int64 /
+            float64 array; `after` is not a pair of ints or None.
+        ValueError: arrays of one series differ in length, a `ts` is not sorted
+            ascending without duplicates, `limit < 1`, or a negative series index.
+    """
+
+def encode_ace_page(
+    series: _Raw,
+    after: tuple[int, int] | None,
+    limit: int,
+    next_cursor: str | None,
+    has_more: bool,
+    format: Literal["json", "msgpack"] = "json",
+) -> bytes:
+    """The whole body of the ACE page `ace_page_end(series, after, limit)` describes,
+    in the ACE API's own shape:
+    `{"point_samples":[{"name":..,"value":..,"time":..},..],"next_cursor":..,"has_more":..}`
+    (JSON, or the same document as MessagePack, as `msgpack.packb` writes it).
+
+    `value` is a string, the shortest decimal that reads back to the same float64 in
+    JavaScript's `String(x)` spelling (`"45.5"`, `"72"`, `"1e+21"`, `"-0"` for negative
+    zero), so `parseFloat` and `float` give it back exactly; NaN and infinities are
+    null. `time` is ISO 8601 UTC with `Z`, with milliseconds only when the time is not
+    a whole second (`2024-01-01T00:00:00Z`, `2024-01-01T00:00:00.250Z`). `next_cursor`
+    and `has_more` are written as given. The GIL is released for large pages.
+
+    Raises:
+        TypeError: as `ace_page_end`; `next_cursor` is not str or None, `has_more` not
+            bool.
+        ValueError: as `ace_page_end`, or an unknown `format`.
     """
 
 def encode_block(point: str, ts: _I64, values: _F64, covered: npt.NDArray[np.int64]) -> bytes:

@@ -21,7 +21,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 use crate::errors::{run, to_py, type_error, value_error, Gil};
 
 /// Arrays of one series, borrowed from Python for the duration of a call.
-enum Held<'py> {
+pub(crate) enum Held<'py> {
     Raw {
         name: String,
         ts: PyReadonlyArray1<'py, i64>,
@@ -43,7 +43,7 @@ enum Held<'py> {
 const AGG_KEYS: [&str; 7] = ["ts", "count", "sum", "min", "max", "avg", "stddev"];
 
 /// `int`, `numpy.int64`, `datetime.datetime`: the name a user would write.
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     let ty = obj.get_type();
     let qualname = ty
         .qualname()
@@ -159,7 +159,7 @@ impl<'py> Held<'py> {
         })
     }
 
-    fn view(&self) -> PyResult<Series<'_>> {
+    pub(crate) fn view(&self) -> PyResult<Series<'_>> {
         Ok(match self {
             Held::Raw { name, ts, values } => Series::Raw {
                 name,
@@ -192,7 +192,7 @@ impl<'py> Held<'py> {
 }
 
 /// Borrow the arrays of every series.
-fn hold<'py>(series: &Bound<'py, PyAny>) -> PyResult<Vec<Held<'py>>> {
+pub(crate) fn hold<'py>(series: &Bound<'py, PyAny>) -> PyResult<Vec<Held<'py>>> {
     let items: Vec<Bound<'py, PyAny>> = if let Ok(l) = series.cast::<PyList>() {
         l.iter().collect()
     } else if let Ok(t) = series.cast::<PyTuple>() {
@@ -328,7 +328,7 @@ fn to_meta(obj: &Bound<'_, PyAny>, level: usize) -> Result<Meta, MetaError> {
     )))
 }
 
-fn metadata(obj: &Bound<'_, PyAny>) -> PyResult<Meta> {
+pub(crate) fn metadata(obj: &Bound<'_, PyAny>) -> PyResult<Meta> {
     if obj.cast::<PyDict>().is_err() {
         return Err(type_error(format!(
             "metadata must be a dict, got {}",
@@ -341,7 +341,7 @@ fn metadata(obj: &Bound<'_, PyAny>) -> PyResult<Meta> {
 /// Documents with fewer rows are encoded without releasing the GIL: for them the
 /// release costs more than it saves, and handing the GIL to another thread could make
 /// this call wait for a switch interval.
-const DETACH_MIN_ROWS: usize = 16 * 1024;
+pub(crate) const DETACH_MIN_ROWS: usize = 16 * 1024;
 
 /// A new `bytes` object of `len` bytes, filled by `fill` (with the GIL released if
 /// `gil` says so).
@@ -349,7 +349,7 @@ const DETACH_MIN_ROWS: usize = 16 * 1024;
 /// The buffer is zeroed first (also without the GIL): the cost is small next to the
 /// page faults that the first touch of a large buffer takes anyway, and `fill` then gets
 /// an initialised `&mut [u8]`.
-fn bytes_with<'py, F>(
+pub(crate) fn bytes_with<'py, F>(
     py: Python<'py>,
     len: usize,
     gil: Gil,

@@ -6,6 +6,7 @@
 
 use pyo3::prelude::*;
 
+mod ace;
 mod aggregate;
 mod block;
 mod downsample;
@@ -24,5 +25,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     block::register(m)?;
     downsample::register(m)?;
     encode::register(m)?;
+    ace::register(m)?;
     Ok(())
 }

@@ -185,7 +185,7 @@ impl Clock {
     }
 
     #[inline(always)]
-    fn write<S: Sink>(&mut self, w: &mut S, t: i64) {
+    pub(crate) fn write<S: Sink>(&mut self, w: &mut S, t: i64) {
         let day = t.div_euclid(MS_PER_DAY);
         if day != self.day {
             self.set_day(day);

@@ -193,7 +193,7 @@ static ESCAPE: [u8; 256] = {
 };
 
 /// A JSON string literal, quotes included.
-fn write_str<S: Sink>(w: &mut S, s: &str) {
+pub(crate) fn write_str<S: Sink>(w: &mut S, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     w.byte(b'"');

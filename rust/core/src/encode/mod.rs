@@ -9,6 +9,8 @@
 //! - MessagePack ([`msgpack::encode`]), the same document ([`Layout::Rows`]), or with
 //!   each array as a little-endian float64 `bin` field ([`Layout::Columns`]).
 //! - CSV ([`csv::encode`]), long format, for exports.
+//! - The ACE API's own page body ([`ace`]), for the compatibility route, as JSON or
+//!   MessagePack.
 //!
 //! A document can also be written in parts, a head, one part per series and a tail
 //! ([`parts`]), whose concatenation is byte for byte the whole document.
@@ -18,6 +20,7 @@
 //! or `encode` for a `Vec`). A caller can thus write straight into its final buffer (the
 //! binding writes into the Python `bytes` object), and nothing is allocated per sample.
 
+pub mod ace;
 pub mod csv;
 pub mod json;
 pub mod meta;

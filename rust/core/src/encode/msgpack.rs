@@ -149,7 +149,7 @@ fn len_u32(what: &str, n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| too_long(what, n))
 }
 
-fn map_header<S: Sink>(w: &mut S, n: usize) -> Result<()> {
+pub(crate) fn map_header<S: Sink>(w: &mut S, n: usize) -> Result<()> {
     match n {
         0..=15 => w.byte(0x80 | n as u8),
         16..=0xffff => {
@@ -164,7 +164,7 @@ fn map_header<S: Sink>(w: &mut S, n: usize) -> Result<()> {
     Ok(())
 }
 
-fn array_header<S: Sink>(w: &mut S, n: usize) -> Result<()> {
+pub(crate) fn array_header<S: Sink>(w: &mut S, n: usize) -> Result<()> {
     match n {
         0..=15 => w.byte(0x90 | n as u8),
         16..=0xffff => {
@@ -199,7 +199,7 @@ fn bin_header<S: Sink>(w: &mut S, count: usize) -> Result<()> {
 }
 
 /// A `str` (str8 is used from 32 bytes on, as `msgpack.packb` does with `use_bin_type`).
-fn str_<S: Sink>(w: &mut S, s: &str) -> Result<()> {
+pub(crate) fn str_<S: Sink>(w: &mut S, s: &str) -> Result<()> {
     let n = s.len();
     match n {
         0..=31 => w.byte(0xa0 | n as u8),
