@@ -14,6 +14,7 @@ import pytest
 from acechart import _core
 from acechart.result import AGG_KEYS
 from acechart.storage import BlockMeta, Database, DatabaseError, PointRecord
+from acechart.storage.aggregates import WriteBlock
 from acechart.storage.migrations import MIGRATIONS, Migration
 
 #: Every table and column of the seed schema (seed-design.md section 2.2).
@@ -122,8 +123,13 @@ async def test_schema_has_every_seed_table_column_and_index(db: Database) -> Non
     }
     assert indexes >= SEED_INDEXES | {"idx_cache_lru", "idx_cache_block"}
     assert "idx_agg_lookup" not in indexes and "idx_agg_time" not in indexes
-    coverage = [r["name"] for r in await db.fetchall("PRAGMA table_info(aggregate_coverage)")]
-    assert coverage == ["site_id", "point_name", "level", "start_ms", "end_ms", "expires_at"]
+    blocks = [r["name"] for r in await db.fetchall("PRAGMA table_info(aggregate_blocks)")]
+    assert blocks == [
+        "site_id", "point_name", "level", "period", "covered", "expires_at", "buckets",
+        "updated_at", "data",
+    ]  # fmt: skip
+    gone = await db.fetchone("SELECT name FROM sqlite_master WHERE name = 'aggregate_coverage'")
+    assert gone is None  # migration 5: coverage lives in the blob rows
     for table in ("timeseries_aggregations", "point_metadata"):
         sql = await db.fetchone("SELECT sql FROM sqlite_master WHERE name = ?", (table,))
         assert sql is not None and "WITHOUT ROWID" in sql[0]
@@ -280,87 +286,102 @@ def select(agg: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray
     return {k: v[mask] for k, v in agg.items()}
 
 
+FAR = 2**62
+JAN = (T0, T0 + 31 * DAY_MS, FAR)  # January 2025, kept for good
+
+
+def month_block(point: str, agg: dict[str, np.ndarray], level: str = "1hr") -> WriteBlock:
+    return WriteBlock(point, level, "2025-01", agg, [JAN])
+
+
 async def test_read_aggregations_equals_what_was_written(db: Database) -> None:
     points = [f"ses/site/ahu{i}/very/long/name.points.Temp{i}" for i in range(6)]
     written = {p: make_aggregates(i) for i, p in enumerate(points)}
-    for p, agg in written.items():
-        assert await db.aggregates.upsert("site", "1hr", {p: agg}) == len(agg["ts"])
+    stored = await db.aggregates.store("site", [month_block(p, a) for p, a in written.items()], 1)
+    assert stored == sum(len(a["ts"]) for a in written.values())
     assert any(np.isnan(a["min"]).any() or np.isnan(a["stddev"]).any() for a in written.values())
 
     asked = [points[4], points[0], "never/written", points[2], points[0]]
     got = await db.aggregates.read("site", asked, "1hr", T0, T0 + 31 * DAY_MS)
-    assert list(got) == [points[4], points[0], "never/written", points[2]]
+    assert not got.damaged
+    assert list(got.arrays) == [points[4], points[0], "never/written", points[2]]
     for p in (points[4], points[0], points[2]):
-        assert_agg_equal(got[p], written[p])
-    assert all(len(v) == 0 for v in got["never/written"].values())
-    assert got["never/written"]["ts"].dtype == np.int64
+        assert_agg_equal(got.arrays[p], written[p])
+    assert all(len(v) == 0 for v in got.arrays["never/written"].values())
+    assert got.arrays["never/written"]["ts"].dtype == np.int64
 
     start, end = T0 + 3 * DAY_MS + 1, T0 + 9 * DAY_MS  # [start, end): start is mid-bucket
     sub = await db.aggregates.read("site", points[:2], "1hr", start, end)
     for p in points[:2]:
         ts = written[p]["ts"]
-        assert_agg_equal(sub[p], select(written[p], (ts >= start) & (ts < end)))
-    assert await db.aggregates.read("site", [], "1hr", 0, 1) == {}
+        assert_agg_equal(sub.arrays[p], select(written[p], (ts >= start) & (ts < end)))
+    assert (await db.aggregates.read("site", [], "1hr", 0, 1)).arrays == {}
     other = await db.aggregates.read("other-site", points[:1], "1hr", T0, T0 + 31 * DAY_MS)
-    assert len(other[points[0]]["ts"]) == 0
+    assert len(other.arrays[points[0]]["ts"]) == 0
     other_level = await db.aggregates.read("site", points[:1], "1day", T0, T0 + 31 * DAY_MS)
-    assert len(other_level[points[0]]["ts"]) == 0
+    assert len(other_level.arrays[points[0]]["ts"]) == 0
+    cov = await db.aggregates.coverage("site", points[:2], ["1hr", "1day"])
+    assert cov == {(p, "1hr", "2025-01"): [JAN] for p in points[:2]}
 
 
 async def test_read_aggregations_is_one_query(db: Database) -> None:
     points = [f"p{i}" for i in range(20)]
-    await db.aggregates.upsert(
-        "s", "5min", {p: make_aggregates(i, 500, 300_000) for i, p in enumerate(points)}
+    await db.aggregates.store(
+        "s",
+        [month_block(p, make_aggregates(i, 500, 300_000), "5min") for i, p in enumerate(points)],
+        1,
     )
     statements: list[str] = []
     conn = db._conn
     assert conn is not None
     await conn.set_trace_callback(statements.append)
-    await db.aggregates.read("s", points, "5min", T0, T0 + 31 * DAY_MS)
+    got = await db.aggregates.read("s", points, "5min", T0, T0 + 31 * DAY_MS)
     await conn.set_trace_callback(None)  # type: ignore[arg-type]
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert sum(len(a["ts"]) for a in got.arrays.values()) > 20 * 400
 
 
-async def test_upsert_replaces_rows_on_the_unique_key(db: Database) -> None:
+async def test_store_replaces_a_blob_whole(db: Database) -> None:
     first = make_aggregates(1)
-    await db.aggregates.upsert("s", "1hr", {"p": first})
-    # The last 10 buckets again with new values, plus 5 new buckets after them.
-    n = len(first["ts"])
-    second = {k: v[n - 10 :].copy() for k, v in first.items()}
-    second["ts"] = np.concatenate([second["ts"], second["ts"][-1] + 3_600_000 * np.arange(1, 6)])
-    for k in AGG_KEYS:
-        if k != "ts":
-            second[k] = np.concatenate(
-                [second[k] * 2 if k != "count" else second[k] + 1, second[k][:5]]
-            )
-    await db.aggregates.upsert("s", "1hr", {"p": second})
-    row = await db.fetchone("SELECT COUNT(*) FROM timeseries_aggregations")
-    assert row is not None and row[0] == n + 5
-    got = (await db.aggregates.read("s", ["p"], "1hr", 0, 2**62))["p"]
-    assert_agg_equal(got, {k: np.concatenate([first[k][: n - 10], second[k]]) for k in AGG_KEYS})
-
-
-async def test_upsert_aggregations_validates(db: Database) -> None:
-    agg = make_aggregates(2, 100)
-    with pytest.raises(ValueError, match="level"):
-        await db.aggregates.upsert("s", "2hr", {"p": agg})
-    with pytest.raises(ValueError, match="lack"):
-        await db.aggregates.upsert("s", "1hr", {"p": {k: v for k, v in agg.items() if k != "m2"}})
-    with pytest.raises(ValueError, match="shape"):
-        await db.aggregates.upsert("s", "1hr", {"p": {**agg, "sum": agg["sum"][:-1]}})
-    assert await db.aggregates.upsert("s", "1hr", {"p": {k: v[:0] for k, v in agg.items()}}) == 0
-    row = await db.fetchone("SELECT COUNT(*) FROM timeseries_aggregations")
+    await db.aggregates.store("s", [month_block("p", first)], 1)
+    second = select(make_aggregates(2), np.arange(len(make_aggregates(2)["ts"])) % 2 == 0)
+    await db.aggregates.store("s", [month_block("p", second)], 2)
+    row = await db.fetchone("SELECT COUNT(*), buckets, updated_at FROM aggregate_blocks")
+    assert row is not None and tuple(row) == (1, len(second["ts"]), 2)
+    got = (await db.aggregates.read("s", ["p"], "1hr", 0, 2**62)).arrays["p"]
+    assert_agg_equal(got, second)
+    # A block without intervals deletes its blob.
+    await db.aggregates.store("s", [WriteBlock("p", "1hr", "2025-01", second, [])], 3)
+    row = await db.fetchone("SELECT COUNT(*) FROM aggregate_blocks")
     assert row is not None and row[0] == 0
 
 
-async def test_delete_aggregations_before(db: Database) -> None:
+async def test_store_validates(db: Database) -> None:
+    agg = make_aggregates(2, 100)
+    with pytest.raises(ValueError, match="level"):
+        await db.aggregates.store("s", [month_block("p", agg, "2hr")], 1)
+    with pytest.raises(ValueError, match="lack"):
+        await db.aggregates.store(
+            "s", [month_block("p", {k: v for k, v in agg.items() if k != "m2"})], 1
+        )
+    with pytest.raises(ValueError, match="shape"):
+        await db.aggregates.store("s", [month_block("p", {**agg, "sum": agg["sum"][:-1]})], 1)
+    outside = WriteBlock("p", "1hr", "2025-01", agg, [(T0, T0 + DAY_MS, FAR)])
+    with pytest.raises(ValueError, match="outside the covered intervals"):
+        await db.aggregates.store("s", [outside], 1)
+    row = await db.fetchone("SELECT COUNT(*) FROM aggregate_blocks")
+    assert row is not None and row[0] == 0
+
+
+async def test_due_and_delete(db: Database) -> None:
     agg = make_aggregates(3)
-    await db.aggregates.upsert("s", "1hr", {"a": agg, "b": agg})
-    cut = int(agg["ts"][len(agg["ts"]) // 2])
-    deleted = await db.aggregates.delete_before("s", "1hr", cut, points=["a"])
-    assert deleted == int((agg["ts"] < cut).sum())
+    soon = WriteBlock("a", "1hr", "2025-01", agg, [(T0, T0 + 31 * DAY_MS, 500)])
+    await db.aggregates.store("s", [soon, month_block("b", agg)], 1)
+    assert await db.aggregates.due(499) == []
+    assert await db.aggregates.due(500) == [("s", ("a", "1hr", "2025-01"))]
+    assert await db.aggregates.delete("s", [("a", "1hr", "2025-01"), ("x", "1hr", "2025-01")]) == 1
     got = await db.aggregates.read("s", ["a", "b"], "1hr", 0, 2**62)
-    assert got["a"]["ts"].min() == cut and len(got["b"]["ts"]) == len(agg["ts"])
+    assert len(got.arrays["a"]["ts"]) == 0 and len(got.arrays["b"]["ts"]) == len(agg["ts"])
 
 
 # --- block metadata -------------------------------------------------------------------

@@ -279,7 +279,8 @@ async def test_plan_reads_metadata_only(rig: Rig) -> None:
 
 async def test_aggregates_of_many_points_are_stored_in_one_batch(rig: Rig) -> None:
     """An interval query over many points stores their buckets with one coverage lookup and
-    one transaction, not one of each per point and level; a repeat is served from them."""
+    one transaction, not one of each per point and level; a repeat is served from them with
+    one read of every blob it needs."""
     points = rig.points(8)
     start = NOW_MS - 40 * DAY - NOW_MS % DAY
     end = start + 3 * DAY
@@ -289,21 +290,25 @@ async def test_aggregates_of_many_points_are_stored_in_one_batch(rig: Rig) -> No
     await conn.set_trace_callback(statements.append)
     first = await rig.query(points, start, end, interval="1hr")
     await conn.set_trace_callback(None)  # type: ignore[arg-type]
-    coverage_reads = [s for s in statements if "FROM aggregate_coverage" in s]
-    inserts = [s for s in statements if s.lstrip().startswith("INSERT INTO aggregate_coverage")]
-    # one lookup to split the query by tier, one to decide what is new
-    assert len(coverage_reads) == 2
-    assert len(inserts) == 2 * len(points)  # executemany traces each row: 1hr and 1day
+    reads = [s for s in statements if s.lstrip().startswith("SELECT") and "aggregate_blocks" in s]
+    inserts = [s for s in statements if s.lstrip().startswith("INSERT INTO aggregate_blocks")]
+    # one lookup to split the query by tier, one to decide what is new (nothing to merge)
+    assert len(reads) == 2
+    assert len(inserts) == 2 * len(points)  # executemany traces each blob: 1hr and 1day
     transactions: list[list[str]] = []
     for statement in statements:
         if statement.strip().upper().startswith("BEGIN"):
             transactions.append([])
         elif transactions:
             transactions[-1].append(statement)
-    writing = [t for t in transactions if any("timeseries_aggregations" in s for s in t)]
+    writing = [t for t in transactions if any("aggregate_blocks" in s for s in t)]
     assert len(writing) == 1
+    statements.clear()
+    await conn.set_trace_callback(statements.append)
     again = await rig.query(points, start, end, interval="1hr")
     assert "D1" in again.provenance.sources and again.provenance.origin_requests == 0
+    reads = [s for s in statements if s.lstrip().startswith("SELECT") and "aggregate_blocks" in s]
+    assert len(reads) == 2  # coverage, then every blob of the query at once
     for a, b in zip(first.series, again.series, strict=True):
         np.testing.assert_array_equal(a.ts, b.ts)
         np.testing.assert_allclose(a.values, b.values, equal_nan=True)

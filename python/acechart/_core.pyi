@@ -27,9 +27,12 @@ __all__ = [
     "__version__",
     "ace_page_end",
     "aggregate",
+    "decode_agg_block",
+    "decode_agg_blocks",
     "decode_block",
     "downsample",
     "encode_ace_page",
+    "encode_agg_block",
     "encode_block",
     "encode_csv",
     "encode_head",
@@ -325,4 +328,57 @@ def decode_block(data: bytes) -> tuple[str, _I64, _F64, npt.NDArray[np.int64]]:
     Raises:
         BlockDecodeError: `data` is not a readable block, whatever the damage.
         TypeError: `data` is not `bytes`.
+    """
+
+def encode_agg_block(
+    site: str,
+    point: str,
+    level: str,
+    period: str,
+    aggregates: _Agg,
+    covered: npt.NDArray[np.int64],
+) -> bytes:
+    """Serialise the buckets of one point at one level for one period (the aggregate
+    tier's blob): the mergeable state `ts`, `count`, `sum`, `min`, `max`, `m2`,
+    `first`, `last` of `aggregates` (`avg` and `stddev` are derived on decoding) and
+    the `(k, 2)` covered `[start, end)` intervals, with site, point, level and period
+    under the checksum. Releases the GIL.
+
+    Raises:
+        TypeError: a column is not a contiguous 1-D array of its dtype.
+        ValueError: a column is missing or of another length, bucket starts are not
+            strictly increasing, a count is below 1, `covered` is not sorted, disjoint
+            `(k, 2)` intervals, or a bucket start lies outside them.
+    """
+
+def decode_agg_block(data: bytes) -> tuple[str, str, str, str, _Agg, npt.NDArray[np.int64]]:
+    """Read an aggregate blob back: `(site, point, level, period, aggregates, covered)`,
+    `aggregates` as `aggregate` returns them. Releases the GIL.
+
+    Raises:
+        BlockDecodeError: `data` is not a readable aggregate block, whatever the damage.
+    """
+
+def decode_agg_blocks(
+    site: str,
+    level: str,
+    points: list[str],
+    blocks: Sequence[tuple[int, str, bytes, Sequence[tuple[int, int]]]],
+    start_ms: int,
+    end_ms: int,
+) -> tuple[_Agg, _I64, list[tuple[int, str]]]:
+    """Decode the aggregate blobs of one query together: `(columns, bounds, damaged)`.
+
+    `blocks` holds `(point index, period, data, claimed intervals)` per stored blob.
+    Point `points[i]` gets rows `bounds[i]:bounds[i + 1]` of every column of
+    `columns` (keys as `aggregate` returns them): its buckets with
+    `start_ms <= ts < end_ms`, in time order. A blob that does not decode, holds
+    another site, point, level or period, does not cover its claimed intervals or
+    overlaps another blob of its point contributes nothing and is listed in `damaged`
+    as `(position in blocks, reason)`: damage is reported, never raised. Releases the
+    GIL (blobs decode in parallel).
+
+    Raises:
+        TypeError: an argument of the wrong type.
+        ValueError: a point index outside `points`.
     """

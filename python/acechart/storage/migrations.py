@@ -14,7 +14,8 @@ Units. Housekeeping times (`created_at`, `updated_at`, `expires_at`,
 as the seed's `DEFAULT (unixepoch())` says. Data times are unix milliseconds,
 like every timestamp on the wire: `timeseries_aggregations.timestamp` (bucket
 start), `cache_metadata.start_time` / `end_time` / `period_start`, the intervals
-in `covered`, and `queue_jobs.start_time` / `end_time`.
+in `covered` (in `aggregate_blocks.covered` each beside its unix-second expiry),
+and `queue_jobs.start_time` / `end_time`.
 """
 
 from __future__ import annotations
@@ -341,10 +342,58 @@ _JOB_QUEUE = Migration(
     ),
 )
 
+_AGGREGATE_BLOCKS = Migration(
+    5,
+    "columnar aggregates: one blob per point, level and UTC month",
+    (
+        # Reading 50 points x 1 year of 1hr buckets as 437k rows of
+        # timeseries_aggregations cost 1.7 s, all of it in building Python row tuples
+        # and converting them back into arrays. The aggregate tier now keeps one row per
+        # (site, point, level, UTC month) whose `data` is the mergeable state of every
+        # bucket of that month (ts, count, sum, min, max, m2, first, last), encoded by
+        # the Rust core (`encode_agg_block`: byte-shuffled columns in a zstd frame with
+        # a checksum covering site, point, level and period). A query reads one row per
+        # point and month (650 for that query) and decodes them in one Rust call.
+        #   period      UTC month 'YYYY-MM' (sorts as text, so ranges are key ranges);
+        #   covered     JSON [[start_ms, end_ms, expires_at], ...]: the intervals the
+        #               blob holds every bucket of (the blob records them too, under its
+        #               checksum), each with the expiry (unix s) its TTL tier gave it;
+        #               this replaces the aggregate_coverage table;
+        #   expires_at  the earliest expiry in `covered`: when the sweep must next look;
+        #   buckets     bucket count of `data` (metrics, debugging);
+        #   updated_at  unix s of the last write.
+        # `covered` comes before `data`, so a coverage lookup never reads a blob's
+        # overflow pages. A rowid table (not WITHOUT ROWID): rows hold blobs of tens of
+        # kilobytes, which SQLite's documentation advises against clustering.
+        """
+        CREATE TABLE aggregate_blocks (
+          site_id TEXT NOT NULL,
+          point_name TEXT NOT NULL,
+          level TEXT NOT NULL CHECK (level IN ('5min', '1hr', '1day')),
+          period TEXT NOT NULL,
+          covered TEXT NOT NULL,
+          expires_at INTEGER NOT NULL,
+          buckets INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL,
+          data BLOB NOT NULL,
+          PRIMARY KEY (site_id, point_name, level, period)
+        )
+        """,
+        "CREATE INDEX idx_aggblock_expiry ON aggregate_blocks(expires_at)",
+        # The row tier's bookkeeping goes; its rows are a cache of what raw blocks and
+        # the origin hold, so they are dropped rather than converted (a later query
+        # recomputes them). The seed's timeseries_aggregations table itself stays, as
+        # the seed's schema promises, but acechart no longer writes or reads it.
+        "DROP TABLE aggregate_coverage",
+        "DELETE FROM timeseries_aggregations",
+    ),
+)
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     _SEED_SCHEMA,
     _BLOCK_STORE_AND_JOBS,
     _AGGREGATE_COVERAGE,
     _JOB_QUEUE,
+    _AGGREGATE_BLOCKS,
 )

@@ -6,106 +6,10 @@ statements here are built once at import from the column lists in `records.py`.
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from acechart.result import AGG_INT_KEYS, AGG_KEYS
-from acechart.storage.records import AGG_COLUMNS, TIERS, BlockMeta, PointRecord
-
-#: One point's aggregates: `AGG_KEYS` -> array, as `_core.aggregate` returns them.
-AggArrays = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64]]
-
-# --- aggregates: SQL and conversions ---------------------------------------------
-
-AGG_SQL_COLUMNS = [AGG_COLUMNS[k] for k in AGG_KEYS]
-AGG_UPSERT = (
-    "INSERT INTO timeseries_aggregations (site_id, point_name, aggregation_level, "
-    + ", ".join(AGG_SQL_COLUMNS)
-    + ") VALUES ("
-    + ", ".join("?" * (3 + len(AGG_SQL_COLUMNS)))
-    + ") ON CONFLICT (site_id, point_name, aggregation_level, timestamp) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in AGG_SQL_COLUMNS if c != "timestamp")
-)
-# CROSS JOIN makes SQLite keep the point list as the outer loop (it is its documented
-# way to fix a join order): each point is then one range search of the primary key.
-# Left to itself the planner scanned the whole site for every point (5x slower on
-# 50 points x 1 year of 1hr buckets). No ORDER BY: an ORDER BY over the join costs a
-# temp b-tree sort, while `agg_arrays` groups and orders in numpy at almost no cost.
-AGG_SELECT = (
-    "SELECT p.key, "
-    + ", ".join(f"a.{c}" for c in AGG_SQL_COLUMNS)
-    + " FROM json_each(?1) AS p CROSS JOIN timeseries_aggregations AS a"
-    " ON a.site_id = ?2 AND a.point_name = p.value AND a.aggregation_level = ?3"
-    " AND a.timestamp >= ?4 AND a.timestamp < ?5"
-)
-
-
-def agg_params(
-    site: str, level: str, by_point: Mapping[str, Mapping[str, npt.ArrayLike]]
-) -> tuple[list[tuple[Any, ...]], int]:
-    """The `AGG_UPSERT` parameter rows of every point, and how many there are."""
-    params: list[tuple[Any, ...]] = []
-    for point, rows in by_point.items():
-        columns = agg_columns(rows, point)
-        params.extend(
-            zip(
-                itertools.repeat(site),
-                itertools.repeat(point),
-                itertools.repeat(level),
-                *columns,
-                strict=False,
-            )
-        )
-    return params, len(params)
-
-
-def agg_columns(rows: Mapping[str, npt.ArrayLike], point: str) -> list[list[Any]]:
-    """The columns of `rows` in `AGG_KEYS` order as Python lists, checked for shape."""
-    missing = [k for k in AGG_KEYS if k not in rows]
-    if missing:
-        raise ValueError(f"aggregates of {point!r} lack {missing}")
-    columns = []
-    length: int | None = None
-    for k in AGG_KEYS:
-        arr = np.asarray(rows[k], dtype=np.int64 if k in AGG_INT_KEYS else np.float64)
-        if arr.ndim != 1 or (length is not None and len(arr) != length):
-            raise ValueError(f"aggregates of {point!r}: {k!r} has shape {arr.shape}")
-        length = len(arr)
-        columns.append(arr.tolist())
-    return columns
-
-
-def agg_arrays(points: list[str], rows: list[tuple[Any, ...]]) -> dict[str, AggArrays]:
-    """Group `(point index, ts, count, sum, ...)` rows into per-point contiguous arrays."""
-    width = 1 + len(AGG_KEYS)
-    flat = np.fromiter(
-        itertools.chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width
-    )
-    table = flat.reshape(len(rows), width)
-    index = table[:, 0].astype(np.int64)
-    ts = table[:, 1]
-    in_order = (index[1:] > index[:-1]) | ((index[1:] == index[:-1]) & (ts[1:] > ts[:-1]))
-    if not in_order.all():  # SQLite promises no order without ORDER BY
-        order = np.lexsort((ts, index))
-        table = table[order]
-        index = index[order]
-    # One contiguous array per key; per-point results are contiguous slices of them.
-    by_key: dict[str, np.ndarray[Any, Any]] = {}
-    for j, k in enumerate(AGG_KEYS, start=1):
-        col = np.ascontiguousarray(table[:, j])
-        by_key[k] = col.astype(np.int64) if k in AGG_INT_KEYS else col
-    bounds = np.searchsorted(index, np.arange(len(points) + 1))
-    out: dict[str, AggArrays] = {}
-    for i, point in enumerate(points):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        out[point] = {k: by_key[k][lo:hi] for k in AGG_KEYS}
-    return out
-
+from acechart.storage.records import TIERS, BlockMeta, PointRecord
 
 # --- block metadata: SQL and conversions -----------------------------------------
 

@@ -84,6 +84,43 @@ impl Aggregates {
         Ok(())
     }
 
+    /// Buckets from their mergeable state; `avg` and `stddev` are derived (the only
+    /// two columns that are not stored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_state(
+        ts: Vec<i64>,
+        count: Vec<i64>,
+        sum: Vec<f64>,
+        min: Vec<f64>,
+        max: Vec<f64>,
+        m2: Vec<f64>,
+        first: Vec<f64>,
+        last: Vec<f64>,
+    ) -> Self {
+        let mut a = Aggregates {
+            ts,
+            count,
+            sum,
+            min,
+            max,
+            m2,
+            first,
+            last,
+            ..Aggregates::default()
+        };
+        a.derive();
+        a
+    }
+
+    /// Recompute `avg` and `stddev` (ddof = 1, NaN when count < 2) from count, sum, m2.
+    pub fn derive(&mut self) {
+        let n = self.count.len().min(self.sum.len()).min(self.m2.len());
+        self.avg = (0..n).map(|i| self.sum[i] / self.count[i] as f64).collect();
+        self.stddev = (0..n)
+            .map(|i| stddev_of(self.count[i], self.m2[i]))
+            .collect();
+    }
+
     fn push(&mut self, s: State) {
         self.ts.push(s.ts);
         self.count.push(s.count);
@@ -91,11 +128,7 @@ impl Aggregates {
         self.min.push(s.min);
         self.max.push(s.max);
         self.avg.push(s.sum / s.count as f64);
-        self.stddev.push(if s.count > 1 {
-            (s.m2 / (s.count - 1) as f64).sqrt()
-        } else {
-            f64::NAN
-        });
+        self.stddev.push(stddev_of(s.count, s.m2));
         self.m2.push(s.m2);
         self.first.push(s.first);
         self.last.push(s.last);
@@ -112,6 +145,16 @@ impl Aggregates {
             first: self.first[i],
             last: self.last[i],
         }
+    }
+}
+
+/// Sample standard deviation of a bucket from its count and m2.
+#[inline]
+fn stddev_of(count: i64, m2: f64) -> f64 {
+    if count > 1 {
+        (m2 / (count - 1) as f64).sqrt()
+    } else {
+        f64::NAN
     }
 }
 

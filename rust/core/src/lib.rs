@@ -3,6 +3,7 @@
 //! Everything here takes slices and returns owned vectors or `Result<_, CoreError>`;
 //! nothing knows about Python. The binding crate (`rust/py`) converts arrays and errors.
 
+pub mod aggblock;
 pub mod aggregate;
 pub mod block;
 pub mod downsample;

@@ -6,7 +6,7 @@ use pyo3::types::PyDict;
 use crate::errors::{run, type_error, value_error, Gil};
 
 /// The aggregate dict the Python side sees: one array per statistic.
-fn to_dict(py: Python<'_>, a: Aggregates) -> PyResult<Bound<'_, PyDict>> {
+pub(crate) fn to_dict(py: Python<'_>, a: Aggregates) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("ts", a.ts.into_pyarray(py))?;
     d.set_item("count", a.count.into_pyarray(py))?;
@@ -43,7 +43,7 @@ fn column<'py, T: numpy::Element + Copy>(
 }
 
 /// The roll-up state of an aggregate dict (avg and stddev are derived, not read).
-fn from_dict(d: &Bound<'_, PyDict>, arg: &str) -> PyResult<Aggregates> {
+pub(crate) fn from_dict(d: &Bound<'_, PyDict>, arg: &str) -> PyResult<Aggregates> {
     let (i, f) = ("int64", "float64");
     let mut a = Aggregates {
         ts: column(d, arg, "ts", i)?,

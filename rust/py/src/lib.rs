@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod ace;
+mod aggblock;
 mod aggregate;
 mod block;
 mod downsample;
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     page::register(m)?;
     sort::register(m)?;
     aggregate::register(m)?;
+    aggblock::register(m)?;
     block::register(m)?;
     downsample::register(m)?;
     encode::register(m)?;
