@@ -189,14 +189,14 @@ async def test_torn_local_block_file_is_a_refetched_miss(
         assert blocks.corrupt_total == 1
         reason = "corrupt block: " if damage == "torn-block" else "corrupt object"
         assert reason in caplog.text
-        assert sim.log.matching("/timeseries/paginated", status=200), "not refetched"
+        assert sim.log.matching("/timeseries", status=200), "not refetched"
         np.testing.assert_array_equal(again.series[0].ts, want.t_ms)
         np.testing.assert_array_equal(again.series[0].values, want.value)
 
         sim.log.clear()
         healed = await engine.query(query, token=TOKEN)
         assert healed.provenance.cache_status == "HIT"
-        assert not sim.log.matching("/timeseries/paginated")
+        assert not sim.log.matching("/timeseries")
         np.testing.assert_array_equal(healed.series[0].values, want.value)
     finally:
         await client.close()

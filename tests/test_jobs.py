@@ -247,7 +247,7 @@ async def test_restart_mid_job_finishes_it(stacks: StackFactory) -> None:
     assert final.status == "completed" and final.attempts == 1
     asked = {
         p
-        for r in again.sim.log.matching("/timeseries/paginated")
+        for r in again.sim.log.matching("/timeseries")
         for p in r.params["point_names"].split(",")
     }
     assert q.points[0] not in asked  # the first group came from the block cache

@@ -253,7 +253,7 @@ async def test_large_uncached_requests_get_413_until_cached(
     assert body["error"] == "request_too_large"
     assert body["estimatedSamples"] == 12 * 1440
     assert any("async=true" in s for s in body["suggestions"])
-    assert sim.log.matching("/timeseries/paginated") == []  # refused before fetching
+    assert sim.log.matching("/timeseries") == []  # refused before fetching
 
     for piece_start in (start, start + 6 * DAY):  # two medium pieces warm the cache...
         piece = await svc.get("/api/timeseries", query(pts, piece_start, piece_start + 6 * DAY))

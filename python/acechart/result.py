@@ -60,6 +60,17 @@ class Provenance:
     blocks_written: int = 0
     corrupt_blocks: int = 0
     aggregate_points: int = 0
+    strategies: dict[str, int] = field(default_factory=dict)
+    """Origin fetches by strategy (`per_point`, `site_wide`, `filtered`): how gaps were paid."""
+    origin_samples: int = 0
+    """Samples the origin sent (before trimming): what the query paid for."""
+    origin_bytes: int = 0
+    harvested_points: int = 0
+    """Points a site-wide pass stored beyond the ones asked for."""
+    harvested_samples: int = 0
+
+    def count_strategy(self, strategy: str) -> None:
+        self.strategies[strategy] = self.strategies.get(strategy, 0) + 1
 
     @property
     def cache_status(self) -> str:
@@ -86,3 +97,9 @@ class Result:
     @property
     def total_samples(self) -> int:
         return sum(len(s) for s in self.series)
+
+    @property
+    def amplification(self) -> float:
+        """Origin samples paid per sample answered (0 when nothing came from the origin)."""
+        paid = self.provenance.origin_samples
+        return paid / max(self.total_samples, 1) if paid else 0.0

@@ -19,7 +19,7 @@ from typing import Any, Self
 from acechart.cache.aggregates import AggregateStore
 from acechart.cache.blocks import BlockStore
 from acechart.cache.catalog import PointCatalog
-from acechart.engine import Engine
+from acechart.engine import Engine, FetchPolicy
 from acechart.origin.client import OriginClient
 from acechart.query import Query, parse_time
 from acechart.result import Result
@@ -78,8 +78,14 @@ class Runtime:
         blocks = BlockStore(
             store, db, horizon_ms=horizon_ms, budget_bytes=settings.block_budget_bytes
         )
-        engine = Engine(blocks, AggregateStore(db), origin)
         catalog = PointCatalog(db, origin, refresh_s=settings.points_refresh_s)
+        engine = Engine(
+            blocks,
+            AggregateStore(db),
+            origin,
+            catalog=catalog,
+            policy=FetchPolicy.from_settings(settings),
+        )
         runtime = cls(settings, db, store, origin, engine, catalog)
         if sweep:
             runtime._sweeper = asyncio.create_task(runtime._sweep_forever())

@@ -87,6 +87,27 @@ class Settings:
     origin_max_url_chars: int = 6_000
     """Longest `point_names` list in one URL; longer point lists are split into groups."""
 
+    origin_strategy: str = "auto"
+    """How gaps are fetched: `auto` (the cheaper of the two by estimated origin samples),
+    `per_point` (`/points/{name}/timeseries`), `site_wide` (one paginated pass over the whole
+    site, every point harvested), or `filtered` (paginated with `point_names`: only for an
+    origin that honours the filter, which the real API does not)."""
+
+    origin_point_window_s: int = 30 * 86_400
+    """Length of the windows one point's range is split into on the per-point route."""
+
+    origin_request_cost_samples: int = 20_000
+    """What one origin request costs in the strategy choice, in samples (its latency and
+    overhead): per point pays it per point and window, site-wide per page."""
+
+    origin_harvest: bool = True
+    """Keep every point of a site-wide pass in the block store, not only the requested
+    ones: those bytes were paid for, and any later query in that range is then a hit."""
+
+    origin_harvest_buffer_samples: int = 8_000_000
+    """Samples a site-wide pass holds before writing them into blocks (16 bytes each), so a
+    pass over a large site and long range stays bounded in memory."""
+
     origin_retry_base_s: float = 0.25
     """First retry delay; doubles per attempt (with jitter) up to `origin_retry_cap_s`."""
 
@@ -486,6 +507,17 @@ def _check_server(s: Settings) -> None:
             "ACECHART_SMALL_MAX_SAMPLES must not exceed ACECHART_LARGE_MIN_SAMPLES",
             setting="ACECHART_SMALL_MAX_SAMPLES",
         )
+    if s.origin_strategy not in ("auto", "per_point", "site_wide", "filtered"):
+        raise ConfigError(
+            f"ACECHART_ORIGIN_STRATEGY must be auto, per_point, site_wide or filtered,"
+            f" got {s.origin_strategy!r}",
+            setting="ACECHART_ORIGIN_STRATEGY",
+        )
+    if s.origin_request_cost_samples < 0:
+        raise ConfigError(
+            "ACECHART_ORIGIN_REQUEST_COST_SAMPLES must not be negative",
+            setting="ACECHART_ORIGIN_REQUEST_COST_SAMPLES",
+        )
     for origin in s.cors_origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise ConfigError(
@@ -517,6 +549,8 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "origin_window_s",
         "origin_max_pages",
         "origin_max_url_chars",
+        "origin_point_window_s",
+        "origin_harvest_buffer_samples",
         "origin_retry_base_s",
         "origin_retry_cap_s",
         "simulator_vav_count",

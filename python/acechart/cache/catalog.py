@@ -130,6 +130,12 @@ class PointCatalog:
         points = await self.db.points(site, q or None, equipment, tag, limit=limit, offset=offset)
         return Listing(points, updated, stale)
 
+    async def cadences(self, site: str, *, token: str) -> dict[str, int]:
+        """Every catalogued point of `site` and its collection interval in ms (a point
+        without one is taken at one minute): what the fetch strategy estimates from."""
+        listing = await self.list(site, token=token)
+        return {p.name: (p.collect_interval or 60) * 1000 for p in listing.points}
+
     async def refresh(self, site: str, *, token: str) -> int:
         """Refetch the whole catalogue of `site`; concurrent callers share one fetch."""
         task = self._refreshing.get(site)

@@ -15,6 +15,7 @@ truncation (the seed's worker stopped after 100 pages and lost data).
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import logging
@@ -44,7 +45,15 @@ from acechart.errors import (
 from acechart.settings import Settings
 from acechart.times import format_time, to_ms
 
-__all__ = ["OriginClient", "Progress", "ProgressCallback", "Samples"]
+__all__ = [
+    "OriginClient",
+    "Progress",
+    "ProgressCallback",
+    "Samples",
+    "ScanPage",
+    "ScanStats",
+    "repair_cursor",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +62,10 @@ T = TypeVar("T")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _PARSE_OFF_LOOP_BYTES = 256 * 1024
 _PER_PAGE = 100
+#: What the real API answers, with a 500, to a request whose token it does not know.
+_INVALID_KEY_MESSAGE = "An unhandled exception occurred."
+#: That answer twice in a row is a refused token, not an outage (which gets the retries).
+_KEY_REFUSALS = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +90,8 @@ class Samples:
     retries: int = 0
     parse_s: float = 0.0
     elapsed_s: float = 0.0
+    bytes: int = 0
+    """Body bytes received from the origin (every attempt's)."""
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -110,6 +125,38 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass(frozen=True, eq=False)
+class ScanPage:
+    """One page of a site-wide pass, trimmed to its window.
+
+    `point_index` indexes this page's `names`. Every sample of the window
+    before `complete_ms` has now been delivered; `last` marks the window's
+    final page (then `complete_ms` is the window's end).
+    """
+
+    window: tuple[int, int]
+    names: tuple[str, ...]
+    point_index: NDArray[np.int32]
+    ts: NDArray[np.int64]
+    values: NDArray[np.float64]
+    complete_ms: int
+    last: bool
+
+
+@dataclass(frozen=True)
+class ScanStats:
+    """What a site-wide pass cost: origin requests, pages, samples received and kept, bytes."""
+
+    pages: int
+    requests: int
+    samples: int
+    kept: int
+    retries: int
+    bytes: int
+    parse_s: float
+    elapsed_s: float
+
+
 @dataclass
 class _Task:
     """One (point group, time window) to page through; `covered_ms` grows as pages arrive."""
@@ -131,6 +178,7 @@ class _Fetch:
     pages: int = 0
     requests: int = 0
     received: int = 0
+    bytes: int = 0
     kept: int = 0
     retries: int = 0
     parse_s: float = 0.0
@@ -287,10 +335,36 @@ class OriginClient:
             retries=state.retries,
             parse_s=state.parse_s,
             elapsed_s=time.perf_counter() - started,
+            bytes=state.bytes,
         )
 
     async def _page_through(self, path: str, task: _Task, token: str, state: _Fetch) -> None:
         """Follow one window's cursor to the end, keeping samples inside [start, end)."""
+
+        async def keep(page: ParsedPage) -> None:
+            self._keep(page, task, state)
+
+        await self._follow(path, task, token, state, keep)
+        task.done = True
+        task.covered_ms = task.end_ms - task.start_ms
+        state.report()
+
+    async def _follow(
+        self,
+        path: str,
+        task: _Task,
+        token: str,
+        state: _Fetch,
+        on_page: Callable[[ParsedPage], Awaitable[None]],
+    ) -> None:
+        """Every page of one window of the paginated route, in order, to `on_page`.
+
+        The real API's cursor (base64 JSON `{"offset", "timestamp"}`) forgets the
+        offset it was given when a page starts and ends inside one timestamp, so
+        it would hand back the same cursor forever; such a cursor is repaired
+        (`repair_cursor`). Any cursor that still repeats, or `has_more` without
+        one, is an error: the fetch never loops and never stops short.
+        """
         params: dict[str, str | int] = {
             "start_time": format_time(task.start_ms),
             "end_time": format_time(task.end_ms),
@@ -305,24 +379,22 @@ class OriginClient:
             if cursor is not None:
                 params["cursor"] = cursor
             page = await self._request(path, params, token, self._parser(task.points, state), state)
-            self._keep(page, task, state)
+            await on_page(page)
             if not page.has_more:
-                task.done = True
-                task.covered_ms = task.end_ms - task.start_ms
-                state.report()
                 return
             if not page.next_cursor:
                 raise OriginUnavailable(
                     f"origin reported has_more without a next_cursor (page {page_no})",
                     origin_status=200,
                 )
-            if page.next_cursor in seen:
+            following = repair_cursor(cursor, page.next_cursor, page.ts)
+            if following in seen:
                 raise OriginUnavailable(
                     f"origin repeated a cursor on page {page_no}; refusing to loop",
                     origin_status=200,
                 )
-            seen.add(page.next_cursor)
-            cursor = page.next_cursor
+            seen.add(following)
+            cursor = following
             state.report()
         raise OriginUnavailable(
             f"more than {self.settings.origin_max_pages} pages in one window "
@@ -331,8 +403,145 @@ class OriginClient:
             origin_status=200,
         )
 
+    # --- the per-point route ---------------------------------------------------------------
+
+    async def fetch_points(
+        self,
+        points: Sequence[str],
+        start: datetime | int,
+        end: datetime | int,
+        *,
+        token: str,
+        progress: ProgressCallback | None = None,
+    ) -> Samples:
+        """Every raw sample of `points` in [start, end), one point at a time.
+
+        `GET /points/{name}/timeseries` answers exactly one point's samples,
+        unpaginated, so this downloads nothing the query does not need. Each
+        point's range is cut into `origin_point_window_s` windows, all fetched
+        in parallel under the client's concurrency bound.
+        """
+        started = time.perf_counter()
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        wanted = list(dict.fromkeys(points))
+        names = {n: i for i, n in enumerate(wanted)}
+        window = self.settings.origin_point_window_s * 1000
+        tasks = [_Task([p], a, b) for p in wanted for a, b in _windows(start_ms, end_ms, window)]
+        state = _Fetch(names, tasks, progress)
+        await _all_or_cancel([self._point_window(task, token, state) for task in tasks])
+        result = self._merge(state, False)
+        return Samples(
+            names=result[0],
+            point_index=result[1],
+            ts=result[2],
+            values=result[3],
+            pages=state.pages,
+            requests=state.requests,
+            samples=state.received,
+            non_numeric=int(np.count_nonzero(np.isnan(result[3]))),
+            retries=state.retries,
+            parse_s=state.parse_s,
+            elapsed_s=time.perf_counter() - started,
+            bytes=state.bytes,
+        )
+
+    async def _point_window(self, task: _Task, token: str, state: _Fetch) -> None:
+        assert task.points is not None
+        (name,) = task.points
+        params: dict[str, str | int] = {
+            "start_time": format_time(task.start_ms),
+            "end_time": format_time(task.end_ms),
+        }
+        path = f"/points/{quote(name, safe='')}/timeseries"
+        page = await self._request(
+            path, params, token, self._parser(None, state, paged=False), state
+        )
+        foreign = [n for n in page.names if n != name]
+        if foreign:
+            raise OriginUnavailable(
+                f"the per-point route for one point answered samples of {len(foreign)} other"
+                " point(s)",
+                origin_status=200,
+            )
+        self._keep(page, task, state)
+        task.done = True
+        task.covered_ms = task.end_ms - task.start_ms
+        state.report()
+
+    # --- one pass over the whole site ----------------------------------------------------
+
+    async def scan_site(
+        self,
+        site: str,
+        start: datetime | int,
+        end: datetime | int,
+        *,
+        token: str,
+        sink: Callable[[ScanPage], Awaitable[None]],
+        progress: ProgressCallback | None = None,
+    ) -> ScanStats:
+        """Every sample of every point of `site` in [start, end), page by page, to `sink`.
+
+        The paginated route without a point filter (the real API has none) in
+        `origin_window_s` windows, paged through in parallel. Nothing is kept
+        here: each parsed page, trimmed to its window, goes to `sink` with the
+        time before which its window is complete, so a caller can store a large
+        site's pass in bounded memory.
+        """
+        started = time.perf_counter()
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        windows = _windows(start_ms, end_ms, self.settings.origin_window_s * 1000)
+        tasks = [_Task(None, a, b) for a, b in windows]
+        state = _Fetch({}, tasks, progress)
+        path = f"/sites/{quote(site, safe='')}/timeseries/paginated"
+
+        async def window(task: _Task) -> None:
+            async def deliver(page: ParsedPage) -> None:
+                state.pages += 1
+                state.received += len(page)
+                ts = page.ts
+                inside = (ts >= task.start_ms) & (ts < task.end_ms)
+                keep = slice(None) if bool(inside.all()) else np.flatnonzero(inside)
+                # Rows of the page's last timestamp may go on in the next page.
+                complete = (
+                    task.end_ms
+                    if not page.has_more
+                    else max(
+                        task.start_ms, min(int(ts.max()) if len(ts) else task.start_ms, task.end_ms)
+                    )
+                )
+                kept = ScanPage(
+                    (task.start_ms, task.end_ms),
+                    tuple(page.names),
+                    page.point_index[keep],
+                    ts[keep],
+                    page.values[keep],
+                    complete,
+                    not page.has_more,
+                )
+                state.kept += len(kept.ts)
+                task.covered_ms = complete - task.start_ms
+                await sink(kept)
+
+            await self._follow(path, task, token, state, deliver)
+            task.done = True
+            task.covered_ms = task.end_ms - task.start_ms
+            state.report()
+
+        await _all_or_cancel([window(task) for task in tasks])
+        return ScanStats(
+            pages=state.pages,
+            requests=state.requests,
+            samples=state.received,
+            kept=state.kept,
+            retries=state.retries,
+            bytes=state.bytes,
+            parse_s=state.parse_s,
+            elapsed_s=time.perf_counter() - started,
+        )
+
     def _parser(
-        self, points: list[str] | None, state: _Fetch
+        self, points: list[str] | None, state: _Fetch, *, paged: bool = True
     ) -> Callable[[bytes], Awaitable[ParsedPage]]:
         """Parse page bytes in Rust: off the event loop when big (the GIL is released).
 
@@ -341,10 +550,10 @@ class OriginClient:
 
         async def parse(body: bytes) -> ParsedPage:
             if len(body) < _PARSE_OFF_LOOP_BYTES:
-                page, seconds = _timed_parse(body, points)
+                page, seconds = _timed_parse(body, points, paged)
             else:
                 loop = asyncio.get_running_loop()
-                page, seconds = await loop.run_in_executor(None, _timed_parse, body, points)
+                page, seconds = await loop.run_in_executor(None, _timed_parse, body, points, paged)
             state.parse_s += seconds
             return page
 
@@ -414,6 +623,7 @@ class OriginClient:
         url = self._base + path
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         failure: OriginError | None = None
+        refusals = 0
         for attempt in range(1, settings.origin_max_attempts + 1):
             retry_after: float | None = None
             if state is not None:
@@ -429,6 +639,8 @@ class OriginClient:
                 ):
                     status = resp.status
                     body = await resp.read()
+                    if state is not None:
+                        state.bytes += len(body)
                     retry_after = _retry_after(resp.headers.get("Retry-After"))
             except TimeoutError:
                 failure = OriginTimeout(f"no answer from origin within the timeout ({path})")
@@ -452,6 +664,14 @@ class OriginClient:
                         ) from exc
                 else:
                     failure = _status_error(status, body, retry_after)
+                    if _is_key_refusal(status, body):
+                        refusals += 1
+                        if refusals >= _KEY_REFUSALS:
+                            raise OriginAuthError(
+                                "the origin does not accept this token (it answered 500"
+                                f" {_INVALID_KEY_MESSAGE!r} {refusals} times)",
+                                origin_status=401,
+                            )
                     if status not in _RETRY_STATUSES and status < 500:
                         raise failure
                     if retry_after is not None and retry_after > settings.origin_retry_after_max_s:
@@ -489,10 +709,49 @@ class OriginClient:
         return ceiling / 2 + self._rng.random() * ceiling / 2
 
 
-def _timed_parse(body: bytes, points: list[str] | None) -> tuple[ParsedPage, float]:
+def _timed_parse(body: bytes, points: list[str] | None, paged: bool) -> tuple[ParsedPage, float]:
     t0 = time.perf_counter()
-    page = parse_page(body, points)
+    page = parse_page(body, points, paged=paged)
     return page, time.perf_counter() - t0
+
+
+def repair_cursor(sent: str | None, returned: str, page_ts: NDArray[np.int64]) -> str:
+    """The cursor to ask for after a page: `returned`, unless the origin's offset bug hit it.
+
+    The real API's cursor is base64 JSON `{"offset": n, "timestamp": t}`: skip
+    `n` rows at timestamp `t`. When a page starts and ends inside one
+    timestamp, the API reports only that page's rows at `t` as the offset and
+    drops the offset it was sent, so the same cursor comes back. Then the rows
+    already delivered at `t` are `sent offset + this page's rows`. A cursor that
+    is not of that form (another origin, a fixed API) is used as it is.
+    """
+    if sent is None:
+        return returned
+    before, after = _decode_cursor(sent), _decode_cursor(returned)
+    if before is None or after is None or before[1] != after[1]:
+        return returned
+    rows = len(page_ts)
+    if after[0] == before[0] + rows:
+        return returned  # an origin that adds the offset itself
+    if after[0] != rows:
+        return returned  # not the known bug: let the repeat check decide
+    fixed = {"offset": before[0] + rows, "timestamp": after[1]}
+    return base64.b64encode(json.dumps(fixed, separators=(", ", ": ")).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str] | None:
+    """(offset, timestamp) of an ACE cursor, or None when it is not one."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.b64decode(padded, validate=False))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    offset, stamp = value.get("offset"), value.get("timestamp")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not isinstance(stamp, str):
+        return None
+    return offset, stamp
 
 
 def _windows(start_ms: int, end_ms: int, window_ms: int) -> list[tuple[int, int]]:
@@ -577,6 +836,17 @@ def _status_error(status: int, body: bytes, retry_after: float | None) -> Origin
     if status < 500 and status != 429:
         return OriginBadRequest(reason, origin_status=status)
     return OriginUnavailable(reason, origin_status=status, retry_after=retry_after)
+
+
+def _is_key_refusal(status: int, body: bytes) -> bool:
+    """The real API's answer to an unknown token: 500 with exactly this message."""
+    if status != 500 or len(body) > 200:
+        return False
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and value.get("message") == _INVALID_KEY_MESSAGE
 
 
 def _body_excerpt(body: bytes, limit: int = 200) -> str:

@@ -91,7 +91,7 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
         metrics = app[METRICS]
 
         def count(result: Result, seconds: float) -> None:
-            metrics.record_engine(result.provenance, seconds)
+            metrics.record_engine(result.provenance, seconds, result.total_samples)
 
         runtime.engine.observers.append(count)
         try:

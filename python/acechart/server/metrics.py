@@ -127,6 +127,28 @@ class Metrics:
         self.origin_requests = Counter(
             "acechart_origin_requests", "Requests sent to the origin for samples", registry=r
         )
+        self.origin_fetches = Counter(
+            "acechart_origin_fetches",
+            "Origin fetches by strategy (per_point, site_wide, filtered)",
+            ["strategy"],
+            registry=r,
+        )
+        self.origin_samples = Counter(
+            "acechart_origin_samples", "Samples the origin sent (what was paid for)", registry=r
+        )
+        self.origin_bytes = Counter(
+            "acechart_origin_bytes", "Body bytes received from the origin", registry=r
+        )
+        self.answered_samples = Counter(
+            "acechart_answered_samples",
+            "Samples answered by queries that went to the origin (the amplification's divisor)",
+            registry=r,
+        )
+        self.harvested_samples = Counter(
+            "acechart_harvested_samples",
+            "Samples of points not asked for that a site-wide pass stored in blocks",
+            registry=r,
+        )
         self.errors = Counter("acechart_errors", "Error responses by type", ["type"], registry=r)
         self.retries = Counter(
             "acechart_origin_retries", "Origin sample requests that were retries", registry=r
@@ -179,8 +201,8 @@ class Metrics:
         for child in children:
             child.inc()
 
-    def record_engine(self, prov: Provenance, seconds: float) -> None:
-        """Tier counters and latencies of one engine query."""
+    def record_engine(self, prov: Provenance, seconds: float, answered: int = 0) -> None:
+        """Tier counters and latencies of one engine query (`answered`: its samples)."""
         self.block_reads.inc(prov.blocks_read)
         self.block_writes.inc(prov.blocks_written)
         self.aggregate_reads.inc(prov.aggregate_points)
@@ -189,6 +211,12 @@ class Metrics:
             self.origin_requests.inc(prov.origin_requests)
             # A page is one successful request; every attempt beyond it was a retry.
             self.retries.inc(max(0, prov.origin_requests - prov.origin_pages))
+            for strategy, count in prov.strategies.items():
+                self.origin_fetches.labels(strategy).inc(count)
+            self.origin_samples.inc(prov.origin_samples)
+            self.origin_bytes.inc(prov.origin_bytes)
+            self.answered_samples.inc(answered)
+            self.harvested_samples.inc(prov.harvested_samples)
         else:
             self.cache_latency.labels(prov.cache_source.lower()).observe(seconds)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -26,7 +25,9 @@ from acechart._core import aggregate, downsample, sort_dedup
 from acechart.cache import intervals as iv
 from acechart.cache.aggregates import LEVELS, AggregateStore, RawPoint
 from acechart.cache.blocks import BlockStore
-from acechart.origin.client import OriginClient, ProgressCallback, Samples
+from acechart.cache.catalog import PointCatalog
+from acechart.engine.fetch import FetchPolicy, GapFetcher
+from acechart.origin.client import OriginClient, ProgressCallback
 from acechart.query import Query
 from acechart.result import Aggregates, Provenance, Result, Series
 
@@ -75,14 +76,19 @@ class Engine:
         aggregates: AggregateStore,
         origin: OriginClient,
         *,
+        catalog: PointCatalog | None = None,
+        policy: FetchPolicy | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.blocks = blocks
         self.aggregates = aggregates
         self.origin = origin
+        self.catalog = catalog
         self.clock = clock
         self.observers: list[QueryObserver] = []
-        self._inflight: dict[tuple[str, tuple[str, ...], int, int], _Flight] = {}
+        self.fetcher = GapFetcher(
+            origin, blocks, catalog, policy or FetchPolicy.from_settings(origin.settings)
+        )
 
     async def plan(self, query: Query) -> Plan:
         """The gaps a query would fetch, from metadata only (no block is read or decoded)."""
@@ -126,7 +132,7 @@ class Engine:
         if prov.blocks_read:
             prov.sources.add("R2")
         gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
-        fetched = await self._fetch_gaps(query.site, gaps, token, prov, progress)
+        fetched = await self.fetcher.fetch(query.site, gaps, token, prov, progress, now)
 
         series: list[Series] = []
         writes: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
@@ -177,86 +183,6 @@ class Engine:
         stop = min(end, now + 1)
         return iv.subtract([(start, stop)], covered) if start < stop else []
 
-    async def _fetch_gaps(
-        self,
-        site: str,
-        gaps: dict[str, list[iv.Interval]],
-        token: str,
-        prov: Provenance,
-        progress: ProgressCallback | None,
-    ) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]:
-        """One origin request per distinct gap, for every point that lacks it."""
-        by_gap: dict[iv.Interval, list[str]] = defaultdict(list)
-        for point, point_gaps in gaps.items():
-            for gap in point_gaps:
-                by_gap[gap].append(point)
-        if not by_gap:
-            return {}
-        prov.sources.add("ORIGIN")
-        jobs = [
-            self._single_flight(site, tuple(sorted(points)), gap, token, progress)
-            for gap, points in sorted(by_gap.items())
-        ]
-        results = await asyncio.gather(*jobs)
-        parts: dict[str, list[tuple[NDArray[np.int64], NDArray[np.float64]]]] = defaultdict(list)
-        for (gap, points), samples in zip(sorted(by_gap.items()), results, strict=True):
-            prov.origin_intervals.append((tuple(sorted(points)), gap[0], gap[1]))
-            prov.origin_requests += samples.requests
-            prov.origin_pages += samples.pages
-            prov.samples_fetched += len(samples)
-            for point in points:
-                if point in samples.names:
-                    parts[point].append(samples.point(point))
-        out = {}
-        for point, chunks in parts.items():
-            ts = np.concatenate([c[0] for c in chunks])
-            values = np.concatenate([c[1] for c in chunks])
-            if len(chunks) > 1:
-                _, ts, values = sort_dedup(np.zeros(len(ts), np.int32), ts, values)
-            out[point] = (ts, values)
-        return out
-
-    async def _single_flight(
-        self,
-        site: str,
-        points: tuple[str, ...],
-        gap: iv.Interval,
-        token: str,
-        progress: ProgressCallback | None,
-    ) -> Samples:
-        """Identical concurrent fetches share one origin request.
-
-        Only the first caller's token reaches the origin; the server checks every
-        token's access to the site before a query runs, so sharing is safe.
-        """
-        key = (site, points, gap[0], gap[1])
-        flight = self._inflight.get(key)
-        if flight is None:
-            flight = _Flight(
-                asyncio.create_task(
-                    self.origin.fetch_samples(
-                        site, list(points), gap[0], gap[1], token=token, progress=progress
-                    )
-                )
-            )
-            self._inflight[key] = flight
-            flight.task.add_done_callback(lambda _t: self._land(key, flight))
-        flight.waiters += 1
-        try:
-            return await asyncio.shield(flight.task)
-        finally:
-            flight.waiters -= 1
-            if not flight.waiters and not flight.task.done():
-                # Every caller gave up (a cancelled job, a client gone): stop the fetch
-                # rather than let it page through the origin for nobody.
-                self._land(key, flight)
-                flight.task.cancel()
-
-    def _land(self, key: tuple[str, tuple[str, ...], int, int], flight: _Flight) -> None:
-        """Forget a finished or abandoned fetch, unless a newer one took its key."""
-        if self._inflight.get(key) is flight:
-            del self._inflight[key]
-
     def _finish(
         self,
         query: Query,
@@ -274,14 +200,6 @@ class Engine:
             if agg is not None:
                 agg = {k: v[keep] for k, v in agg.items()}
         return Series(point, ts, values, agg)
-
-
-@dataclass(eq=False)
-class _Flight:
-    """One origin fetch in progress and how many queries are waiting for it."""
-
-    task: asyncio.Task[Samples]
-    waiters: int = 0
 
 
 def _merge(

@@ -1,0 +1,12 @@
+"""The query engine: answer from cached tiers, fetch only the gaps from the origin.
+
+`query.py` holds the `Engine` (plan, read tiers, fetch gaps, write back,
+aggregate, downsample); `fetch.py` decides how each gap is fetched (per point
+or one site-wide pass) and `harvest.py` keeps every point a site-wide pass paid
+for. No HTTP here: the server, the jobs and notebooks share this object.
+"""
+
+from acechart.engine.fetch import FetchPolicy
+from acechart.engine.query import Engine, Plan, QueryObserver, now_ms
+
+__all__ = ["Engine", "FetchPolicy", "Plan", "QueryObserver", "now_ms"]
