@@ -33,6 +33,7 @@ __all__ = [
     "downsample",
     "encode_ace_page",
     "encode_agg_block",
+    "encode_arrow",
     "encode_block",
     "encode_csv",
     "encode_head",
@@ -308,6 +309,36 @@ def encode_ace_page(
         TypeError: as `ace_page_end`; `next_cursor` is not str or None, `has_more` not
             bool.
         ValueError: as `ace_page_end`, or an unknown `format`.
+    """
+
+def encode_arrow(
+    metadata: dict[str, Any],
+    series: _Series,
+    layout: Literal["series", "wide"] = "series",
+    tz: str = "UTC",
+) -> bytes:
+    """The series as an Arrow IPC stream (`application/vnd.apache.arrow.stream`), read
+    back by `pyarrow.ipc.open_stream` or `polars.read_ipc_stream`.
+
+    `layout="series"`: one record batch per series, in list order, with the columns
+    `point` (dictionary-encoded utf8 with int32 keys; one dictionary of all names),
+    `time` (`timestamp[ms, tz]`) and `value` (float64); aggregate series (all or none)
+    add `count` (int64), `sum`, `min`, `max`, `avg`, `stddev`, and their `value` is
+    `avg`. Nothing is null: NaN stays NaN. `layout="wide"`: one batch, `time` (the
+    sorted union of all times) and one nullable float64 column per series named by its
+    point (aggregates: `avg`), null where the series has no sample at that time.
+    The schema metadata holds `metadata` as JSON under `acechart:metadata` and the
+    series as a JSON list of `{"name", "rows"}` under `acechart:series`. `tz` is
+    written into the time type, checked for its spelling only: a zone name such as
+    `"America/Chicago"` (an offset such as `"+05:30"` is valid Arrow, but polars
+    refuses it). The GIL is released for large inputs.
+
+    Raises:
+        TypeError: `metadata` or `series` as for `encode_json`.
+        ValueError: as `encode_json`; an unknown `layout`; a malformed `tz`; raw and
+            aggregate series mixed in the `series` layout; in the `wide` layout, a
+            point named `time` or twice, or a `ts` not sorted ascending without
+            duplicates.
     """
 
 def encode_block(point: str, ts: _I64, values: _F64, covered: npt.NDArray[np.int64]) -> bytes:

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod ace;
 mod aggblock;
 mod aggregate;
+mod arrow;
 mod block;
 mod downsample;
 mod encode;
@@ -28,5 +29,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     downsample::register(m)?;
     encode::register(m)?;
     ace::register(m)?;
+    arrow::register(m)?;
     Ok(())
 }

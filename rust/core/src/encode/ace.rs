@@ -82,7 +82,7 @@ struct Raw<'a> {
 /// Index of the first element of `ts` that is not above its predecessor, if any.
 /// The sorted case (the only one that matters for speed) is checked in branch-free
 /// chunks, which the compiler vectorises.
-fn first_unsorted(ts: &[i64]) -> Option<usize> {
+pub(crate) fn first_unsorted(ts: &[i64]) -> Option<usize> {
     const CHUNK: usize = 4096;
     let mut start = 0;
     while start + 1 < ts.len() {

@@ -139,7 +139,7 @@ fn write_buckets<S: Sink>(w: &mut S, a: &Aggregates<'_>) {
 }
 
 /// Metadata (depth already checked by the caller).
-fn write_meta<S: Sink>(w: &mut S, v: &Meta) {
+pub(crate) fn write_meta<S: Sink>(w: &mut S, v: &Meta) {
     match v {
         Meta::Null => w.array(*b"null"),
         Meta::Bool(true) => w.array(*b"true"),

@@ -11,6 +11,7 @@
 //! - CSV ([`csv::encode`]), long format, for exports.
 //! - The ACE API's own page body ([`ace`]), for the compatibility route, as JSON or
 //!   MessagePack.
+//! - Arrow IPC streams ([`arrow::encode`]), per-series batches or one wide table.
 //!
 //! A document can also be written in parts, a head, one part per series and a tail
 //! ([`parts`]), whose concatenation is byte for byte the whole document.
@@ -21,6 +22,7 @@
 //! binding writes into the Python `bytes` object), and nothing is allocated per sample.
 
 pub mod ace;
+pub mod arrow;
 pub mod csv;
 pub mod json;
 pub mod meta;

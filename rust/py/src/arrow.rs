@@ -1,0 +1,39 @@
+//! `encode_arrow`: an Arrow IPC stream written from the series' arrays.
+//!
+//! Series and metadata are read as the other encoders read them (`encode::hold`,
+//! `encode::metadata`); the stream is written with the GIL released for large inputs
+//! and copied once into the `bytes` object.
+
+use acechart_core::encode::arrow::{self, ArrowLayout};
+use acechart_core::encode::Series;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::encode::{hold, metadata, Held, DETACH_MIN_ROWS};
+use crate::errors::{run, to_py, Gil};
+
+/// The series as an Arrow IPC stream: per-series record batches (`layout="series"`)
+/// or one table outer-joined on time (`layout="wide"`), times as `timestamp[ms, tz]`.
+#[pyfunction]
+#[pyo3(signature = (metadata, series, layout = "series", tz = "UTC"))]
+fn encode_arrow<'py>(
+    py: Python<'py>,
+    metadata: &Bound<'py, PyAny>,
+    series: &Bound<'py, PyAny>,
+    layout: &str,
+    tz: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let layout = ArrowLayout::parse(layout).map_err(to_py)?;
+    let meta = self::metadata(metadata)?;
+    let held = hold(series)?;
+    let views = held.iter().map(Held::view).collect::<PyResult<Vec<_>>>()?;
+    let rows: usize = views.iter().map(Series::len).sum();
+    let gil = Gil::release_if(rows >= DETACH_MIN_ROWS);
+    let stream = run(py, gil, || arrow::encode(&meta, &views, layout, tz))?;
+    Ok(PyBytes::new(py, &stream))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(encode_arrow, m)?)?;
+    Ok(())
+}
