@@ -60,6 +60,8 @@ def start_simulator(latency_s: float = LATENCY_S) -> tuple[subprocess.Popen[byte
         os.environ,
         ACECHART_SIMULATOR_LATENCY_S=str(latency_s),
         ACECHART_SIMULATOR_NOW="2025-01-01T00:00:00Z",
+        # The origin client still sends point_names and expects per-point times.
+        ACECHART_SIMULATOR_MODE="idealised",
     )
     cmd = [
         sys.executable,

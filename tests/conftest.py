@@ -3,6 +3,11 @@
 Every origin test speaks real HTTP to the simulator through aiohttp's test
 server (`aiohttp_server` from pytest-aiohttp); nothing is mocked. Data is fixed
 by the seed and by a fixed "now", so every run sees the same samples.
+
+`make_simulator` starts the realistic simulator unless told otherwise (the real
+API's behaviour, its default); `sim` is the idealised one, because the origin
+client, the engine and the server tests built on it still assume that API
+(a point filter, one timestamp per point, an exact cursor).
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ SimFactory = Callable[..., Awaitable[Sim]]
 async def make_simulator(
     aiohttp_server: Callable[..., Awaitable[TestServer]],
 ) -> SimFactory:
-    """Start a simulator with `SimulatorConfig` fields as keyword arguments."""
+    """Start a simulator with `SimulatorConfig` fields as keyword arguments (`mode=...`)."""
 
     async def start(**config: Any) -> Sim:
         config.setdefault("now_ms", NOW_MS)
@@ -84,8 +89,13 @@ async def make_simulator(
 
 @pytest.fixture
 async def sim(make_simulator: SimFactory) -> Sim:
-    """The default simulator: one site, demo-token, no faults."""
-    return await make_simulator()
+    """The idealised simulator: one site, demo-token, no faults.
+
+    Idealised because the origin client (and so the engine, jobs and server
+    tests over it) still sends `point_names` and expects distinct timestamps;
+    tests of the real API's behaviour start `make_simulator()` themselves.
+    """
+    return await make_simulator(mode="idealised")
 
 
 def origin_settings(url: str, **overrides: Any) -> Settings:

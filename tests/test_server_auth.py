@@ -22,6 +22,7 @@ OTHER = "other_site"
 @pytest.fixture
 async def svc(aiohttp_client: ClientFactory, make_simulator: SimFactory, tmp_path: Path) -> Service:
     sim = await make_simulator(
+        mode="idealised",  # as `sim`: the origin client still assumes that API
         sites=(SITE, OTHER),
         tokens={"tok-a": frozenset({SITE}), "tok-b": frozenset({OTHER})},
     )
@@ -92,7 +93,9 @@ async def test_site_checks_are_cached_under_an_hmac(
 async def test_rate_limit_per_token_and_endpoint(
     aiohttp_client: ClientFactory, make_simulator: SimFactory, tmp_path: Path
 ) -> None:
-    sim = await make_simulator(tokens={"tok-a": frozenset({SITE}), "tok-c": frozenset({SITE})})
+    sim = await make_simulator(
+        mode="idealised", tokens={"tok-a": frozenset({SITE}), "tok-c": frozenset({SITE})}
+    )
     svc = await start_service(aiohttp_client, sim, tmp_path, rate_limit_per_minute=3)
     params = query(svc.points(1), NOW_MS - 10 * DAY, NOW_MS - 9 * DAY)
     for _ in range(3):
@@ -111,7 +114,7 @@ async def test_rate_limit_per_token_and_endpoint(
 async def test_cors_preflight_and_headers(
     aiohttp_client: ClientFactory, make_simulator: SimFactory, tmp_path: Path
 ) -> None:
-    sim = await make_simulator()
+    sim = await make_simulator(mode="idealised")
     svc = await start_service(aiohttp_client, sim, tmp_path, cors_origins=("https://dash.example",))
     preflight = await svc.client.options(
         "/api/timeseries",

@@ -42,12 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve an ACE-compatible API over generated data",
         description=(
             "Serve the ACE API simulator. With no ACECHART_SIMULATOR_TOKENS, the token "
-            "'demo-token' reads every site. Faults and latency come from ACECHART_SIMULATOR_*."
+            "'demo-token' reads every site. Mode, sites, faults and latency come from "
+            "ACECHART_SIMULATOR_*."
         ),
     )
     simulate.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     simulate.add_argument("--port", type=int, help="port to listen on (default 8081)")
     simulate.add_argument("--seed", type=int, help="seed of the generated data (default 1)")
+    simulate.add_argument(
+        "--mode",
+        choices=["realistic", "idealised"],
+        help="the API as it behaves in the field (default) or as a client would wish",
+    )
     simulate.set_defaults(run=_simulate)
 
     serve = commands.add_parser(
@@ -94,22 +100,22 @@ def _simulate(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from acechart.simulator.app import DEMO_TOKEN, SimulatorConfig, create_simulator_app
+    from acechart.simulator.settings import SimulatorSettings
 
-    settings = Settings.from_env(
-        **_overrides(
-            args, {"host": "simulator_host", "port": "simulator_port", "seed": "simulator_seed"}
-        )
+    settings = SimulatorSettings.from_env(
+        **_overrides(args, {"host": "host", "port": "port", "seed": "seed", "mode": "mode"})
     )
     config = SimulatorConfig.from_settings(settings)
     app = create_simulator_app(config)
-    host, port = settings.simulator_host, settings.simulator_port
+    host, port = settings.host, settings.port
     tokens = "configured tokens" if config.tokens else f"token {DEMO_TOKEN!r}"
     logger.info(
-        "ACE simulator on http://%s:%d serving %s (%s)",
+        "ACE simulator on http://%s:%d serving %s (%s, %s API)",
         host,
         port,
         ", ".join(config.sites),
         tokens,
+        config.mode,
     )
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
@@ -150,17 +156,17 @@ def _demo(args: argparse.Namespace) -> int:
 
     from acechart.demo import run_demo
     from acechart.server.requestlog import configure_logging
+    from acechart.simulator.settings import SimulatorSettings
 
-    overrides = _overrides(
-        args, {"host": "server_host", "port": "server_port", "origin_port": "simulator_port"}
-    )
-    if args.host is not None:
-        overrides["simulator_host"] = args.host
+    overrides = _overrides(args, {"host": "server_host", "port": "server_port"})
     if "ACECHART_LOG_FORMAT" not in os.environ:
         overrides["log_format"] = "text"  # a person reads this terminal, not a log shipper
     settings = Settings.from_env(**overrides)
+    simulator = SimulatorSettings.from_env(
+        **_overrides(args, {"host": "host", "origin_port": "port"})
+    )
     configure_logging(settings.log_format)
-    asyncio.run(run_demo(settings, data_dir=args.data_dir))
+    asyncio.run(run_demo(settings, simulator, data_dir=args.data_dir))
     return 0
 
 

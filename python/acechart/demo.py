@@ -24,6 +24,7 @@ from aiohttp import web
 from acechart.server import create_app
 from acechart.settings import Settings
 from acechart.simulator.app import SimulatorConfig, run_simulator
+from acechart.simulator.settings import SimulatorSettings
 
 __all__ = ["banner", "run_demo"]
 
@@ -76,10 +77,12 @@ async def _service(settings: Settings) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def run_demo(settings: Settings, *, data_dir: str | None = None) -> None:
+async def run_demo(
+    settings: Settings, simulator_settings: SimulatorSettings, *, data_dir: str | None = None
+) -> None:
     """Serve until interrupted; `data_dir` None: a temporary directory removed at the end."""
     config = dataclasses.replace(
-        SimulatorConfig.from_settings(settings),
+        SimulatorConfig.from_settings(simulator_settings),
         tokens={settings.demo_token: frozenset({"*"})},
         now_ms=None,
     )
@@ -87,7 +90,7 @@ async def run_demo(settings: Settings, *, data_dir: str | None = None) -> None:
         if data_dir is None:
             data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="acechart-demo-"))
         async with run_simulator(
-            config, settings.simulator_host, settings.simulator_port
+            config, simulator_settings.host, simulator_settings.port
         ) as simulator:
             service_settings = dataclasses.replace(
                 settings, origin_url=simulator.url, data_dir=data_dir

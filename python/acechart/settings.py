@@ -16,19 +16,21 @@ import os
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from acechart.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "VALID_PAGE_SIZES", "Settings"]
+__all__ = ["ENV_PREFIX", "SIMULATOR_ENV_PREFIX", "VALID_PAGE_SIZES", "Settings"]
 
 logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "ACECHART_"
+SIMULATOR_ENV_PREFIX = ENV_PREFIX + "SIMULATOR_"
+"""Variables of the simulator's own settings (`acechart.simulator.settings`), not of `Settings`."""
 
-#: The page sizes the ACE API accepts for `/timeseries/paginated` (others: 422).
+#: The page sizes the ACE API accepts for `/timeseries/paginated` (others: 400). The origin
+#: client's settings check against it, and the simulator imports it from here.
 VALID_PAGE_SIZES: tuple[int, ...] = (
     3,
     10,
@@ -44,7 +46,8 @@ VALID_PAGE_SIZES: tuple[int, ...] = (
     500000,
 )
 
-#: Sites and the sites each token may read: `{token: frozenset(sites)}`; `"*"` is every site.
+#: Tokens and the sites each may read, `{token: frozenset(sites)}` (`"*"`: every site); `_parse`
+#: reads it from `tok1=site_a,site_b;tok2=*` (the simulator's `ACECHART_SIMULATOR_TOKENS`).
 TokenMap = Mapping[str, frozenset[str]]
 
 
@@ -116,56 +119,6 @@ class Settings:
 
     origin_retry_after_max_s: float = 60.0
     """Longest Retry-After we wait for; a longer one fails the fetch with that hint."""
-
-    # --- the simulator (`acechart simulate`, tests, demo) -----------------------
-    simulator_host: str = "127.0.0.1"
-    """Interface `acechart simulate` listens on."""
-
-    simulator_port: int = 8081
-    """Port `acechart simulate` listens on."""
-
-    simulator_seed: int = 1
-    """Seed of all generated data: same seed, same bytes for the same request."""
-
-    simulator_sites: tuple[str, ...] = ("ses_falls_city",)
-    """Sites the simulator serves, each with its own generated equipment and points."""
-
-    simulator_vav_count: int = 36
-    """VAV boxes per simulated site (6 points each); scales the point catalogue."""
-
-    simulator_tokens: TokenMap = field(default_factory=dict, hash=False)
-    """Bearer tokens and their sites. Env: `tok1=site_a,site_b;tok2=*`. Empty: `demo-token`
-    reads every site."""
-
-    simulator_now: str | None = None
-    """Fixed "now" (ISO-8601) after which no data exists; unset: the wall clock."""
-
-    simulator_max_page_size: int = 500_000
-    """Largest page the simulator returns; bigger requests get shorter pages (page limits)."""
-
-    simulator_exact_has_more: bool = True
-    """`has_more` is exact; when false it is true for every full page, as lazy APIs do."""
-
-    simulator_latency_s: float = 0.0
-    """Fixed delay before each simulator response."""
-
-    simulator_jitter_s: float = 0.0
-    """Uniform random extra delay (0..jitter) before each simulator response."""
-
-    simulator_rate_limit_rate: float = 0.0
-    """Share of requests answered 429 with Retry-After."""
-
-    simulator_retry_after_s: float = 1.0
-    """Retry-After the simulator sends with its 429 answers."""
-
-    simulator_error_rate: float = 0.0
-    """Share of requests answered 500 or 503."""
-
-    simulator_drop_rate: float = 0.0
-    """Share of responses whose connection is dropped halfway through the body."""
-
-    simulator_slow_body_s: float = 0.0
-    """Time over which each response body is trickled out in chunks (0: at once)."""
 
     # --- storage ----------------------------------------------------------------
     data_dir: str = "acechart-data"
@@ -325,7 +278,7 @@ class Settings:
         names = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for key, raw in env.items():
-            if not key.startswith(ENV_PREFIX):
+            if not key.startswith(ENV_PREFIX) or key.startswith(SIMULATOR_ENV_PREFIX):
                 continue
             name = key[len(ENV_PREFIX) :].lower()
             if name not in names:
@@ -418,19 +371,6 @@ def _non_negative(*names: str) -> Callable[[Settings], None]:
     return check
 
 
-def _rates(*names: str) -> Callable[[Settings], None]:
-    def check(s: Settings) -> None:
-        for name in names:
-            value = getattr(s, name)
-            if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-                raise ConfigError(
-                    f"{s.env_name(name)} must be a share between 0 and 1, got {value!r}",
-                    setting=s.env_name(name),
-                )
-
-    return check
-
-
 def _check_urls_and_sizes(s: Settings) -> None:
     if not s.origin_url.startswith(("http://", "https://")):
         raise ConfigError(
@@ -453,37 +393,6 @@ def _check_urls_and_sizes(s: Settings) -> None:
             f"ACECHART_S3_ADDRESSING_STYLE must be path or virtual, got {s.s3_addressing_style!r}",
             setting="ACECHART_S3_ADDRESSING_STYLE",
         )
-    if not 0 < s.simulator_port < 65536:
-        raise ConfigError(
-            f"ACECHART_SIMULATOR_PORT must be a TCP port, got {s.simulator_port!r}",
-            setting="ACECHART_SIMULATOR_PORT",
-        )
-    if not s.simulator_sites:
-        raise ConfigError("ACECHART_SIMULATOR_SITES must name at least one site")
-    for site in s.simulator_sites:
-        if not site or any(c in site for c in " /\\?#%"):
-            raise ConfigError(
-                f"ACECHART_SIMULATOR_SITES: {site!r} is not a valid site name",
-                setting="ACECHART_SIMULATOR_SITES",
-            )
-    if s.simulator_now is not None:
-        try:
-            datetime.fromisoformat(s.simulator_now)
-        except ValueError as exc:
-            raise ConfigError(
-                f"ACECHART_SIMULATOR_NOW: {exc}", setting="ACECHART_SIMULATOR_NOW"
-            ) from exc
-    for token, sites in s.simulator_tokens.items():
-        if not isinstance(sites, frozenset | set):
-            raise ConfigError(
-                f"ACECHART_SIMULATOR_TOKENS: sites of a token must be a set, got {sites!r}",
-                setting="ACECHART_SIMULATOR_TOKENS",
-            )
-        if not token or not sites:
-            raise ConfigError(
-                "ACECHART_SIMULATOR_TOKENS: every token needs a name and at least one site",
-                setting="ACECHART_SIMULATOR_TOKENS",
-            )
 
 
 def _check_server(s: Settings) -> None:
@@ -553,8 +462,6 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "origin_harvest_buffer_samples",
         "origin_retry_base_s",
         "origin_retry_cap_s",
-        "simulator_vav_count",
-        "simulator_max_page_size",
         "db_busy_timeout_ms",
         "freshness_horizon_s",
         "block_budget_bytes",
@@ -575,13 +482,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "large_min_days",
         "compress_min_bytes",
         "origin_retry_after_max_s",
-        "simulator_latency_s",
-        "simulator_jitter_s",
-        "simulator_retry_after_s",
-        "simulator_slow_body_s",
-        "simulator_seed",
     ),
-    _rates("simulator_rate_limit_rate", "simulator_error_rate", "simulator_drop_rate"),
     _check_urls_and_sizes,
     _check_server,
 )

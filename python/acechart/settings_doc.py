@@ -1,8 +1,9 @@
-"""The settings reference, generated from `Settings` itself so README cannot drift.
+"""The settings reference, generated from the settings classes so README cannot drift.
 
 Each field's docstring (the string literal under it) is its documentation;
-`python -m acechart.settings_doc` prints the Markdown table README carries, and
-a test checks that README names every setting.
+`python -m acechart.settings_doc` prints the Markdown tables README carries
+(the service's `Settings`, then the simulator's `SimulatorSettings`), and a
+test checks that README names every setting.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import textwrap
+from typing import Any
 
-from acechart import settings as settings_module
-from acechart.settings import ENV_PREFIX, Settings
+from acechart.settings import ENV_PREFIX, SIMULATOR_ENV_PREFIX, Settings
+from acechart.simulator.settings import SimulatorSettings
 
 
-def field_docs() -> dict[str, str]:
-    """Field name -> the docstring written under it in the class body."""
-    tree = ast.parse(inspect.getsource(settings_module))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+def field_docs(cls: type[Any] = Settings) -> dict[str, str]:
+    """Field name -> the docstring written under it in the body of the dataclass `cls`."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef)).body
     docs: dict[str, str] = {}
-    body = cls.body
     for node, following in zip(body, [*body[1:], None], strict=True):
         if (
             isinstance(node, ast.AnnAssign)
@@ -47,13 +49,39 @@ def _default(field: dataclasses.Field[object]) -> str:
     return "(none)" if value is None else str(value)
 
 
-def markdown() -> str:
-    docs = field_docs()
+#: Each settings class and the prefix of its variables.
+DOCUMENTED: tuple[tuple[type[Any], str], ...] = (
+    (Settings, ENV_PREFIX),
+    (SimulatorSettings, SIMULATOR_ENV_PREFIX),
+)
+
+
+def env_names(cls: type[Any], prefix: str) -> list[str]:
+    """The environment variables of the dataclass `cls`, in field order."""
+    return [prefix + f.name.upper() for f in dataclasses.fields(cls)]
+
+
+def table(cls: type[Any], prefix: str) -> str:
+    docs = field_docs(cls)
     lines = ["| variable | default | meaning |", "|---|---|---|"]
-    for f in dataclasses.fields(Settings):
+    for f in dataclasses.fields(cls):
         doc = docs.get(f.name, "").replace("|", "\\|")
-        lines.append(f"| `{ENV_PREFIX}{f.name.upper()}` | `{_default(f)}` | {doc} |")
+        lines.append(f"| `{prefix}{f.name.upper()}` | `{_default(f)}` | {doc} |")
     return "\n".join(lines)
+
+
+def markdown() -> str:
+    """README's tables: the service's settings, then the simulator's."""
+    return "\n".join(
+        [
+            table(Settings, ENV_PREFIX),
+            "",
+            "The simulator (`acechart simulate`, the demo's origin, tests) has its own "
+            "`SimulatorSettings` (`acechart.simulator.settings`):",
+            "",
+            table(SimulatorSettings, SIMULATOR_ENV_PREFIX),
+        ]
+    )
 
 
 if __name__ == "__main__":

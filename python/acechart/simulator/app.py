@@ -1,10 +1,23 @@
 """An ACE-compatible API over generated data: `acechart simulate`, tests, benchmarks, demo.
 
-It answers the endpoints acechart uses with the shapes of the real API (see
-ARCHITECTURE.md, "The origin"), checks Bearer tokens per site, and injects
-latency and faults on demand. Data comes from `datagen` (nothing is stored) and
-pages are serialised by `pagefmt` without a Python loop per sample, so the
-simulator is never what a benchmark measures.
+By default (`mode="realistic"`) it behaves as the real ACE API does in the
+field (ARCHITECTURE.md, "The origin"): the site-wide paginated route ignores
+`point_names` and pages through every point of the site, ordered by time then
+point, each collection run sharing one naive microsecond timestamp; its cursor
+is base64 JSON `{"offset", "timestamp"}` and stalls (comes back unchanged) when
+a page starts and ends inside one timestamp; `page_size` and `per_page` are
+strict enums (400); a bad token is a 500, an unknown or forbidden site a 403
+with a `null` body; `POST /points/get_timeseries` is a 400.
+
+`mode="idealised"` is the API a client would wish for, as tests of other
+layers assume it: the point filter is honoured, each point has its own
+whole-second phase, times end in `Z`, the cursor is exact (and bound to its
+query), validation errors are 422s, a bad token a 401, an unknown site a 404.
+
+Both check Bearer tokens per site and inject latency and faults on demand.
+Data comes from `datagen` (nothing is stored) and pages are serialised by
+`pagefmt` without a Python loop per sample, so the simulator is never what a
+benchmark measures.
 """
 
 from __future__ import annotations
@@ -19,10 +32,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
 from aiohttp import web
 
-from acechart.settings import VALID_PAGE_SIZES, Settings
-from acechart.simulator.cursor import Cursor, query_fingerprint
+from acechart.settings import VALID_PAGE_SIZES
+from acechart.simulator.cursor import Cursor, OffsetCursor, query_fingerprint
 from acechart.simulator.datagen import DataSource, Rows, SiteTable
 from acechart.simulator.faults import (
     STATUS_FAULTS,
@@ -32,11 +46,13 @@ from acechart.simulator.faults import (
     RequestLog,
     RequestRecord,
 )
-from acechart.simulator.pagefmt import PageRenderer, page_body, samples_body
+from acechart.simulator.pagefmt import PageRenderer, naive_time, page_body, samples_body
+from acechart.simulator.settings import MODES, SimulatorSettings
 from acechart.times import parse_iso_ms
 
 __all__ = [
     "DEMO_TOKEN",
+    "PER_PAGE_CHOICES",
     "SAMPLES_HEADER",
     "SIMULATOR",
     "RunningSimulator",
@@ -51,8 +67,12 @@ logger = logging.getLogger(__name__)
 DEMO_TOKEN = "demo-token"
 """The token that reads every site when no tokens are configured."""
 
+PER_PAGE_CHOICES: tuple[int, ...] = (2, 10, 20, 30, 40, 50, 100, 500, 1000, 10000, 100000)
+"""`per_page` values the real API accepts for listings (others: 400)."""
+
 _ALL_SITES = "*"
 _MAX_PER_PAGE = 100
+"""Largest `per_page` of the idealised API; the realistic one answers 500 above it for points."""
 _UNPAGINATED_LIMIT_DEFAULT = 500_000
 _EXECUTOR_ROWS = 5_000
 T = TypeVar("T")
@@ -63,35 +83,47 @@ SAMPLES_HEADER = "X-Simulator-Samples"
 
 @dataclass(frozen=True)
 class SimulatorConfig:
-    """What the simulator serves and how it misbehaves; see `Settings` for each field."""
+    """What the simulator serves and how it misbehaves; see `SimulatorSettings` for each field."""
 
+    mode: str = "realistic"
     seed: int = 1
     sites: tuple[str, ...] = ("ses_falls_city",)
     vav_count: int = 36
+    cadence_s: int | None = None
     tokens: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
     now_ms: int | None = None
     max_page_size: int = 500_000
     exact_has_more: bool = True
     faults: FaultPlan = field(default_factory=FaultPlan, hash=False)
 
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+    @property
+    def realistic(self) -> bool:
+        return self.mode == "realistic"
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> SimulatorConfig:
+    def from_settings(cls, settings: SimulatorSettings) -> SimulatorConfig:
         return cls(
-            seed=settings.simulator_seed,
-            sites=settings.simulator_sites,
-            vav_count=settings.simulator_vav_count,
-            tokens=dict(settings.simulator_tokens),
-            now_ms=None if settings.simulator_now is None else parse_iso_ms(settings.simulator_now),
-            max_page_size=settings.simulator_max_page_size,
-            exact_has_more=settings.simulator_exact_has_more,
+            mode=settings.mode,
+            seed=settings.seed,
+            sites=settings.sites,
+            vav_count=settings.vav_count,
+            cadence_s=settings.cadence_s,
+            tokens=dict(settings.tokens),
+            now_ms=None if settings.now is None else parse_iso_ms(settings.now),
+            max_page_size=settings.max_page_size,
+            exact_has_more=settings.exact_has_more,
             faults=FaultPlan(
-                latency_s=settings.simulator_latency_s,
-                jitter_s=settings.simulator_jitter_s,
-                rate_limit_rate=settings.simulator_rate_limit_rate,
-                retry_after_s=settings.simulator_retry_after_s,
-                error_rate=settings.simulator_error_rate,
-                drop_rate=settings.simulator_drop_rate,
-                slow_body_s=settings.simulator_slow_body_s,
+                latency_s=settings.latency_s,
+                jitter_s=settings.jitter_s,
+                rate_limit_rate=settings.rate_limit_rate,
+                retry_after_s=settings.retry_after_s,
+                error_rate=settings.error_rate,
+                drop_rate=settings.drop_rate,
+                slow_body_s=settings.slow_body_s,
             ),
         )
 
@@ -101,7 +133,14 @@ class SimulatorState:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.data = DataSource(config.sites, config.seed, config.vav_count)
+        self.data = DataSource(
+            config.sites,
+            config.seed,
+            config.vav_count,
+            realistic=config.realistic,
+            cadence_s=config.cadence_s,
+        )
+        self.api: _Dialect = _Realistic() if config.realistic else _Idealised()
         self.renderers = {name: PageRenderer(t) for name, t in self.data.sites.items()}
         self.tokens: dict[str, frozenset[str]] = dict(config.tokens) or {
             DEMO_TOKEN: frozenset({_ALL_SITES})
@@ -163,9 +202,10 @@ async def run_simulator(
         await runner.cleanup()
 
 
-# --- errors -----------------------------------------------------------------------
+# --- how each mode refuses -----------------------------------------------------------
 
 _REASONS = {
+    400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
@@ -176,22 +216,91 @@ _REASONS = {
 }
 
 
-def _error(status: int, message: str, **extra: Any) -> web.Response:
-    """An error in the API's style: `{"code", "status", "message"}` (+ `errors` for 422)."""
-    body = {"code": status, "status": _REASONS.get(status, ""), "message": message, **extra}
-    return web.json_response(body, status=status)
-
-
 class _Reject(Exception):
-    """Raised inside a handler to answer with `_error(status, message, **extra)`."""
+    """Raised inside a handler to answer with `response` instead."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.response = _error(status, message, **extra)
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
-def _unprocessable(param: str, message: str) -> _Reject:
-    return _Reject(422, f"{param}: {message}", errors={"query": {param: [message]}})
+class _Dialect:
+    """The words of one mode's refusals; handlers raise what these return."""
+
+    def error(self, status: int, message: str) -> web.Response:
+        raise NotImplementedError
+
+    def reject(self, status: int, message: str) -> _Reject:
+        return _Reject(self.error(status, message))
+
+    def bad_param(self, name: str, message: str) -> _Reject:
+        raise NotImplementedError
+
+    def no_token(self, message: str) -> _Reject:
+        return self.reject(401, message)
+
+    def bad_token(self) -> _Reject:
+        raise NotImplementedError
+
+    def unknown_site(self, name: str) -> _Reject:
+        raise NotImplementedError
+
+    def forbidden_site(self, name: str) -> _Reject:
+        raise NotImplementedError
+
+    def unknown_point(self, name: str) -> _Reject:
+        return self.reject(404, f"Point {name} not found")
+
+    def unhandled(self) -> _Reject:
+        """What the real API answers when it raises: a bare 500."""
+        return self.reject(500, "An unhandled exception occurred.")
+
+
+class _Realistic(_Dialect):
+    """The real API (flask-restx): `{"message"}` bodies, 400s for input, 500 for what it
+    does not handle (a bad token, a malformed cursor, too large a listing), 403 null."""
+
+    def error(self, status: int, message: str) -> web.Response:
+        return web.json_response({"message": message}, status=status)
+
+    def bad_param(self, name: str, message: str) -> _Reject:
+        body = {"errors": {name: message}, "message": "Input payload validation failed"}
+        return _Reject(web.json_response(body, status=400))
+
+    def bad_token(self) -> _Reject:
+        return self.unhandled()
+
+    def unknown_site(self, name: str) -> _Reject:
+        return self.forbidden_site(name)
+
+    def forbidden_site(self, name: str) -> _Reject:
+        return _Reject(web.json_response(None, status=403))
+
+
+class _Idealised(_Dialect):
+    """A tidy API: `{"code", "status", "message"}` bodies, 422 with `errors` for input."""
+
+    def error(self, status: int, message: str) -> web.Response:
+        body = {"code": status, "status": _REASONS.get(status, ""), "message": message}
+        return web.json_response(body, status=status)
+
+    def bad_param(self, name: str, message: str) -> _Reject:
+        body = {
+            "code": 422,
+            "status": _REASONS[422],
+            "message": f"{name}: {message}",
+            "errors": {"query": {name: [message]}},
+        }
+        return _Reject(web.json_response(body, status=422))
+
+    def bad_token(self) -> _Reject:
+        return self.reject(401, "Invalid token")
+
+    def unknown_site(self, name: str) -> _Reject:
+        return self.reject(404, f"Site {name} not found")
+
+    def forbidden_site(self, name: str) -> _Reject:
+        return self.reject(403, f"Token may not read site {name}")
 
 
 # --- middleware: faults, latency, request log --------------------------------------
@@ -213,10 +322,10 @@ async def _faults_and_log(request: web.Request, handler: Handler) -> web.StreamR
     response: web.StreamResponse
     if fault == "429":
         retry_after = state.faults.plan.retry_after_s
-        response = _error(429, "Rate limit exceeded")
+        response = state.api.error(429, "Rate limit exceeded")
         response.headers["Retry-After"] = _retry_after_text(retry_after)
     elif fault in STATUS_FAULTS:
-        response = _error(int(fault), "Injected fault")
+        response = state.api.error(int(fault), "Injected fault")
     else:
         try:
             response = await handler(request)
@@ -277,64 +386,97 @@ async def _stream_faulty(
 
 
 def _token(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    """The Bearer token, known to the simulator (else 401, or the realistic 500)."""
     state = request.app[SIMULATOR]
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise state.api.no_token("Missing Authorization Header")
+    scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _Reject(401, "Missing or malformed Authorization header (Bearer token expected)")
+        raise state.api.no_token(
+            "Missing 'Bearer' type in 'Authorization' header. "
+            "Expected 'Authorization: Bearer <JWT>'"
+        )
     token = token.strip()
     if token not in state.tokens:
-        raise _Reject(401, "Invalid token")
+        raise state.api.bad_token()
     return token
 
 
 def _site(request: web.Request, name: str | None = None) -> SiteTable:
-    """The site of the path, after checking the token may read it (401, 404, 403)."""
+    """The site of the path, after checking the token may read it."""
     state = request.app[SIMULATOR]
     token = _token(request)
     name = name if name is not None else request.match_info["site"]
     table = state.data.sites.get(name)
     if table is None:
-        raise _Reject(404, f"Site {name} not found")
+        raise state.api.unknown_site(name)
     if not state.may_read(token, name):
-        raise _Reject(403, f"Token may not read site {name}")
+        raise state.api.forbidden_site(name)
     return table
 
 
 def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer in [lo, hi] (the idealised API's bounds)."""
+    api = request.app[SIMULATOR].api
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise _unprocessable(name, "Not a valid integer.") from None
+        raise api.bad_param(name, "Not a valid integer.") from None
     if not lo <= value <= hi:
-        raise _unprocessable(
+        raise api.bad_param(
             name, f"Must be greater than or equal to {lo} and less than or equal to {hi}."
         )
     return value
 
 
+def _choice_param(request: web.Request, name: str, default: int, choices: Sequence[int]) -> int:
+    """An integer among `choices`, refused as flask-restx's reqparse does (the real API)."""
+    api = request.app[SIMULATOR].api
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise api.bad_param(name, f"invalid literal for int() with base 10: {raw!r}") from None
+    if value not in choices:
+        raise api.bad_param(name, f"The value '{value}' is not a valid choice for '{name}'.")
+    return value
+
+
 def _time_param(request: web.Request, name: str) -> int:
+    state = request.app[SIMULATOR]
     raw = request.query.get(name)
     if not raw:
-        raise _unprocessable(name, "Missing data for required field.")
+        if state.config.realistic:
+            raise state.api.bad_param(name, "Missing required parameter in the query string")
+        raise state.api.bad_param(name, "Missing data for required field.")
     try:
         return parse_iso_ms(raw)
     except ValueError:
-        raise _unprocessable(name, "Not a valid datetime.") from None
+        if state.config.realistic:
+            raise state.api.bad_param(
+                name, f"Invalid argument: {raw}. argument must be a valid ISO8601 date/time string"
+            ) from None
+        raise state.api.bad_param(name, "Not a valid datetime.") from None
 
 
 def _time_range(request: web.Request) -> tuple[int, int]:
+    """start_time and end_time, both included; the real API answers an inverted range empty."""
+    state = request.app[SIMULATOR]
     start = _time_param(request, "start_time")
     end = _time_param(request, "end_time")
-    if end < start:
-        raise _unprocessable("end_time", "Must not be before start_time.")
+    if end < start and not state.config.realistic:
+        raise state.api.bad_param("end_time", "Must not be before start_time.")
     return start, end
 
 
 def _bool_param(request: web.Request, name: str, default: bool) -> bool:
+    state = request.app[SIMULATOR]
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
@@ -343,7 +485,20 @@ def _bool_param(request: web.Request, name: str, default: bool) -> bool:
         return True
     if lowered in ("false", "0", "no"):
         return False
-    raise _unprocessable(name, "Not a valid boolean.")
+    if state.config.realistic:
+        raise state.api.bad_param(name, f"Invalid literal for boolean(): {raw}")
+    raise state.api.bad_param(name, "Not a valid boolean.")
+
+
+def _per_page(request: web.Request, largest: int | None) -> int:
+    """`per_page` of a listing: an enum in the real API (500 past `largest`), else 1..100."""
+    state = request.app[SIMULATOR]
+    if not state.config.realistic:
+        return _int_param(request, "per_page", 10, 1, _MAX_PER_PAGE)
+    per_page = _choice_param(request, "per_page", 10, PER_PAGE_CHOICES)
+    if largest is not None and per_page > largest:
+        raise state.api.unhandled()
+    return per_page
 
 
 def _paginated(items: Sequence[Any], page: int, per_page: int) -> dict[str, Any]:
@@ -368,6 +523,13 @@ async def _off_loop(work: Callable[[], T], rows_hint: int) -> T:
     return await asyncio.get_running_loop().run_in_executor(None, work)
 
 
+def _point_names(request: web.Request) -> list[str] | None:
+    """The `point_names` filter: honoured by the idealised API, ignored by the real one."""
+    if request.app[SIMULATOR].config.realistic:
+        return None
+    return [n for n in request.query.get("point_names", "").split(",") if n] or None
+
+
 # --- handlers ---------------------------------------------------------------------
 
 
@@ -375,7 +537,7 @@ async def _list_sites(request: web.Request) -> web.Response:
     state = request.app[SIMULATOR]
     token = _token(request)
     page = _int_param(request, "page", 1, 1, 1_000_000)
-    per_page = _int_param(request, "per_page", 10, 1, _MAX_PER_PAGE)
+    per_page = _per_page(request, None)
     items = [
         t.site.to_json() for name, t in state.data.sites.items() if state.may_read(token, name)
     ]
@@ -389,7 +551,7 @@ async def _get_site(request: web.Request) -> web.Response:
 async def _configured_points(request: web.Request) -> web.Response:
     table = _site(request)
     page = _int_param(request, "page", 1, 1, 1_000_000)
-    per_page = _int_param(request, "per_page", 10, 1, _MAX_PER_PAGE)
+    per_page = _per_page(request, _MAX_PER_PAGE)
     site = table.site
     body = _paginated(list(site.points), page, per_page)
     body["items"] = [p.to_json(site) for p in body["items"]]
@@ -400,13 +562,79 @@ async def _timeseries_paginated(request: web.Request) -> web.Response:
     state = request.app[SIMULATOR]
     table = _site(request)
     start, end = _time_range(request)
-    page_size = _int_param(request, "page_size", 10_000, 1, VALID_PAGE_SIZES[-1])
-    if page_size not in VALID_PAGE_SIZES:
-        sizes = ", ".join(str(s) for s in VALID_PAGE_SIZES)
-        raise _unprocessable("page_size", f"Must be one of: {sizes}.")
+    if state.config.realistic:
+        page_size = _choice_param(request, "page_size", 10_000, VALID_PAGE_SIZES)
+    else:
+        page_size = _int_param(request, "page_size", 10_000, 1, VALID_PAGE_SIZES[-1])
+        if page_size not in VALID_PAGE_SIZES:
+            sizes = ", ".join(str(s) for s in VALID_PAGE_SIZES)
+            raise state.api.bad_param("page_size", f"Must be one of: {sizes}.")
     raw = _bool_param(request, "raw_data", False)
-    names_param = request.query.get("point_names", "")
-    names = [n for n in names_param.split(",") if n] or None
+    limit = min(page_size, state.config.max_page_size)
+    end_eff = min(end, state.now_ms())
+    if state.config.realistic:
+        build = _offset_page(request, table, start, end_eff, limit, raw)
+    else:
+        build = _exact_page(request, table, start, end, end_eff, limit, raw)
+    body, count = await _off_loop(build, limit)
+    return _json_bytes(body, count)
+
+
+PageBuild = Callable[[], tuple[bytes, int]]
+
+
+def _offset_page(
+    request: web.Request, table: SiteTable, start: int, end: int, limit: int, raw: bool
+) -> PageBuild:
+    """A page of the real API: every point, from the cursor's instant on, skipping its offset.
+
+    The next cursor holds the page's last timestamp and the number of the
+    page's samples at it, *not* plus the offset this page was asked with: that
+    is the API's bug, kept. So when a page lies inside one timestamp (a page
+    smaller than a collection run) the cursor comes back unchanged, and a
+    client that follows it blindly gets the same page forever.
+    """
+    state = request.app[SIMULATOR]
+    lo, skip = start, 0
+    text = request.query.get("cursor")
+    if text:
+        try:
+            cursor = OffsetCursor.decode(text)
+        except ValueError:
+            raise state.api.unhandled() from None
+        lo, skip = max(start, parse_iso_ms(cursor.timestamp)), cursor.offset
+    exact = state.config.exact_has_more
+    renderer = state.renderers[table.site.name]
+
+    def build() -> tuple[bytes, int]:
+        want = skip + limit + (1 if exact else 0)
+        rows = table.next_rows(table.all_points, lo, end, None, want, raw)
+        rows = rows.take(slice(skip, None))
+        has_more = len(rows) > limit if exact else len(rows) >= limit
+        page = rows.take(slice(0, limit))
+        next_cursor = None
+        if has_more:
+            last = int(page.t_ms[-1])
+            at_last = int(np.count_nonzero(page.t_ms == last))
+            stamp = naive_time(last, int(page.sub_us[-1]))
+            next_cursor = OffsetCursor(at_last, stamp).encode()
+        return page_body(renderer.render(page), next_cursor, has_more), len(page)
+
+    return build
+
+
+def _exact_page(
+    request: web.Request,
+    table: SiteTable,
+    start: int,
+    end: int,
+    end_eff: int,
+    limit: int,
+    raw: bool,
+) -> PageBuild:
+    """A page of the idealised API: the named points after the cursor's (time, point)."""
+    state = request.app[SIMULATOR]
+    names = _point_names(request)
     fingerprint = query_fingerprint(table.site.name, start, end, raw, names)
     after: tuple[int, int] | None = None
     sent = 0
@@ -414,17 +642,13 @@ async def _timeseries_paginated(request: web.Request) -> web.Response:
         try:
             cursor = Cursor.decode(request.query["cursor"], fingerprint)
         except ValueError as exc:
-            raise _unprocessable("cursor", str(exc)) from None
+            raise state.api.bad_param("cursor", str(exc)) from None
         after, sent = (cursor.t_ms, cursor.idx), cursor.sent
-    limit = min(page_size, state.config.max_page_size)
     exact = state.config.exact_has_more
-    end_eff = min(end, state.now_ms())
     sel = table.select(names)
     renderer = state.renderers[table.site.name]
-    count = 0
 
-    def build() -> bytes:
-        nonlocal count
+    def build() -> tuple[bytes, int]:
         rows = table.next_rows(sel, start, end_eff, after, limit + 1 if exact else limit, raw)
         has_more = len(rows) > limit if exact else len(rows) == limit
         rows = rows.take(slice(0, limit))
@@ -433,10 +657,9 @@ async def _timeseries_paginated(request: web.Request) -> web.Response:
         if has_more:
             last_t, last_idx = int(rows.t_ms[-1]), int(rows.idx[-1])
             next_cursor = Cursor(fingerprint, last_t, last_idx, sent + count).encode()
-        return page_body(renderer.render(rows), next_cursor, has_more)
+        return page_body(renderer.render(rows), next_cursor, has_more), count
 
-    body = await _off_loop(build, limit)
-    return _json_bytes(body, count)
+    return build
 
 
 def _unpaginated_limit(state: SimulatorState) -> int:
@@ -458,9 +681,10 @@ def _render_all(
         rows: Rows = table.next_rows(table.select(names), start, end_eff, None, limit + 1)
         total += len(rows)
         if total > limit:
-            raise _Reject(
-                422,
-                f"More than {limit} samples in range; use /sites/{{site}}/timeseries/paginated",
+            if state.config.realistic:
+                raise state.api.unhandled()
+            raise state.api.reject(
+                422, f"More than {limit} samples in range; use /sites/{{site}}/timeseries/paginated"
             )
         rendered.append(state.renderers[table.site.name].render(rows))
     return samples_body(rendered), total
@@ -470,7 +694,7 @@ async def _site_timeseries(request: web.Request) -> web.Response:
     state = request.app[SIMULATOR]
     table = _site(request)
     start, end = _time_range(request)
-    names = [n for n in request.query.get("point_names", "").split(",") if n] or None
+    names = _point_names(request)
     body, count = await _off_loop(
         lambda: _render_all(state, [(table, names)], start, end), _EXECUTOR_ROWS
     )
@@ -478,31 +702,36 @@ async def _site_timeseries(request: web.Request) -> web.Response:
 
 
 async def _points_timeseries(request: web.Request) -> web.Response:
+    """`POST /points/get_timeseries`: in the swagger, but the real API answers it 400."""
     state = request.app[SIMULATOR]
     _token(request)
+    if state.config.realistic:
+        raise state.api.bad_param("points", "'points' is not of type 'array' of point names")
     start, end = _time_range(request)
     try:
         payload = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _Reject(422, 'Body must be JSON: {"points": [{"name": ...}]}') from None
+        raise state.api.reject(422, 'Body must be JSON: {"points": [{"name": ...}]}') from None
     raw_points = payload.get("points") if isinstance(payload, dict) else None
     if not isinstance(raw_points, list) or not raw_points:
-        raise _Reject(
-            422,
-            "points: a non-empty list is required",
-            errors={"json": {"points": ["Missing data for required field."]}},
-        )
+        refusal = {
+            "code": 422,
+            "status": _REASONS[422],
+            "message": "points: a non-empty list is required",
+            "errors": {"json": {"points": ["Missing data for required field."]}},
+        }
+        raise _Reject(web.json_response(refusal, status=422))
     names: list[str] = []
     for item in raw_points:
         name = item.get("name") if isinstance(item, dict) else item
         if not isinstance(name, str) or not name:
-            raise _Reject(422, 'points: each point is a name or {"name": ...}')
+            raise state.api.reject(422, 'points: each point is a name or {"name": ...}')
         names.append(name)
     by_site: dict[str, list[str]] = {}
     for name in names:
         site = state.data.point_sites.get(name)
         if site is None:
-            raise _Reject(404, f"Point {name} not found")
+            raise state.api.unknown_point(name)
         by_site.setdefault(site, []).append(name)
     parts = [(_site(request, site), site_names) for site, site_names in by_site.items()]
     body, count = await _off_loop(lambda: _render_all(state, parts, start, end), _EXECUTOR_ROWS)
@@ -510,12 +739,13 @@ async def _points_timeseries(request: web.Request) -> web.Response:
 
 
 async def _point_timeseries(request: web.Request) -> web.Response:
+    """One point's raw samples in [start_time, end_time], unpaginated."""
     state = request.app[SIMULATOR]
     _token(request)
     name = request.match_info["name"]
     site = state.data.point_sites.get(name)
     if site is None:
-        raise _Reject(404, f"Point {name} not found")
+        raise state.api.unknown_point(name)
     table = _site(request, site)
     start, end = _time_range(request)
     body, count = await _off_loop(

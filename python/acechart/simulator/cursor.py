@@ -1,11 +1,17 @@
-"""The simulator's opaque pagination cursor.
+"""The simulator's pagination cursors: the real API's, and the idealised one.
 
-A cursor is the position after the last sample sent, (time, point index),
-plus a fingerprint of the query it belongs to, packed and urlsafe-base64
-encoded. Holding the position rather than an offset makes resuming O(page):
-the next page is generated from that time on, however deep into the range.
-The fingerprint makes a cursor replayed against another query a 422, as a
-real API would refuse it, instead of silently returning the wrong data.
+`OffsetCursor` is the real API's: base64 of the JSON `{"offset": n,
+"timestamp": ".."}`, meaning "skip n samples at or after that instant". The
+API sets n to the samples of the page's last timestamp and never adds the
+offset it was given, so a page that starts and ends inside one timestamp hands
+back the cursor it came with (see `app`).
+
+`Cursor` is the idealised one: the position after the last sample sent, (time,
+point index), plus a fingerprint of the query it belongs to, packed and
+urlsafe-base64 encoded. Holding the position rather than an offset makes
+resuming O(page): the next page is generated from that time on, however deep
+into the range. The fingerprint makes a cursor replayed against another query
+a 422 instead of silently returning the wrong data.
 """
 
 from __future__ import annotations
@@ -13,10 +19,38 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import struct
 from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["Cursor", "query_fingerprint"]
+__all__ = ["Cursor", "OffsetCursor", "query_fingerprint"]
+
+
+@dataclass(frozen=True)
+class OffsetCursor:
+    """The real API's cursor: skip `offset` samples at or after `timestamp` (naive, UTC)."""
+
+    offset: int
+    timestamp: str
+
+    def encode(self) -> str:
+        text = json.dumps({"offset": self.offset, "timestamp": self.timestamp})
+        return base64.b64encode(text.encode()).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> OffsetCursor:
+        """Parse a cursor; ValueError when it is not base64 JSON of that shape."""
+        try:
+            doc = json.loads(base64.b64decode(text, validate=True))
+            offset, timestamp = doc["offset"], doc["timestamp"]
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise ValueError("bad offset")
+            datetime.fromisoformat(timestamp)
+        except (binascii.Error, UnicodeDecodeError, TypeError, KeyError, ValueError):
+            raise ValueError("malformed cursor") from None
+        return cls(offset, timestamp)
+
 
 _VERSION = 1
 _LAYOUT = struct.Struct("<B8sqiq")

@@ -92,6 +92,8 @@ class Rows:
 
     A row is written as a decimal `vint / 10**decimals` when `word < 0`, else as
     vocabulary entry `word` of its table; `quoted` says whether inside quotes.
+    Its instant is `t_ms` plus `sub_us` microseconds (0..999, written only in
+    the realistic time format).
     """
 
     t_ms: I64
@@ -101,6 +103,7 @@ class Rows:
     word: NDArray[np.int16]
     quoted: NDArray[np.bool_]
     value: F64
+    sub_us: NDArray[np.int16]
 
     def __len__(self) -> int:
         return len(self.t_ms)
@@ -115,21 +118,29 @@ class Rows:
             self.word[sel],
             self.quoted[sel],
             self.value[sel],
+            self.sub_us[sel],
         )
 
 
 class SiteTable:
-    """A site's points as parallel arrays (struct of arrays) for vectorised generation."""
+    """A site's points as parallel arrays (struct of arrays) for vectorised generation.
 
-    def __init__(self, site: SiteSpec) -> None:
+    `naive_us`: times are written as the real API writes them (naive, with
+    microseconds), and points of one cadence share their collection instants.
+    """
+
+    def __init__(self, site: SiteSpec, naive_us: bool = False) -> None:
         self.site = site
+        self.naive_us = naive_us
         points = site.points
         self.names: tuple[str, ...] = tuple(p.name for p in points)
         self.index: dict[str, int] = {name: i for i, name in enumerate(self.names)}
         self.key = np.array([p.key for p in points], dtype=np.uint64)
         self.site_key = np.array([site.key], dtype=np.uint64)
         self.cadence_ms = np.array([p.cadence_s * 1000 for p in points], dtype=np.int64)
-        self.phase_ms = np.array([p.phase_s * 1000 for p in points], dtype=np.int64)
+        phase_us = np.array([p.phase_us for p in points], dtype=np.int64)
+        self.phase_ms = phase_us // 1000
+        self.sub_us = (phase_us % 1000).astype(np.int16)
         self.kind = np.array([_KINDS[p.model.kind] for p in points], dtype=np.int8)
         self.style = np.array([_STYLES[p.model.style] for p in points], dtype=np.int8)
         self.flaky = np.array([p.flaky for p in points], dtype=np.bool_)
@@ -295,7 +306,7 @@ class SiteTable:
         if len(rows):
             quoted[rows] = self.vocab_quoted[word[rows]]
             value[rows] = self.vocab_value[word[rows]]
-        return Rows(t_ms, idx, vint, decimals, word, quoted, value)
+        return Rows(t_ms, idx, vint, decimals, word, quoted, value, self.sub_us[idx])
 
     def _occupied(self, hour_no: I64) -> NDArray[np.bool_]:
         """Weekdays 06:00-18:00 local time, per UTC hour number (the offset is whole hours)."""
@@ -367,6 +378,7 @@ class SiteTable:
             word=np.full(n, -1, dtype=np.int16),
             quoted=np.ones(n, dtype=np.bool_),
             value=vint / 1000.0,
+            sub_us=np.zeros(n, dtype=np.int16),
         )
 
     def next_rows(
@@ -439,23 +451,37 @@ def _empty_rows() -> Rows:
         np.empty(0, np.int16),
         np.empty(0, np.bool_),
         np.empty(0, np.float64),
+        np.empty(0, np.int16),
     )
 
 
 class DataSource:
     """The simulated world of one configuration: its sites and their data.
 
+    `realistic`: collection runs shared per cadence and naive microsecond times,
+    as the real API; else one whole-second phase per point and `Z` times.
+
     `expected(site, point, start_ms, end_ms)` gives exactly the samples the
     simulator serves for that point and range (both ends included), for tests
     that check a client fetched every sample once.
     """
 
-    def __init__(self, sites: tuple[str, ...], seed: int, vav_count: int) -> None:
+    def __init__(
+        self,
+        sites: tuple[str, ...],
+        seed: int,
+        vav_count: int,
+        *,
+        realistic: bool = True,
+        cadence_s: int | None = None,
+    ) -> None:
         self.seed = seed
-        self.sites: dict[str, SiteTable] = {
-            name: SiteTable(build_site(name, site_id=i + 1, seed=seed, vav_count=vav_count))
-            for i, name in enumerate(sites)
-        }
+        self.sites: dict[str, SiteTable] = {}
+        for i, name in enumerate(sites):
+            spec = build_site(
+                name, i + 1, seed, vav_count, shared_runs=realistic, cadence_s=cadence_s
+            )
+            self.sites[name] = SiteTable(spec, naive_us=realistic)
         self.point_sites: dict[str, str] = {
             point: name for name, table in self.sites.items() for point in table.names
         }

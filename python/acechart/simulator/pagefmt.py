@@ -5,6 +5,12 @@ aligned place and padded with NUL bytes:
 
     {"name":"<point>","value":  |  "-1234.5"  |  ,"time":"2024-03-04  |  T01:02:03Z"},
 
+or, in the real API's naive time format (a site table with `naive_us`),
+
+    ...  |  ,"time":"2024-03-04T01:02:03  |  .123456"},
+
+where the fraction is left out when it is zero, as Python's `isoformat` does.
+
 The point prefix, the day and the time of day come from lookup tables (per
 point, per distinct day, per second of the day) and the value from tables of
 digit groups, each placed with one gather of 32- or 64-bit words; then one
@@ -16,13 +22,15 @@ exactly the comma-joined sample objects.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import numpy as np
 from numpy.typing import NDArray
 
 from acechart.simulator.datagen import Rows, SiteTable
+from acechart.times import EPOCH
 
-__all__ = ["PageRenderer", "page_body", "samples_body"]
+__all__ = ["PageRenderer", "naive_time", "page_body", "samples_body"]
 
 U8 = NDArray[np.uint8]
 U32 = NDArray[np.uint32]
@@ -32,6 +40,7 @@ _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 _MAX_WHOLE = 10**12
 _VALUE_WORDS = 3  # 24 bytes: quote, sign, 12 integer digits, dot, 4 decimals, quote
 _TIME_WORDS = 4  # ',"time":"YYYY-MM-DDTHH:MM:SSZ"},' is exactly 32 bytes
+_NAIVE_TIME_WORDS = 5  # ',"time":"YYYY-MM-DDTHH:MM:SS.ffffff"},' is 38 bytes, padded to 40
 _CHUNK_ROWS = 100_000
 
 
@@ -96,6 +105,11 @@ _INT4, _DIGITS4, _DOT3, _FOURTH = _digit_tables()
 _KEEP = _words32(_text_table([b"\xff" * k for k in range(5)], 4))
 _CLOCK = _clock_table()
 _QUOTE, _MINUS, _QUOTE_SECOND = _words32(_text_table([b'"', b"\0-", b'\0"'], 4))
+_ENDS = _words32(_text_table([b'\0\0\0"', b"},"], 4))
+_DIGITS3 = _digit_columns(np.arange(1000, dtype=np.int64), 3)
+#: For 0..999: "." and three digits (milliseconds), three digits and the closing quote (µs).
+_DOT_MS = _words32(np.concatenate([np.full((1000, 1), ord("."), np.uint8), _DIGITS3], axis=1))
+_US_QUOTE = _words32(np.concatenate([_DIGITS3, np.full((1000, 1), ord('"'), np.uint8)], axis=1))
 
 
 class PageRenderer:
@@ -103,8 +117,10 @@ class PageRenderer:
 
     def __init__(self, table: SiteTable) -> None:
         prefixes = [b'{"name":' + json.dumps(n).encode() + b',"value":' for n in table.names]
+        self.naive_us = table.naive_us
         self.prefix_words = _pad8(max((len(p) for p in prefixes), default=0)) // 8
-        self.row_words = self.prefix_words + _VALUE_WORDS + _TIME_WORDS
+        time_words = _NAIVE_TIME_WORDS if self.naive_us else _TIME_WORDS
+        self.row_words = self.prefix_words + _VALUE_WORDS + time_words
         # Whole-row templates: the point's prefix, NUL everywhere else.
         self.template = (
             _text_table(prefixes, 8 * self.row_words).view(np.uint64).reshape(len(prefixes), -1)
@@ -134,7 +150,10 @@ class PageRenderer:
         m = np.take(self.template, rows.idx, axis=0)
         v0 = self.prefix_words
         m[:, v0 : v0 + _VALUE_WORDS] = _value_words(rows, self.vocab)
-        m[:, v0 + _VALUE_WORDS :] = _time_words(rows.t_ms // 1000)
+        if self.naive_us:
+            m[:, v0 + _VALUE_WORDS :] = _naive_time_words(rows.t_ms, rows.sub_us)
+        else:
+            m[:, v0 + _VALUE_WORDS :] = _time_words(rows.t_ms // 1000)
         flat = m.view(np.uint8).reshape(-1)
         kept: U8 = flat[flat != 0]
         return kept[:-1].data
@@ -193,6 +212,38 @@ def _time_words(seconds: NDArray[np.int64]) -> U64:
     text[:, 19:] = _CLOCK[sod]
     words: U64 = text.view(np.uint64)[inverse]
     return words
+
+
+def _naive_time_words(t_ms: NDArray[np.int64], sub_us: NDArray[np.int16]) -> U64:
+    """`,"time":"YYYY-MM-DDTHH:MM:SS.ffffff"},` per row as 5 uint64 (10 groups of 4 bytes).
+
+    Groups 0-6 are the date and time of day, built once per distinct second as
+    in `_time_words`; group 7 is "." and the milliseconds, group 8 the
+    microseconds and the closing quote, group 9 `},`. A zero fraction is left
+    out (groups 7 and 8 keep only the quote).
+    """
+    distinct, inverse = _distinct(t_ms // 1000)
+    days, sod = np.divmod(distinct, 86_400)
+    day_list, day_inverse = _distinct(days)
+    head = np.empty((len(distinct), 28), dtype=np.uint8)
+    head[:, :19] = _day_text(day_list)[day_inverse]
+    head[:, 19:] = _CLOCK[sod, :9]
+    out = np.empty((len(t_ms), 10), dtype=np.uint32)
+    out[:, :7] = head.view(np.uint32)[inverse]
+    ms = t_ms % 1000
+    us = sub_us.astype(np.intp)
+    fraction = (ms != 0) | (us != 0)
+    out[:, 7] = np.where(fraction, _DOT_MS[ms], 0)
+    out[:, 8] = np.where(fraction, _US_QUOTE[us], _ENDS[0])
+    out[:, 9] = _ENDS[1]
+    words: U64 = out.view(np.uint64)
+    return words
+
+
+def naive_time(t_ms: int, sub_us: int = 0) -> str:
+    """One instant as the renderer writes it in the naive format (`2024-03-04T01:02:03.123456`)."""
+    moment = EPOCH + timedelta(milliseconds=t_ms, microseconds=sub_us)
+    return moment.replace(tzinfo=None).isoformat()
 
 
 def _distinct(values: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.intp]]:

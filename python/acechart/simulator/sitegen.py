@@ -1,19 +1,27 @@
 """The simulator's deterministic catalogue: sites, equipment and points.
 
 A site is a fixed building plan (air handlers, VAV boxes, chillers, a boiler,
-meters, weather) whose points carry the names, metadata and cadences of a real
-ACE site. Everything derives from (seed, site name), so a catalogue is rebuilt
-identically on every start and adding a site never changes another one.
+meters, weather) in a real town, whose points carry the names, metadata and
+cadences of a real ACE site. Everything derives from (seed, site name, its
+place in the list), so a catalogue is rebuilt identically on every start.
+
+When points of one cadence are collected together (`shared_runs`, as the real
+API does), every point of that cadence is stamped with the same instant, at a
+microsecond phase of the site's; otherwise each point has its own whole-second
+phase, so points interleave in time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "PLACES",
     "Kind",
+    "Place",
     "PointSpec",
     "SiteSpec",
     "Style",
@@ -81,9 +89,15 @@ class PointSpec:
     object_index: int
     model: Model
     cadence_s: int
-    phase_s: int
+    phase_us: int
+    """Microseconds into its cadence at which the point is collected."""
     flaky: bool
     key: int
+
+    @property
+    def phase_s(self) -> int:
+        """The phase in whole seconds (exact when runs are not shared)."""
+        return self.phase_us // 1_000_000
 
     def to_json(self, site: SiteSpec) -> dict[str, Any]:
         """The point as `/configured_points` returns it (fields of the real API)."""
@@ -123,6 +137,36 @@ class PointSpec:
             "created": site.created,
             "updated": site.updated,
         }
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a simulated building stands; its UTC offset (standard time) follows from it."""
+
+    key: str
+    """A site whose name contains this is put here (`ses_falls_city` in Falls City)."""
+    street: str
+    town: str
+    latitude: float
+    longitude: float
+    tz_offset_s: int
+
+
+#: Towns of the simulated sites, in four time zones. A site goes to the place its name
+#: names, else to the place of its position in the list of sites.
+PLACES: tuple[Place, ...] = (
+    Place("falls_city", "Harlan Street", "Falls City, NE 68355", 40.0603, -95.6019, -6 * 3600),
+    Place("sacramento", "J Street", "Sacramento, CA 95814", 38.5816, -121.4944, -8 * 3600),
+    Place("boston", "Tremont Street", "Boston, MA 02116", 42.3512, -71.0648, -5 * 3600),
+    Place("denver", "Colfax Avenue", "Denver, CO 80203", 39.7400, -104.9800, -7 * 3600),
+)
+
+
+def _place(name: str, site_id: int) -> Place:
+    for place in PLACES:
+        if place.key in name:
+            return place
+    return PLACES[(site_id - 1) % len(PLACES)]
 
 
 @dataclass(frozen=True)
@@ -345,7 +389,9 @@ def _equipment(vav_count: int) -> list[tuple[str, str, dict[str, Model]]]:
     plan.append(("AHUDampers", "192.168.96.3", _DAMPERS))
     for i in range(vav_count):
         floor, box = 7 + i // 12, i % 12 + 1
-        plan.append((f"VAV-{floor}{box:02d}", f"192.168.96.{10 + i // 12}", _VAV))
+        controller = 10 + i // 12
+        ip = f"192.168.{96 + controller // 250}.{controller % 250}"
+        plan.append((f"VAV-{floor}{box:02d}", ip, _VAV))
     plan += [(f"Chiller-{i}", "192.168.96.20", _CHILLER) for i in (1, 2)]
     plan.append(("Boiler-1", "192.168.96.21", _BOILER))
     for meter, scale in (("Main_Meter", 400.0), ("Chiller_Meter", 180.0), ("Lighting_Meter", 60.0)):
@@ -354,17 +400,50 @@ def _equipment(vav_count: int) -> list[tuple[str, str, dict[str, Model]]]:
     return plan
 
 
-def build_site(name: str, site_id: int, seed: int, vav_count: int = 36) -> SiteSpec:
-    """The catalogue of one site: identical for the same (name, seed, vav_count).
+def _run_phases(site_key: int, cadences: set[int]) -> dict[int, int]:
+    """Microseconds into its cadence of each collection run of a site, one per cadence.
+
+    Never on a whole millisecond (so times always carry a fraction), and apart
+    from each other's millisecond modulo the cadences' common divisor, so two
+    runs never share a millisecond: (time, point) order is the same at ms and
+    at µs resolution.
+    """
+    common_ms = math.gcd(*(c * 1000 for c in cadences)) if cadences else 1
+    taken: set[int] = set()
+    phases: dict[int, int] = {}
+    for cadence in sorted(cadences):
+        h = stable_hash64("run", site_key, cadence)
+        span = cadence * 1_000_000
+        us = h % span
+        us += 1 + (h >> 40) % 999 - us % 1000
+        while (us // 1000) % common_ms in taken:
+            us = (us + 1000) % span
+        taken.add((us // 1000) % common_ms)
+        phases[cadence] = us
+    return phases
+
+
+def build_site(
+    name: str,
+    site_id: int,
+    seed: int,
+    vav_count: int = 36,
+    *,
+    shared_runs: bool = False,
+    cadence_s: int | None = None,
+) -> SiteSpec:
+    """The catalogue of one site: identical for the same arguments.
 
     Cadences come from the point type, with about one point in eight collected at
-    another of 30/60/300 s; each point gets its own phase within its cadence so
-    points interleave in time as real scrapes do; about 3 % of analog points are
+    another of 30/60/300 s (or all at `cadence_s` when given). With `shared_runs`
+    the points of one cadence share the site's run phase; without, each point gets
+    its own whole-second phase within its cadence. About 3 % of analog points are
     flaky and now and then report null or an empty string.
     """
     client = name.split("_", 1)[0] or name
     site_key = stable_hash64("site", seed, name)
-    points: list[PointSpec] = []
+    place = _place(name, site_id)
+    plan: list[tuple[str, int, str, str, int, str, Model, int, int]] = []
     for device, (equipment, ip, models) in enumerate(_equipment(vav_count)):
         for index, (short, model) in enumerate(models.items()):
             folder = f"{client}/{name}/{ip}/n4/Drivers/BacnetNetwork/{equipment}"
@@ -373,34 +452,39 @@ def build_site(name: str, site_id: int, seed: int, vav_count: int = 36) -> SiteS
             cadence = model.cadence_s
             if key % 8 == 0:
                 cadence = (30, 60, 300)[(key >> 8) % 3]
-            points.append(
-                PointSpec(
-                    id=site_id * 100_000 + len(points) + 1,
-                    name=pname,
-                    equipment=equipment,
-                    short=short,
-                    ip=ip,
-                    device_id=site_id * 1000 + device + 1,
-                    object_index=index + 1,
-                    model=model,
-                    cadence_s=cadence,
-                    phase_s=(key >> 16) % cadence,
-                    flaky=model.kind == "analog" and (key >> 32) % 100 < 3,
-                    key=key,
-                )
-            )
+            if cadence_s is not None:
+                cadence = cadence_s
+            plan.append((pname, device, equipment, ip, index, short, model, cadence, key))
+    runs = _run_phases(site_key, {p[7] for p in plan}) if shared_runs else {}
+    points = tuple(
+        PointSpec(
+            id=site_id * 100_000 + i + 1,
+            name=pname,
+            equipment=equipment,
+            short=short,
+            ip=ip,
+            device_id=site_id * 1000 + device + 1,
+            object_index=index + 1,
+            model=model,
+            cadence_s=cadence,
+            phase_us=runs[cadence] if shared_runs else (key >> 16) % cadence * 1_000_000,
+            flaky=model.kind == "analog" and (key >> 32) % 100 < 3,
+            key=key,
+        )
+        for i, (pname, device, equipment, ip, index, short, model, cadence, key) in enumerate(plan)
+    )
     return SiteSpec(
         id=site_id,
         name=name,
         client=client,
         client_id=site_id // 10 + 1,
         nice_name=name.replace("_", " ").title(),
-        address=f"{100 + site_key % 900} Harlan Street, Falls City, NE 68355",
-        latitude=40.06,
-        longitude=-95.6,
-        tz_offset_s=-6 * 3600,
+        address=f"{100 + site_key % 900} {place.street}, {place.town}",
+        latitude=place.latitude,
+        longitude=place.longitude,
+        tz_offset_s=place.tz_offset_s,
         key=site_key,
         created="2023-03-14T15:09:26Z",
         updated="2024-06-02T08:41:10Z",
-        points=tuple(points),
+        points=points,
     )
