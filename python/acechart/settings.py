@@ -107,9 +107,14 @@ class Settings:
     """Keep every point of a site-wide pass in the block store, not only the requested
     ones: those bytes were paid for, and any later query in that range is then a hit."""
 
-    origin_harvest_buffer_samples: int = 8_000_000
-    """Samples a site-wide pass holds before writing them into blocks (16 bytes each), so a
-    pass over a large site and long range stays bounded in memory."""
+    origin_harvest_buffer_samples: int = 4_000_000
+    """Samples a site-wide pass holds before writing them into blocks (about 20 bytes
+    each), so a pass over a large site and long range stays bounded in memory."""
+
+    origin_site_page_size: int = 100_000
+    """Page size of site-wide passes (one of the API's sizes): smaller than
+    `origin_page_size`, because every window in flight holds a page body of about 150
+    bytes per row, and a site-wide pass has many windows in flight."""
 
     origin_retry_base_s: float = 0.25
     """First retry delay; doubles per attempt (with jitter) up to `origin_retry_cap_s`."""
@@ -377,12 +382,14 @@ def _check_urls_and_sizes(s: Settings) -> None:
             f"ACECHART_ORIGIN_URL must start with http:// or https://, got {s.origin_url!r}",
             setting="ACECHART_ORIGIN_URL",
         )
-    if s.origin_page_size not in VALID_PAGE_SIZES:
-        raise ConfigError(
-            f"ACECHART_ORIGIN_PAGE_SIZE must be one of {list(VALID_PAGE_SIZES)}, "
-            f"got {s.origin_page_size!r}",
-            setting="ACECHART_ORIGIN_PAGE_SIZE",
-        )
+    for name in ("origin_page_size", "origin_site_page_size"):
+        size = getattr(s, name)
+        if size not in VALID_PAGE_SIZES:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()} must be one of {list(VALID_PAGE_SIZES)}, "
+                f"got {size!r}",
+                setting=f"{ENV_PREFIX}{name.upper()}",
+            )
     if s.object_store not in ("local", "s3"):
         raise ConfigError(
             f"ACECHART_OBJECT_STORE must be local or s3, got {s.object_store!r}",

@@ -365,10 +365,13 @@ class OriginClient:
         (`repair_cursor`). Any cursor that still repeats, or `has_more` without
         one, is an error: the fetch never loops and never stops short.
         """
+        page_size = self.settings.origin_page_size
+        if task.points is None:
+            page_size = min(page_size, self.settings.origin_site_page_size)
         params: dict[str, str | int] = {
             "start_time": format_time(task.start_ms),
             "end_time": format_time(task.end_ms),
-            "page_size": self.settings.origin_page_size,
+            "page_size": page_size,
             "raw_data": "true",
         }
         if task.points is not None:
@@ -378,7 +381,7 @@ class OriginClient:
         for page_no in range(1, self.settings.origin_max_pages + 1):
             if cursor is not None:
                 params["cursor"] = cursor
-            page = await self._request(path, params, token, self._parser(task.points, state), state)
+            page = await self._request(path, params, token, self._parser(None, state), state)
             await on_page(page)
             if not page.has_more:
                 return
@@ -565,10 +568,15 @@ class OriginClient:
         state.received += len(page)
         if len(page) == 0:
             return
-        ids = np.array([state.names.setdefault(n, len(state.names)) for n in page.names], np.int32)
         ts = page.ts
         inside = (ts >= task.start_ms) & (ts < task.end_ms)
+        if task.points is not None and any(n not in state.names for n in page.names):
+            # An origin that ignores the point filter sent others' samples too: count
+            # them as received (they were paid for), keep only the points asked for.
+            wanted = np.array([n in state.names for n in page.names], dtype=bool)
+            inside &= wanted[page.point_index]
         keep = None if bool(inside.all()) else np.flatnonzero(inside)
+        ids = np.array([state.names.setdefault(n, len(state.names)) for n in page.names], np.int32)
         point_index = ids[page.point_index]
         values = page.values
         if keep is not None:
