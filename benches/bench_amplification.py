@@ -1,4 +1,4 @@
-"""What a query costs the real API: acechart's strategies against the seed's worker and the old client.
+"""What a query costs the real API: acechart's strategies, the seed's worker, the old client.
 
 The simulator runs in realistic mode (the API as the field sees it: the paginated
 route ignores `point_names` and returns the whole site) with 2,000 one-minute

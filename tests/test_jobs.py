@@ -246,9 +246,7 @@ async def test_restart_mid_job_finishes_it(stacks: StackFactory) -> None:
     final, _ = await finish(again.jobs, job.id)
     assert final.status == "completed" and final.attempts == 1
     asked = {
-        p
-        for r in again.sim.log.matching("/timeseries")
-        for p in r.params["point_names"].split(",")
+        p for r in again.sim.log.matching("/timeseries") for p in r.params["point_names"].split(",")
     }
     assert q.points[0] not in asked  # the first group came from the block cache
     direct = await again.runtime.engine.query(q, token=TOKEN)

@@ -386,8 +386,7 @@ def _check_urls_and_sizes(s: Settings) -> None:
         size = getattr(s, name)
         if size not in VALID_PAGE_SIZES:
             raise ConfigError(
-                f"{ENV_PREFIX}{name.upper()} must be one of {list(VALID_PAGE_SIZES)}, "
-                f"got {size!r}",
+                f"{ENV_PREFIX}{name.upper()} must be one of {list(VALID_PAGE_SIZES)}, got {size!r}",
                 setting=f"{ENV_PREFIX}{name.upper()}",
             )
     if s.object_store not in ("local", "s3"):
