@@ -1,14 +1,70 @@
-"""Shared bench fixtures, and per benchmark group each contender's speed relative to acechart."""
+"""Shared bench fixtures, and per benchmark group each contender's speed relative to acechart.
+
+At the end of a run with timings, `benches/results.json` gets one entry per group that
+ran: acechart's median, its baseline (the fastest other contender of the group) and
+their ratio (> 1 means acechart is faster), plus every contender's median, the commit
+and the time of the run. Groups that did not run keep their previous entry, so the file
+is the latest figure of every benchmark and its history is the file's git log.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import platform
+import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benches.bench_origin import start_simulator
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def group_results(benches: list[Any]) -> dict[str, Any]:
+    """acechart's median in one group, its baseline and their ratio."""
+    medians = {b.extra_info.get("impl", b.name): b.stats.median for b in benches}
+    ours = medians.get("acechart")
+    others = {k: v for k, v in medians.items() if k != "acechart"}
+    entry: dict[str, Any] = {
+        "median_s": {k: round(v, 9) for k, v in sorted(medians.items(), key=lambda kv: kv[1])}
+    }
+    samples = next((b.extra_info["samples"] for b in benches if "samples" in b.extra_info), None)
+    if samples:
+        entry["samples"] = samples
+    if ours is not None:
+        entry["acechart_s"] = round(ours, 9)
+    if ours is not None and others:
+        name, base = min(others.items(), key=lambda kv: kv[1])
+        entry["baseline"] = name
+        entry["baseline_s"] = round(base, 9)
+        entry["ratio"] = round(base / ours, 3)
+    return entry
+
+
+def write_results(groups: dict[str, list[Any]]) -> None:
+    try:
+        old = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        old = {}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    merged = dict(old.get("groups", {}))
+    for group, benches in groups.items():
+        merged[group] = {**group_results(benches), "commit": commit, "run_at": when}
+    doc = {
+        "about": "pytest-benchmark medians per group; ratio = baseline / acechart (> 1: faster)",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "groups": dict(sorted(merged.items())),
+    }
+    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -19,8 +75,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for bench in session.benchmarks:
         if bench.stats is not None and bench.stats.rounds:
             groups[bench.group or ""].append(bench)
+    write_results(groups)
     tr = terminalreporter
     tr.section("acechart vs alternatives (median; ratio > 1 means acechart is faster)")
+    tr.write_line(f"(written to {RESULTS})")
     for group, benches in sorted(groups.items()):
         ours = [b for b in benches if b.extra_info.get("impl") == "acechart"]
         base = ours[0].stats.median if ours else None

@@ -409,3 +409,27 @@ def test_runs_concurrently_from_threads() -> None:
     with ThreadPoolExecutor(4) as pool:
         for got in pool.map(work, range(4)):
             np.testing.assert_array_equal(got, expected)
+
+
+# ------------------------------------------------------ large inputs: parallel scan
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_parallel_scan_of_large_inputs_matches_tsdownsample(method: str) -> None:
+    """From 2**20 samples on the bins are scanned on every core; the result must still be
+    tsdownsample's (single-threaded) exactly, with or without the sortedness check."""
+    ts, values = _series(7, 1_500_000, MS_2024, 60_000)
+    n_out = 2_000
+    checked = downsample(ts, values, n_out, method)  # type: ignore[arg-type]
+    trusted = downsample(ts, values, n_out, method, assume_sorted=True)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(checked, trusted)
+    if method == "m4":
+        np.testing.assert_array_equal(checked, _ref_m4(ts, values, n_out, close_last=True))
+    else:
+        np.testing.assert_array_equal(checked, _theirs(method, ts, values, n_out))
+    unsorted = ts.copy()
+    unsorted[1_000_000] = unsorted[999_999] - 1
+    with pytest.raises(ValueError, match=r"ts\[999999\]"):
+        downsample(unsorted, values, n_out, method)  # type: ignore[arg-type]
+    kept = downsample(unsorted, values, n_out, method, assume_sorted=True)  # type: ignore[arg-type]
+    assert np.all(np.diff(kept) > 0) and kept[-1] == len(ts) - 1

@@ -1,8 +1,8 @@
 //! M4: per equal-width time bin, the first, minimum, maximum and last sample.
 
 use super::bins::Bins;
-use super::minmax::{argminmax, push_once};
-use super::{check_series, Method};
+use super::minmax::{pick, push_once};
+use super::{check_series, scan_bins_parallel, Method, PARALLEL_MIN};
 use crate::error::Result;
 
 /// M4 over `n_out / 4` equal-width time bins; `n_out` must be a positive multiple of 4.
@@ -12,11 +12,29 @@ pub fn m4(ts: &[i64], values: &[f64], n_out: usize) -> Result<Vec<usize>> {
     if ts.len() <= n_out {
         return Ok((0..ts.len()).collect());
     }
-    Ok(m4_kernel(ts, values, n_out))
+    Ok(run(ts, values, n_out))
+}
+
+/// M4 of a checked series longer than `n_out`: one thread below [`PARALLEL_MIN`]
+/// samples; above, the bins are found first (a few probes each) and scanned in parallel.
+pub(super) fn run(ts: &[i64], values: &[f64], n_out: usize) -> Vec<usize> {
+    if ts.len() < PARALLEL_MIN {
+        return m4_kernel(ts, values, n_out);
+    }
+    let bins: Vec<(usize, usize)> = Bins::new(ts, n_out / 4, true).collect();
+    scan_bins_parallel(&bins, |chunk, out| m4_bins(values, chunk, out))
 }
 
 dispatch! {
     fn m4_kernel(ts: &[i64], values: &[f64], n_out: usize) -> Vec<usize> = m4_impl;
+    fn m4_bins(values: &[f64], bins: &[(usize, usize)], out: &mut Vec<usize>) -> () = m4_bins_impl;
+}
+
+#[inline(always)]
+fn m4_bins_impl(values: &[f64], bins: &[(usize, usize)], out: &mut Vec<usize>) {
+    for &(start, end) in bins {
+        m4_bin_with::<true>(values, start, end, out);
+    }
 }
 
 #[inline(always)]
@@ -31,6 +49,17 @@ fn m4_impl(ts: &[i64], values: &[f64], n_out: usize) -> Vec<usize> {
 /// M4 picks of the bin `start..end` of the whole series, appended in order.
 #[inline(always)]
 fn m4_bin(values: &[f64], start: usize, end: usize, out: &mut Vec<usize>) {
+    m4_bin_with::<false>(values, start, end, out);
+}
+
+/// [`m4_bin`] with the argmin/argmax kernel given.
+#[inline(always)]
+fn m4_bin_with<const STREAMING: bool>(
+    values: &[f64],
+    start: usize,
+    end: usize,
+    out: &mut Vec<usize>,
+) {
     let n = values.len();
     let keep = |i: usize| i == 0 || i == n - 1 || !values[i].is_nan();
     if end - start <= 4 {
@@ -40,7 +69,7 @@ fn m4_bin(values: &[f64], start: usize, end: usize, out: &mut Vec<usize>) {
         return;
     }
     let bin = &values[start..end];
-    let Some((lo, hi)) = argminmax(bin) else {
+    let Some((lo, hi)) = pick::<STREAMING>(bin) else {
         // Only NaN: nothing but a forced endpoint.
         for i in [start, end - 1].into_iter().filter(|&i| keep(i)) {
             push_once(out, i);
@@ -129,6 +158,19 @@ mod tests {
         // The same shape after 1970: the edge 5.5 truncates down to 5.
         let ts: Vec<i64> = (1..=10).collect();
         assert_eq!(m4(&ts, &values, 8).unwrap(), vec![0, 1, 4, 5, 6, 9]);
+    }
+
+    #[test]
+    fn parallel_scan_matches_one_thread() {
+        let n = PARALLEL_MIN + 12_345;
+        let ts: Vec<i64> = (0..n as i64).map(|i| i * 60_000 + (i % 7) * 1000).collect();
+        let mut values = walk(n, 17);
+        for i in (0..n).step_by(1013) {
+            values[i] = f64::NAN;
+        }
+        for n_out in [4, 400, 4000, 40_000] {
+            assert_eq!(run(&ts, &values, n_out), m4_kernel(&ts, &values, n_out));
+        }
     }
 
     #[test]

@@ -162,18 +162,78 @@ impl FromStr for Method {
 
 /// Indices of the samples to keep, by `method`. See the module documentation.
 pub fn downsample(ts: &[i64], values: &[f64], n_out: usize, method: Method) -> Result<Vec<usize>> {
-    match method {
-        Method::MinMaxLttb => minmax_lttb(ts, values, n_out),
-        Method::M4 => m4(ts, values, n_out),
+    downsample_with(ts, values, n_out, method, false)
+}
+
+/// [`downsample`], trusting that `ts` is sorted when `assume_sorted` (the engine's data
+/// always is): that skips a pass over the timestamps. On unsorted input the result is
+/// then unspecified (valid, increasing indices; no panic). Either way, inputs of at
+/// least [`PARALLEL_MIN`] samples are scanned on every core (rayon) with exactly the
+/// result of the single-threaded scan.
+pub fn downsample_with(
+    ts: &[i64],
+    values: &[f64],
+    n_out: usize,
+    method: Method,
+    assume_sorted: bool,
+) -> Result<Vec<usize>> {
+    method.check_n_out(n_out)?;
+    check_lengths(ts, values)?;
+    if !assume_sorted {
+        check_sorted(ts)?;
     }
+    if ts.len() <= n_out {
+        return Ok((0..ts.len()).collect());
+    }
+    Ok(match method {
+        Method::MinMaxLttb => minmaxlttb::run(ts, values, n_out),
+        Method::M4 => m4::run(ts, values, n_out),
+    })
+}
+
+/// Inputs from this many samples on are scanned in parallel; below it one thread is
+/// faster than waking others (and acechart already leads there).
+pub const PARALLEL_MIN: usize = 1 << 20;
+
+/// Run `scan` over the bins in contiguous chunks of about equal sample counts, in
+/// parallel, and concatenate the picks in bin order (so the result equals one scan).
+fn scan_bins_parallel(
+    bins: &[(usize, usize)],
+    scan: impl Fn(&[(usize, usize)], &mut Vec<usize>) + Sync,
+) -> Vec<usize> {
+    use rayon::prelude::*;
+    let total: usize = bins.iter().map(|(s, e)| e - s).sum();
+    let tasks = (rayon::current_num_threads() * 4).max(1);
+    let per_task = total.div_ceil(tasks).max(1);
+    let mut chunks = Vec::with_capacity(tasks + 1);
+    let (mut from, mut acc) = (0, 0);
+    for (i, (s, e)) in bins.iter().enumerate() {
+        acc += e - s;
+        if acc >= per_task {
+            chunks.push(&bins[from..=i]);
+            from = i + 1;
+            acc = 0;
+        }
+    }
+    if from < bins.len() {
+        chunks.push(&bins[from..]);
+    }
+    let parts: Vec<Vec<usize>> = chunks
+        .par_iter()
+        .map(|chunk| {
+            let mut out = Vec::with_capacity(4 * chunk.len());
+            scan(chunk, &mut out);
+            out
+        })
+        .collect();
+    parts.concat()
 }
 
 dispatch! {
     fn first_descent(ts: &[i64]) -> Option<usize> = first_descent_impl;
 }
 
-/// Equal lengths and ascending (non-strictly) timestamps.
-fn check_series(ts: &[i64], values: &[f64]) -> Result<()> {
+fn check_lengths(ts: &[i64], values: &[f64]) -> Result<()> {
     if ts.len() != values.len() {
         return Err(CoreError::Length(format!(
             "ts ({}) and values ({}) must have the same length",
@@ -181,7 +241,35 @@ fn check_series(ts: &[i64], values: &[f64]) -> Result<()> {
             values.len()
         )));
     }
-    if let Some(i) = first_descent(ts) {
+    Ok(())
+}
+
+/// The first descent of `ts`, searched in parallel chunks for large inputs.
+fn find_descent(ts: &[i64]) -> Option<usize> {
+    if ts.len() < PARALLEL_MIN {
+        return first_descent(ts);
+    }
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 18;
+    // Chunk k checks the pairs starting in [k * CHUNK, (k + 1) * CHUNK).
+    (0..ts.len().div_ceil(CHUNK))
+        .into_par_iter()
+        .filter_map(|k| {
+            let start = k * CHUNK;
+            let end = ((k + 1) * CHUNK + 1).min(ts.len());
+            first_descent(&ts[start..end]).map(|i| start + i)
+        })
+        .min()
+}
+
+/// Equal lengths and ascending (non-strictly) timestamps.
+fn check_series(ts: &[i64], values: &[f64]) -> Result<()> {
+    check_lengths(ts, values)?;
+    check_sorted(ts)
+}
+
+fn check_sorted(ts: &[i64]) -> Result<()> {
+    if let Some(i) = find_descent(ts) {
         return Err(CoreError::Argument(format!(
             "ts must be sorted ascending, but ts[{}] = {} > ts[{}] = {}",
             i,
@@ -428,6 +516,38 @@ mod tests {
         assert_eq!(first_descent(&unsorted), Some(14_999));
         assert_eq!(first_descent_impl(&unsorted), Some(14_999));
         assert_eq!(first_descent(&ts), None);
+    }
+
+    #[test]
+    fn parallel_descent_search_finds_the_first() {
+        let n = PARALLEL_MIN * 2 + 3;
+        let ts: Vec<i64> = (0..n as i64).collect();
+        assert_eq!(find_descent(&ts), None);
+        // Descents right at a chunk boundary and later: the first one is reported.
+        for at in [(1 << 18) - 1, 1 << 18, n - 2] {
+            let mut bad = ts.clone();
+            bad[at + 1] = bad[at] - 1;
+            if at + 2 < n {
+                bad[n - 1] = 0;
+            }
+            assert_eq!(find_descent(&bad), Some(at), "{at}");
+        }
+    }
+
+    #[test]
+    fn assume_sorted_skips_the_check_without_panicking() {
+        let n = PARALLEL_MIN + 100;
+        let mut ts: Vec<i64> = (0..n as i64).map(|i| i * 1000).collect();
+        ts.swap(10, n - 10);
+        ts[500] = -7;
+        let values = walk(n, 3);
+        for method in Method::ALL {
+            assert!(downsample_with(&ts, &values, 400, method, false).is_err());
+            let idx = downsample_with(&ts, &values, 400, method, true).unwrap();
+            assert!(idx.windows(2).all(|w| w[0] < w[1]) && idx.iter().all(|&i| i < n));
+            let small = downsample_with(&ts[..5000], &values[..5000], 400, method, true).unwrap();
+            assert!(small.iter().all(|&i| i < 5000));
+        }
     }
 
     #[test]
