@@ -141,6 +141,7 @@ async def test_fresh_edge_is_refetched_sealed_data_is_not(rig: Rig) -> None:
 async def test_concurrent_identical_queries_share_one_fetch(rig: Rig) -> None:
     pts = rig.points(2)
     start = NOW_MS - 10 * DAY
+    rig.sim.faults.configure(latency_s=0.1)  # both queries arrive while the fetch is out
     a, b = await asyncio.gather(
         rig.query(pts, start, start + DAY), rig.query(pts, start, start + DAY)
     )

@@ -491,7 +491,7 @@ async def test_duplicates_and_strays_from_the_origin_are_cleaned(aiohttp_server:
     assert got.names == ("b", "a")
     assert got.point("a")[1].tolist() == [1.5, 2.0]  # last duplicate wins, 02:00 is outside
     assert got.point("b")[1].tolist() == [5.0]
-    assert got.samples == 5 and got.pages == 2
+    assert got.samples == 6 and got.pages == 2  # the stray was sent, so it counts as paid for
 
 
 # --- a page that does not parse -------------------------------------------------------------

@@ -576,7 +576,12 @@ class OriginClient:
             wanted = np.array([n in state.names for n in page.names], dtype=bool)
             inside &= wanted[page.point_index]
         keep = None if bool(inside.all()) else np.flatnonzero(inside)
-        ids = np.array([state.names.setdefault(n, len(state.names)) for n in page.names], np.int32)
+        if task.points is None:
+            ids = np.array(
+                [state.names.setdefault(n, len(state.names)) for n in page.names], np.int32
+            )
+        else:
+            ids = np.array([state.names.get(n, -1) for n in page.names], np.int32)
         point_index = ids[page.point_index]
         values = page.values
         if keep is not None:
