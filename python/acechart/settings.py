@@ -156,7 +156,7 @@ class Settings:
     s3_addressing_style: str = "path"
     """`path` (MinIO, R2, moto) or `virtual` (AWS) bucket addressing."""
 
-    # --- cache and engine -------------------------------------------------------
+    # --- cache, catalogue and engine ---------------------------------------------
     freshness_horizon_s: int = 7200
     """Samples older than this are sealed (cached for good); newer ones are always refetched."""
 
@@ -166,6 +166,10 @@ class Settings:
     sweep_interval_s: float = 300.0
     """How often expired blocks and aggregates are deleted and the size budget enforced."""
 
+    points_refresh_s: int = 86_400
+    """Age after which a site's point catalogue is refetched from the origin's configured_points."""
+
+    # --- query limits (the service, jobs and the notebook API alike) -------------
     max_points_per_query: int = 100
     """Most points one query may name (400 beyond it)."""
 
@@ -260,9 +264,6 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (`https://a.example,https://b.example`; `*`: any);
     empty: no CORS headers."""
-
-    points_refresh_s: int = 86_400
-    """Age after which a site's point catalogue is refetched from the origin's configured_points."""
 
     # ---------------------------------------------------------------------------
 

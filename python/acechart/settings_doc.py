@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 import textwrap
 from typing import Any
 
@@ -33,6 +34,23 @@ def field_docs(cls: type[Any] = Settings) -> dict[str, str]:
         ):
             docs[node.target.id] = " ".join(following.value.value.split())
     return docs
+
+
+_FIELD = re.compile(r"^    ([a-z_][a-z0-9_]*): ")
+
+
+def field_groups(cls: type[Any]) -> dict[str, str]:
+    """Field name -> the component that reads it: the `# --- name ---` comment above it in
+    the class body (fields are grouped that way in `settings.py`)."""
+    groups: dict[str, str] = {}
+    current = ""
+    for line in textwrap.dedent(inspect.getsource(cls)).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# ---"):
+            current = stripped.strip("# -")
+        elif (found := _FIELD.match(line)) is not None:
+            groups.setdefault(found.group(1), current)
+    return groups
 
 
 def _default(field: dataclasses.Field[object]) -> str:
@@ -62,9 +80,15 @@ def env_names(cls: type[Any], prefix: str) -> list[str]:
 
 
 def table(cls: type[Any], prefix: str) -> str:
+    """One row per field, with a heading row where the component that reads them changes."""
     docs = field_docs(cls)
+    groups = field_groups(cls)
     lines = ["| variable | default | meaning |", "|---|---|---|"]
+    group = ""
     for f in dataclasses.fields(cls):
+        if groups.get(f.name, "") and groups[f.name] != group:
+            group = groups[f.name]
+            lines.append(f"| **{group}** | | |")
         doc = docs.get(f.name, "").replace("|", "\\|")
         lines.append(f"| `{prefix}{f.name.upper()}` | `{_default(f)}` | {doc} |")
     return "\n".join(lines)
