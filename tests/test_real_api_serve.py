@@ -10,7 +10,6 @@ own generator, read directly in this process with the same seed and "now".
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 
 from acechart.simulator.datagen import DataSource
 from acechart.times import format_time, parse_iso_ms
+from tests.real_processes import free_port, wait_listening
 
 SITE = "ses_falls_city"
 OTHER_SITE = "ses_other"
@@ -33,26 +33,6 @@ NOW_MS = parse_iso_ms(NOW)
 DAY = 86_400_000
 TOKEN = "field-token"
 TOKENS = f"{TOKEN}={SITE};other-token={OTHER_SITE}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start listening")
 
 
 @dataclass
@@ -73,7 +53,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("real-api")
     procs: list[subprocess.Popen[bytes]] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACECHART_")}
-    sim_port = _free_port()
+    sim_port = free_port()
     sim_env = dict(
         env,
         ACECHART_SIMULATOR_MODE="realistic",
@@ -85,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         sim = subprocess.Popen([*cmd, "simulate", "--port", str(sim_port)], env=sim_env)
         procs.append(sim)
-        _wait(sim_port, sim, "acechart simulate")
+        wait_listening(sim_port, sim, "acechart simulate")
         origin = f"http://127.0.0.1:{sim_port}"
         services = {}
         for name, extra in {
@@ -96,7 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "ACECHART_ORIGIN_SITE_PAGE_SIZE": "10",
             },
         }.items():
-            port = _free_port()
+            port = free_port()
             svc_env = dict(
                 env,
                 ACECHART_DATA_DIR=str(Path(base) / name),
@@ -108,7 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 [*cmd, "serve", "--port", str(port), "--origin", origin], env=svc_env
             )
             procs.append(svc)
-            _wait(port, svc, f"acechart serve ({name})")
+            wait_listening(port, svc, f"acechart serve ({name})")
             services[name] = f"http://127.0.0.1:{port}"
         data = DataSource((SITE, OTHER_SITE), seed=1, vav_count=36)
         yield Stack(origin, services, data)

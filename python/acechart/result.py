@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from acechart.query import Query
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
 
 Aggregates = dict[str, NDArray[np.int64] | NDArray[np.float64]]
 """One point's bucket columns, keyed by `AGG_KEYS`, as `acechart._core.aggregate` returns them."""
@@ -103,3 +109,78 @@ class Result:
         """Origin samples paid per sample answered (0 when nothing came from the origin)."""
         paid = self.provenance.origin_samples
         return paid / max(self.total_samples, 1) if paid else 0.0
+
+    # --- conversions (pandas, polars and pyarrow are optional: imported when called) ---
+
+    def to_arrow(self) -> pa.Table:
+        """The long table: `point` (dictionary), `time` (timestamp[ms, UTC]), `value`, and
+        for interval queries each bucket's `count, sum, min, max, avg, stddev`.
+
+        Each series' arrays enter Arrow without a copy; the table is their
+        concatenation, one chunk per series.
+        """
+        import pyarrow as pa
+
+        stamp = pa.timestamp("ms", tz="UTC")
+        stats = self.query.interval != "raw"
+        names = [s.name for s in self.series]
+        batches = []
+        for i, s in enumerate(self.series):
+            columns: dict[str, pa.Array] = {
+                "point": pa.DictionaryArray.from_arrays(
+                    pa.array(np.full(len(s), i, np.int32)), pa.array(names, pa.string())
+                ),
+                "time": pa.array(np.asarray(s.ts, np.int64)).view(stamp),
+                "value": pa.array(np.asarray(s.values, np.float64)),
+            }
+            if stats:
+                agg = s.aggregates or {}
+                for key in ("count", "sum", "min", "max", "avg", "stddev"):
+                    default = np.zeros(len(s), np.int64 if key == "count" else np.float64)
+                    columns[key] = pa.array(np.asarray(agg.get(key, default)))
+            batches.append(pa.record_batch(columns))
+        if not batches:
+            schema = pa.schema(
+                [
+                    ("point", pa.dictionary(pa.int32(), pa.string())),
+                    ("time", stamp),
+                    ("value", pa.float64()),
+                ]
+            )
+            return schema.empty_table()
+        return pa.Table.from_batches(batches)
+
+    def to_pandas(self, *, long: bool = False) -> pd.DataFrame:
+        """A DataFrame with a tz-aware (UTC) DatetimeIndex and one column per point, outer
+        joined on time; `long=True` gives the tidy form (`time, point, value`, plus the
+        bucket statistics of interval queries)."""
+        import pandas as pd
+
+        if long:
+            tidy: pd.DataFrame = self.to_arrow().to_pandas()
+            return tidy
+        columns = {
+            s.name: pd.Series(
+                np.asarray(s.values, np.float64),
+                index=pd.DatetimeIndex(np.asarray(s.ts, np.int64).view("datetime64[ms]"), tz="UTC"),
+            )
+            for s in self.series
+        }
+        if not columns:
+            return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="time"))
+        frame = pd.concat(columns, axis=1, sort=True)
+        frame.index.name = "time"
+        return frame
+
+    def to_polars(self, *, long: bool = False) -> pl.DataFrame:
+        """The same two shapes as `to_pandas`, as a polars DataFrame (through Arrow)."""
+        import polars as pl
+
+        tidy = pl.from_arrow(self.to_arrow())
+        assert isinstance(tidy, pl.DataFrame)
+        tidy = tidy.with_columns(pl.col("point").cast(pl.String))
+        if long:
+            return tidy
+        names = [s.name for s in self.series]
+        wide = tidy.pivot(on="point", index="time", values="value").sort("time")
+        return wide.select(["time", *[n for n in names if n in wide.columns]])

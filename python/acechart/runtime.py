@@ -1,7 +1,7 @@
 """Everything a running acechart needs, built from one Settings and torn down in order.
 
 The server keeps one `Runtime` for its lifetime; notebooks get one from
-`acechart.connect()`. Building it here keeps the wiring (which store, which
+`acechart.Client`. Building it here keeps the wiring (which store, which
 database file, which clock) in one place instead of in each entry point.
 """
 
@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from acechart.cache.aggregates import AggregateStore
 from acechart.cache.blocks import BlockStore
 from acechart.cache.catalog import PointCatalog
 from acechart.engine import Engine, FetchPolicy
 from acechart.origin.client import OriginClient
-from acechart.query import Query, parse_time
-from acechart.result import Result
 from acechart.settings import Settings
 from acechart.storage.database import Database
 from acechart.storage.local import LocalObjectStore
@@ -132,61 +129,3 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-class Connection:
-    """The notebook API: the engine in-process, no server needed.
-
-    ```python
-    import acechart
-    async with await acechart.connect(token="...") as ace:
-        result = await ace.query(
-            "ses_falls_city", ["...DaTemp"], "2024-01-01", "2024-02-01", interval="1hr"
-        )
-    ```
-    """
-
-    def __init__(self, runtime: Runtime, token: str) -> None:
-        self.runtime = runtime
-        self.token = token
-
-    async def query(
-        self,
-        site: str,
-        points: list[str] | tuple[str, ...],
-        start: str | int,
-        end: str | int,
-        *,
-        interval: str = "raw",
-        downsample: str | None = None,
-        max_points: int | None = None,
-    ) -> Result:
-        s = self.runtime.settings
-        query = Query(
-            site,
-            tuple(points),
-            start if isinstance(start, int) else parse_time(start, "start"),
-            end if isinstance(end, int) else parse_time(end, "end"),
-            interval,
-            downsample,
-            max_points,
-        ).validate(max_points=s.max_points_per_query, max_range_days=s.max_range_days)
-        return await self.runtime.engine.query(query, token=self.token)
-
-    async def close(self) -> None:
-        await self.runtime.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-async def connect(token: str, settings: Settings | None = None, **overrides: Any) -> Connection:
-    """An in-process acechart over `settings` (default: from the environment) plus overrides."""
-    if settings is None:
-        settings = Settings.from_env(None, **overrides)
-    elif overrides:
-        settings = dataclasses.replace(settings, **overrides)
-    return Connection(await Runtime.open(settings), token)

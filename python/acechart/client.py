@@ -1,0 +1,352 @@
+"""The notebook and script API: `Client` (blocking) and `AsyncClient`, the engine in-process.
+
+```python
+import acechart
+
+with acechart.Client(token="...") as ace:
+    result = ace.query("ses_falls_city", "ses/.../VAV-707.points.DaTemp", "-7d", "now")
+    frame = result.to_pandas()
+```
+
+Both run the same engine, caches and catalogue as `acechart serve`, with the
+same rule: cached data is served to a token only after the origin has
+confirmed that token for the site, once per (token, site) for the client's
+lifetime. `Client` runs its own event loop in a thread, so it works in a plain
+script and inside Jupyter (whose loop is already running) alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import re
+import threading
+import time
+from collections.abc import Coroutine, Iterable
+from concurrent.futures import Future
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from acechart.errors import BadRequest, ConfigError
+from acechart.origin.client import Progress
+from acechart.query import Query, parse_time
+from acechart.result import Result
+from acechart.runtime import Runtime
+from acechart.settings import Settings
+from acechart.times import to_ms
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["AsyncClient", "Client", "When", "connect", "parse_when"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: What `start` and `end` may be: a datetime or date (naive means UTC), a pandas
+#: Timestamp, an ISO-8601 string, epoch milliseconds, or `"now"` / `"-7d"` / `"-2h"`.
+When = dt.datetime | dt.date | str | int
+_RELATIVE = re.compile(r"^\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.I)
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_UNIT_MS["w"] = 7 * _UNIT_MS["d"]
+
+
+def parse_when(value: object, parameter: str, *, now_ms: int) -> int:
+    """Any of the `When` forms -> epoch ms; `BadRequest` naming `parameter` otherwise."""
+    if isinstance(value, bool):
+        raise BadRequest(f"{parameter} must be a time, got {value!r}", parameter=parameter)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dt.datetime):  # pandas.Timestamp is one
+        return to_ms(value)
+    if isinstance(value, dt.date):
+        return to_ms(dt.datetime(value.year, value.month, value.day))
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "now":
+            return now_ms
+        relative = _RELATIVE.match(text)
+        if relative is not None:
+            amount, unit = float(relative.group(1)), relative.group(2).lower()
+            return now_ms - round(amount * _UNIT_MS[unit])
+        if text.isdigit():
+            return int(text)
+        return parse_time(text, parameter)
+    raise BadRequest(
+        f"{parameter} must be a datetime, date, ISO-8601 string, epoch ms or a relative time"
+        f" like '-7d', got {type(value).__name__}",
+        parameter=parameter,
+    )
+
+
+def _points(points: str | Iterable[str]) -> tuple[str, ...]:
+    """One name, a comma-separated string, or any iterable of names."""
+    if isinstance(points, str):
+        return tuple(p.strip() for p in points.split(",") if p.strip())
+    names = tuple(points)
+    if not all(isinstance(p, str) for p in names):
+        raise BadRequest("points must be point names (strings)", parameter="points")
+    return names
+
+
+class AsyncClient:
+    """The engine in-process, for notebooks and services that run an event loop."""
+
+    def __init__(self, runtime: Runtime, token: str, *, progress: bool = True) -> None:
+        self.runtime = runtime
+        self.token = token
+        self.progress = progress
+        self._confirmed: set[str] = set()
+
+    @classmethod
+    async def open(
+        cls,
+        token: str,
+        settings: Settings | None = None,
+        *,
+        progress: bool = True,
+        **overrides: Any,
+    ) -> AsyncClient:
+        """A client over `settings` (default: from the environment) plus overrides."""
+        if not token or not isinstance(token, str):
+            raise ConfigError("token is required: the ACE API token to read data with")
+        if settings is None:
+            settings = Settings.from_env(None, **overrides)
+        elif overrides:
+            settings = dataclasses.replace(settings, **overrides)
+        runtime = await Runtime.open(settings)
+        logger.info("acechart cache in %s", settings.data_dir)
+        return cls(runtime, token, progress=progress)
+
+    async def query(
+        self,
+        site: str,
+        points: str | Iterable[str],
+        start: When,
+        end: When,
+        *,
+        interval: str = "raw",
+        downsample: str | None = None,
+        max_points: int | None = None,
+        progress: bool | None = None,
+    ) -> Result:
+        """The history of `points` of `site` in [start, end); see `When` for the times."""
+        s = self.runtime.settings
+        now = self.runtime.engine.clock()
+        query = Query(
+            site,
+            _points(points),
+            parse_when(start, "start", now_ms=now),
+            parse_when(end, "end", now_ms=now),
+            interval,
+            downsample,
+            max_points,
+        ).validate(max_points=s.max_points_per_query, max_range_days=s.max_range_days)
+        await self._confirm(site)
+        bar = _ProgressBar(query) if (self.progress if progress is None else progress) else None
+        try:
+            return await self.runtime.engine.query(
+                query, token=self.token, progress=bar.update if bar else None
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+
+    async def sites(self) -> pd.DataFrame:
+        """The sites this token may read, one row each (the origin's fields as columns)."""
+        import pandas as pd
+
+        return pd.DataFrame(await self.runtime.origin.list_sites(token=self.token))
+
+    async def points(
+        self,
+        site: str,
+        q: str | None = None,
+        *,
+        equipment: str | None = None,
+        tag: str | None = None,
+    ) -> pd.DataFrame:
+        """The site's point catalogue, filtered: name, display name, unit, equipment, tags."""
+        import pandas as pd
+
+        await self._confirm(site)
+        listing = await self.runtime.catalog.list(
+            site, token=self.token, q=q, equipment=equipment, tag=tag
+        )
+        rows = [
+            {
+                "name": p.name,
+                "display_name": p.display_name,
+                "unit": p.unit,
+                "equipment": p.equipment,
+                "point_type": p.point_type,
+                "tags": list(p.marker_tags),
+                "collect_interval_s": p.collect_interval,
+            }
+            for p in listing.points
+        ]
+        columns = [
+            "name",
+            "display_name",
+            "unit",
+            "equipment",
+            "point_type",
+            "tags",
+            "collect_interval_s",
+        ]
+        return pd.DataFrame(rows, columns=columns)
+
+    async def _confirm(self, site: str) -> None:
+        """The origin's word that this token may read `site`, before any cached data."""
+        if site in self._confirmed:
+            return
+        await self.runtime.origin.get_site(site, token=self.token)
+        self._confirmed.add(site)
+
+    async def close(self) -> None:
+        await self.runtime.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Client:
+    """The blocking client for scripts (and notebooks that prefer it): `AsyncClient`'s
+    methods without `await`, on an event loop of its own in a daemon thread."""
+
+    def __init__(
+        self,
+        token: str,
+        settings: Settings | None = None,
+        *,
+        progress: bool = True,
+        **overrides: Any,
+    ) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="acechart-client", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._client = self._run(
+                AsyncClient.open(token, settings, progress=progress, **overrides)
+            )
+        except BaseException:
+            self._stop()
+            raise
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._client.runtime
+
+    def query(
+        self,
+        site: str,
+        points: str | Iterable[str],
+        start: When,
+        end: When,
+        *,
+        interval: str = "raw",
+        downsample: str | None = None,
+        max_points: int | None = None,
+        progress: bool | None = None,
+    ) -> Result:
+        """See `AsyncClient.query`."""
+        return self._run(
+            self._client.query(
+                site,
+                points,
+                start,
+                end,
+                interval=interval,
+                downsample=downsample,
+                max_points=max_points,
+                progress=progress,
+            )
+        )
+
+    def sites(self) -> pd.DataFrame:
+        """See `AsyncClient.sites`."""
+        return self._run(self._client.sites())
+
+    def points(
+        self,
+        site: str,
+        q: str | None = None,
+        *,
+        equipment: str | None = None,
+        tag: str | None = None,
+    ) -> pd.DataFrame:
+        """See `AsyncClient.points`."""
+        return self._run(self._client.points(site, q, equipment=equipment, tag=tag))
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self._client.close())
+        finally:
+            self._stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result()
+
+    def _stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+class _ProgressBar:
+    """A tqdm bar (notebook-aware) fed by the origin client's progress, shown only once a
+    fetch has lasted a moment, so cached answers draw nothing."""
+
+    _DELAY_S = 0.5
+
+    def __init__(self, query: Query) -> None:
+        self.query = query
+        self.started = time.monotonic()
+        self._bar: Any = None
+
+    def update(self, p: Progress) -> None:
+        if self._bar is None:
+            if time.monotonic() - self.started < self._DELAY_S:
+                return
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            self._bar = tqdm(
+                total=p.estimated_total or None, unit=" samples", desc=f"{self.query.site}"
+            )
+        if p.estimated_total:
+            self._bar.total = max(p.estimated_total, p.samples)
+        self._bar.n = p.samples
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+async def connect(token: str, settings: Settings | None = None, **overrides: Any) -> AsyncClient:
+    """An `AsyncClient` (kept for the first notebook API: `await acechart.connect(...)`)."""
+    return await AsyncClient.open(token, settings, **overrides)

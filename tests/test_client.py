@@ -1,0 +1,151 @@
+"""The notebook API: `Client` and `AsyncClient` over the real engine, catalogue and simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import acechart
+from acechart.client import parse_when
+from acechart.errors import BadRequest, OriginAuthError
+from tests.real_processes import free_port, start_process
+
+SITE = "ses_falls_city"
+NOW = "2025-01-01T00:00:00Z"
+NOW_MS = 1_735_689_600_000
+DAY = 86_400_000
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[str]:
+    """`acechart simulate` (realistic) in a child process, as a notebook would reach it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACECHART_")}
+    env.update(ACECHART_SIMULATOR_NOW=NOW, ACECHART_SIMULATOR_TOKENS="demo-token=*;other=nowhere")
+    with start_process(["simulate", "--port", str(port)], env, port):
+        yield f"http://127.0.0.1:{port}"
+
+
+def client(origin: str, tmp_path: Path, token: str = "demo-token", **kw: Any) -> acechart.Client:
+    ace = acechart.Client(
+        token=token, origin_url=origin, data_dir=str(tmp_path / "cache"), progress=False, **kw
+    )
+    ace.runtime.engine.clock = lambda: NOW_MS
+    return ace
+
+
+def test_parse_when_takes_what_people_pass() -> None:
+    now = NOW_MS
+    assert parse_when("now", "start", now_ms=now) == now
+    assert parse_when("-7d", "start", now_ms=now) == now - 7 * DAY
+    assert parse_when(" -2h ", "start", now_ms=now) == now - 2 * 3_600_000
+    assert parse_when("-30m", "start", now_ms=now) == now - 30 * 60_000
+    assert parse_when("-1w", "start", now_ms=now) == now - 7 * DAY
+    assert parse_when(now - 5, "start", now_ms=now) == now - 5
+    assert parse_when(str(now), "start", now_ms=now) == now
+    assert parse_when(dt.date(2025, 1, 1), "start", now_ms=0) == NOW_MS
+    assert parse_when(dt.datetime(2025, 1, 1), "start", now_ms=0) == NOW_MS
+    aware = dt.datetime(2024, 12, 31, 18, tzinfo=dt.timezone(dt.timedelta(hours=-6)))
+    assert parse_when(aware, "start", now_ms=0) == NOW_MS
+    assert parse_when(pd.Timestamp("2025-01-01", tz="UTC"), "start", now_ms=0) == NOW_MS
+    assert parse_when("2025-01-01", "start", now_ms=0) == NOW_MS
+    for bad in ("yesterday", "-7x", 1.5, None, True):
+        with pytest.raises(BadRequest) as caught:
+            parse_when(bad, "end", now_ms=now)
+        assert caught.value.extra["parameter"] == "end"
+
+
+def test_one_point_as_a_string_and_the_frames(origin: str, tmp_path: Path) -> None:
+    with client(origin, tmp_path) as ace:
+        points = ace.points(SITE, q="DaTemp")
+        assert {"name", "unit", "equipment", "tags"} <= set(points.columns) and len(points) > 1
+        name, other = points["name"].iloc[0], points["name"].iloc[1]
+        result = ace.query(SITE, name, "-2d", "now")  # one string, not its characters
+        assert [s.name for s in result.series] == [name]
+        both = ace.query(SITE, [name, other], dt.date(2024, 12, 30), NOW_MS)
+        hourly = ace.query(SITE, f"{name},{other}", "-2d", "now", interval="1hr")
+        sites = ace.sites()
+    assert SITE in set(sites["name"])
+
+    wide = both.to_pandas()
+    assert str(wide.index.tz) == "UTC" and list(wide.columns) == [name, other]
+    for s in both.series:
+        column = wide[s.name].dropna()
+        np.testing.assert_array_equal(column.index.as_unit("ms").asi8, s.ts[~np.isnan(s.values)])
+    tidy = both.to_pandas(long=True)
+    assert list(tidy.columns) == ["point", "time", "value"] and len(tidy) == both.total_samples
+
+    table = both.to_arrow()
+    assert table.schema.field("time").type == pa.timestamp("ms", tz="UTC")
+    first = both.series[0]
+    np.testing.assert_array_equal(
+        table.column("value").chunk(0).to_numpy(zero_copy_only=True), first.values
+    )
+
+    polars_wide = both.to_polars()
+    assert polars_wide.columns == ["time", name, other]
+    polars_long = hourly.to_polars(long=True)
+    assert {"count", "sum", "min", "max", "avg", "stddev"} <= set(polars_long.columns)
+    assert polars_long.height == hourly.total_samples
+    assert isinstance(polars_long["point"].dtype, type(pl.String()))
+
+
+def test_a_token_the_origin_refuses_gets_nothing_from_the_shared_cache(
+    origin: str, tmp_path: Path
+) -> None:
+    with client(origin, tmp_path) as ace:
+        name = ace.points(SITE)["name"].iloc[0]
+        warm = ace.query(SITE, name, "-1d", "now")
+        assert warm.total_samples > 0
+    with client(origin, tmp_path, token="not-a-token") as stranger, pytest.raises(OriginAuthError):
+        stranger.query(SITE, name, "-1d", "now")
+    # a real token, but not for this site
+    with client(origin, tmp_path, token="other") as other, pytest.raises(OriginAuthError) as caught:
+        other.query(SITE, name, "-1d", "now")
+    assert caught.value.status == 403
+
+
+async def test_the_blocking_client_works_inside_a_running_loop(origin: str, tmp_path: Path) -> None:
+    """Jupyter runs an event loop in the main thread; the blocking client must not need it."""
+    assert asyncio.get_running_loop() is not None
+    with client(origin, tmp_path) as ace:
+        name = ace.points(SITE)["name"].iloc[0]
+        assert ace.query(SITE, name, "-1h", "now").total_samples > 0
+
+
+async def test_the_async_client(origin: str, tmp_path: Path) -> None:
+    async with await acechart.AsyncClient.open(
+        "demo-token", origin_url=origin, data_dir=str(tmp_path / "a"), progress=False
+    ) as ace:
+        ace.runtime.engine.clock = lambda: NOW_MS
+        name = (await ace.points(SITE))["name"].iloc[0]
+        result = await ace.query(SITE, [name], "-3h", "now")
+    assert result.total_samples > 0
+
+
+def test_the_readme_example_runs_as_a_plain_script(origin: str, tmp_path: Path) -> None:
+    block = re.search(r"## Using it from Python.*?```python\n(.*?)```", README, re.S)
+    assert block is not None
+    script = tmp_path / "script.py"
+    script.write_text(block.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACECHART_")}
+    env.update(ACECHART_ORIGIN_URL=origin, ACECHART_DATA_DIR=str(tmp_path / "readme"))
+    run = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] in ("HIT", "PARTIAL", "MISS")
