@@ -2,6 +2,15 @@
 
 Every contender produces count, sum, min, max, avg and stddev per bucket (ours
 also m2, first and last) for each point separately, as the engine needs them.
+`acechart` calls `aggregate` once per point on one thread; `acechart aggregate_many`
+is the batched call (one GIL release, points spread over every core).
+
+Wall-clock medians on a shared machine understate long runs: a 90 ms run over 50
+points is preempted far more often than a 1.6 ms run over one point, which is why
+50 points seemed slower per sample than one. `python -m benches.bench_aggregate`
+measures every contender in CPU seconds of the whole process (`time.process_time`,
+all threads, so polars' thread pool counts too), which preemption does not inflate:
+the speed per core.
 """
 
 from __future__ import annotations
@@ -22,6 +31,10 @@ Series = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]
 
 def ours(series: Series) -> list[Any]:
     return [_core.aggregate(ts, v, HOUR_MS) for ts, v in series]
+
+
+def ours_many(series: Series) -> list[Any]:
+    return _core.aggregate_many(series, HOUR_MS)
 
 
 def numpy_reduceat(series: Series) -> list[Any]:
@@ -68,6 +81,7 @@ def polars_dynamic(series: Series) -> list[Any]:
 
 ROUTES = {
     "acechart": ours,
+    "acechart aggregate_many": ours_many,
     "numpy reduceat": numpy_reduceat,
     "polars group_by_dynamic": polars_dynamic,
 }
@@ -87,3 +101,29 @@ def test_aggregate_1hr(benchmark: Any, impl: str, points: int) -> None:
     if impl == "numpy reduceat":
         got = ours(series[:1])[0]
         np.testing.assert_allclose(got["stddev"], result[0][6], rtol=1e-9)
+
+
+def cpu_rates(rounds: int = 7) -> None:
+    """M samples per CPU-second of the process, per contender and size."""
+    import time
+
+    for points in (1, 50):
+        series = year_series(points)
+        n = sum(len(ts) for ts, _ in series)
+        reps = max(1, 20 // points)
+        for impl in ("acechart", "numpy reduceat", "polars group_by_dynamic"):
+            fn = ROUTES[impl]
+            fn(series)
+            times = []
+            for _ in range(rounds):
+                t = time.process_time()
+                for _ in range(reps):
+                    fn(series)
+                times.append((time.process_time() - t) / reps)
+            times.sort()
+            rate = n / times[len(times) // 2] / 1e6
+            print(f"{points:>3} point(s)  {impl:<26} {rate:8.1f} M samples per CPU-second")
+
+
+if __name__ == "__main__":
+    cpu_rates()

@@ -145,3 +145,30 @@ def test_rollup_1min_5min_1hr_equals_direct() -> None:
     for width, rolled in [(300_000, five), (3_600_000, hour), (86_400_000, day)]:
         assert_agg_equal(rolled, _core.aggregate(ts, values, width))
         assert_agg_equal(rolled, reference.aggregate(ts, values, width), rtol=1e-8)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(series(), min_size=0, max_size=6), st.sampled_from([7, 60, 1000]))
+def test_aggregate_many_equals_one_by_one(
+    many: list[tuple[np.ndarray, np.ndarray]], bucket: int
+) -> None:
+    got = _core.aggregate_many(many, bucket, 5)
+    assert len(got) == len(many)
+    for g, (ts, values) in zip(got, many, strict=True):
+        want = _core.aggregate(ts, values, bucket, 5)
+        for k in KEYS:  # bit for bit: the same kernel
+            np.testing.assert_array_equal(g[k], want[k], err_msg=k)
+
+
+def test_aggregate_many_errors_name_the_series() -> None:
+    ts = np.arange(10, dtype=np.int64)
+    v = np.ones(10)
+    with pytest.raises(ValueError, match=r"series\[1\]: .*sorted"):
+        _core.aggregate_many([(ts, v), (ts[::-1].copy(), v)], 3)
+    with pytest.raises(ValueError, match=r"series\[0\]: .*same length"):
+        _core.aggregate_many([(ts, v[:3])], 3)
+    with pytest.raises(TypeError, match=r"series\[0\]: .*contiguous"):
+        _core.aggregate_many([(ts[::2], v[::2])], 3)
+    with pytest.raises(TypeError):
+        _core.aggregate_many([(ts,)], 3)  # type: ignore[list-item]
+    assert _core.aggregate_many([], 3) == []

@@ -27,6 +27,7 @@ __all__ = [
     "__version__",
     "ace_page_end",
     "aggregate",
+    "aggregate_many",
     "decode_agg_block",
     "decode_agg_blocks",
     "decode_block",
@@ -142,6 +143,22 @@ def aggregate(ts: _I64, values: _F64, bucket_ms: int, origin_ms: int = 0) -> _Ag
         TypeError: `ts` or `values` is not a contiguous 1-D int64 / float64 array.
         ValueError: `ts` and `values` differ in length, `ts` is not sorted ascending,
             `bucket_ms` is not positive, or a bucket start does not fit in int64.
+    """
+
+def aggregate_many(
+    series: Sequence[tuple[_I64, _F64]], bucket_ms: int, origin_ms: int = 0
+) -> list[_Agg]:
+    """`aggregate` of every `(ts, values)` of `series` in one call, in the order given.
+
+    The series are aggregated on every core with the GIL released once (one call
+    instead of one per point and thread hop). Each result equals `aggregate(ts, values,
+    bucket_ms, origin_ms)`.
+
+    Raises:
+        TypeError: an element is not a `(ts, values)` pair of contiguous 1-D int64 /
+            float64 arrays.
+        ValueError: as `aggregate`, for the first failing series (by position), its
+            message prefixed with `series[i]: `.
     """
 
 def rollup_aggregates(aggregates: _Agg, bucket_ms: int, origin_ms: int = 0) -> _Agg:

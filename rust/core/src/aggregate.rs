@@ -209,7 +209,7 @@ fn check_args(ts: &[i64], values: &[f64], bucket_ms: i64) -> Result<()> {
             "bucket_ms must be positive, got {bucket_ms}"
         )));
     }
-    if let Some(i) = ts.windows(2).position(|w| w[0] > w[1]) {
+    if let Some(i) = first_descent(ts) {
         return Err(CoreError::Argument(format!(
             "ts must be sorted ascending (ts[{}] = {} > ts[{}] = {})",
             i,
@@ -219,6 +219,26 @@ fn check_args(ts: &[i64], values: &[f64], bucket_ms: i64) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Index `i` of the first `ts[i] > ts[i + 1]`, if any: branch-free over chunks so it
+/// vectorises, the culprit located only on failure.
+fn first_descent(ts: &[i64]) -> Option<usize> {
+    const CHUNK: usize = 1024;
+    let n = ts.len();
+    let mut start = 0;
+    while start + 1 < n {
+        let end = (start + CHUNK).min(n - 1);
+        let descends = ts[start..end]
+            .iter()
+            .zip(&ts[start + 1..end + 1])
+            .fold(false, |acc, (a, b)| acc | (a > b));
+        if descends {
+            return (start..end).find(|&i| ts[i] > ts[i + 1]);
+        }
+        start = end;
+    }
+    None
 }
 
 /// Index of the first element at or after `from` with `ts >= end` (galloping search).
@@ -237,7 +257,59 @@ fn bucket_end(ts: &[i64], from: usize, end: i64) -> usize {
     lo + ts[lo..hi].partition_point(|&t| t < end)
 }
 
-#[inline]
+/// Sum, min and max of a slice without NaN, in the lanes and order of [`first_pass`]
+/// (so the same bits); the sum is NaN when some value is.
+#[inline(always)]
+fn first_pass_dense(v: &[f64]) -> (f64, f64, f64) {
+    let mut sum = [0.0f64; LANES];
+    let mut mn = [f64::INFINITY; LANES];
+    let mut mx = [f64::NEG_INFINITY; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            let x = c[l];
+            sum[l] += x;
+            mn[l] = if x < mn[l] { x } else { mn[l] };
+            mx[l] = if x > mx[l] { x } else { mx[l] };
+        }
+    }
+    for (l, &x) in tail.iter().enumerate() {
+        sum[l] += x;
+        mn[l] = if x < mn[l] { x } else { mn[l] };
+        mx[l] = if x > mx[l] { x } else { mx[l] };
+    }
+    (
+        pairwise(&sum),
+        mn.iter().copied().fold(f64::INFINITY, f64::min),
+        mx.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+/// [`second_pass`] of a slice without NaN (same lanes and order, so the same bits).
+#[inline(always)]
+fn second_pass_dense(v: &[f64], mean: f64, count: f64) -> f64 {
+    let mut m2 = [0.0f64; LANES];
+    let mut dev = [0.0f64; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            let d = c[l] - mean;
+            m2[l] += d * d;
+            dev[l] += d;
+        }
+    }
+    for (l, &x) in tail.iter().enumerate() {
+        let d = x - mean;
+        m2[l] += d * d;
+        dev[l] += d;
+    }
+    let dev = pairwise(&dev);
+    (pairwise(&m2) - dev * dev / count).max(0.0)
+}
+
+#[inline(always)]
 fn first_pass(v: &[f64]) -> (f64, f64, f64, f64) {
     let mut count = [0.0f64; LANES];
     let mut sum = [0.0f64; LANES];
@@ -270,14 +342,14 @@ fn first_pass(v: &[f64]) -> (f64, f64, f64, f64) {
     )
 }
 
-#[inline]
+#[inline(always)]
 fn pairwise(l: &[f64; LANES]) -> f64 {
     ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
 /// Sum of squared deviations from `mean`, corrected for the rounding error of the
 /// mean itself (the "corrected two-pass" algorithm: subtract (sum of deviations)^2 / n).
-#[inline]
+#[inline(always)]
 fn second_pass(v: &[f64], mean: f64, count: f64) -> f64 {
     let mut m2 = [0.0f64; LANES];
     let mut dev = [0.0f64; LANES];
@@ -306,16 +378,87 @@ fn second_pass(v: &[f64], mean: f64, count: f64) -> f64 {
 /// `[origin_ms + k*bucket_ms, origin_ms + (k+1)*bucket_ms)`.
 pub fn aggregate(ts: &[i64], values: &[f64], bucket_ms: i64, origin_ms: i64) -> Result<Aggregates> {
     check_args(ts, values, bucket_ms)?;
+    aggregate_checked(ts, values, bucket_ms, origin_ms)
+}
+
+/// [`aggregate`] of many series in one call, spread over every core (rayon); the
+/// result is in the order of `series`. The first failing series (by position) is the
+/// error, its message prefixed with `series[i]: `.
+pub fn aggregate_many(
+    series: &[(&[i64], &[f64])],
+    bucket_ms: i64,
+    origin_ms: i64,
+) -> Result<Vec<Aggregates>> {
+    use rayon::prelude::*;
+    series
+        .par_iter()
+        .enumerate()
+        .map(|(i, (ts, values))| {
+            aggregate(ts, values, bucket_ms, origin_ms).map_err(|e| prefixed(e, i))
+        })
+        .collect()
+}
+
+/// `err` with its message prefixed by the series position, same variant.
+fn prefixed(err: CoreError, i: usize) -> CoreError {
+    let at = |m: String| format!("series[{i}]: {m}");
+    match err {
+        CoreError::Length(m) => CoreError::Length(at(m)),
+        CoreError::Argument(m) => CoreError::Argument(at(m)),
+        other => other,
+    }
+}
+
+/// The kernel of [`aggregate`] on checked arguments, compiled for AVX2 when the CPU has
+/// it (the release build targets baseline x86-64). Same arithmetic either way: Rust
+/// never fuses a multiply and an add on its own, and the lanes are fixed.
+fn aggregate_checked(
+    ts: &[i64],
+    values: &[f64],
+    bucket_ms: i64,
+    origin_ms: i64,
+) -> Result<Aggregates> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// # Safety
+        /// Only on a CPU with AVX2.
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(ts: &[i64], values: &[f64], w: i64, o: i64) -> Result<Aggregates> {
+            aggregate_impl(ts, values, w, o)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { avx2(ts, values, bucket_ms, origin_ms) };
+        }
+    }
+    aggregate_impl(ts, values, bucket_ms, origin_ms)
+}
+
+#[inline(always)]
+fn aggregate_impl(
+    ts: &[i64],
+    values: &[f64],
+    bucket_ms: i64,
+    origin_ms: i64,
+) -> Result<Aggregates> {
     let n = ts.len();
     let mut out = Aggregates::with_capacity(estimate_buckets(ts, bucket_ms));
     let mut i = 0;
     // Regular cadences give buckets of equal length: try the previous length first.
     let mut guess = 0usize;
+    // End of the previous bucket: when the next sample falls in the bucket right after
+    // it (the common case), its start needs no 128-bit division.
+    let mut prev_end: Option<i64> = None;
     while i < n {
-        let start = bucket_start(ts[i], bucket_ms, origin_ms).ok_or_else(|| {
-            CoreError::Argument(format!("bucket of ts {} does not fit in int64", ts[i]))
-        })?;
-        let j = match start.checked_add(bucket_ms) {
+        let t = ts[i];
+        let start = match prev_end {
+            Some(e) if t >= e && t.checked_sub(e).is_some_and(|d| d < bucket_ms) => e,
+            _ => bucket_start(t, bucket_ms, origin_ms).ok_or_else(|| {
+                CoreError::Argument(format!("bucket of ts {t} does not fit in int64"))
+            })?,
+        };
+        let end = start.checked_add(bucket_ms);
+        let j = match end {
             Some(end) => {
                 let g = i + guess;
                 if guess > 0 && g < n && ts[g - 1] < end && ts[g] >= end {
@@ -326,19 +469,32 @@ pub fn aggregate(ts: &[i64], values: &[f64], bucket_ms: i64, origin_ms: i64) -> 
             }
             None => n,
         };
+        prev_end = end;
         guess = j - i;
         let v = &values[i..j];
-        let (count, sum, min, max) = first_pass(v);
+        // Most buckets hold no NaN: their sum is then not NaN (inf - inf aside), and the
+        // unmasked passes give bit for bit what the masked ones would.
+        let (sum, min, max) = first_pass_dense(v);
+        let dense = !sum.is_nan();
+        let (count, sum, min, max) = if dense {
+            (v.len() as f64, sum, min, max)
+        } else {
+            first_pass(v)
+        };
         if count > 0.0 {
             let mean = sum / count;
-            let m2 = second_pass(v, mean, count);
-            let first = v.iter().copied().find(|x| !x.is_nan()).unwrap_or(f64::NAN);
-            let last = v
-                .iter()
-                .rev()
-                .copied()
-                .find(|x| !x.is_nan())
-                .unwrap_or(f64::NAN);
+            let (m2, first, last) = if dense {
+                (second_pass_dense(v, mean, count), v[0], v[v.len() - 1])
+            } else {
+                let first = v.iter().copied().find(|x| !x.is_nan()).unwrap_or(f64::NAN);
+                let last = v
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|x| !x.is_nan())
+                    .unwrap_or(f64::NAN);
+                (second_pass(v, mean, count), first, last)
+            };
             out.push(State {
                 ts: start,
                 count: count as i64,
@@ -476,6 +632,52 @@ mod tests {
             assert!((rolled.m2[k] - direct.m2[k]).abs() <= 1e-9 * direct.m2[k].abs().max(1.0));
             assert!((rolled.sum[k] - direct.sum[k]).abs() <= 1e-9);
         }
+    }
+
+    #[test]
+    fn dense_and_masked_passes_agree_bit_for_bit() {
+        // Buckets with and without NaN, with inf - inf, and the dense shortcut: every
+        // column must equal the masked computation.
+        let ts: Vec<i64> = (0..5000).collect();
+        let mut v: Vec<f64> = (0..5000)
+            .map(|i| ((i * 7919) % 1009) as f64 * 0.37 - 90.0)
+            .collect();
+        for i in (0..5000).step_by(733) {
+            v[i] = f64::NAN;
+        }
+        v[2001] = f64::INFINITY;
+        v[2002] = f64::NEG_INFINITY;
+        let a = aggregate(&ts, &v, 97, 0).unwrap();
+        let mut k = 0;
+        for (i, &start) in a.ts.iter().enumerate() {
+            let lo = ts.partition_point(|&t| t < start);
+            let hi = ts.partition_point(|&t| t < start + 97);
+            let (count, sum, min, max) = first_pass(&v[lo..hi]);
+            assert_eq!(a.count[i], count as i64);
+            assert_eq!(a.sum[i].to_bits(), sum.to_bits(), "bucket {i}");
+            assert_eq!((a.min[i], a.max[i]), (min, max));
+            let m2 = second_pass(&v[lo..hi], sum / count, count);
+            assert!(a.m2[i].to_bits() == m2.to_bits() || (a.m2[i].is_nan() && m2.is_nan()));
+            k += 1;
+        }
+        assert_eq!(k, a.len());
+    }
+
+    #[test]
+    fn many_series_in_one_call() {
+        let ts: Vec<i64> = (0..1000).map(|i| i * 7).collect();
+        let v1: Vec<f64> = (0..1000).map(|i| (i % 13) as f64).collect();
+        let v2: Vec<f64> = (0..1000).map(|i| (i % 17) as f64).collect();
+        let got = aggregate_many(&[(&ts, &v1), (&ts[..10], &v2[..10]), (&ts, &v2)], 60, 0).unwrap();
+        // Debug text compares NaN as equal, unlike `==`.
+        let same = |a: &Aggregates, b: Aggregates| assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        same(&got[0], aggregate(&ts, &v1, 60, 0).unwrap());
+        same(&got[1], aggregate(&ts[..10], &v2[..10], 60, 0).unwrap());
+        same(&got[2], aggregate(&ts, &v2, 60, 0).unwrap());
+        let err = aggregate_many(&[(&ts, &v1), (&ts, &v1[..3])], 60, 0).unwrap_err();
+        assert!(matches!(err, CoreError::Length(_)));
+        assert!(err.to_string().contains("series[1]: "), "{err}");
+        assert!(aggregate_many(&[], 60, 0).unwrap().is_empty());
     }
 
     #[test]

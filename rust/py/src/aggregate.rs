@@ -79,6 +79,45 @@ fn aggregate<'py>(
     to_dict(py, out)
 }
 
+/// `aggregate` of every `(ts, values)` of `series` in one call, on every core with
+/// the GIL released; a list of aggregate dicts in the order of `series`.
+#[pyfunction]
+#[pyo3(signature = (series, bucket_ms, origin_ms = 0))]
+fn aggregate_many<'py>(
+    py: Python<'py>,
+    series: &Bound<'py, PyAny>,
+    bucket_ms: i64,
+    origin_ms: i64,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    type Pair<'py> = (PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, f64>);
+    let held = series
+        .try_iter()
+        .map_err(|_| type_error("series must be a sequence of (ts, values) pairs".into()))?
+        .enumerate()
+        .map(|(i, item)| {
+            item?.extract::<Pair<'py>>().map_err(|_| {
+                type_error(format!(
+                    "series[{i}] must be a (ts, values) pair of 1-D int64 / float64 numpy arrays"
+                ))
+            })
+        })
+        .collect::<PyResult<Vec<Pair<'py>>>>()?;
+    let slices = held
+        .iter()
+        .enumerate()
+        .map(|(i, (t, v))| match (t.as_slice(), v.as_slice()) {
+            (Ok(t), Ok(v)) => Ok((t, v)),
+            _ => Err(type_error(format!(
+                "series[{i}]: ts and values must be contiguous arrays (use numpy.ascontiguousarray)"
+            ))),
+        })
+        .collect::<PyResult<Vec<(&[i64], &[f64])>>>()?;
+    let out = run(py, Gil::Release, || {
+        agg::aggregate_many(&slices, bucket_ms, origin_ms)
+    })?;
+    out.into_iter().map(|a| to_dict(py, a)).collect()
+}
+
 /// Roll aggregates up into coarser buckets (1min -> 5min -> 1hr ...).
 #[pyfunction]
 #[pyo3(signature = (aggregates, bucket_ms, origin_ms = 0))]
@@ -95,6 +134,7 @@ fn rollup_aggregates<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregate_many, m)?)?;
     m.add_function(wrap_pyfunction!(rollup_aggregates, m)?)?;
     Ok(())
 }
