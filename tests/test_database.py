@@ -54,7 +54,7 @@ ADDED_COLUMNS = {
         "priority", "not_before_ms", "dedup_key", "token_sealed", "error_code", "retryable",
         "retry_after_s", "estimated_remaining", "expires_at",
     ],
-    "point_metadata": ["kv_tags", "collect_interval"],
+    "point_metadata": ["kv_tags", "collect_interval", "origin_item"],  # migration 6
 }  # fmt: skip
 #: The seed's indexes, less idx_agg_lookup and idx_agg_time (dropped by migration 2).
 SEED_INDEXES = {

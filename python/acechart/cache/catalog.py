@@ -6,6 +6,8 @@ listing is a SQLite query. Display name and equipment come from the point's
 kv_tags (`dis`, `equip`) when the origin has them, else from its BACnet data,
 else from its path (`.../AHU-1/AHU-1.points.SaTemp` -> `AHU-1`, `AHU-1 SaTemp`).
 A refresh that fails while an older catalogue exists serves the older one.
+Each record also keeps the origin's item whole (`PointRecord.origin`), for the
+routes that answer in the origin's own shape.
 
 This is the seed's KV tier, below the engine: the server's `/api/points` and a
 notebook list and search the same catalogue. It reads the origin through the
@@ -77,6 +79,7 @@ def record_from_origin(item: Mapping[str, Any]) -> PointRecord:
         marker_tags=tuple(str(t) for t in tags if isinstance(t, str)),
         kv_tags=dict(kv),
         collect_interval=int(interval) if isinstance(interval, int | float) else None,
+        origin=dict(item),
     )
 
 
@@ -103,6 +106,7 @@ class PointCatalog:
         self.refresh_s = refresh_s
         self.clock = clock
         self._refreshing: dict[str, asyncio.Task[int]] = {}
+        self._names: dict[str, tuple[int, frozenset[str]]] = {}
 
     async def list(
         self,
@@ -116,6 +120,27 @@ class PointCatalog:
         offset: int = 0,
     ) -> Listing:
         """The site's points (refreshed first when due), filtered; the caller checked access."""
+        updated, stale = await self._fresh(site, token)
+        points = await self.db.points(site, q or None, equipment, tag, limit=limit, offset=offset)
+        return Listing(points, updated, stale)
+
+    async def names(self, site: str, *, token: str) -> frozenset[str]:
+        """Every point name of `site` (refreshed first when due): what a query may name.
+
+        Kept in memory per catalogue version, so checking a query's points costs
+        one indexed lookup of the catalogue's age, not a listing.
+        """
+        updated, _ = await self._fresh(site, token)
+        held = self._names.get(site)
+        if held is not None and updated is not None and held[0] == updated:
+            return held[1]
+        names = frozenset(p.name for p in await self.db.points(site))
+        if updated is not None:
+            self._names[site] = (updated, names)
+        return names
+
+    async def _fresh(self, site: str, token: str) -> tuple[int | None, bool]:
+        """(when the catalogue was written, whether it is stale), refreshing it when due."""
         updated = await self.db.points_updated_at(site)
         stale = False
         if updated is None or self.clock() - updated >= self.refresh_s:
@@ -127,8 +152,7 @@ class PointCatalog:
                 logger.warning("point catalogue refresh of %s failed; serving the older one", site)
                 stale = True
             updated = await self.db.points_updated_at(site)
-        points = await self.db.points(site, q or None, equipment, tag, limit=limit, offset=offset)
-        return Listing(points, updated, stale)
+        return updated, stale
 
     async def cadences(self, site: str, *, token: str) -> dict[str, int]:
         """Every catalogued point of `site` and its collection interval in ms (a point
@@ -149,5 +173,6 @@ class PointCatalog:
         items = await self.origin.list_points(site, token=token)
         records = [record_from_origin(item) for item in items if item.get("name")]
         count = await self.db.upsert_points(site, records, replace=True, now=int(self.clock()))
+        self._names.pop(site, None)
         logger.info("point catalogue of %s refreshed: %d points", site, count)
         return count

@@ -389,6 +389,20 @@ _AGGREGATE_BLOCKS = Migration(
     ),
 )
 
+_POINT_ORIGIN_ITEMS = Migration(
+    6,
+    "the origin's own configured_points item of each point",
+    (
+        # The ACE-shaped `/api/sites/{site}/configured_points` answers field for field
+        # what the origin listed (id, client, site, bacnet_data, collect_config,
+        # created, updated, ... and whatever fields the origin adds later), so the
+        # catalogue keeps each point's item whole beside the columns it searches by.
+        # JSON object; NULL for rows written before this migration (the next catalogue
+        # refresh fills it in).
+        "ALTER TABLE point_metadata ADD COLUMN origin_item TEXT",
+    ),
+)
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     _SEED_SCHEMA,
@@ -396,4 +410,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _AGGREGATE_COVERAGE,
     _JOB_QUEUE,
     _AGGREGATE_BLOCKS,
+    _POINT_ORIGIN_ITEMS,
 )

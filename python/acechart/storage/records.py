@@ -75,7 +75,10 @@ class PointRecord:
 
     `marker_tags` is a JSON array in the table and `kv_tags` / `ai_insights`
     JSON objects; `collect_interval` is in seconds; `last_updated` (unix
-    seconds) is set by the database.
+    seconds) is set by the database. `origin` is the point's item exactly as
+    the origin's `/configured_points` listed it (every field, JSON in the
+    table), so the ACE-shaped routes can answer with it; None for rows written
+    before it was kept.
     """
 
     name: str
@@ -91,3 +94,4 @@ class PointRecord:
     ai_insights: dict[str, Any] | None = None
     collect_interval: int | None = None
     last_updated: int | None = None
+    origin: dict[str, Any] | None = None

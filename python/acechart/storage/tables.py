@@ -102,11 +102,12 @@ def block_from_row(row: tuple[Any, ...]) -> BlockMeta:
 
 POINT_COLUMNS = (
     "point_name, display_name, equipment, equipment_id, equipment_name, point_type, unit,"
-    " marker_tags, kv_tags, quality_score, ai_insights, collect_interval, last_updated"
+    " marker_tags, kv_tags, quality_score, ai_insights, collect_interval, last_updated,"
+    " origin_item"
 )
 POINT_UPSERT = (
     f"INSERT INTO point_metadata (site_id, {POINT_COLUMNS})"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (site_id, point_name) DO UPDATE SET "
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in POINT_COLUMNS.split(",")[1:])
 )
@@ -128,6 +129,7 @@ def point_params(site: str, p: PointRecord, now: int) -> tuple[Any, ...]:
         None if p.ai_insights is None else json.dumps(p.ai_insights),
         p.collect_interval,
         now,
+        None if p.origin is None else json.dumps(p.origin, separators=(",", ":")),
     )
 
 
@@ -146,6 +148,7 @@ def point_from_row(row: tuple[Any, ...]) -> PointRecord:
         ai,
         interval,
         updated,
+        origin,
     ) = row
     return PointRecord(
         name=name,
@@ -161,4 +164,5 @@ def point_from_row(row: tuple[Any, ...]) -> PointRecord:
         ai_insights=json.loads(ai) if ai else None,
         collect_interval=interval,
         last_updated=updated,
+        origin=json.loads(origin) if origin else None,
     )
