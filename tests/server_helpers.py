@@ -1,8 +1,10 @@
 """A running acechart service over the test simulator, for the server tests.
 
-The service is the real application from `create_app`, served by aiohttp's
-test server on a local port, with SQLite and the object store in `tmp_path`
-and the engine's clock fixed at the simulator's "now".
+The service is the real application from `create_app`, served on a local port
+by aiohttp's test server through acechart's own runner (`server.runner`, as
+`acechart serve` serves it: its connections answer protocol errors in JSON),
+with SQLite and the object store in `tmp_path` and the engine's clock fixed
+at the simulator's "now".
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
 from acechart.server import create_app
 from acechart.server.keys import EDGE, RUNTIME
+from acechart.server.runner import AppRunner
 from acechart.settings import Settings
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
 
@@ -24,6 +28,13 @@ DAY = 86_400_000
 HOUR = 3_600_000
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+class ServiceServer(TestServer):
+    """aiohttp's test server, serving through acechart's runner."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return AppRunner(self.app, **kwargs)
 
 
 class Clock:
@@ -85,7 +96,7 @@ async def start_service(
     aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path, **overrides: Any
 ) -> Service:
     settings = origin_settings(sim.url, data_dir=str(tmp_path / "service"), **overrides)
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(ServiceServer(create_app(settings)))
     client.app[RUNTIME].engine.clock = lambda: NOW_MS
     return Service(client, sim, settings)
 

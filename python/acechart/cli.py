@@ -122,10 +122,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from acechart.server import create_app
     from acechart.server.requestlog import configure_logging
+    from acechart.server.runner import run
 
     settings = Settings.from_env(
         **_overrides(
@@ -140,13 +139,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
     configure_logging(settings.log_format)
     logger.info("acechart serving on http://%s:%d", settings.server_host, settings.server_port)
-    web.run_app(
-        create_app(settings),
-        host=settings.server_host,
-        port=settings.server_port,
-        print=None,
-        access_log=None,
-    )
+    # Served through acechart's runner: what aiohttp refuses before routing (a request
+    # line past ACECHART_SERVER_MAX_LINE_BYTES, ...) is answered in JSON too.
+    run(create_app(settings), host=settings.server_host, port=settings.server_port)
     return 0
 
 

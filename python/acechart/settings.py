@@ -265,6 +265,31 @@ class Settings:
     """Browser origins allowed to call the API (`https://a.example,https://b.example`; `*`: any);
     empty: no CORS headers."""
 
+    server_max_line_bytes: int = 65_536
+    """Longest request line (method and URL with its query string) the service reads, so a GET
+    naming 100 long ACE point names fits; a longer one is answered 414 with a JSON body saying
+    to send the parameters with POST."""
+
+    server_max_field_bytes: int = 16_384
+    """Longest request header (name and value); a longer one is answered 431 in JSON."""
+
+    compat_sites_ttl_s: float = 60.0
+    """How long `/api/sites` keeps a token's site list from the origin before asking again."""
+
+    compat_window_samples: int = 1_000_000
+    """Samples one `/api/sites/{site}/timeseries/paginated` read takes from the caches at a
+    time; the following pages of the walk are cut from that window in memory."""
+
+    compat_page_cache_bytes: int = 128 * 1024**2
+    """Memory for those windows across all walks (least recently used dropped first)."""
+
+    proxy_max_bytes: int = 16 * 1024**2
+    """Largest origin answer passed through for an `/api/` GET that acechart does not implement
+    itself; a larger one is answered 502."""
+
+    proxy_timeout_s: float = 30.0
+    """Whole-request timeout of such a pass-through to the origin; a slower one is 504."""
+
     # ---------------------------------------------------------------------------
 
     def __post_init__(self) -> None:
@@ -492,4 +517,12 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     ),
     _check_urls_and_sizes,
     _check_server,
+    _positive(
+        "server_max_line_bytes",
+        "server_max_field_bytes",
+        "compat_window_samples",
+        "proxy_max_bytes",
+        "proxy_timeout_s",
+    ),
+    _non_negative("compat_sites_ttl_s", "compat_page_cache_bytes"),
 )

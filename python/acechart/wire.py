@@ -37,6 +37,7 @@ __all__ = [
     "Layout",
     "RawItem",
     "Representation",
+    "ace_format",
     "aggregation_items",
     "aggregations_metadata",
     "encode_aggregations",
@@ -213,6 +214,12 @@ def negotiate(
     rep = Representation(fmt, layout)
     _check_layout(rep)
     return rep
+
+
+def ace_format(accept: str) -> Literal["json", "msgpack"]:
+    """The format of an ACE-shaped answer (`timeseries/paginated`): MessagePack when
+    `Accept` names it, else JSON, the origin's own."""
+    return "msgpack" if accept and "msgpack" in dict(_accepted_formats(accept)) else "json"
 
 
 # --- the answer documents -----------------------------------------------------------

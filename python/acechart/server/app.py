@@ -2,10 +2,13 @@
 
 Middlewares, outermost first: the request log (request id, timing, metrics),
 CORS (when origins are configured), then the one error middleware, so error
-responses carry CORS headers and are logged like any other. Resources live in
-cleanup contexts: the runtime (database, object store, origin client, engine;
-opened here unless the caller passes one it owns) and the background tasks,
-cancelled and awaited on the way out before the runtime closes.
+responses carry CORS headers and are logged like any other. The connection
+limits (`handler_args`) let a request line hold 100 long point names; what
+aiohttp refuses before routing is answered in JSON by `server.runner`.
+Resources live in cleanup contexts: the runtime (database, object store,
+origin client, engine; opened here unless the caller passes one it owns) and
+the background tasks, cancelled and awaited on the way out before the runtime
+closes.
 """
 
 from __future__ import annotations
@@ -34,14 +37,19 @@ from acechart.server.keys import (
     LIMITER,
     METRICS,
     OPENAPI,
+    PAGES,
     RUNTIME,
     SETTINGS,
+    SITES,
 )
 from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
+from acechart.server.paging import WindowCache
 from acechart.server.ratelimit import RateLimiter
 from acechart.server.requestlog import request_log
 from acechart.server.routes import add_routes
+from acechart.server.runner import handler_args
+from acechart.server.sites import SiteDirectory
 from acechart.settings import Settings
 
 __all__ = ["create_app"]
@@ -59,13 +67,14 @@ def create_app(
     if settings.cors_origins:
         middlewares.append(cors_middleware(settings.cors_origins))
     middlewares.append(error_middleware)
-    app = web.Application(middlewares=middlewares)
+    app = web.Application(middlewares=middlewares, handler_args=handler_args(settings))
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[EDGE] = EdgeCache(settings.edge_cache_bytes)
     app[LIMITER] = RateLimiter(settings.rate_limit_per_minute)
     app[BACKGROUND] = Background()
     app[OPENAPI] = json.dumps(build_document(settings), indent=1).encode()
+    app[PAGES] = WindowCache(settings.compat_page_cache_bytes)
     app.cleanup_ctx.append(_runtime_context(runtime))
     app.cleanup_ctx.append(_jobs_context(jobs))
     app.cleanup_ctx.append(_background_context)
@@ -85,6 +94,7 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
             grace_s=settings.edge_stale_if_error_s,
         )
         app[CATALOG] = runtime.catalog
+        app[SITES] = SiteDirectory(runtime.origin, ttl_s=settings.compat_sites_ttl_s)
         logger.info(
             "acechart service ready: origin %s, data in %s", settings.origin_url, settings.data_dir
         )

@@ -4,7 +4,8 @@ acechart serves cached data to many users, so it must not hand one token's
 data to another unless the origin agrees that token may read the site. The
 first request of a (token, site) pair asks the origin (`GET /sites/{site}`);
 the answer is remembered for `auth_cache_s` (a refusal for
-`auth_refusal_cache_s`). Tokens are kept only as an HMAC under a secret made
+`auth_refusal_cache_s`), a yes with the site record the origin sent, which
+`/api/sites/{site}` answers with. Tokens are kept only as an HMAC under a secret made
 per process, so neither memory dumps of the caches nor logs hold them in
 clear; the clear token lives only for the request that carries it, to be
 forwarded to the origin.
@@ -21,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from acechart.errors import (
     AcechartError,
@@ -46,6 +48,8 @@ class _Verdict:
     allowed: bool
     status: int
     expires: float
+    record: dict[str, Any] | None = None
+    """The origin's `/sites/{site}` answer when it said yes."""
 
 
 class SiteAccess:
@@ -80,20 +84,24 @@ class SiteAccess:
         When the origin cannot be reached, a pair it confirmed within the TTL
         plus `grace_s` is still let through, so stale-if-error can serve it.
         """
+        await self.site(token, site, fingerprint)
+
+    async def site(self, token: str, site: str, fingerprint: str | None = None) -> dict[str, Any]:
+        """The origin's `/sites/{site}` record for this token, after the same check as
+        `check`; remembered with the verdict, so it is as fresh as the check."""
         key = (fingerprint or self.fingerprint(token), site)
         now = self.clock()
         verdict = self._verdicts.get(key)
         if verdict is not None and now < verdict.expires:
-            self._raise_unless_allowed(verdict, site)
-            return
+            return self._raise_unless_allowed(verdict, site)
         try:
             fresh = await self._ask(key, token, site)
         except (OriginUnavailable, OriginTimeout):
             if verdict is not None and verdict.allowed and now < verdict.expires + self.grace_s:
                 logger.warning("origin unreachable; using an earlier confirmation for %s", site)
-                return
+                return verdict.record or {}
             raise
-        self._raise_unless_allowed(fresh, site)
+        return self._raise_unless_allowed(fresh, site)
 
     async def _ask(self, key: tuple[str, str], token: str, site: str) -> _Verdict:
         """One origin check per pair at a time; concurrent first uses share it."""
@@ -106,13 +114,13 @@ class SiteAccess:
 
     async def _ask_origin(self, key: tuple[str, str], token: str, site: str) -> _Verdict:
         try:
-            await self.origin.get_site(site, token=token)
+            record = await self.origin.get_site(site, token=token)
         except (OriginAuthError, OriginNotFound) as exc:
             now = self.clock()
             verdict = _Verdict(False, exc.status, now + self.refusal_ttl_s)
         else:
             now = self.clock()
-            verdict = _Verdict(True, 200, now + self.ttl_s)
+            verdict = _Verdict(True, 200, now + self.ttl_s, record)
         self._verdicts[key] = verdict
         self._verdicts.move_to_end(key)
         while len(self._verdicts) > _MAX_PAIRS:
@@ -120,9 +128,9 @@ class SiteAccess:
         return verdict
 
     @staticmethod
-    def _raise_unless_allowed(verdict: _Verdict, site: str) -> None:
+    def _raise_unless_allowed(verdict: _Verdict, site: str) -> dict[str, Any]:
         if verdict.allowed:
-            return
+            return verdict.record or {}
         error: AcechartError
         if verdict.status == 403:
             error = Forbidden(f"this token may not read site {site}", siteId=site)

@@ -1,7 +1,8 @@
 """The one error middleware: every failure becomes the seed's JSON error body.
 
 `AcechartError`s carry their status, code and extra fields; aiohttp's own HTTP
-errors (unknown route, wrong method) get the same shape; anything else is a
+errors (unknown route, wrong method, a body past the size limit, a byte range
+past the end) get the same shape; anything else is a
 bug, logged with its traceback under the request id and answered as a plain
 500 that quotes the id and shows nothing of the code.
 """
@@ -35,7 +36,7 @@ _HTTP_CODES = {
 }
 
 #: Headers of aiohttp's own errors that say something the JSON body does not.
-_KEPT_HEADERS = ("Allow", "Content-Range", "ETag")
+_KEPT_HEADERS = ("Allow", "Content-Range", "ETag", "Retry-After")
 
 
 def error_response(status: int, body: dict[str, Any]) -> web.Response:
@@ -71,6 +72,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             message = f"{request.method} is not allowed on {request.path}"
         elif exc.status == 416:
             message = "the byte range starts past the end of the result"
+        elif exc.status == 413:
+            message = f"the request body is too large ({(exc.text or '').strip()})"
         response = error_response(exc.status, {"error": code, "message": message})
         for name in _KEPT_HEADERS:
             if name in exc.headers:

@@ -12,7 +12,9 @@ from acechart.server.background import Background
 from acechart.server.edge_cache import EdgeCache
 from acechart.server.info import RequestInfo
 from acechart.server.metrics import Metrics
+from acechart.server.paging import WindowCache
 from acechart.server.ratelimit import RateLimiter
+from acechart.server.sites import SiteDirectory
 from acechart.settings import Settings
 
 __all__ = [
@@ -25,8 +27,10 @@ __all__ = [
     "LIMITER",
     "METRICS",
     "OPENAPI",
+    "PAGES",
     "RUNTIME",
     "SETTINGS",
+    "SITES",
 ]
 
 SETTINGS = web.AppKey("acechart_settings", Settings)
@@ -36,11 +40,14 @@ LIMITER = web.AppKey("acechart_rate_limiter", RateLimiter)
 BACKGROUND = web.AppKey("acechart_background", Background)
 OPENAPI = web.AppKey("acechart_openapi", bytes)
 """The OpenAPI document, serialised once when the app is built."""
+PAGES = web.AppKey("acechart_page_windows", WindowCache)
+"""Windows of `timeseries/paginated` walks, cut into pages in memory."""
 
 # Set by the runtime's cleanup context at startup.
 RUNTIME = web.AppKey("acechart_runtime", Runtime)
 ACCESS = web.AppKey("acechart_site_access", SiteAccess)
 CATALOG = web.AppKey("acechart_point_catalog", PointCatalog)
 JOBS = web.AppKey("acechart_jobs", JobService)
+SITES = web.AppKey("acechart_site_directory", SiteDirectory)
 
 INFO = web.RequestKey("acechart_request_info", RequestInfo)

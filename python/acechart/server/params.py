@@ -1,50 +1,227 @@
 """Request parameters -> a validated `Query`, with 400s that name the parameter at fault.
 
-`points` is comma-separated and may also repeat (`points=a&points=b,c`);
-names keep their `/` and `.` (ACE point names are paths). `start` and `end`
-are dates or ISO-8601 datetimes, `end` exclusive. Limits (points per query,
-days per query) come from the settings via `Query.validate`.
+Parameters come from the query string or, for `POST`, from a JSON object body
+(the query string fills in what the body leaves out), so a long point list
+need not fit in a request line. Every name clients use is taken:
+
+- `start` or `start_time`, `end` or `end_time`: a date, an ISO-8601 datetime
+  (naive means UTC) or epoch milliseconds (a string of digits, or a JSON
+  number in a body); `end` is exclusive;
+- `points` or `point_names`: comma-separated, and may repeat
+  (`points=a&points=b,c`); in a JSON body also a list of names. Names keep
+  their `/` and `.` (ACE point names are paths).
+
+Limits (points per query, days per query) come from the settings via
+`Query.validate`.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 from aiohttp import web
+from multidict import MultiDict
 
 from acechart.errors import BadRequest
 from acechart.query import Query, parse_time
 from acechart.settings import Settings
 
-__all__ = ["int_param", "parse_points", "parse_query", "required", "wants_async"]
+__all__ = [
+    "ALIASES",
+    "Params",
+    "bool_param",
+    "int_param",
+    "parse_points",
+    "parse_query",
+    "path_site",
+    "read_params",
+    "required",
+    "time_param",
+    "wants_async",
+]
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
+_DIGITS = re.compile(r"\d+")
+
+#: Each parameter's other names, as clients of the old Worker and the ACE API send them.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "start": ("start", "start_time"),
+    "end": ("end", "end_time"),
+    "points": ("points", "point_names"),
+}
 
 
-def required(request: web.Request, name: str) -> str:
-    value = request.query.get(name, "").strip()
+class Params(Mapping[str, str]):
+    """A request's parameters: each name's first value, `getall` for repeated ones.
+
+    From the query string (`Params.of(request)`) or a JSON body merged over it
+    (`await read_params(request)`); a JSON list under `points` keeps its names
+    whole (a comma inside a name is then safe).
+    """
+
+    def __init__(
+        self, values: MultiDict[str], lists: Mapping[str, tuple[str, ...]] | None = None
+    ) -> None:
+        self._values = values
+        self._lists: dict[str, tuple[str, ...]] = dict(lists or {})
+
+    @classmethod
+    def of(cls, request: web.Request) -> Params:
+        """The query string's parameters."""
+        return cls(MultiDict(request.query))
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(self._values.keys()))
+
+    def __len__(self) -> int:
+        return len(set(self._values.keys()))
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (name, value), repeats included, in order."""
+        return list(self._values.items())
+
+    def getall(self, name: str) -> list[str]:
+        return list(self._values.getall(name, []))
+
+    def names(self, name: str) -> list[str]:
+        """Names given under `name`: a body's list as is, else comma-separated values."""
+        if name in self._lists:
+            return [n.strip() for n in self._lists[name] if n.strip()]
+        return [part.strip() for value in self.getall(name) for part in value.split(",")]
+
+    def pick(self, canonical: str) -> tuple[str, str | None]:
+        """(the name the caller used, its value) among `canonical`'s aliases.
+
+        Two aliases with different values are a 400: which one was meant is a guess.
+        """
+        given = [
+            (alias, self[alias]) for alias in ALIASES.get(canonical, (canonical,)) if alias in self
+        ]
+        if not given:
+            return canonical, None
+        if len({value for _, value in given}) > 1:
+            names = " and ".join(alias for alias, _ in given)
+            raise BadRequest(f"give only one of {names}", parameter=given[1][0])
+        return given[0]
+
+
+async def read_params(request: web.Request) -> Params:
+    """The parameters of a GET (query string) or a POST (JSON object body over it)."""
+    params = Params.of(request)
+    if request.method != "POST" or not request.can_read_body:
+        return params
+    raw = await request.read()
+    if not raw.strip():
+        return params
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "the body must be a JSON object of the query parameters"
+            ' (e.g. {"site": .., "points": [..], "start": .., "end": ..})',
+            parameter="body",
+        )
+    values: MultiDict[str] = MultiDict()
+    lists: dict[str, tuple[str, ...]] = {}
+    for name, value in body.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise BadRequest(f"{name} must be a list of strings", parameter=name)
+            lists[name] = tuple(value)
+            values.add(name, ",".join(value))
+        else:
+            values.add(name, _scalar_text(name, value))
+    for name, value in params.pairs():
+        if name not in values:
+            values.add(name, value)
+    return Params(values, lists)
+
+
+def _scalar_text(name: str, value: Any) -> str:
+    """A JSON scalar as the query-string text it stands for (numbers: epoch ms and counts)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return str(int(value))
+        raise BadRequest(f"{name} must be a whole number, got {value!r}", parameter=name)
+    if isinstance(value, str):
+        return value
+    raise BadRequest(f"{name} must be a string, number, boolean or list", parameter=name)
+
+
+def path_site(request: web.Request) -> str:
+    """The `{site}` of an ACE-shaped path: a plain name (no `/`, `\\`, dot segment or
+    control character: the path goes on to the origin)."""
+    site = request.match_info["site"]
+    if (
+        not site.strip()
+        or site in (".", "..")
+        or any(c in site for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in site)
+    ):
+        raise BadRequest(f"site must be a site name, got {site!r}", parameter="site")
+    return site
+
+
+def _params(source: web.Request | Params) -> Params:
+    return source if isinstance(source, Params) else Params.of(source)
+
+
+def required(source: web.Request | Params, name: str, *, label: str | None = None) -> str:
+    """The value of `name` (or an alias); a 400 names the alias used, else `label`."""
+    params = _params(source)
+    used, value = params.pick(name)
+    value = (value or "").strip()
     if not value:
-        raise BadRequest(f"{name} is required", parameter=name)
+        missing = used if used in params else (label or name)
+        raise BadRequest(f"{missing} is required", parameter=missing)
     return value
 
 
-def parse_points(request: web.Request) -> tuple[str, ...]:
-    names = [
-        part.strip()
-        for value in request.query.getall("points", [])
-        for part in value.split(",")
-        if part.strip()
-    ]
+def time_param(source: web.Request | Params, name: str, *, label: str | None = None) -> int:
+    """`start` or `end` (any alias): epoch ms when all digits, else a date or ISO datetime."""
+    params = _params(source)
+    used, _ = params.pick(name)
+    text = required(params, name, label=label)
+    if _DIGITS.fullmatch(text):
+        return int(text)
+    return parse_time(text, used)
+
+
+def parse_points(source: web.Request | Params) -> tuple[str, ...]:
+    params = _params(source)
+    present = [alias for alias in ALIASES["points"] if alias in params]
+    given = {alias: [n for n in params.names(alias) if n] for alias in present}
+    if len(present) > 1 and any(given[a] != given[present[0]] for a in present[1:]):
+        raise BadRequest("give only one of points and point_names", parameter=present[1])
+    used = present[0] if present else "points"
+    names = given.get(used, [])
     if not names:
         raise BadRequest(
-            "points is required: one or more point names, comma-separated", parameter="points"
+            f"{used} is required: one or more point names, comma-separated", parameter=used
         )
     return tuple(names)
 
 
 def int_param(
-    request: web.Request, name: str, *, low: int = 0, high: int | None = None
+    source: web.Request | Params, name: str, *, low: int = 0, high: int | None = None
 ) -> int | None:
-    raw = request.query.get(name)
+    raw = _params(source).get(name)
     if raw is None or not raw.strip():
         return None
     try:
@@ -57,31 +234,46 @@ def int_param(
     return value
 
 
-def parse_query(request: web.Request, settings: Settings, *, default_interval: str) -> Query:
+def bool_param(source: web.Request | Params, name: str, default: bool = False) -> bool:
+    raw = _params(source).get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False if lowered else default
+    raise BadRequest(f"{name} must be true or false, got {raw!r}", parameter=name)
+
+
+def parse_query(
+    source: web.Request | Params, settings: Settings, *, default_interval: str
+) -> Query:
     """The query of `/api/timeseries` and `/api/aggregations`."""
-    site = required(request, "site")
-    points = parse_points(request)
-    start = parse_time(required(request, "start"), "start")
-    end = parse_time(required(request, "end"), "end")
-    interval = request.query.get("interval", "").strip() or default_interval
-    downsample = request.query.get("downsample", "").strip().lower() or None
-    max_points = int_param(request, "maxPoints", low=0)
+    params = _params(source)
+    site = required(params, "site")
+    points = parse_points(params)
+    start = time_param(params, "start")
+    end = time_param(params, "end")
+    interval = params.get("interval", "").strip() or default_interval
+    downsample = params.get("downsample", "").strip().lower() or None
+    max_points = int_param(params, "maxPoints", low=0)
     return Query(site, points, start, end, interval, downsample, max_points).validate(
         max_points=settings.max_points_per_query, max_range_days=settings.max_range_days
     )
 
 
-def wants_async(request: web.Request) -> bool:
-    """Whether the client accepts a 202 and a job (`async=true` or `Prefer: respond-async`)."""
-    raw = request.query.get("async")
+def wants_async(request: web.Request, params: Params | None = None) -> bool:
+    """Whether the client accepts a 202 and a job (`async=true` or `Prefer: respond-async`);
+    an explicit `async=false` wins over the header."""
+    raw = _params(params if params is not None else request).get("async")
     if raw is not None:
         lowered = raw.strip().lower()
         if lowered in _TRUE:
             return True
-        if lowered in _FALSE:
-            if lowered:
-                return False
-        else:
+        if lowered not in _FALSE:
             raise BadRequest(f"async must be true or false, got {raw!r}", parameter="async")
+        if lowered:
+            return False
     prefer = request.headers.get("Prefer", "")
     return any(p.split(";")[0].strip().lower() == "respond-async" for p in prefer.split(","))

@@ -4,7 +4,9 @@ The one path shared by `/api/timeseries` and `/api/aggregations`; a route only
 parses its parameters and says how to encode a `Result`. Order matters for
 safety and cost: the caller's access to the site is confirmed before the edge
 cache is consulted (cached data is served only to tokens the origin accepted
-for its site), and the plan is classified before anything is fetched.
+for its site), a miss's point names are checked against the site's catalogue
+(unknown ones are a 404 naming them), and the plan is classified before
+anything is fetched.
 
 Identical concurrent misses share one computation (a `Background` task keyed
 by the cache key), which also serves stale-while-revalidate refreshes; when
@@ -18,13 +20,19 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from acechart.cache.policy import retention
-from acechart.errors import OriginTimeout, OriginUnavailable, RequestTooLarge
+from acechart.errors import (
+    AcechartError,
+    NotFound,
+    OriginTimeout,
+    OriginUnavailable,
+    RequestTooLarge,
+)
 from acechart.query import Query
 from acechart.result import Result
 from acechart.server.classify import Classification, classify, too_large
@@ -33,6 +41,7 @@ from acechart.server.headers import token_from
 from acechart.server.keys import (
     ACCESS,
     BACKGROUND,
+    CATALOG,
     EDGE,
     INFO,
     JOBS,
@@ -44,7 +53,7 @@ from acechart.server.keys import (
 from acechart.server.respond import REVALIDATION_FAILED, STALE, entry_headers, respond
 from acechart.wire import Representation
 
-__all__ = ["DataRequest", "Encoder", "answer", "authorize", "identify"]
+__all__ = ["DataRequest", "Encoder", "answer", "authorize", "check_points", "identify"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +118,29 @@ async def authorize(request: web.Request, endpoint: str, site: str) -> str:
     return token
 
 
+async def check_points(request: web.Request, site: str, points: Sequence[str], token: str) -> None:
+    """404 naming every point the site's catalogue does not list (`unknownPoints`).
+
+    A point the catalogue lists but without data in the range is no error (its
+    series is empty). When the catalogue cannot be read (the origin or the
+    database failing), the query goes ahead unchecked: a check must not make
+    the data unreachable.
+    """
+    try:
+        known = await request.app[CATALOG].names(site, token=token)
+    except AcechartError as exc:
+        logger.warning("point catalogue of %s unavailable (%s); point names not checked", site, exc)
+        return
+    unknown = [p for p in points if p not in known]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
+        raise NotFound(
+            f"unknown point(s) of site {site}: {shown}", siteId=site, unknownPoints=unknown
+        )
+
+
 async def answer(request: web.Request, data: DataRequest) -> web.Response:
     app = request.app
     info = request[INFO]
@@ -136,6 +168,7 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
             warning=STALE if found.freshness is Freshness.STALE else None,
         )
 
+    await check_points(request, q.site, q.points, token)
     task = app[BACKGROUND].run(("answer", key), lambda: _compute(app, key, data, token))
     try:
         computed = await asyncio.shield(task)

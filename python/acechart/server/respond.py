@@ -25,6 +25,7 @@ from acechart.server.keys import EDGE, INFO, METRICS, SETTINGS
 __all__ = [
     "REVALIDATION_FAILED",
     "STALE",
+    "body_response",
     "entry_headers",
     "json_response",
     "respond",
@@ -100,8 +101,15 @@ async def json_response(
 ) -> web.Response:
     """A JSON document made per request (not cached), compressed like data answers."""
     body = json.dumps(document, ensure_ascii=False).encode()
+    return await body_response(request, body, "application/json; charset=utf-8", headers)
+
+
+async def body_response(
+    request: web.Request, body: bytes, content_type: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """An encoded body made per request (not cached), compressed like data answers."""
     out: CIMultiDict[str] = CIMultiDict(headers or {})
-    out["Content-Type"] = "application/json; charset=utf-8"
+    out["Content-Type"] = content_type
     if len(body) >= request.app[SETTINGS].compress_min_bytes:
         coding = choose_coding(request.headers.get("Accept-Encoding", ""))
         if coding is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acechart import __version__
+from acechart._core import __version__
 from acechart.query import DOWNSAMPLERS, INTERVALS
 from acechart.server.openapi.common import (
     CSV,
@@ -20,6 +20,7 @@ from acechart.server.openapi.common import (
     param,
     ref,
 )
+from acechart.server.openapi.compat import compat_paths, compat_schemas
 from acechart.server.openapi.jobs import job_paths, job_schemas
 from acechart.settings import Settings
 
@@ -53,26 +54,29 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
         param("site", "Site name", {"type": "string"}, required=True, example="ses_falls_city"),
         param(
             "points",
-            "Point names, comma-separated; may repeat. Names may contain `/` and `.`.",
+            "Point names, comma-separated; may repeat. Names may contain `/` and `.`. "
+            "Required (or `point_names`); a name the site's catalogue does not list is a 404 "
+            "naming it in `unknownPoints`.",
             {"type": "array", "items": {"type": "string"}},
-            required=True,
             style="form",
             explode=True,
         ),
+        param("point_names", "Another name of `points`", {"type": "string"}),
         param(
             "start",
-            "Start (inclusive): a date or ISO-8601 datetime, UTC when naive",
+            "Start (inclusive): a date, an ISO-8601 datetime (UTC when naive) or epoch "
+            "milliseconds (all digits). Required (or `start_time`).",
             {"type": "string"},
-            required=True,
             example="2024-01-01",
         ),
+        param("start_time", "Another name of `start`", {"type": "string"}),
         param(
             "end",
-            "End (exclusive): a date or ISO-8601 datetime",
+            "End (exclusive): like `start`. Required (or `end_time`).",
             {"type": "string"},
-            required=True,
             example="2024-01-08",
         ),
+        param("end_time", "Another name of `end`", {"type": "string"}),
         param(
             "interval",
             f"Bucket width (default {default_interval})",
@@ -134,6 +138,40 @@ def _data_content(schema: str) -> dict[str, Any]:
         },
         CSV: {"schema": {"type": "string", "description": "time,point,value[,...] rows"}},
     }
+
+
+def _post(op: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    """The POST twin of a GET data route: the same parameters as a JSON object body."""
+    return {
+        **op,
+        "operationId": operation_id,
+        "summary": op["summary"] + " (parameters as a JSON body)",
+        "description": "The same parameters as the GET, as a JSON object, for point lists "
+        "too long for a request line; `points` may be a list. Query-string parameters fill "
+        "in what the body leaves out.",
+        "parameters": [p for p in op["parameters"] if p["in"] == "header"],
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref("QueryBody")}}},
+    }
+
+
+def with_head(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every GET also answers HEAD: the same headers, no body."""
+    out: dict[str, Any] = {}
+    for path, ops in paths.items():
+        ops = dict(ops)
+        if "get" in ops and "head" not in ops:
+            get = ops["get"]
+            ops["head"] = {
+                **get,
+                "operationId": "head" + get["operationId"][0].upper() + get["operationId"][1:],
+                "summary": "HEAD of: " + get["summary"],
+                "responses": {
+                    code: {k: v for k, v in response.items() if k != "content"}
+                    for code, response in get["responses"].items()
+                },
+            }
+        out[path] = ops
+    return out
 
 
 def build_document(settings: Settings) -> dict[str, Any]:
@@ -260,6 +298,30 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "points": {"type": "array", "items": ref("Point")},
             },
         },
+        "QueryBody": {
+            "type": "object",
+            "description": "The query parameters of the GET as a JSON object",
+            "required": ["site"],
+            "properties": {
+                "site": {"type": "string"},
+                "points": {
+                    "type": ["array", "string"],
+                    "items": {"type": "string"},
+                    "description": "A list, or one comma-separated string (or `point_names`)",
+                },
+                "start": {
+                    "type": ["string", "integer"],
+                    "description": "Date, ISO-8601 or epoch ms (or `start_time`)",
+                },
+                "end": {"type": ["string", "integer"], "description": "Exclusive (or `end_time`)"},
+                "interval": {"enum": list(INTERVALS)},
+                "format": {"enum": FORMAT_ENUM},
+                "layout": {"enum": LAYOUT_ENUM},
+                "maxPoints": {"type": "integer"},
+                "downsample": {"enum": list(DOWNSAMPLERS)},
+                "async": {"type": "boolean"},
+            },
+        },
         "Ready": {
             "type": "object",
             "properties": {
@@ -272,7 +334,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
             },
         },
     }
-    data_errors = errors(400, 401, 403, 404, 413, 429, 500, 502, 504)
+    data_errors = errors(400, 401, 403, 404, 413, 414, 429, 500, 502, 504)
     ok_data = {
         "description": "The data (JSON by default, MessagePack or CSV by negotiation)",
         "headers": _data_headers(),
@@ -386,6 +448,11 @@ def build_document(settings: Settings) -> dict[str, Any]:
             }
         },
     }
+    for path, operation_id in (
+        ("/api/timeseries", "postTimeseries"),
+        ("/api/aggregations", "postAggregations"),
+    ):
+        paths[path]["post"] = _post(paths[path]["get"], operation_id)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -395,15 +462,18 @@ def build_document(settings: Settings) -> dict[str, Any]:
             f"Limits: {settings.max_points_per_query} points and {settings.max_range_days} days "
             f"per query; {settings.rate_limit_per_minute} requests per minute per token and "
             "endpoint (0: unlimited). Every error has the body "
-            '`{"error": code, "message": text, ...}`.',
+            '`{"error": code, "message": text, ...}`. Besides the seed\'s routes, the old '
+            "Worker's ACE-shaped routes (`/api/sites...`, `/api/health`) are served from the "
+            "caches and any other GET under /api/ is passed to the origin. A request line may "
+            f"be up to {settings.server_max_line_bytes} bytes (else 414: POST the parameters).",
         },
         "components": {
-            "schemas": {**schemas, **job_schemas()},
+            "schemas": {**schemas, **job_schemas(), **compat_schemas()},
             "securitySchemes": {
                 "aceToken": {"type": "apiKey", "in": "header", "name": "X-ACE-Token"},
                 "bearer": {"type": "http", "scheme": "bearer"},
             },
         },
         "security": [{"aceToken": []}, {"bearer": []}],
-        "paths": {**paths, **job_paths()},
+        "paths": with_head({**paths, **job_paths(), **compat_paths(settings)}),
     }

@@ -1,9 +1,10 @@
-"""GET /api/aggregations: bucket statistics (avg, min, max, sum, count, stddev) per point.
+"""GET or POST /api/aggregations: bucket statistics (avg, min, max, sum, count, stddev) per point.
 
 The seed's shape for one point (`metadata` with siteId, pointName, interval,
 dataPoints; rows of timestamp/avg/min/max/count/stddev), extended to several
 points as a `series` list, each with its `aggregations` (see
-`acechart.wire.encode_aggregations`).
+`acechart.wire.encode_aggregations`). A POST carries the same parameters as a JSON
+object body.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from acechart.errors import BadRequest
 from acechart.server.keys import SETTINGS
-from acechart.server.params import parse_query, wants_async
+from acechart.server.params import parse_query, read_params, wants_async
 from acechart.server.pipeline import DataRequest, answer
 from acechart.times import format_time
 from acechart.wire import encode_aggregations, negotiate
@@ -21,7 +22,8 @@ __all__ = ["handle"]
 
 
 async def handle(request: web.Request) -> web.Response:
-    query = parse_query(request, request.app[SETTINGS], default_interval="1hr")
+    params = await read_params(request)
+    query = parse_query(params, request.app[SETTINGS], default_interval="1hr")
     if query.interval == "raw":
         raise BadRequest(
             "aggregations need an interval: 1min, 5min, 1hr or 1day", parameter="interval"
@@ -29,9 +31,9 @@ async def handle(request: web.Request) -> web.Response:
     data = DataRequest(
         endpoint="aggregations",
         query=query,
-        representation=negotiate(request.query, request.headers.get("Accept", "")),
+        representation=negotiate(params, request.headers.get("Accept", "")),
         encode=encode_aggregations,
-        wants_async=wants_async(request),
+        wants_async=wants_async(request, params),
         download_name=f"{query.site}_{format_time(query.start_ms)[:10]}_{query.interval}_stats",
     )
     return await answer(request, data)

@@ -1,4 +1,5 @@
-"""GET /healthz (the process answers) and GET /readyz (its dependencies answer too).
+"""GET /healthz (the process answers), GET /readyz (its dependencies answer too), and
+GET /api/health, the old Worker's status route (`{"status": "ok", "version": ..}`).
 
 Readiness checks the database (a query), the object store (a HEAD of a probe
 key, which also proves S3 credentials), and that the origin answers HTTP at
@@ -9,14 +10,17 @@ answer does not.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 
+from acechart._core import __version__
 from acechart.server.keys import RUNTIME, SETTINGS
+from acechart.times import format_time
 
-__all__ = ["healthz", "readyz"]
+__all__ = ["api_health", "healthz", "readyz"]
 
 CHECK_TIMEOUT_S = 3.0
 _PROBE_KEY = "health/readyz-probe"
@@ -24,6 +28,14 @@ _PROBE_KEY = "health/readyz-probe"
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def api_health(request: web.Request) -> web.Response:
+    """The Worker's health route, as its clients read it: a small JSON status."""
+    return web.json_response(
+        {"status": "ok", "version": __version__, "timestamp": format_time(time.time_ns() // 10**6)},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -10,7 +10,8 @@ DELETE /api/jobs/{id}            cancel a queued or running job; delete a finish
 
 Every route goes through the same door as the data routes: the token, the
 rate limit and the request log (`identify`), and for a submission the
-origin's word on the site (`authorize`). Only the token that created a job
+origin's word on the site (`authorize`) and its point names against the site's
+catalogue (`check_points`). Only the token that created a job
 sees it; any other gets the same 404 as an unknown id. Failures are raised as
 `AcechartError`s for the error middleware to render.
 """
@@ -23,11 +24,11 @@ import logging
 
 from aiohttp import web
 
-from acechart.errors import BadRequest, JobNotFound
+from acechart.errors import AcechartError, BadRequest, JobNotFound
 from acechart.jobs.model import Job, JobRequest
 from acechart.server.headers import etag_matches, parse_range
 from acechart.server.keys import INFO, JOBS, SETTINGS
-from acechart.server.pipeline import authorize, identify
+from acechart.server.pipeline import authorize, check_points, identify
 from acechart.server.respond import json_response
 from acechart.storage.objects import DEFAULT_CHUNK_SIZE, ObjectNotFound
 from acechart.wire import Representation, negotiate
@@ -55,6 +56,7 @@ async def submit(request: web.Request) -> web.Response:
     info = request[INFO]
     info.site, info.point_count = q.site, len(q.points)
     token = await authorize(request, "jobs", q.site)
+    await check_points(request, q.site, q.points, token)
     job, _ = await request.app[JOBS].submit_request(job_request, token)
     response = await json_response(request, job.accepted_body(), {"Location": job.url, **_NO_STORE})
     response.set_status(202)
@@ -103,6 +105,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    if request.method == "HEAD":
+        return response
     await response.write(b"retry: 2000\n\n")
     sequence = 0
     try:
@@ -200,8 +204,23 @@ async def _send_converted(
             return response
         if first is not None:
             await response.write(first)
-        async for chunk in chunks:
-            await response.write(chunk)
+        try:
+            async for chunk in chunks:
+                await response.write(chunk)
+        except AcechartError as exc:
+            # The status line is out: cutting the connection is the one honest signal
+            # left, so the client sees an incomplete body rather than a short document
+            # (or a keep-alive connection that never ends).
+            logger.error(
+                "job %s: conversion to %s (%s) failed mid-stream: %s",
+                job.id,
+                wanted.format,
+                wanted.layout,
+                exc,
+            )
+            if request.transport is not None:
+                request.transport.close()
+            return response
     await response.write_eof()
     return response
 
