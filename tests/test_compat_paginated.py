@@ -354,3 +354,17 @@ async def test_an_empty_range_is_an_empty_last_page(svc: Service) -> None:
     resp = await svc.get(PATH, q)
     assert resp.status == 200
     assert await resp.json() == {"point_samples": [], "next_cursor": None, "has_more": False}
+
+
+async def test_a_walk_counts_once_against_the_rate_limit(
+    aiohttp_client: ClientFactory, real: Sim, tmp_path: Path
+) -> None:
+    svc = await start_service(aiohttp_client, real, tmp_path, rate_limit_per_minute=2)
+    points = numeric_points(real, 2)
+    q = params(START, START + HOUR, page_size="5", point_names=",".join(points))
+    _, pages = await walk(svc, q)
+    assert len(pages) > 5
+    assert (await svc.get(PATH, q)).status == 200  # the second walk
+    limited = await svc.get(PATH, q)
+    assert limited.status == 429
+    assert "Retry-After" in limited.headers

@@ -231,6 +231,15 @@ async def test_past_the_default_line_limit_too(svc: Service) -> None:
     assert json.loads(body)["maxLineBytes"] == 65_536
 
 
+async def test_protocol_errors_carry_cors_when_any_origin_may_call(
+    aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path
+) -> None:
+    svc = await start_service(aiohttp_client, sim, tmp_path, cors_origins=("*",))
+    status, headers, _ = await raw_request(svc, get_line("/api/health?x=" + "a" * 70_000))
+    assert status == 414
+    assert headers["access-control-allow-origin"] == "*"
+
+
 async def test_a_header_past_its_limit_is_a_json_431(svc: Service) -> None:
     status, headers, body = await raw_request(
         svc, get_line("/api/health", "X-Padding: " + "p" * 20_000)

@@ -98,8 +98,9 @@ class _Computed:
     classification: Classification
 
 
-def identify(request: web.Request, endpoint: str) -> tuple[str, str]:
-    """(token, fingerprint) of the caller, after its rate limit for `endpoint`.
+def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
+    """(token, fingerprint) of the caller, after its rate limit for `endpoint` (unless
+    `limited` is false: a request that is part of one already counted).
 
     Every authenticated route starts here, so each is limited and logged alike.
     """
@@ -107,13 +108,14 @@ def identify(request: web.Request, endpoint: str) -> tuple[str, str]:
     token = token_from(request)
     fingerprint = app[ACCESS].fingerprint(token)
     request[INFO].client = fingerprint[:12]
-    app[LIMITER].check(fingerprint, endpoint)
+    if limited:
+        app[LIMITER].check(fingerprint, endpoint)
     return token, fingerprint
 
 
-async def authorize(request: web.Request, endpoint: str, site: str) -> str:
+async def authorize(request: web.Request, endpoint: str, site: str, *, limited: bool = True) -> str:
     """The caller's token, after the rate limit and the origin's word on the site."""
-    token, fingerprint = identify(request, endpoint)
+    token, fingerprint = identify(request, endpoint, limited=limited)
     await request.app[ACCESS].check(token, site, fingerprint)
     return token
 

@@ -14,7 +14,8 @@ samples in (time, point name) order, values as the shortest decimal text that
 `Accept: application/x-msgpack` gives the same document as MessagePack. The
 cursor is acechart's own (see `server.paging`): it never stalls or skips, and
 one of another query is a 400. A walk needing too much origin data gets the
-413 of `/api/timeseries`, with suggestions.
+413 of `/api/timeseries`, with suggestions. Only a walk's first page counts
+against the rate limit.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ async def handle(request: web.Request) -> web.Response:
     wanted = parse_points(params) if any(a in params for a in ALIASES["points"]) else None
     fmt = ace_format(request.headers.get("Accept", ""))
     info.site, info.format = site, fmt
-    token = await authorize(request, "paginated", site)
+    raw_cursor = params.get("cursor", "").strip()
+    # A walk counts once against the rate limit: its first page (the following ones are
+    # cut from memory, and a client walking a site's day must not be throttled mid-walk).
+    token = await authorize(request, "paginated", site, limited=not raw_cursor)
 
     catalog = app[CATALOG]
     if wanted is None:
@@ -80,7 +84,6 @@ async def handle(request: web.Request) -> web.Response:
         names = sorted(set(wanted))
     info.point_count = len(names)
     fingerprint = query_fingerprint(site, start, end, interval, wanted)
-    raw_cursor = params.get("cursor", "").strip()
     cursor = PageCursor.decode(raw_cursor, fingerprint) if raw_cursor else None
     after = after_position(cursor, names)
     end_excl = end + 1  # the origin includes end_time
