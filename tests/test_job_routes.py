@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import msgpack
 import pytest
 from aiohttp import web
@@ -182,8 +183,11 @@ async def test_a_damaged_sidecar_is_a_clear_error(
     client = await client_for(stack, aiohttp_client)
     job_id = await submit_and_finish(client, stack, format="msgpack")
     key = f"exports/{job_id}/series.blocks"
-    await stack.store.put(key, b"\x00" * 64, None, "application/octet-stream")
+    blocks = await stack.store.get(key)
     url = f"/api/jobs/{job_id}/result"
+
+    # the first block damaged: nothing is sent but the JSON error
+    await stack.store.put(key, b"\x00" * 64, None, "application/octet-stream")
     resp = await client.get(url + "?format=json", headers=OWNER)
     assert resp.status == 503
     body = await resp.json()
@@ -191,6 +195,18 @@ async def test_a_damaged_sidecar_is_a_clear_error(
     assert key in body["message"] and "corrupt" in body["message"]
     assert "Traceback" not in json.dumps(body)
     assert (await client.get(url, headers=OWNER)).status == 200
+
+    # a later block damaged, once the answer has begun: the connection is cut, so the
+    # client sees an incomplete body, never a short document that looks whole
+    summary = json.loads(await stack.store.get(f"exports/{job_id}/metadata.json"))
+    second = summary["series"][1]
+    damaged = bytearray(blocks)
+    damaged[second["blockOffset"] + second["blockLength"] // 2] ^= 0xFF
+    await stack.store.put(key, bytes(damaged), None, "application/octet-stream")
+    resp = await client.get(url + "?format=csv", headers=OWNER)
+    assert resp.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await asyncio.wait_for(resp.read(), 10)
 
 
 async def test_events_stream_progress_until_done(
