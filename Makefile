@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 MATURIN := $(VENV)/bin/maturin
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all venv build dev test test-rust test-py lint bench demo clean
+.PHONY: all venv build build-runtime dev test test-rust test-py lint bench demo clean
 
 all: build
 
@@ -17,6 +17,10 @@ venv: $(MATURIN)
 ## build: the extension with the release profile, plus runtime and test dependencies
 build: $(MATURIN)
 	$(MATURIN) develop --release --extras test
+
+## build-runtime: the extension and only what the service needs (what `make demo` installs)
+build-runtime: $(MATURIN)
+	$(MATURIN) develop --release
 
 ## dev: an unoptimised build for quick iteration (never for benchmarks)
 dev: $(MATURIN)
@@ -44,7 +48,7 @@ bench: build
 	$(PY) -m pytest benches --benchmark-enable --benchmark-only \
 		--benchmark-columns=min,median,mean,ops --benchmark-group-by=group -p no:randomly
 
-demo: build
+demo: build-runtime
 	$(PY) -m acechart demo
 
 clean:
