@@ -20,7 +20,7 @@ import pytest
 
 import acechart
 from acechart.client import parse_when
-from acechart.errors import BadRequest, OriginAuthError
+from acechart.errors import BadRequest, ConfigError, OriginAuthError
 from tests.real_processes import free_port, start_process
 
 SITE = "ses_falls_city"
@@ -149,3 +149,31 @@ def test_the_readme_example_runs_as_a_plain_script(origin: str, tmp_path: Path) 
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] in ("HIT", "PARTIAL", "MISS")
+
+
+def test_a_wrong_origin_url_is_named(origin: str, tmp_path: Path) -> None:
+    """A base URL missing its path answers 404 pages, not the API: the error says so."""
+    wrong = origin + "/not-the-api"
+    with (
+        acechart.Client(
+            token="demo-token", origin_url=wrong, data_dir=str(tmp_path), progress=False
+        ) as ace,
+        pytest.raises(ConfigError) as caught,
+    ):
+        ace.query(SITE, "a/b", "-1d", "now")
+    assert wrong in str(caught.value) and "ACE API" in str(caught.value)
+
+
+def test_nothing_is_created_in_the_working_directory(tmp_path: Path) -> None:
+    """With no data dir given, the cache goes to the per-user cache directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACECHART_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    code = "from acechart.settings import Settings; print(Settings.from_env({}).data_dir)"
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert run.stdout.strip() == str(tmp_path / "xdg" / "acechart")
+    assert (
+        sorted(p.name for p in tmp_path.iterdir()) == ["xdg"]
+        or not (tmp_path / "acechart-data").exists()
+    )

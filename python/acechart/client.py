@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from acechart.errors import BadRequest, ConfigError
+from acechart.errors import BadRequest, ConfigError, OriginMisconfigured
 from acechart.origin.client import Progress
 from acechart.query import Query, parse_time
 from acechart.result import Result
@@ -203,7 +203,13 @@ class AsyncClient:
         """The origin's word that this token may read `site`, before any cached data."""
         if site in self._confirmed:
             return
-        await self.runtime.origin.get_site(site, token=self.token)
+        try:
+            await self.runtime.origin.get_site(site, token=self.token)
+        except OriginMisconfigured as exc:
+            url = self.runtime.settings.origin_url
+            raise ConfigError(
+                f"origin_url {url!r} does not answer as the ACE API: {exc.reason}"
+            ) from exc
         self._confirmed.add(site)
 
     async def close(self) -> None:

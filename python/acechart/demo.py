@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from acechart.server import create_app
+from acechart.server.runner import AppRunner
 from acechart.settings import Settings
 from acechart.simulator.app import SimulatorConfig, run_simulator
 from acechart.simulator.settings import SimulatorSettings
@@ -67,7 +68,8 @@ def banner(settings: Settings, service_url: str, origin_url: str, site: str, poi
 
 @contextlib.asynccontextmanager
 async def _service(settings: Settings) -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    # acechart's runner, so what aiohttp refuses before routing is answered in JSON too.
+    runner = AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.server_host, settings.server_port).start()

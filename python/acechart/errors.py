@@ -211,6 +211,14 @@ class OriginNotFound(OriginError):
         super().__init__(reason, origin_status=origin_status, **extra)
 
 
+class OriginMisconfigured(OriginError):
+    """The origin URL answers, but not as the ACE API does (a 404 page that is not the
+    API's JSON): most likely `origin_url` points at the wrong place."""
+
+    status = 502
+    code = "origin_misconfigured"
+
+
 class OriginBadRequest(OriginError):
     """The origin rejected our request as invalid (422, 400): reported as our 400."""
 

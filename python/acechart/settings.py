@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import platformdirs
+
 from acechart.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "SIMULATOR_ENV_PREFIX", "VALID_PAGE_SIZES", "Settings"]
@@ -126,8 +128,9 @@ class Settings:
     """Longest Retry-After we wait for; a longer one fails the fetch with that hint."""
 
     # --- storage ----------------------------------------------------------------
-    data_dir: str = "acechart-data"
-    """Directory of the SQLite file (`acechart.db`) and of the local object store (`objects/`)."""
+    data_dir: str = ""
+    """Directory of the SQLite file (`acechart.db`) and of the local object store (`objects/`);
+    empty: the per-user cache directory (`~/.cache/acechart` on Linux, via platformdirs)."""
 
     db_busy_timeout_ms: int = 5000
     """How long a SQLite statement waits for a lock held by another process."""
@@ -293,6 +296,9 @@ class Settings:
     # ---------------------------------------------------------------------------
 
     def __post_init__(self) -> None:
+        if not self.data_dir:
+            # Never a directory in whatever the working directory happens to be.
+            object.__setattr__(self, "data_dir", platformdirs.user_cache_dir("acechart"))
         for check in _CHECKS:
             check(self)
 

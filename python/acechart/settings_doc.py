@@ -64,6 +64,8 @@ def _default(field: dataclasses.Field[object]) -> str:
         return ",".join(str(v) for v in value)
     if isinstance(value, dict):
         return ";".join(f"{k}={','.join(sorted(v))}" for k, v in value.items()) or "(none)"
+    if value == "":
+        return "(empty)"
     return "(none)" if value is None else str(value)
 
 

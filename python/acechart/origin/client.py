@@ -38,6 +38,7 @@ from acechart.errors import (
     OriginAuthError,
     OriginBadRequest,
     OriginError,
+    OriginMisconfigured,
     OriginNotFound,
     OriginTimeout,
     OriginUnavailable,
@@ -676,7 +677,7 @@ class OriginClient:
                             origin_status=200,
                         ) from exc
                 else:
-                    failure = _status_error(status, body, retry_after)
+                    failure = _status_error(status, body, retry_after, path)
                     if _is_key_refusal(status, body):
                         refusals += 1
                         if refusals >= _KEY_REFUSALS:
@@ -839,12 +840,28 @@ async def _listing(body: bytes) -> dict[str, Any]:
     return {"items": items, "pages": max(pages, 1), "total": total}
 
 
-def _status_error(status: int, body: bytes, retry_after: float | None) -> OriginError:
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+def _status_error(
+    status: int, body: bytes, retry_after: float | None, path: str = ""
+) -> OriginError:
     """The typed error for a non-200 origin answer, with a short reason from its body."""
     reason = f"origin answered {status}: {_body_excerpt(body)}"
     if status in (401, 403):
         return OriginAuthError(reason, origin_status=status)
     if status == 404:
+        if not _is_json(body):
+            return OriginMisconfigured(
+                f"the origin answered 404 with a page that is not the ACE API's JSON ({path}):"
+                " check ACECHART_ORIGIN_URL, the base URL of the API",
+                origin_status=status,
+            )
         return OriginNotFound(reason, origin_status=status)
     if status < 500 and status != 429:
         return OriginBadRequest(reason, origin_status=status)
