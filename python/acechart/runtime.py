@@ -118,6 +118,10 @@ class Runtime:
             stack.push_async_callback(self.db.close)
             stack.push_async_callback(self.store.close)
             stack.push_async_callback(self.origin.close)
+            # Run first (the stack unwinds last in, first out): nothing in flight may
+            # reach for the origin, the store or the database after they close.
+            stack.push_async_callback(self.catalog.close)
+            stack.push_async_callback(self.engine.close)
 
     async def __aenter__(self) -> Self:
         return self

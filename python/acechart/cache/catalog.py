@@ -160,6 +160,13 @@ class PointCatalog:
         listing = await self.list(site, token=token)
         return {p.name: (p.collect_interval or 60) * 1000 for p in listing.points}
 
+    async def close(self) -> None:
+        """Stop catalogue refreshes still running."""
+        tasks = list(self._refreshing.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def refresh(self, site: str, *, token: str) -> int:
         """Refetch the whole catalogue of `site`; concurrent callers share one fetch."""
         task = self._refreshing.get(site)

@@ -117,6 +117,7 @@ class GapFetcher:
         self.catalog = catalog
         self.policy = policy
         self._inflight: dict[tuple[Any, ...], _Flight] = {}
+        self._stopping: set[asyncio.Task[_Fetched]] = set()
 
     async def fetch(
         self,
@@ -321,6 +322,16 @@ class GapFetcher:
                 # rather than let it page through the origin for nobody.
                 self._land(key, flight)
                 flight.task.cancel()
+                self._stopping.add(flight.task)
+                flight.task.add_done_callback(self._stopping.discard)
+
+    async def close(self) -> None:
+        """Stop every fetch still in flight and wait for it, so none outlives the client."""
+        tasks = [*(f.task for f in self._inflight.values()), *self._stopping]
+        self._inflight.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _landed(self, key: tuple[Any, ...], flight: _Flight, _task: object) -> None:
         self._land(key, flight)

@@ -90,6 +90,10 @@ class Engine:
             origin, blocks, catalog, policy or FetchPolicy.from_settings(origin.settings)
         )
 
+    async def close(self) -> None:
+        """Stop the origin fetches still running (before the origin client closes)."""
+        await self.fetcher.close()
+
     async def plan(self, query: Query) -> Plan:
         """The gaps a query would fetch, from metadata only (no block is read or decoded)."""
         now = self.clock()

@@ -217,6 +217,7 @@ class OriginClient:
         self._base = settings.origin_url.rstrip("/")
         self._session = session
         self._owns_session = session is None
+        self._closed = False
         self._slots = asyncio.Semaphore(settings.origin_concurrency)
         self._rng = rng or random.Random()
         self._timeout = aiohttp.ClientTimeout(
@@ -237,7 +238,8 @@ class OriginClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the session if this client opened it."""
+        """Close the session if this client opened it; the client is unusable afterwards."""
+        self._closed = True
         if self._session is not None and self._owns_session:
             await self._session.close()
         self._session = None
@@ -245,6 +247,8 @@ class OriginClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         """The pooled keep-alive session, opened on first use inside the running loop."""
+        if self._closed:
+            raise OriginUnavailable("the origin client is closed")
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=max(self.settings.origin_concurrency, 1) * 2)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
