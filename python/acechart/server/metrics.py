@@ -3,7 +3,7 @@
 Each app gets its own `CollectorRegistry`, so two apps in one process (tests,
 the demo) never share or collide on counters. Label values come from closed
 sets (route names, formats, tiers), never from request input, so the number
-of series stays bounded. Queue metrics are read from the job table at scrape
+of series stays bounded. Queue metrics are read from the job queue (`stats()`) at scrape
 time (jobs by status, depth, oldest wait, mean duration of retained jobs), so
 they count work done by every worker of the database, not only this process.
 """
@@ -153,7 +153,7 @@ class Metrics:
         self.retries = Counter(
             "acechart_origin_retries", "Origin sample requests that were retries", registry=r
         )
-        # queues (seed 7.1 `queues`), set at scrape time from queue_jobs
+        # queues (seed 7.1 `queues`), set at scrape time from JobQueue.stats()
         self.jobs = Gauge("acechart_jobs", "Retained jobs by status", ["status"], registry=r)
         self.queue_depth = Gauge("acechart_queue_depth", "Jobs waiting to run", registry=r)
         self.queue_wait = Gauge(
