@@ -327,21 +327,7 @@ class OriginClient:
             tasks.clear()
         path = f"/sites/{quote(site, safe='')}/timeseries/paginated"
         await _all_or_cancel([self._page_through(path, task, token, state) for task in tasks])
-        result = self._merge(state, wanted is None)
-        return Samples(
-            names=result[0],
-            point_index=result[1],
-            ts=result[2],
-            values=result[3],
-            pages=state.pages,
-            requests=state.requests,
-            samples=state.received,
-            non_numeric=int(np.count_nonzero(np.isnan(result[3]))),
-            retries=state.retries,
-            parse_s=state.parse_s,
-            elapsed_s=time.perf_counter() - started,
-            bytes=state.bytes,
-        )
+        return self._samples(state, sort_names=wanted is None, started=started)
 
     async def _page_through(self, path: str, task: _Task, token: str, state: _Fetch) -> None:
         """Follow one window's cursor to the end, keeping samples inside [start, end)."""
@@ -437,21 +423,7 @@ class OriginClient:
         tasks = [_Task([p], a, b) for p in wanted for a, b in _windows(start_ms, end_ms, window)]
         state = _Fetch(names, tasks, progress)
         await _all_or_cancel([self._point_window(task, token, state) for task in tasks])
-        result = self._merge(state, False)
-        return Samples(
-            names=result[0],
-            point_index=result[1],
-            ts=result[2],
-            values=result[3],
-            pages=state.pages,
-            requests=state.requests,
-            samples=state.received,
-            non_numeric=int(np.count_nonzero(np.isnan(result[3]))),
-            retries=state.retries,
-            parse_s=state.parse_s,
-            elapsed_s=time.perf_counter() - started,
-            bytes=state.bytes,
-        )
+        return self._samples(state, sort_names=False, started=started)
 
     async def _point_window(self, task: _Task, token: str, state: _Fetch) -> None:
         assert task.points is not None
@@ -595,6 +567,24 @@ class OriginClient:
         state.kept += len(ts)
         reached = int(page.ts.max()) - task.start_ms
         task.covered_ms = max(task.covered_ms, min(reached, task.end_ms - task.start_ms))
+
+    def _samples(self, state: _Fetch, *, sort_names: bool, started: float) -> Samples:
+        """The fetch's kept samples as one `Samples`, with what the fetch cost."""
+        names, point_index, ts, values = self._merge(state, sort_names)
+        return Samples(
+            names=names,
+            point_index=point_index,
+            ts=ts,
+            values=values,
+            pages=state.pages,
+            requests=state.requests,
+            samples=state.received,
+            non_numeric=int(np.count_nonzero(np.isnan(values))),
+            retries=state.retries,
+            parse_s=state.parse_s,
+            elapsed_s=time.perf_counter() - started,
+            bytes=state.bytes,
+        )
 
     def _merge(
         self, state: _Fetch, sort_names: bool
