@@ -212,8 +212,9 @@ async def test_a_damaged_sidecar_is_a_clear_error(
 async def test_events_stream_progress_until_done(
     stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
-    stack = await stacks.open(job_chunk_samples=20_000)
-    stack.sim.faults.configure(latency_s=0.02)
+    # Daily windows on the per-point route, each a little slow: a run long enough to report.
+    stack = await stacks.open(job_chunk_samples=20_000, origin_point_window_s=86_400)
+    stack.sim.faults.configure(latency_s=0.05)
     client = await client_for(stack, aiohttp_client)
     resp = await client.post("/api/jobs", json=post_body(stack), headers=OWNER)
     job_id = (await resp.json())["jobId"]
