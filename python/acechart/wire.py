@@ -6,30 +6,54 @@ One home for what a representation is called and how it is chosen, so that
 everywhere) and on the bytes of a document. Nothing here knows HTTP beyond the
 text of an `Accept` header: the server passes header values in, and the
 encoding runs in the Rust core, array to bytes.
+
+Formats and their layouts (the first is the format's own, the default):
+
+| format | media type | layouts |
+| --- | --- | --- |
+| json | application/json | rows |
+| msgpack (binary) | application/x-msgpack | rows, columns |
+| csv | text/csv | rows |
+| arrow | application/vnd.apache.arrow.stream | series, wide |
+| parquet (job results only) | application/vnd.apache.parquet | series |
+
+`rows` and `series` both name a format's own layout: the seed's row document for
+JSON, MessagePack and CSV, one record batch (Parquet: row group) per series for
+Arrow and Parquet; so `layout=rows` with `format=arrow` is `series`, and the
+cache key and a job's stored representation always carry the canonical name.
+`columns` is MessagePack's, `wide` (one outer-joined table) Arrow's.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import importlib.util
+import json
+import struct
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart._core import encode_csv, encode_json, encode_msgpack
+from acechart._core import encode_arrow, encode_csv, encode_json, encode_msgpack
 from acechart.errors import BadRequest
 from acechart.query import Query
 from acechart.result import AGG_FLOAT_KEYS, Aggregates, Result, Series
 from acechart.times import format_time
 
 __all__ = [
+    "ARROW_EOS",
     "CONTENT_TYPES",
     "EXTENSIONS",
     "FORMATS",
+    "FORMAT_LAYOUTS",
+    "JOB_FORMATS",
+    "JOB_LAYOUTS",
     "JSON_ROWS",
     "LAYOUTS",
+    "LIVE_FORMATS",
     "MEDIA_TYPES",
     "SEED_FORMAT_NAMES",
     "AggItem",
@@ -40,9 +64,12 @@ __all__ = [
     "ace_format",
     "aggregation_items",
     "aggregations_metadata",
+    "arrow_head",
+    "arrow_part",
     "encode_aggregations",
     "encode_timeseries",
     "negotiate",
+    "parquet_available",
     "parse_format",
     "parse_layout",
     "parse_qualities",
@@ -51,8 +78,8 @@ __all__ = [
     "timeseries_metadata",
 ]
 
-Format = Literal["json", "msgpack", "csv"]
-Layout = Literal["rows", "columns"]
+Format = Literal["json", "msgpack", "csv", "arrow", "parquet"]
+Layout = Literal["rows", "columns", "series", "wide"]
 
 #: Every name a caller may give a format, lower case (`binary` is the seed's name of
 #: MessagePack, `messagepack` the one its export metadata uses).
@@ -62,16 +89,47 @@ FORMATS: dict[str, Format] = {
     "binary": "msgpack",
     "messagepack": "msgpack",
     "csv": "csv",
+    "arrow": "arrow",
+    "parquet": "parquet",
 }
-LAYOUTS: tuple[Layout, ...] = ("rows", "columns")
+LAYOUTS: tuple[Layout, ...] = ("rows", "columns", "series", "wide")
+#: The layouts of each format, its own (the default) first.
+FORMAT_LAYOUTS: dict[Format, tuple[Layout, ...]] = {
+    "json": ("rows",),
+    "msgpack": ("rows", "columns"),
+    "csv": ("rows",),
+    "arrow": ("series", "wide"),
+    "parquet": ("series",),
+}
+#: What `/api/timeseries` and `/api/aggregations` answer in: Parquet is written by jobs.
+LIVE_FORMATS: tuple[Format, ...] = ("json", "msgpack", "csv", "arrow")
+#: What a job stores or converts its result to.
+JOB_FORMATS: tuple[Format, ...] = ("json", "msgpack", "csv", "arrow", "parquet")
+#: A job's result is written and converted series by series: no `wide` table.
+JOB_LAYOUTS: tuple[Layout, ...] = ("rows", "columns", "series")
 CONTENT_TYPES: dict[Format, str] = {
     "json": "application/json",
     "msgpack": "application/x-msgpack",
     "csv": "text/csv; charset=utf-8",
+    "arrow": "application/vnd.apache.arrow.stream",
+    "parquet": "application/vnd.apache.parquet",
 }
-EXTENSIONS: dict[Format, str] = {"json": "json", "msgpack": "msgpack", "csv": "csv"}
-#: The seed's `format` names in an export's metadata.json (section 2.1).
-SEED_FORMAT_NAMES: dict[Format, str] = {"json": "json", "msgpack": "messagepack", "csv": "csv"}
+#: File extensions (`.arrows` is the Arrow project's name for the IPC stream format).
+EXTENSIONS: dict[Format, str] = {
+    "json": "json",
+    "msgpack": "msgpack",
+    "csv": "csv",
+    "arrow": "arrows",
+    "parquet": "parquet",
+}
+#: The seed's `format` names in an export's metadata.json (section 2.1), and ours beyond it.
+SEED_FORMAT_NAMES: dict[Format, str] = {
+    "json": "json",
+    "msgpack": "messagepack",
+    "csv": "csv",
+    "arrow": "arrow",
+    "parquet": "parquet",
+}
 #: Media types in `Accept` and the format each names.
 MEDIA_TYPES: dict[str, Format] = {
     "application/json": "json",
@@ -79,8 +137,15 @@ MEDIA_TYPES: dict[str, Format] = {
     "application/msgpack": "msgpack",
     "application/vnd.msgpack": "msgpack",
     "text/csv": "csv",
+    "application/vnd.apache.arrow.stream": "arrow",
+    "application/vnd.apache.parquet": "parquet",
 }
-_MSGPACK_MEDIA = tuple(m for m, f in MEDIA_TYPES.items() if f == "msgpack")
+#: Formats the seed never had: naming one in `format=` beats an `Accept` of MessagePack.
+_NEW_FORMATS: frozenset[Format] = frozenset({"arrow", "parquet"})
+_LAYOUT_NEEDS = {
+    "columns": "layout=columns needs MessagePack (format=msgpack or Accept: application/x-msgpack)",
+    "wide": "layout=wide needs Arrow (format=arrow or Accept: application/vnd.apache.arrow.stream)",
+}
 
 RawItem = tuple[str, NDArray[np.int64], NDArray[np.float64]]
 AggItem = tuple[str, Aggregates]
@@ -105,39 +170,83 @@ class Representation:
 JSON_ROWS = Representation()
 
 
-def parse_format(name: str, parameter: str = "format") -> Format:
-    """Any accepted name of a format, any case -> the format; `BadRequest` names `parameter`."""
+def _names(items: Sequence[str]) -> str:
+    return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else items[0]
+
+
+def parse_format(
+    name: str, parameter: str = "format", formats: Collection[Format] = JOB_FORMATS
+) -> Format:
+    """Any accepted name of a format, any case -> the format; `BadRequest` names `parameter`
+    (also for a format known but not among `formats`)."""
     fmt = FORMATS.get(name.strip().lower())
+    allowed = [
+        f if f != "msgpack" else "msgpack (or binary)" for f in FORMAT_LAYOUTS if f in formats
+    ]
     if fmt is None:
+        raise BadRequest(f"unknown format {name!r}; use {_names(allowed)}", parameter=parameter)
+    if fmt not in formats:
         raise BadRequest(
-            f"unknown format {name!r}; use json, msgpack (or binary) or csv", parameter=parameter
+            f"format={fmt} is for job results (POST /api/jobs); here use {_names(allowed)}",
+            parameter=parameter,
         )
     return fmt
 
 
 def parse_layout(name: str, parameter: str = "layout") -> Layout:
-    """`rows` or `columns`, any case; `BadRequest` names `parameter`."""
+    """A layout's name, any case (not yet checked against a format); `BadRequest` names
+    `parameter`."""
     lowered = name.strip().lower()
-    if lowered == "rows":
-        return "rows"
-    if lowered == "columns":
-        return "columns"
-    raise BadRequest(f"unknown layout {name!r}; use rows or columns", parameter=parameter)
+    for layout in LAYOUTS:
+        if lowered == layout:
+            return layout
+    raise BadRequest(f"unknown layout {name!r}; use {_names(LAYOUTS)}", parameter=parameter)
 
 
-def representation(fmt: str, layout: str = "rows") -> Representation:
-    """A checked representation from names: columns exist only in MessagePack."""
-    rep = Representation(parse_format(fmt), parse_layout(layout))
-    _check_layout(rep)
-    return rep
-
-
-def _check_layout(rep: Representation) -> None:
-    if rep.layout == "columns" and rep.format != "msgpack":
+def _layout_of(fmt: Format, layout: Layout, layouts: Collection[Layout]) -> Layout:
+    """`layout` as `fmt` names it (`rows` and `series` both mean the format's own)."""
+    own = FORMAT_LAYOUTS[fmt]
+    if layout in ("rows", "series"):
+        layout = own[0]
+    if layout not in own:
+        raise BadRequest(_LAYOUT_NEEDS[layout], parameter="layout")
+    if layout not in layouts:
         raise BadRequest(
-            "layout=columns needs MessagePack (format=msgpack or Accept: application/x-msgpack)",
+            f"layout={layout} joins every series into one table, which a job's result, "
+            "written and converted series by series, cannot be; use layout=series, or "
+            "/api/timeseries for a wide table",
             parameter="layout",
         )
+    return layout
+
+
+@functools.cache
+def parquet_available() -> bool:
+    """Whether pyarrow (the `acechart[arrow]` extra), Parquet's writer, is installed."""
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def _check_writable(fmt: Format) -> None:
+    if fmt == "parquet" and not parquet_available():
+        raise BadRequest(
+            "format=parquet needs pyarrow, which is not installed: "
+            "pip install 'acechart[arrow]' (or ask for format=arrow)",
+            parameter="format",
+        )
+
+
+def representation(
+    fmt: str,
+    layout: str = "rows",
+    *,
+    formats: Collection[Format] = JOB_FORMATS,
+    layouts: Collection[Layout] = LAYOUTS,
+) -> Representation:
+    """A checked representation from names, the layout canonical for the format
+    (`arrow` + `rows` -> `arrow` + `series`); `BadRequest` names `format` or `layout`."""
+    f = parse_format(fmt, formats=formats)
+    _check_writable(f)
+    return Representation(f, _layout_of(f, parse_layout(layout), layouts))
 
 
 def parse_qualities(header: str) -> dict[str, float]:
@@ -175,29 +284,38 @@ def _accepted_formats(accept: str) -> tuple[tuple[Format, float], ...]:
 
 
 def negotiate(
-    params: Mapping[str, str], accept: str, default: Representation = JSON_ROWS
+    params: Mapping[str, str],
+    accept: str,
+    default: Representation = JSON_ROWS,
+    *,
+    formats: Collection[Format] = LIVE_FORMATS,
+    layouts: Collection[Layout] = LAYOUTS,
 ) -> Representation:
     """The one negotiation of every data answer: format, then layout.
 
-    1. An `Accept` that names MessagePack wins (the seed's `shouldUseBinary`).
+    1. An `Accept` that names MessagePack wins (the seed's `shouldUseBinary`),
+       unless `format=` names one the seed never had (arrow, parquet).
     2. Else `format=` (any alias, any case).
-    3. Else the format `Accept` rates highest among those it names; a tie goes
-       to `default` (what a job stored, JSON for a live query), then to JSON.
-       An `Accept` naming none of ours (`*/*`, nothing) gets `default`.
+    3. Else the format `Accept` rates highest among those it names (of
+       `formats`); a tie goes to `default` (what a job stored, JSON for a live
+       query), then to JSON. An `Accept` naming none of them (`*/*`, nothing)
+       gets `default`.
 
-    `layout=` (any case) is checked against the format; without it the layout
-    is `default`'s when the format is `default`'s, else rows. `BadRequest`
-    names `format` or `layout`.
+    `layout=` (any case) is checked against the format and made canonical
+    (`rows` and `series` name the format's own layout); without it the layout
+    is `default`'s when the format is `default`'s, else the format's own.
+    `formats` are those the route answers in (`JOB_FORMATS` for job results);
+    `layouts` those it can write (`JOB_LAYOUTS`: no `wide`). `BadRequest` names
+    `format` or `layout`.
     """
-    accepted = dict(_accepted_formats(accept)) if accept else {}
+    accepted = {f: q for f, q in _accepted_formats(accept) if f in formats} if accept else {}
     raw_format = params.get("format")
+    named = None if raw_format is None else parse_format(raw_format, formats=formats)
     fmt: Format
-    if "msgpack" in accepted:
+    if "msgpack" in accepted and named not in _NEW_FORMATS:
         fmt = "msgpack"
-        if raw_format is not None:
-            parse_format(raw_format)
-    elif raw_format is not None:
-        fmt = parse_format(raw_format)
+    elif named is not None:
+        fmt = named
     elif accepted:
         top = max(accepted.values())
         rated = [f for f, q in accepted.items() if q == top]
@@ -208,11 +326,12 @@ def negotiate(
         fmt = default.format
     raw_layout = params.get("layout")
     if raw_layout is None:
-        layout: Layout = default.layout if fmt == default.format else "rows"
+        layout = default.layout if fmt == default.format else FORMAT_LAYOUTS[fmt][0]
     else:
-        layout = parse_layout(raw_layout)
+        layout = _layout_of(fmt, parse_layout(raw_layout), layouts)
     rep = Representation(fmt, layout)
-    _check_layout(rep)
+    if rep != default:
+        _check_writable(fmt)
     return rep
 
 
@@ -261,9 +380,33 @@ def encode_timeseries(result: Result, rep: Representation) -> bytes:
     if rep.format == "csv":
         return encode_csv(series)
     meta = timeseries_metadata(result.query, result.total_samples)
+    return _encode(meta, series, rep)
+
+
+def _encode(
+    meta: dict[str, Any], series: Sequence[RawItem] | Sequence[AggItem], rep: Representation
+) -> bytes:
     if rep.format == "msgpack":
-        return encode_msgpack(meta, series, rep.layout)
-    return encode_json(meta, series)
+        return encode_msgpack(meta, series, "columns" if rep.layout == "columns" else "rows")
+    if rep.format == "arrow":
+        wide = rep.layout == "wide"
+        if wide:
+            _check_wide([item[0] for item in series])
+        return encode_arrow(meta, series, "wide" if wide else "series")
+    if rep.format == "json":
+        return encode_json(meta, series)
+    raise ValueError(f"{rep.format} documents are written by jobs (acechart.jobs.export)")
+
+
+def _check_wide(names: Sequence[str]) -> None:
+    """A wide table names a column per point beside `time` (a query names each point
+    once already)."""
+    if "time" in names:
+        raise BadRequest(
+            "layout=wide names a column per point beside `time`, and a point is named "
+            "'time'; use layout=series",
+            parameter="layout",
+        )
 
 
 def aggregation_items(result: Result) -> list[AggItem]:
@@ -302,6 +445,66 @@ def encode_aggregations(result: Result, rep: Representation) -> bytes:
     if rep.format == "csv":
         return encode_csv(series)
     meta = aggregations_metadata(result.query, result.total_samples)
-    if rep.format == "msgpack":
-        return encode_msgpack(meta, series, rep.layout)
-    return encode_json(meta, series)
+    return _encode(meta, series, rep)
+
+
+# --- an Arrow document in pieces (job results) --------------------------------------
+
+#: The end-of-stream marker of an Arrow IPC stream: a continuation and a zero length.
+ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+_CONTINUATION = 0xFFFFFFFF
+
+
+def _split_stream(stream: bytes) -> tuple[bytes, bytes]:
+    """(the schema message, the messages after it) of one `encode_arrow` stream."""
+    marker, length = struct.unpack_from("<Ii", stream)
+    if marker != _CONTINUATION or length <= 0 or not stream.endswith(ARROW_EOS):
+        raise ValueError("not an Arrow IPC stream of encode_arrow")
+    end = 8 + length  # a schema message has no body
+    return stream[:end], stream[end : -len(ARROW_EOS)]
+
+
+def arrow_part(item: RawItem) -> bytes:
+    """One series of an Arrow document written in pieces: a dictionary batch holding its
+    point's name, then its record batch (`point` keys all 0, `time`, `value`).
+
+    Each part replaces the dictionary of the one before, which the IPC stream
+    format allows (pyarrow, polars and apache-arrow in JavaScript read it), so
+    a part needs nothing of its neighbours: written once, converted alone, and
+    any part between `arrow_head` and `ARROW_EOS` is itself a valid stream.
+    """
+    return _split_stream(encode_arrow({}, [item]))[1]
+
+
+def arrow_head(metadata: dict[str, Any], series: Sequence[tuple[str, int]]) -> bytes:
+    """The schema message of an Arrow document of raw series, `(name, rows)` each, in
+    order: the schema `encode_arrow(metadata, ...)` writes, with `acechart:series`
+    naming every part that follows.
+
+    The Rust core writes `acechart:series` from the arrays it is given, and a
+    document in pieces has none at hand, so the message is that of a stand-in
+    series whose name makes the listing at least as long as the real one, the
+    listing then written over the stand-in's in place (a flatbuffer string is
+    its length, its bytes and a NUL; what is left of the old one is zeroed and
+    unreferenced). The message keeps its size, offsets and layout.
+    """
+    listing = _compact([{"name": name, "rows": rows} for name, rows in series])
+    stand_in = "x" * len(listing)
+    schema, _ = _split_stream(
+        encode_arrow(metadata, [(stand_in, np.zeros(0, np.int64), np.zeros(0, np.float64))])
+    )
+    old = _flat_string(_compact([{"name": stand_in, "rows": 0}]))
+    at = schema.find(old)
+    if at < 0 or schema.find(old, at + 1) >= 0:
+        raise ValueError("encode_arrow's schema does not hold its series listing once")
+    new = _flat_string(listing).ljust(len(old), b"\0")
+    return schema[:at] + new + schema[at + len(old) :]
+
+
+def _compact(value: Any) -> bytes:
+    """JSON as the Rust core writes it: no spaces, UTF-8."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _flat_string(data: bytes) -> bytes:
+    return struct.pack("<I", len(data)) + data + b"\0"

@@ -1,10 +1,13 @@
 // A small client that asks acechart what the old Worker's web app asked, the way a
-// browser app does: fetch with X-ACE-Token, MessagePack preferred, JSON understood.
+// browser app does: fetch with X-ACE-Token, MessagePack preferred, JSON understood (and
+// an Arrow IPC stream, read by apache-arrow, when one is asked for).
 // Written for the tests from the API's description only (clean room).
 
 import { decode } from "@msgpack/msgpack";
+import { tableFromIPC } from "apache-arrow";
 
 export const ACCEPT = "application/x-msgpack, application/json";
+export const ARROW = "application/vnd.apache.arrow.stream";
 
 export class Client {
   constructor(baseUrl, token) {
@@ -42,7 +45,9 @@ export class Client {
       this.contentTypes.add(type.split(";")[0]);
       const bytes = new Uint8Array(await res.arrayBuffer());
       let doc = null;
-      if (bytes.length) {
+      if (bytes.length && type.startsWith(ARROW)) {
+        doc = tableFromIPC(bytes);
+      } else if (bytes.length) {
         doc = type.includes("msgpack") ? decode(bytes) : JSON.parse(new TextDecoder().decode(bytes));
       }
       return { status: res.status, headers: res.headers, doc };
@@ -114,6 +119,32 @@ export function timeseriesRows(doc) {
       }
     } else {
       for (const [t, v] of series.data) rows.push([series.name, t, v]);
+    }
+  }
+  return rows;
+}
+
+// The rows of an Arrow table as `[point, ms, value]` (NaN as null, like JSON): the
+// `series` layout's point/time/value columns, or the `wide` layout's time column and one
+// column per point (a null there is no sample, and is skipped).
+export function arrowRows(table) {
+  const names = table.schema.fields.map((f) => f.name);
+  const rows = [];
+  const time = table.getChild("time");
+  const num = (v) => (v === null || Number.isNaN(v) ? null : v);
+  if (names.includes("point")) {
+    const point = table.getChild("point");
+    const value = table.getChild("value");
+    for (let i = 0; i < table.numRows; i++) {
+      rows.push([point.get(i), Number(time.get(i)), num(value.get(i))]);
+    }
+    return rows;
+  }
+  for (const name of names.filter((n) => n !== "time")) {
+    const column = table.getChild(name);
+    for (let i = 0; i < table.numRows; i++) {
+      const v = column.get(i);
+      if (v !== null) rows.push([name, Number(time.get(i)), num(v)]);
     }
   }
   return rows;

@@ -1,24 +1,38 @@
 """A job's result: written series by series, stored with an index, converted series by series.
 
 A year of 50 one-minute points is 26 M samples: about 650 MB of JSON. The job
-never holds that document (or its samples) whole. The Rust core writes a
-document in pieces, array to bytes: `encode_head`, one `encode_part` per series
-(with whatever separator goes before it) and `encode_tail`, and head + parts +
-tail are exactly the bytes the whole-document encoders produce (the tests
-check that against `encode_json` / `encode_msgpack` / `encode_csv`). Parts go
-to an anonymous spool file as each group of points arrives, because the head
-carries `totalSamples`, known only at the end; then head + spool + tail stream
-into the object store with `put_stream`.
+never holds that document (or its samples) whole. Every format is written in
+pieces, array to bytes: a head, one part per series and a tail.
+
+- JSON, MessagePack, CSV: the Rust core's `encode_head`, one `encode_part` per
+  series (with whatever separator goes before it) and `encode_tail`; head +
+  parts + tail are exactly the bytes the whole-document encoders produce (the
+  tests check that against `encode_json` / `encode_msgpack` / `encode_csv`).
+- Arrow: the schema message (`wire.arrow_head`: the schema metadata names every
+  series and its rows), per series a dictionary batch of its point's name and
+  its record batch (`wire.arrow_part`, from `encode_arrow`), and the
+  end-of-stream marker: one valid IPC stream, read as `encode_arrow`'s
+  `series` layout reads (each part replaces the dictionary).
+- Parquet: pyarrow's `ParquetWriter` (the `acechart[arrow]` extra) fed one
+  series at a time from its arrays, one row group per series (a longer one per
+  `PARQUET_ROW_GROUP_ROWS`); a part is the bytes the writer put out for it (the
+  first with the file's magic), the tail the footer. The schema metadata
+  (`acechart:metadata`, `acechart:series`) is the Arrow document's.
+
+Parts go to an anonymous spool file as each group of points arrives, because
+the head carries `totalSamples`, known only at the end; then head + spool +
+tail stream into the object store with `put_stream`.
 
 Beside the document, each series' arrays are stored once more as a cache
 block (`encode_block`: zstd, checksummed), all of them concatenated into
 `series.blocks`. `metadata.json` (the seed's fields, section 2.1) indexes both:
 where each series' part lies in the document (a Range request needs no
-parsing) and where its block lies in `series.blocks`. Converting a result to
-another representation reads one block at a time with a ranged get, decodes it
-to arrays and encodes it as a part of the wanted document: nothing is parsed
-back out of JSON, MessagePack or CSV, and memory holds one series. A block that
-does not decode is reported as a `CorruptObject`, never passed on.
+parsing; for Parquet, its row groups) and where its block lies in
+`series.blocks`. Converting a result to another representation reads one block
+at a time with a ranged get, decodes it to arrays and encodes it as a part of
+the wanted document: nothing is parsed back out of the stored document, and
+memory holds one series. A block that does not decode is reported as a
+`CorruptObject`, never passed on.
 """
 
 from __future__ import annotations
@@ -29,7 +43,7 @@ import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,10 +62,13 @@ from acechart.storage.keys import export_key, export_prefix
 from acechart.storage.objects import CorruptObject, ObjectInfo, ObjectStore
 from acechart.times import format_time
 from acechart.wire import (
+    ARROW_EOS,
     CONTENT_TYPES,
     SEED_FORMAT_NAMES,
     RawItem,
     Representation,
+    arrow_head,
+    arrow_part,
     series_item,
     timeseries_metadata,
 )
@@ -59,6 +76,7 @@ from acechart.wire import (
 __all__ = [
     "BLOCKS_FILE",
     "METADATA_FILE",
+    "PARQUET_ROW_GROUP_ROWS",
     "ResultWriter",
     "SeriesEntry",
     "blocks_key",
@@ -73,10 +91,13 @@ BLOCKS_FILE = "series.blocks"
 #: What `blocks.codec` in metadata.json names: `_core.encode_block`'s format.
 BLOCK_CODEC = "acechart-block"
 _SPOOL_READ = 1 << 20
+#: Rows of one Parquet row group at most: a longer series is split (a row group is
+#: buffered whole by the writer, so this bounds its memory too).
+PARQUET_ROW_GROUP_ROWS = 1 << 20
 
 
 def data_key(job_id: str, fmt: str) -> str:
-    """`exports/{jobId}/data.{json|msgpack|csv}`."""
+    """`exports/{jobId}/data.{json|msgpack|csv|arrow|parquet}`."""
     return export_key(job_id, f"data.{fmt}")
 
 
@@ -158,6 +179,168 @@ class _Spool:
             self._file = None
 
 
+Listing = Sequence[tuple[str, int]]
+"""Each series of a document by name and number of samples, in order."""
+
+
+class _Pieces(Protocol):
+    """One document being written: the head, the parts (in order), the tail.
+
+    `head` and `tail` are asked for once every part is written (a writer knows
+    `totalSamples` only then) and `head` goes before the parts in the document.
+    """
+
+    def part(self, item: RawItem, index: int) -> bytes: ...
+
+    def head(self, metadata: dict[str, Any], listing: Listing) -> bytes: ...
+
+    def tail(self, metadata: dict[str, Any], listing: Listing) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _CorePieces:
+    """JSON, MessagePack and CSV, from the Rust core's `encode_head/part/tail`."""
+
+    format: Literal["json", "msgpack", "csv"]
+    layout: Literal["rows", "columns"]
+
+    def part(self, item: RawItem, index: int) -> bytes:
+        return encode_part(self.format, item, index, self.layout)
+
+    def head(self, metadata: dict[str, Any], listing: Listing) -> bytes:
+        return encode_head(self.format, metadata, len(listing), self.layout)
+
+    def tail(self, metadata: dict[str, Any], listing: Listing) -> bytes:
+        return encode_tail(self.format)
+
+    def close(self) -> None:
+        pass
+
+
+class _ArrowPieces:
+    """An Arrow IPC stream: the schema message, per series a dictionary and a record
+    batch, the end-of-stream marker (see `wire.arrow_head`)."""
+
+    def part(self, item: RawItem, index: int) -> bytes:
+        return arrow_part(item)
+
+    def head(self, metadata: dict[str, Any], listing: Listing) -> bytes:
+        return arrow_head(metadata, listing)
+
+    def tail(self, metadata: dict[str, Any], listing: Listing) -> bytes:
+        return ARROW_EOS
+
+    def close(self) -> None:
+        pass
+
+
+class _Drain:
+    """The file pyarrow's Parquet writer writes to: what it wrote since the last `take`."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._position = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._chunks.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        out = b"".join(self._chunks)
+        self._chunks.clear()
+        return out
+
+
+class _ParquetPieces:
+    """A Parquet file from pyarrow's writer, fed series by series from the arrays.
+
+    `point` is written dictionary-encoded (one value per row group), `time` as
+    `timestamp[ms, UTC]`, `value` float64, zstd-compressed. The Arrow schema is not
+    stored in the file, so readers take the schema metadata from the footer's
+    key-value metadata, which only `tail` knows (`totalSamples`).
+    """
+
+    def __init__(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._pa = pa
+        self._rows = PARQUET_ROW_GROUP_ROWS
+        self._time = pa.timestamp("ms", tz="UTC")
+        self._schema = pa.schema(
+            [
+                pa.field("point", pa.dictionary(pa.int32(), pa.utf8()), nullable=False),
+                pa.field("time", self._time, nullable=False),
+                pa.field("value", pa.float64(), nullable=False),
+            ]
+        )
+        self._sink = _Drain()
+        self._writer = pq.ParquetWriter(
+            self._sink, self._schema, compression="zstd", store_schema=False
+        )
+
+    def part(self, item: RawItem, index: int) -> bytes:
+        pa = self._pa
+        name, ts, values = item
+        n = len(ts)
+        columns = [
+            pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([name])),
+            pa.Array.from_buffers(self._time, n, [None, pa.py_buffer(ts)]),
+            pa.array(values),
+        ]
+        table = pa.Table.from_arrays(columns, schema=self._schema)
+        self._writer.write_table(table, row_group_size=self._rows)
+        return self._sink.take()
+
+    def head(self, metadata: dict[str, Any], listing: Listing) -> bytes:
+        return b""  # the magic goes out with the first part (or the tail)
+
+    def tail(self, metadata: dict[str, Any], listing: Listing) -> bytes:
+        self._writer.add_key_value_metadata(
+            {
+                "acechart:metadata": _compact(metadata),
+                "acechart:series": _compact([{"name": n, "rows": r} for n, r in listing]),
+            }
+        )
+        self._writer.close()
+        return self._sink.take()
+
+    def close(self) -> None:
+        if self._writer.is_open:
+            self._writer.close()
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _pieces(rep: Representation) -> _Pieces:
+    """The writer of one document in `rep` (checked by `wire.representation` or
+    `negotiate`: jobs have no `wide` layout)."""
+    if rep.format == "arrow":
+        return _ArrowPieces()
+    if rep.format == "parquet":
+        return _ParquetPieces()
+    return _CorePieces(rep.format, "columns" if rep.layout == "columns" else "rows")
+
+
 @dataclass
 class ResultWriter:
     """Spools a job's series as document parts and blocks, then stores the export.
@@ -171,11 +354,13 @@ class ResultWriter:
     representation: Representation
     spool_dir: Path
     entries: list[SeriesEntry] = field(default_factory=list)
+    _pieces: _Pieces = field(init=False)
     _parts: _Spool = field(init=False)
     _blocks: _Spool = field(init=False)
     _covered: NDArray[np.int64] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._pieces = _pieces(self.representation)
         self._parts = _Spool(self.spool_dir)
         self._blocks = _Spool(self.spool_dir)
         self._covered = np.array([[self.query.start_ms, self.query.end_ms]], dtype=np.int64)
@@ -190,9 +375,8 @@ class ResultWriter:
             await asyncio.to_thread(self._add_one, series_item(s))
 
     def _add_one(self, item: RawItem) -> None:
-        rep = self.representation
         name, ts, values = item
-        part = encode_part(rep.format, item, len(self.entries), rep.layout)
+        part = self._pieces.part(item, len(self.entries))
         block = encode_block(name, ts, values, self._covered)
         self.entries.append(
             SeriesEntry(
@@ -218,14 +402,10 @@ class ResultWriter:
         `progress` gets the share of bytes sent so far (document and blocks together).
         """
         rep = self.representation
-        total_samples = self.total_samples
-        head = encode_head(
-            rep.format,
-            timeseries_metadata(self.query, total_samples),
-            len(self.entries),
-            rep.layout,
-        )
-        tail = encode_tail(rep.format)
+        metadata = timeseries_metadata(self.query, self.total_samples)
+        listing = [(e.name, e.samples) for e in self.entries]
+        head = await asyncio.to_thread(self._pieces.head, metadata, listing)
+        tail = await asyncio.to_thread(self._pieces.tail, metadata, listing)
         total = len(head) + self._parts.size + len(tail) + self._blocks.size
         done = 0
 
@@ -274,6 +454,7 @@ class ResultWriter:
         return info
 
     def close(self) -> None:
+        self._pieces.close()
         self._parts.close()
         self._blocks.close()
 
@@ -342,27 +523,31 @@ async def convert(
     index_key = metadata_key(job_id)
     index = _read_index(await store.get(index_key), index_key)
     key = blocks_key(job_id)
-    total = sum(e.samples for e in index)
-    head = encode_head(wanted.format, timeseries_metadata(query, total), len(index), wanted.layout)
-    first = await _reencoded(store, key, 0, index[0], wanted) if index else None
-    yield head
-    if first is not None:
-        yield first
-    for i in range(1, len(index)):
-        yield await _reencoded(store, key, i, index[i], wanted)
-    yield encode_tail(wanted.format)
+    metadata = timeseries_metadata(query, sum(e.samples for e in index))
+    listing = [(e.name, e.samples) for e in index]
+    pieces = await asyncio.to_thread(_pieces, wanted)
+    try:
+        head = await asyncio.to_thread(pieces.head, metadata, listing)
+        first = await _reencoded(store, key, 0, index[0], pieces) if index else None
+        if head:  # Parquet's is empty: its magic comes with the first part
+            yield head
+        if first is not None:
+            yield first
+        for i in range(1, len(index)):
+            yield await _reencoded(store, key, i, index[i], pieces)
+        yield await asyncio.to_thread(pieces.tail, metadata, listing)
+    finally:
+        pieces.close()
 
 
 async def _reencoded(
-    store: ObjectStore, key: str, index: int, entry: _Indexed, wanted: Representation
+    store: ObjectStore, key: str, index: int, entry: _Indexed, pieces: _Pieces
 ) -> bytes:
     block = await store.get_range(key, entry.offset, entry.offset + entry.length)
-    return await asyncio.to_thread(_block_to_part, block, key, index, entry, wanted)
+    return await asyncio.to_thread(_block_to_part, block, key, index, entry, pieces)
 
 
-def _block_to_part(
-    block: bytes, key: str, index: int, entry: _Indexed, wanted: Representation
-) -> bytes:
+def _block_to_part(block: bytes, key: str, index: int, entry: _Indexed, pieces: _Pieces) -> bytes:
     where = f"series {index} ({entry.name!r})"
     try:
         name, ts, values, _ = decode_block(block)
@@ -372,7 +557,7 @@ def _block_to_part(
         raise CorruptObject(
             key, f"{where}: the block holds {name!r} with {len(ts)} samples, not the indexed one"
         )
-    return encode_part(wanted.format, (name, ts, values), index, wanted.layout)
+    return pieces.part((name, ts, values), index)
 
 
 def _read_index(raw: bytes, key: str) -> list[_Indexed]:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from acechart.errors import AcechartError, BadRequest
 from acechart.query import Query, parse_time
 from acechart.times import format_time
-from acechart.wire import Format, Layout, Representation, representation
+from acechart.wire import JOB_FORMATS, JOB_LAYOUTS, Format, Layout, Representation, representation
 
 __all__ = [
     "PRIORITIES",
@@ -92,7 +92,7 @@ class JobRequest:
     ) -> JobRequest:
         """A checked request; `BadRequest` names the parameter at fault."""
         query.validate(max_points=max_points, max_range_days=max_range_days)
-        rep = representation(fmt, layout)
+        rep = representation(fmt, layout, formats=JOB_FORMATS, layouts=JOB_LAYOUTS)
         if priority not in PRIORITIES:
             raise BadRequest(
                 f"unknown priority {priority!r}; use low, normal or high", parameter="priority"

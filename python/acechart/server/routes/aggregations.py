@@ -3,8 +3,10 @@
 The seed's shape for one point (`metadata` with siteId, pointName, interval,
 dataPoints; rows of timestamp/avg/min/max/count/stddev), extended to several
 points as a `series` list, each with its `aggregations` (see
-`acechart.wire.encode_aggregations`). A POST carries the same parameters as a JSON
-object body.
+`acechart.wire.encode_aggregations`); as MessagePack, CSV, or an Arrow IPC stream
+(`point, time, value` = avg, `count, sum, min, max, avg, stddev` per bucket, a
+record batch per point; `layout=wide`: one avg column per point). A POST carries
+the same parameters as a JSON object body.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from acechart.server.keys import INFO, JOBS, SETTINGS
 from acechart.server.pipeline import authorize, check_points, identify
 from acechart.server.respond import json_response
 from acechart.storage.objects import DEFAULT_CHUNK_SIZE, ObjectNotFound
-from acechart.wire import Representation, negotiate
+from acechart.wire import JOB_FORMATS, JOB_LAYOUTS, Representation, negotiate
 
 __all__ = ["cancel", "events", "result", "status", "submit"]
 
@@ -133,15 +133,23 @@ async def result(request: web.Request) -> web.StreamResponse:
     """`GET /api/jobs/{id}/result`: the result, streamed from the object store.
 
     The representation is negotiated exactly as on `/api/timeseries`, with the
-    stored one as the default. The stored representation is served as is, with
-    `Content-Length`, `ETag` and single byte ranges (`Range`, `If-Range`);
-    another is converted series by series and sent chunked, without ranges.
+    stored one as the default, Parquet among the formats and no `wide` layout
+    (a result is converted series by series). The stored representation is
+    served as is, with `Content-Length`, `ETag` and single byte ranges (`Range`,
+    `If-Range`); another is converted series by series and sent chunked, without
+    ranges.
     """
     token, _ = identify(request, "job-result")
     jobs = request.app[JOBS]
     job, stored_info = await jobs.result(request.match_info["job_id"], token)
     stored = job.request.representation
-    wanted = negotiate(request.query, request.headers.get("Accept", ""), default=stored)
+    wanted = negotiate(
+        request.query,
+        request.headers.get("Accept", ""),
+        default=stored,
+        formats=JOB_FORMATS,
+        layouts=JOB_LAYOUTS,
+    )
     request[INFO].format = wanted.format
     headers = {
         "Content-Type": wanted.content_type,

@@ -1,5 +1,6 @@
 """GET or POST /api/timeseries: the seed's chart data, as JSON rows, MessagePack rows or
-columns, or CSV. A POST carries the same parameters as a JSON object body."""
+columns, CSV, or an Arrow IPC stream (a record batch per series, or one wide table).
+A POST carries the same parameters as a JSON object body."""
 
 from __future__ import annotations
 
