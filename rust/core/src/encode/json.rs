@@ -11,9 +11,10 @@
 //! `\` and control characters; other characters are written as UTF-8.
 
 use super::meta::Meta;
+use super::num::{int_len, Short, Ts13Words, TS13};
 use super::sink::{to_vec, Counter, Out, Sink};
 use super::{validate_all, Aggregates, Series};
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 
 /// Encode a response document as compact JSON.
 pub fn encode(metadata: &Meta, series: &[Series<'_>]) -> Result<Vec<u8>> {
@@ -28,24 +29,96 @@ pub fn encoded_len(metadata: &Meta, series: &[Series<'_>]) -> Result<usize> {
     validate_all(series)?;
     metadata.check_depth()?;
     let mut c = Counter(0);
-    document(&mut c, metadata, series);
+    head(&mut c, metadata);
+    for (i, s) in series.iter().enumerate() {
+        match *s {
+            // The samples are counted by `pairs_len`, a pass that computes lengths only.
+            Series::Raw { name, ts, values } => {
+                raw_open(&mut c, i, name);
+                c.0 += pairs_len(ts, values);
+                c.array(RAW_CLOSE);
+            }
+            Series::Agg { .. } => item(&mut c, i, s),
+        }
+    }
+    c.bytes(TAIL);
     Ok(c.0)
 }
 
 /// Write the document into `out`, which must be exactly [`encoded_len`] bytes long.
+///
+/// The samples of raw series are written by [`write_pairs_fast`], one or two fixed-size
+/// stores per sample; every other piece through the [`Sink`] like every encoder.
 pub fn encode_into(metadata: &Meta, series: &[Series<'_>], out: &mut [u8]) -> Result<()> {
     validate_all(series)?;
     metadata.check_depth()?;
-    let mut w = Out::new(out);
-    document(&mut w, metadata, series);
-    w.finish()
+    let mut pos = put(out, 0, Piece::Head(metadata))?;
+    for (i, s) in series.iter().enumerate() {
+        match *s {
+            Series::Raw { name, ts, values } => {
+                pos = put(out, pos, Piece::RawOpen(i, name))?;
+                pos = write_pairs_fast(out, pos, ts, values)?;
+                pos = put(out, pos, Piece::RawClose)?;
+            }
+            Series::Agg { .. } => pos = put(out, pos, Piece::Item(i, s))?,
+        }
+    }
+    pos = put(out, pos, Piece::Tail)?;
+    if pos != out.len() {
+        return Err(size_mismatch(out.len()));
+    }
+    Ok(())
+}
+
+fn size_mismatch(len: usize) -> CoreError {
+    CoreError::Argument(format!(
+        "output buffer of {len} bytes does not match the encoded size"
+    ))
+}
+
+/// The parts of a document [`encode_into`] writes through a [`Sink`].
+enum Piece<'a> {
+    Head(&'a Meta),
+    RawOpen(usize, &'a str),
+    RawClose,
+    Item(usize, &'a Series<'a>),
+    Tail,
+}
+
+impl Piece<'_> {
+    fn emit<S: Sink>(&self, w: &mut S) {
+        match *self {
+            Piece::Head(meta) => head(w, meta),
+            Piece::RawOpen(i, name) => raw_open(w, i, name),
+            Piece::RawClose => w.array(RAW_CLOSE),
+            Piece::Item(i, s) => item(w, i, s),
+            Piece::Tail => w.bytes(TAIL),
+        }
+    }
+}
+
+/// Write `piece` at `out[pos..]`, sized by a [`Counter`] first; the position after it.
+fn put(out: &mut [u8], pos: usize, piece: Piece<'_>) -> Result<usize> {
+    let mut c = Counter(0);
+    piece.emit(&mut c);
+    let end = pos
+        .checked_add(c.0)
+        .filter(|&e| e <= out.len())
+        .ok_or_else(|| size_mismatch(out.len()))?;
+    let mut w = Out::new(&mut out[pos..end]);
+    piece.emit(&mut w);
+    w.finish()?;
+    Ok(end)
 }
 
 /// Everything after the last series.
 pub(crate) const TAIL: &[u8] = b"]}";
 
 /// The document is [`head`], then [`item`] for each series, then [`TAIL`]; the parts
-/// API writes the same pieces one at a time.
+/// API writes the same pieces one at a time. [`encode_into`] writes the same bytes with
+/// a faster path for the samples; this plain composition is the reference its tests
+/// compare against.
+#[cfg(test)]
 fn document<S: Sink>(w: &mut S, metadata: &Meta, series: &[Series<'_>]) {
     head(w, metadata);
     for (i, s) in series.iter().enumerate() {
@@ -61,19 +134,34 @@ pub(crate) fn head<S: Sink>(w: &mut S, metadata: &Meta) {
     w.array(*b",\"series\":[");
 }
 
+/// What closes a raw series: the end of its `data` array and of its object.
+const RAW_CLOSE: [u8; 2] = *b"]}";
+
+/// A raw series up to its first sample, with the comma that precedes it.
+fn raw_open<S: Sink>(w: &mut S, index: usize, name: &str) {
+    if index > 0 {
+        w.byte(b',');
+    }
+    w.array(*b"{\"name\":");
+    write_str(w, name);
+    w.array(*b",\"data\":[");
+}
+
 /// The series at position `index` of the list, with the comma that precedes it.
 pub(crate) fn item<S: Sink>(w: &mut S, index: usize, s: &Series<'_>) {
+    if let Series::Raw { name, ts, values } = *s {
+        raw_open(w, index, name);
+        write_pairs(w, ts, values);
+        w.array(RAW_CLOSE);
+        return;
+    }
     if index > 0 {
         w.byte(b',');
     }
     w.array(*b"{\"name\":");
     write_str(w, s.name());
     match *s {
-        Series::Raw { ts, values, .. } => {
-            w.array(*b",\"data\":[");
-            write_pairs(w, ts, values);
-            w.byte(b']');
-        }
+        Series::Raw { .. } => {}
         Series::Agg { aggs, .. } => {
             w.array(*b",\"aggregations\":[");
             write_buckets(w, &aggs);
@@ -103,6 +191,80 @@ fn write_pairs<S: Sink>(w: &mut S, ts: &[i64], values: &[f64]) {
         w.byte(b',');
         number(w, v);
         w.byte(b']');
+    }
+}
+
+/// Bytes of the elements of a `data` array (what [`write_pairs`] writes), computed
+/// without writing: 3 per pair (`[`, `,`, `]`), the separating commas, and the digits.
+fn pairs_len(ts: &[i64], values: &[f64]) -> usize {
+    let mut n = (4 * ts.len()).saturating_sub(1);
+    for (&t, &v) in ts.iter().zip(values) {
+        n += if TS13.contains(&t) { 13 } else { int_len(t) };
+        n += if !v.is_finite() {
+            4
+        } else {
+            match Short::len_of(v) {
+                Some(len) => len,
+                None => ryu::Buffer::new().format_finite(v).len(),
+            }
+        };
+    }
+    n
+}
+
+/// The elements of a `data` array at `out[pos..]`, byte for byte what [`write_pairs`]
+/// writes; returns the position after them.
+///
+/// The common sample (a 13-digit ms timestamp and a value with at most four decimals
+/// below 10^8) is built in two registers, `[`, the timestamp and `,` in one, the value,
+/// `]` and the next `,` in the other, and stored with two 16-byte stores; bytes past the
+/// sample are scratch that the next write overwrites. Other samples, and the last few
+/// bytes of the buffer, go through the exact [`Sink`] path.
+fn write_pairs_fast(out: &mut [u8], mut pos: usize, ts: &[i64], values: &[f64]) -> Result<usize> {
+    let n = ts.len();
+    let mut stamps = Ts13Words::new();
+    for (i, (&t, &v)) in ts.iter().zip(values).enumerate() {
+        let last = i + 1 == n;
+        if let (Some(digits), Some(short)) = (stamps.get(t), Short::new(v)) {
+            if short.int < 100_000_000 {
+                if let Some(dst) = out.get_mut(pos..pos + 32) {
+                    let open = u128::from(b'[') | digits << 8 | u128::from(b',') << 112;
+                    let (text, len) = short.word();
+                    // The word holds all four decimals: keep only the text's bytes.
+                    let text = text & ((1u128 << (8 * len)) - 1);
+                    let close =
+                        text | u128::from(b']') << (8 * len) | u128::from(b',') << (8 * (len + 1));
+                    dst[..16].copy_from_slice(&open.to_le_bytes());
+                    dst[15..31].copy_from_slice(&close.to_le_bytes());
+                    pos += 15 + len + 1 + usize::from(!last);
+                    continue;
+                }
+            }
+        }
+        let mut c = Counter(0);
+        pair(&mut c, t, v, last);
+        let end = pos
+            .checked_add(c.0)
+            .filter(|&e| e <= out.len())
+            .ok_or_else(|| size_mismatch(out.len()))?;
+        let mut w = Out::new(&mut out[pos..end]);
+        pair(&mut w, t, v, last);
+        w.finish()?;
+        pos = end;
+    }
+    Ok(pos)
+}
+
+/// One element of a `data` array and, unless `last`, the comma after it.
+#[inline(always)]
+fn pair<S: Sink>(w: &mut S, t: i64, v: f64, last: bool) {
+    w.byte(b'[');
+    w.int(t);
+    w.byte(b',');
+    number(w, v);
+    w.byte(b']');
+    if !last {
+        w.byte(b',');
     }
 }
 
@@ -367,6 +529,76 @@ mod tests {
                 r#"]}]}"#
             )
         );
+    }
+
+    /// The document through the plain `Sink` path only.
+    fn reference(meta: &Meta, series: &[Series<'_>]) -> Vec<u8> {
+        let mut c = Counter(0);
+        document(&mut c, meta, series);
+        let mut out = vec![0; c.0];
+        let mut w = Out::new(&mut out);
+        document(&mut w, meta, series);
+        w.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn fast_samples_match_the_sink_path() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let n = 20_000;
+        let mut ts = Vec::with_capacity(n);
+        let mut vs = Vec::with_capacity(n);
+        for i in 0..n {
+            let r = next();
+            ts.push(match i % 9 {
+                0 => (r % 2_000_000_000_000) as i64 - 1_000_000_000_000,
+                1 => [0, 7, -3, i64::MIN, i64::MAX, 999_999_999_999][(r % 6) as usize],
+                _ => 1_000_000_000_000 + (r % 9_000_000_000_000) as i64,
+            });
+            vs.push(match i % 11 {
+                0 => f64::from_bits(r),
+                1 => [f64::NAN, f64::INFINITY, -0.0, 1e8, 99_999_999.5, -1e300][(r % 6) as usize],
+                2 => (r % 100_000_000_000) as f64 / 1e4,
+                _ => {
+                    ((r % 2_000_000) as f64 - 1_000_000.0)
+                        / [1.0, 10.0, 100.0, 1e4][(r % 4) as usize]
+                }
+            });
+        }
+        let meta = Meta::Map(vec![("k".into(), "v".into())]);
+        for len in [0, 1, 2, 3, 17, 1000, n] {
+            let series = [
+                raw("a", &ts[..len], &vs[..len]),
+                Series::Agg {
+                    name: "g",
+                    aggs: Aggregates {
+                        ts: &[0],
+                        count: &[1],
+                        sum: &[1.5],
+                        min: &[1.5],
+                        max: &[1.5],
+                        avg: &[1.5],
+                        stddev: &[f64::NAN],
+                    },
+                },
+                raw("b\"", &ts[n - len..], &vs[n - len..]),
+            ];
+            let want = reference(&meta, &series);
+            assert_eq!(encoded_len(&meta, &series).unwrap(), want.len(), "{len}");
+            let got = encode(&meta, &series).unwrap();
+            assert!(got == want, "{len}: {}", s(&got));
+            // A buffer of the wrong size is an error, not a panic.
+            for extra in [-1i64, 1, 40] {
+                let mut out = vec![0u8; (want.len() as i64 + extra) as usize];
+                assert!(encode_into(&meta, &series, &mut out).is_err());
+            }
+        }
     }
 
     #[test]

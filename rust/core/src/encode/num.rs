@@ -16,6 +16,26 @@ pub(crate) fn eight_digits(hi: u64, lo: u64) -> [u8; 8] {
     (tens + 0x3030_3030_3030_3030).to_le_bytes()
 }
 
+/// `"00" "01" .. "99"`: two ASCII digits per entry.
+static PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The four ASCII digits of `v` < 10^4 (zero-padded) as a little-endian word, most
+/// significant digit first.
+#[inline(always)]
+pub(crate) fn four_digits(v: usize) -> u32 {
+    let (hi, lo) = (&PAIRS[2 * (v / 100)..], &PAIRS[2 * (v % 100)..]);
+    u32::from_le_bytes([hi[0], hi[1], lo[0], lo[1]])
+}
+
 /// 13-digit integers: ms timestamps from 2001-09-09 to 2286-11-20.
 pub(crate) const TS13: std::ops::RangeInclusive<i64> = 1_000_000_000_000..=9_999_999_999_999;
 
@@ -34,6 +54,40 @@ pub(crate) fn thirteen_digit_word(v: i64) -> Option<u128> {
     Some(u128::from(a) | u128::from(b) << 40)
 }
 
+/// [`thirteen_digit_word`] for a run of timestamps, which share their top five digits
+/// for 10^8 ms (28 hours) at a time: those are converted once per change.
+pub(crate) struct Ts13Words {
+    top: u64,
+    word: u64,
+}
+
+impl Ts13Words {
+    pub(crate) fn new() -> Self {
+        Ts13Words {
+            top: u64::MAX,
+            word: 0,
+        }
+    }
+
+    /// Same as [`thirteen_digit_word`].
+    #[inline(always)]
+    pub(crate) fn get(&mut self, v: i64) -> Option<u128> {
+        if !TS13.contains(&v) {
+            return None;
+        }
+        let v = v as u64;
+        let (top, bottom) = (v / 100_000_000, v % 100_000_000);
+        if top != self.top {
+            self.top = top;
+            self.word = u64::from_le_bytes(eight_digits(top / 10_000, top % 10_000)) >> 24;
+        }
+        // Eight digits from four pair-table loads: fewer operations than the SWAR.
+        let (hi, lo) = ((bottom / 10_000) as usize, (bottom % 10_000) as usize);
+        let b = u64::from(four_digits(hi)) | u64::from(four_digits(lo)) << 32;
+        Some(u128::from(self.word) | u128::from(b) << 40)
+    }
+}
+
 /// The 13 digits of a value in [`TS13`], or `None`.
 #[inline(always)]
 pub(crate) fn thirteen_digits(v: i64) -> Option<[u8; 13]> {
@@ -48,6 +102,18 @@ pub(crate) fn thirteen_digits(v: i64) -> Option<[u8; 13]> {
 pub(crate) fn int_len(v: i64) -> usize {
     let sign = usize::from(v < 0);
     let mut u = v.unsigned_abs();
+    if u < 100_000_000 {
+        // Branch-free for the common sizes (sensor readings' integer parts).
+        return 1
+            + usize::from(u >= 10)
+            + usize::from(u >= 100)
+            + usize::from(u >= 1_000)
+            + usize::from(u >= 10_000)
+            + usize::from(u >= 100_000)
+            + usize::from(u >= 1_000_000)
+            + usize::from(u >= 10_000_000)
+            + sign;
+    }
     let mut n = 1;
     while u >= 10_000 {
         u /= 10_000;
@@ -113,16 +179,40 @@ impl Short {
     /// (ryu switches to exponents only below 10^-5 or from 10^16).
     #[inline(always)]
     pub(crate) fn new(v: f64) -> Option<Short> {
+        let (m, frac_len) = Self::decimal(v)?;
+        let (int, frac) = (m / 10_000, (m % 10_000) as usize);
+        Some(Short {
+            negative: v.is_sign_negative(),
+            int,
+            frac: four_digits(frac).to_le_bytes(),
+            frac_len,
+        })
+    }
+
+    /// The length [`Short::new(v)`](Short::new)`.len()` would give, without the digits.
+    #[inline(always)]
+    pub(crate) fn len_of(v: f64) -> Option<usize> {
+        let (m, frac_len) = Self::decimal(v)?;
+        let int = m / 10_000;
+        Some(usize::from(v.is_sign_negative()) + int_len(int as i64) + 1 + frac_len)
+    }
+
+    /// `|v| * 10^4` as an integer and the number of decimals to print (1..=4), when `v`
+    /// takes the fast path.
+    #[inline(always)]
+    fn decimal(v: f64) -> Option<(u64, usize)> {
         let a = v.abs();
         if !a.is_finite() || a >= SHORT_LIMIT {
             return None;
         }
-        let m = (a * 1e4 + 0.5) as u64;
+        // SAFETY: `a` is finite and in [0, 10^11), so `a * 1e4 + 0.5` is finite and in
+        // [0, 2^63): the truncating conversion is exact and needs none of the saturation
+        // fix-ups of `as`.
+        let m = unsafe { (a * 1e4 + 0.5).to_int_unchecked::<i64>() } as u64;
         if !nearest_to_decimal(a, m) {
             return None;
         }
-        let (int, frac) = (m / 10_000, m % 10_000);
-        let digits = eight_digits(0, frac);
+        let frac = m % 10_000;
         let frac_len = if frac % 10 != 0 {
             4
         } else if frac % 100 != 0 {
@@ -132,12 +222,7 @@ impl Short {
         } else {
             1
         };
-        Some(Short {
-            negative: v.is_sign_negative(),
-            int,
-            frac: [digits[4], digits[5], digits[6], digits[7]],
-            frac_len,
-        })
+        Some((m, frac_len))
     }
 
     /// Bytes of the text: sign, integer digits, point, decimals.
@@ -150,12 +235,26 @@ impl Short {
     /// in a register (bytes stored at variable offsets would stall the final load).
     #[inline(always)]
     pub(crate) fn text(&self) -> ([u8; 16], usize) {
+        let (t, len) = self.word();
+        (t.to_le_bytes(), len)
+    }
+
+    /// [`Short::text`] as the little-endian word it is built in, and the length of the
+    /// text (at most 14: a sign, eight digits, the point and four decimals). The bytes
+    /// past the length are not zero (all four decimals are always there).
+    #[inline(always)]
+    pub(crate) fn word(&self) -> (u128, usize) {
         debug_assert!(self.int < 100_000_000);
         let digits = int_len(self.int as i64);
         // eight zero-padded digits with the padding shifted out (little-endian: the first
         // bytes are the most significant digits)
-        let word = u64::from_le_bytes(eight_digits(self.int / 10_000, self.int % 10_000))
-            >> (8 * (8 - digits));
+        let word = if self.int < 10_000 {
+            // Four digits from the pair table: cheaper than the eight-digit SWAR.
+            u64::from(four_digits(self.int as usize)) >> (8 * (4 - digits))
+        } else {
+            u64::from_le_bytes(eight_digits(self.int / 10_000, self.int % 10_000))
+                >> (8 * (8 - digits))
+        };
         let mut t = u128::from(word) | (u128::from(b'.') << (8 * digits));
         t |= u128::from(u32::from_le_bytes(self.frac)) << (8 * (digits + 1));
         let mut len = digits + 1 + self.frac_len;
@@ -163,7 +262,7 @@ impl Short {
             t = (t << 8) | u128::from(b'-');
             len += 1;
         }
-        (t.to_le_bytes(), len)
+        (t, len)
     }
 }
 
@@ -201,6 +300,23 @@ mod tests {
             z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             z ^ (z >> 31)
+        }
+    }
+
+    #[test]
+    fn small_digit_words() {
+        for v in 0..10_000usize {
+            assert_eq!(four_digits(v).to_le_bytes(), *format!("{v:04}").as_bytes());
+        }
+        let mut words = Ts13Words::new();
+        let mut rng = Rng(9);
+        for i in 0..100_000i64 {
+            let v = match i % 3 {
+                0 => 1_704_067_200_000 + i * 60_000,
+                1 => (rng.next() % 10_000_000_000_000) as i64,
+                _ => -(i * 1_000_003),
+            };
+            assert_eq!(words.get(v), thirteen_digit_word(v), "{v}");
         }
     }
 
