@@ -44,6 +44,11 @@ DAY = 86_400_000
         ({}, "application/x-msgpack;q=0", ("json", "rows")),
         ({}, "text/csv", ("csv", "rows")),
         ({}, "text/csv;q=0.5, application/json", ("json", "rows")),
+        ({"format": "arrow"}, "", ("arrow", "series")),
+        ({"format": "arrow", "layout": "rows"}, "", ("arrow", "series")),
+        ({"layout": "WIDE"}, "application/vnd.apache.arrow.stream", ("arrow", "wide")),
+        ({"format": "arrow"}, "application/x-msgpack", ("arrow", "series")),
+        ({}, "application/vnd.apache.parquet", ("json", "rows")),
     ],
 )
 def test_representation(params: dict[str, str], accept: str, want: tuple[str, str]) -> None:
@@ -58,6 +63,13 @@ def test_representation_errors_name_the_parameter() -> None:
     with pytest.raises(BadRequest) as info:
         negotiate({"layout": "columns"}, "application/json")
     assert info.value.parameter == "layout"
+    for params in ({"format": "arrow", "layout": "columns"}, {"format": "csv", "layout": "wide"}):
+        with pytest.raises(BadRequest) as info:
+            negotiate(params, "")
+        assert info.value.parameter == "layout"
+    with pytest.raises(BadRequest, match="job results") as info:
+        negotiate({"format": "parquet"}, "")
+    assert info.value.parameter == "format"
 
 
 @pytest.mark.parametrize(

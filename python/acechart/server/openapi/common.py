@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from acechart.wire import FORMATS, LAYOUTS
+from acechart.wire import (
+    CONTENT_TYPES,
+    FORMATS,
+    JOB_FORMATS,
+    JOB_LAYOUTS,
+    LAYOUTS,
+    LIVE_FORMATS,
+)
 
 __all__ = [
+    "ARROW",
     "CSV",
     "EVENTS",
     "FORMAT_ENUM",
+    "JOB_FORMAT_ENUM",
+    "JOB_LAYOUT_ENUM",
     "JSON",
     "LAYOUT_ENUM",
+    "LAYOUT_TEXT",
     "MSGPACK",
+    "PARQUET",
     "errors",
     "param",
     "ref",
@@ -21,10 +33,22 @@ __all__ = [
 JSON = "application/json"
 MSGPACK = "application/x-msgpack"
 CSV = "text/csv"
+ARROW = CONTENT_TYPES["arrow"]
+PARQUET = CONTENT_TYPES["parquet"]
 EVENTS = "text/event-stream"
-#: Every name `format=` takes, and every layout (the wire vocabulary's own lists).
-FORMAT_ENUM: list[str] = list(FORMATS)
+#: Every name `format=` takes on the data routes and for jobs, and every layout (the
+#: wire vocabulary's own lists).
+FORMAT_ENUM: list[str] = [name for name, f in FORMATS.items() if f in LIVE_FORMATS]
+JOB_FORMAT_ENUM: list[str] = [name for name, f in FORMATS.items() if f in JOB_FORMATS]
 LAYOUT_ENUM: list[str] = list(LAYOUTS)
+JOB_LAYOUT_ENUM: list[str] = list(JOB_LAYOUTS)
+#: What `layout=` means, for every route that takes it.
+LAYOUT_TEXT = (
+    "`rows` and `series` both name the format's own layout (the seed's rows for JSON, "
+    "MessagePack and CSV; a record batch per series for Arrow, a row group per series for "
+    "Parquet); `columns` (MessagePack only) sends `t` and `v` as float64 arrays; `wide` "
+    "(Arrow only) is one table, `time` and a nullable column per point"
+)
 
 _ERROR_TEXT: dict[int, str] = {
     400: "Bad parameter; `parameter` names it",

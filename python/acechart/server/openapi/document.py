@@ -11,10 +11,12 @@ from typing import Any
 from acechart._core import __version__
 from acechart.query import DOWNSAMPLERS, INTERVALS
 from acechart.server.openapi.common import (
+    ARROW,
     CSV,
     FORMAT_ENUM,
     JSON,
     LAYOUT_ENUM,
+    LAYOUT_TEXT,
     MSGPACK,
     errors,
     param,
@@ -84,12 +86,13 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
         ),
         param(
             "format",
-            "Wire format; `Accept: application/x-msgpack` wins over it",
+            "Wire format; `Accept: application/x-msgpack` wins over json, msgpack and csv "
+            f"(not over arrow). `Accept: {ARROW}` alone asks for Arrow.",
             {"enum": FORMAT_ENUM, "default": "json"},
         ),
         param(
             "layout",
-            "MessagePack layout: `columns` sends `t` and `v` as float64 arrays",
+            LAYOUT_TEXT + ". Without it: the format's own.",
             {"enum": LAYOUT_ENUM, "default": "rows"},
         ),
         param(
@@ -137,6 +140,18 @@ def _data_content(schema: str) -> dict[str, Any]:
             }
         },
         CSV: {"schema": {"type": "string", "description": "time,point,value[,...] rows"}},
+        ARROW: {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "An Arrow IPC stream. layout=series: a record batch per point, "
+                "`point` (dictionary utf8), `time` (timestamp[ms, UTC]), `value` (float64; "
+                "aggregations add `count, sum, min, max, avg, stddev`, and `value` is avg); "
+                "layout=wide: one batch, `time` and a nullable float64 column per point. "
+                f"The schema metadata holds the {schema} metadata as JSON under "
+                "`acechart:metadata` and `[{name, rows}]` per point under `acechart:series`.",
+            }
+        },
     }
 
 

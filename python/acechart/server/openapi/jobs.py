@@ -12,12 +12,15 @@ from typing import Any
 
 from acechart.query import INTERVALS
 from acechart.server.openapi.common import (
+    ARROW,
     CSV,
     EVENTS,
-    FORMAT_ENUM,
+    JOB_FORMAT_ENUM,
+    JOB_LAYOUT_ENUM,
     JSON,
-    LAYOUT_ENUM,
+    LAYOUT_TEXT,
     MSGPACK,
+    PARQUET,
     errors,
     ref,
 )
@@ -62,15 +65,17 @@ def _result_op(head: bool) -> dict[str, Any]:
                 "name": "format",
                 "in": "query",
                 "required": False,
-                "description": "json, msgpack (binary) or csv; default: as stored",
-                "schema": {"enum": FORMAT_ENUM},
+                "description": "json, msgpack (binary), csv, arrow or parquet (Parquet needs "
+                "the server's `acechart[arrow]` extra); default: as stored",
+                "schema": {"enum": JOB_FORMAT_ENUM},
             },
             {
                 "name": "layout",
                 "in": "query",
                 "required": False,
-                "description": "MessagePack rows or columns",
-                "schema": {"enum": LAYOUT_ENUM},
+                "description": LAYOUT_TEXT + ". A result is converted series by series, so "
+                "it has no `wide` layout.",
+                "schema": {"enum": JOB_LAYOUT_ENUM},
             },
             {
                 "name": "Range",
@@ -87,6 +92,24 @@ def _result_op(head: bool) -> dict[str, Any]:
                     JSON: {"schema": {"type": "object"}},
                     MSGPACK: {"schema": {"type": "string", "format": "binary"}},
                     CSV: {"schema": {"type": "string"}},
+                    ARROW: {
+                        "schema": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "An Arrow IPC stream, a record batch per series "
+                            "(`point, time, value`), each with its own dictionary of the "
+                            "point's name",
+                        }
+                    },
+                    PARQUET: {
+                        "schema": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A Parquet file, `point, time, value`, a row group "
+                            "per series (split past 2**20 rows), zstd; the schema metadata as "
+                            "Arrow's",
+                        }
+                    },
                 },
             },
             "206": {"description": "The requested byte range (`Content-Range`)"},
@@ -180,8 +203,8 @@ def job_schemas() -> dict[str, Any]:
                 "startTime": {"type": ["string", "integer"], "description": "date, ISO or ms"},
                 "endTime": {"type": ["string", "integer"], "description": "exclusive"},
                 "aggregation": {"enum": list(INTERVALS)},
-                "format": {"enum": FORMAT_ENUM},
-                "layout": {"enum": LAYOUT_ENUM},
+                "format": {"enum": JOB_FORMAT_ENUM},
+                "layout": {"enum": JOB_LAYOUT_ENUM},
                 "priority": {"enum": ["low", "normal", "high"]},
                 "downsample": {"enum": ["minmaxlttb", "m4"]},
                 "maxPoints": {"type": "integer"},
