@@ -14,6 +14,7 @@ __all__ = [
     "AcechartError",
     "BadRequest",
     "ConfigError",
+    "DeadlineExceeded",
     "Forbidden",
     "JobNotFound",
     "JobResultUnavailable",
@@ -184,6 +185,15 @@ class OriginTimeout(OriginError):
 
     status = 504
     code = "origin_timeout"
+
+
+class DeadlineExceeded(OriginTimeout):
+    """A request's whole deadline (`request_deadline_s`) passed before its answer was ready:
+    the seed's `timeout` body, 504. An `OriginTimeout` (the origin is what is slow), so a
+    stale copy is served instead where one is kept, as for any origin timeout."""
+
+    status = 504
+    code = "timeout"
 
 
 class OriginAuthError(OriginError):

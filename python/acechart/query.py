@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from acechart.errors import BadRequest
 from acechart.times import to_ms
@@ -27,6 +28,71 @@ MAX_TIME_MS = 7_258_118_400_000
 #: Most samples a downsampled series may keep (a chart's width, generously).
 MAX_CHART_POINTS = 1_000_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: Characters no site or point name may hold: controls (a header or log line could be
+#: split), DEL, and lone surrogates (what undecodable bytes or a JSON `"\ud800"` become;
+#: they cannot be encoded, so they would fail deep inside instead of here).
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def _decodings(text: str) -> list[str]:
+    """`text` and its percent-decodings, up to three deep (`%252e` -> `%2e` -> `.`)."""
+    out = [text]
+    for _ in range(3):
+        once = unquote(out[-1])
+        if once == out[-1]:
+            break
+        out.append(once)
+    return out
+
+
+def check_site(site: object, parameter: str = "site") -> str:
+    """`site` if it is a plain site name, else `BadRequest` naming `parameter`.
+
+    A site name becomes one segment of an origin path (`/sites/{site}`) and of an
+    object key, so it must not be empty, hold a `/` or `\\`, a control character or a
+    lone surrogate, or be a dot segment (`.`, `..`), percent-encoded or not: the
+    origin would see another path (`/sites/..` is the API's root), and a yes from it
+    would mark the token as allowed to read a site named `..`.
+    """
+    if not isinstance(site, str) or not site.strip():
+        raise BadRequest(f"{parameter} must be a non-empty site name", parameter=parameter)
+    if _FORBIDDEN.search(site):
+        raise BadRequest(
+            f"{parameter} must not contain control characters or undecodable text",
+            parameter=parameter,
+        )
+    for text in _decodings(site):
+        if "/" in text or "\\" in text or text in _DOT_SEGMENTS:
+            raise BadRequest(
+                f"{parameter} must be a site name, not a path (no /, \\, . or .. segment)",
+                parameter=parameter,
+            )
+    return site
+
+
+def check_point_name(name: object, parameter: str = "points") -> str:
+    """`name` if it can be a point name, else `BadRequest` naming `parameter`.
+
+    ACE point names are paths (`site/AHU-1/zone.temp`), so `/` and `.` are fine;
+    an empty name, a control character, a lone surrogate, or a segment that is
+    `.` or `..` (percent-encoded or not) is not: a point name becomes one origin
+    path segment (`/points/{name}/timeseries`), and a dot segment would point
+    the request elsewhere.
+    """
+    if not isinstance(name, str) or not name:
+        raise BadRequest(f"{parameter} must not contain empty names", parameter=parameter)
+    if _FORBIDDEN.search(name):
+        raise BadRequest(
+            f"{parameter} must not contain control characters or undecodable text",
+            parameter=parameter,
+        )
+    for text in _decodings(name):
+        if any(part in _DOT_SEGMENTS for part in text.replace("\\", "/").split("/")):
+            raise BadRequest(
+                f"{parameter} must not hold a . or .. path segment", parameter=parameter
+            )
+    return name
 
 
 def parse_time(text: str, parameter: str) -> int:
@@ -70,12 +136,11 @@ class Query:
 
     def validate(self, *, max_points: int, max_range_days: int) -> Query:
         """Raise `BadRequest` naming the parameter at fault; return self for chaining."""
-        if not self.site or "/" in self.site:
-            raise BadRequest("site must be a non-empty site name", parameter="site")
+        check_site(self.site)
         if not self.points:
             raise BadRequest("points must name at least one point", parameter="points")
-        if any(not p for p in self.points):
-            raise BadRequest("points must not contain empty names", parameter="points")
+        for point in self.points:
+            check_point_name(point)
         if len(self.points) > max_points:
             raise BadRequest(
                 f"too many points: {len(self.points)} > {max_points}",

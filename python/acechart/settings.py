@@ -10,6 +10,7 @@ comment and it is configurable: the parser follows the field's type.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import math
 import os
@@ -212,13 +213,25 @@ class Settings:
     still reads with its owner's rights. Unset: a random key kept in `{data_dir}/job-token.key`."""
 
     job_webhook_secret: str | None = None
-    """Key of the `X-Acechart-Signature` HMAC-SHA256 on notifyUrl calls; unset: unsigned."""
+    """Key of the `X-Acechart-Signature` HMAC-SHA256 on notifyUrl calls. Unset: a random key
+    generated once and kept in `{data_dir}/job-webhook.key` (give it to the receivers)."""
 
     job_webhook_attempts: int = 3
     """Tries of one notifyUrl call before the failure is logged and given up."""
 
     job_webhook_timeout_s: float = 10.0
     """Timeout of one notifyUrl call."""
+
+    job_webhook_allow: tuple[str, ...] = ()
+    """Hosts notifyUrl may name (`hooks.example.com,*.example.org`, or an address or network
+    like `10.1.2.0/24`); empty: any host with public addresses. A listed host may also
+    resolve to private (10/8, 172.16/12, 192.168/16) and unique-local (fc00::/7) addresses,
+    for an internal receiver; loopback and link-local addresses are refused always."""
+
+    job_webhook_allow_loopback_for_tests: bool = False
+    """Test-only: let notifyUrl reach loopback addresses (127.0.0.0/8, ::1), where a test's
+    receiver listens. Never set it in a deployment: any caller could make the service call
+    its own host's ports."""
 
     # --- the HTTP service (`acechart serve`, `acechart demo`) --------------------
     server_host: str = "127.0.0.1"
@@ -250,6 +263,22 @@ class Settings:
 
     rate_limit_per_minute: int = 100
     """Requests per minute per token and endpoint (token bucket, bursts up to this); 0: no limit."""
+
+    auth_checks_per_s: float = 20.0
+    """Most questions per second to the origin about a (token, site) pair not yet confirmed,
+    all callers together (bursts up to one second's worth); past it 429. 0: no bound."""
+
+    auth_unconfirmed_per_minute: int = 30
+    """Origin checks a minute of tokens the origin has never confirmed, per client address
+    (so fresh tokens cannot drive origin traffic); past it 429. 0: no limit."""
+
+    server_trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of reverse proxies whose `X-Forwarded-For` names the client
+    (`10.0.0.5,192.168.0.0/24`); from any other peer the header is ignored."""
+
+    request_deadline_s: float = 20.0
+    """Longest a data request (`/api/timeseries`, `/api/aggregations`) waits for its answer,
+    origin included, before a 504 (or a stale copy); jobs have their own, longer budget."""
 
     small_max_samples: int = 1_000
     """Origin samples (estimated, 1/min) up to which an uncached request is `small` (seed 4.1)."""
@@ -465,12 +494,34 @@ def _check_server(s: Settings) -> None:
             "ACECHART_ORIGIN_REQUEST_COST_SAMPLES must not be negative",
             setting="ACECHART_ORIGIN_REQUEST_COST_SAMPLES",
         )
+    for entry in s.server_trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"ACECHART_SERVER_TRUSTED_PROXIES: {entry!r} is not an address or network",
+                setting="ACECHART_SERVER_TRUSTED_PROXIES",
+            ) from None
+    for pattern in s.job_webhook_allow:
+        if any(c.isspace() or c in "/:@" for c in pattern) and not _is_network(pattern):
+            raise ConfigError(
+                f"ACECHART_JOB_WEBHOOK_ALLOW: {pattern!r} is not a host pattern or network",
+                setting="ACECHART_JOB_WEBHOOK_ALLOW",
+            )
     for origin in s.cors_origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise ConfigError(
                 f"ACECHART_CORS_ORIGINS: {origin!r} is not `*` or an http(s) origin",
                 setting="ACECHART_CORS_ORIGINS",
             )
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 _CHECKS: tuple[Callable[[Settings], None], ...] = (
@@ -531,4 +582,6 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "proxy_timeout_s",
     ),
     _non_negative("compat_sites_ttl_s", "compat_page_cache_bytes"),
+    _positive("request_deadline_s"),
+    _non_negative("auth_checks_per_s", "auth_unconfirmed_per_minute"),
 )

@@ -1,8 +1,9 @@
 """The aiohttp application: `create_app(settings)` wires every part of the service.
 
 Middlewares, outermost first: the request log (request id, timing, metrics),
-CORS (when origins are configured), then the one error middleware, so error
-responses carry CORS headers and are logged like any other. The connection
+CORS (when origins are configured), the one error middleware, so error
+responses carry CORS headers and are logged like any other, and the bound on
+JSON bodies (size and nesting, before any route parses one). The connection
 limits (`handler_args`) let a request line hold 100 long point names; what
 aiohttp refuses before routing is answered in JSON by `server.runner`.
 Resources live in cleanup contexts: the runtime (database, object store,
@@ -45,6 +46,7 @@ from acechart.server.keys import (
 from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
 from acechart.server.paging import WindowCache
+from acechart.server.params import json_body_guard
 from acechart.server.ratelimit import RateLimiter
 from acechart.server.requestlog import request_log
 from acechart.server.routes import add_routes
@@ -67,6 +69,7 @@ def create_app(
     if settings.cors_origins:
         middlewares.append(cors_middleware(settings.cors_origins))
     middlewares.append(error_middleware)
+    middlewares.append(json_body_guard)
     app = web.Application(middlewares=middlewares, handler_args=handler_args(settings))
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -92,6 +95,8 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
             ttl_s=settings.auth_cache_s,
             refusal_ttl_s=settings.auth_refusal_cache_s,
             grace_s=settings.edge_stale_if_error_s,
+            checks_per_s=settings.auth_checks_per_s,
+            unconfirmed_per_minute=settings.auth_unconfirmed_per_minute,
         )
         app[CATALOG] = runtime.catalog
         app[SITES] = SiteDirectory(runtime.origin, ttl_s=settings.compat_sites_ttl_s)

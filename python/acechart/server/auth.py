@@ -9,14 +9,27 @@ the answer is remembered for `auth_cache_s` (a refusal for
 per process, so neither memory dumps of the caches nor logs hold them in
 clear; the clear token lives only for the request that carries it, to be
 forwarded to the origin.
+
+Asking the origin costs it a request, and a fresh token costs an attacker
+nothing, so the questions are bounded before they are asked: concurrent checks
+of one pair share one question; a token the origin has never confirmed may be
+checked only `unconfirmed_per_minute` times a minute per client address (the
+caller's, from `client_address`); and all checks together at most
+`checks_per_s` a second. Past a bound the caller gets the seed's 429 with
+Retry-After, except a pair the origin confirmed before, whose earlier yes
+still holds within the grace period. Site names are checked before any
+question (`query.check_site`): a dot segment would ask the origin about
+another path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -32,15 +45,23 @@ from acechart.errors import (
     OriginNotFound,
     OriginTimeout,
     OriginUnavailable,
+    RateLimited,
     Unauthorized,
 )
 from acechart.origin.client import OriginClient
+from acechart.query import check_site
+from acechart.server.ratelimit import RateLimiter, TokenBucket
 
-__all__ = ["SiteAccess"]
+__all__ = ["CLIENT", "SiteAccess"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_PAIRS = 100_000
+_MAX_CONFIRMED = 100_000
+
+CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("acechart_client", default=None)
+"""The calling client's address, set for the request being handled (`pipeline.identify`), so a
+check made anywhere in that request is counted against the right client."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,8 @@ class SiteAccess:
         ttl_s: float,
         refusal_ttl_s: float,
         grace_s: float,
+        checks_per_s: float = 0.0,
+        unconfirmed_per_minute: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.origin = origin
@@ -73,35 +96,93 @@ class SiteAccess:
         self._secret = secrets.token_bytes(32)
         self._verdicts: OrderedDict[tuple[str, str], _Verdict] = OrderedDict()
         self._asking: dict[tuple[str, str], asyncio.Task[_Verdict]] = {}
+        self._checks = TokenBucket(checks_per_s, clock=clock)
+        """Origin checks of all callers together (0: unbounded)."""
+        self._unconfirmed = RateLimiter(unconfirmed_per_minute, clock=clock)
+        """Origin checks of never-confirmed tokens, per client address (0: unbounded)."""
+        self._confirmed: OrderedDict[str, None] = OrderedDict()
+        """Fingerprints of tokens the origin said yes to for some site."""
+        self.origin_checks = 0
+        """Questions put to the origin so far (coalesced ones count once)."""
 
     def fingerprint(self, token: str) -> str:
         """HMAC-SHA256 of the token under this process's secret: the token's only stored form."""
         return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
 
-    async def check(self, token: str, site: str, fingerprint: str | None = None) -> None:
+    async def check(
+        self,
+        token: str,
+        site: str,
+        fingerprint: str | None = None,
+        *,
+        client: str | None = None,
+    ) -> None:
         """Return if `token` may read `site`; raise 401, 403 or 404 as the origin decided.
 
         When the origin cannot be reached, a pair it confirmed within the TTL
         plus `grace_s` is still let through, so stale-if-error can serve it.
+        `client` (default: `CLIENT` of the current request) is the caller's
+        address, which the limit on never-confirmed tokens counts by; past a
+        bound, `RateLimited`.
         """
-        await self.site(token, site, fingerprint)
+        await self.site(token, site, fingerprint, client=client)
 
-    async def site(self, token: str, site: str, fingerprint: str | None = None) -> dict[str, Any]:
+    async def site(
+        self,
+        token: str,
+        site: str,
+        fingerprint: str | None = None,
+        *,
+        client: str | None = None,
+    ) -> dict[str, Any]:
         """The origin's `/sites/{site}` record for this token, after the same check as
         `check`; remembered with the verdict, so it is as fresh as the check."""
-        key = (fingerprint or self.fingerprint(token), site)
+        check_site(site)
+        fp = fingerprint or self.fingerprint(token)
+        key = (fp, site)
         now = self.clock()
         verdict = self._verdicts.get(key)
         if verdict is not None and now < verdict.expires:
             return self._raise_unless_allowed(verdict, site)
+        earlier_yes = (
+            verdict is not None and verdict.allowed and now < verdict.expires + self.grace_s
+        )
+        if key not in self._asking:
+            # A new question to the origin: within the bounds, or not asked at all.
+            wait = self._admit(fp, CLIENT.get() if client is None else client)
+            if wait is not None:
+                if earlier_yes:
+                    assert verdict is not None
+                    return verdict.record or {}
+                raise RateLimited(
+                    f"Too many requests. Please try again in {math.ceil(wait)} seconds.",
+                    retry_after=wait,
+                )
         try:
             fresh = await self._ask(key, token, site)
         except (OriginUnavailable, OriginTimeout):
-            if verdict is not None and verdict.allowed and now < verdict.expires + self.grace_s:
+            if earlier_yes:
+                assert verdict is not None
                 logger.warning("origin unreachable; using an earlier confirmation for %s", site)
                 return verdict.record or {}
             raise
         return self._raise_unless_allowed(fresh, site)
+
+    def _admit(self, fingerprint: str, client: str | None) -> float | None:
+        """None when a new origin check may go ahead, else the seconds to wait."""
+        if fingerprint not in self._confirmed:
+            try:
+                self._unconfirmed.check(client or "unknown", "auth")
+            except RateLimited as exc:
+                logger.warning(
+                    "client %s: too many checks of unconfirmed tokens; refused", client or "?"
+                )
+                return exc.retry_after
+        wait = self._checks.take()
+        if wait > 0:
+            logger.warning("origin token checks over their bound; refusing one")
+            return wait
+        return None
 
     async def _ask(self, key: tuple[str, str], token: str, site: str) -> _Verdict:
         """One origin check per pair at a time; concurrent first uses share it."""
@@ -113,6 +194,7 @@ class SiteAccess:
         return await asyncio.shield(task)
 
     async def _ask_origin(self, key: tuple[str, str], token: str, site: str) -> _Verdict:
+        self.origin_checks += 1
         try:
             record = await self.origin.get_site(site, token=token)
         except (OriginAuthError, OriginNotFound) as exc:
@@ -121,6 +203,10 @@ class SiteAccess:
         else:
             now = self.clock()
             verdict = _Verdict(True, 200, now + self.ttl_s, record)
+            self._confirmed[key[0]] = None
+            self._confirmed.move_to_end(key[0])
+            while len(self._confirmed) > _MAX_CONFIRMED:
+                self._confirmed.popitem(last=False)
         self._verdicts[key] = verdict
         self._verdicts.move_to_end(key)
         while len(self._verdicts) > _MAX_PAIRS:

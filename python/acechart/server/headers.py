@@ -8,27 +8,97 @@ current, which bytes it wants, and how to compress them.
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
+from collections.abc import Sequence
 
 from aiohttp import web
 
-from acechart.errors import Unauthorized
+from acechart.errors import BadRequest, Unauthorized
 from acechart.wire import parse_qualities
 
-__all__ = ["CODINGS", "choose_coding", "etag_matches", "parse_range", "token_from"]
+__all__ = [
+    "CODINGS",
+    "choose_coding",
+    "client_address",
+    "etag_matches",
+    "parse_range",
+    "token_from",
+    "trusted_networks",
+]
 
 #: Content codings we produce, best first when a client rates several equally.
 CODINGS: tuple[str, ...] = ("zstd", "br", "gzip")
 
+#: A token is printable ASCII without spaces (RFC 6750's b64token and every JWT fit).
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 def token_from(request: web.Request) -> str:
-    """The caller's token: `X-ACE-Token`, else `Authorization: Bearer`; 401 without one."""
+    """The caller's token: `X-ACE-Token`, else `Authorization: Bearer`; 401 without one.
+
+    A token that is not printable ASCII (bytes that are not UTF-8 arrive as lone
+    surrogates) is a 400 naming the header; the message never quotes it.
+    """
     token = request.headers.get("X-ACE-Token", "").strip()
     if token:
-        return token
+        return _checked(token, "X-ACE-Token")
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+        return _checked(value.strip(), "Authorization")
     raise Unauthorized("missing token: send X-ACE-Token or Authorization: Bearer <token>")
+
+
+def _checked(token: str, header: str) -> str:
+    if not _TOKEN.fullmatch(token):
+        raise BadRequest(
+            f"the token in {header} must be printable ASCII without spaces", parameter=header
+        )
+    return token
+
+
+@functools.lru_cache(maxsize=8)
+def trusted_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """The proxy addresses and networks of `server_trusted_proxies`, parsed once."""
+    return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+
+
+def client_address(request: web.Request, proxies: Sequence[IPNetwork] = ()) -> str:
+    """The address of the client behind a request, for limits counted per client.
+
+    The peer's address, unless the peer is one of `proxies`: then the last
+    `X-Forwarded-For` hop that is not a trusted proxy (each proxy appends the
+    address it saw, so only hops a trusted proxy added are believed). From any
+    other peer the header is ignored: a client could claim a new address each
+    time.
+    """
+    remote = request.remote or "unknown"
+    if not proxies or not _within(remote, proxies):
+        return remote
+    hops = [
+        hop.strip()
+        for value in request.headers.getall("X-Forwarded-For", [])
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        try:
+            address = ipaddress.ip_address(hop)
+        except ValueError:
+            return remote  # a malformed hop: the proxy's own address, shared by all
+        if not any(address in net for net in proxies):
+            return str(address)
+    return remote
+
+
+def _within(text: str, networks: Sequence[IPNetwork]) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
 
 
 def etag_matches(header: str | None, etag: str) -> bool:

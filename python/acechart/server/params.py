@@ -12,7 +12,10 @@ need not fit in a request line. Every name clients use is taken:
   their `/` and `.` (ACE point names are paths).
 
 Limits (points per query, days per query) come from the settings via
-`Query.validate`.
+`Query.validate`. A JSON body is bounded before it is parsed: in size by the
+application's `client_max_size` (413 past it) and in nesting by
+`MAX_JSON_DEPTH` (`json_body_guard`, for every POST route), since Python's
+parser recurses and a deeply nested body would otherwise be a 500.
 """
 
 from __future__ import annotations
@@ -23,26 +26,39 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from multidict import MultiDict
 
 from acechart.errors import BadRequest
-from acechart.query import Query, parse_time
+from acechart.query import Query, check_point_name, check_site, parse_time
 from acechart.settings import Settings
 
 __all__ = [
     "ALIASES",
+    "MAX_INT",
+    "MAX_JSON_DEPTH",
     "Params",
     "bool_param",
+    "check_json_depth",
     "int_param",
+    "json_body_guard",
     "parse_points",
     "parse_query",
     "path_site",
     "read_params",
     "required",
+    "site_param",
     "time_param",
     "wants_async",
 ]
+
+#: Deepest nesting of arrays and objects a JSON body may have (a query or job body has 3).
+MAX_JSON_DEPTH = 32
+#: Largest integer parameter: what SQLite (and any int64 column) can hold.
+MAX_INT = 2**63 - 1
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
@@ -116,14 +132,15 @@ class Params(Mapping[str, str]):
 async def read_params(request: web.Request) -> Params:
     """The parameters of a GET (query string) or a POST (JSON object body over it)."""
     params = Params.of(request)
-    if request.method != "POST" or not request.can_read_body:
+    if request.method != "POST" or not request.body_exists:
         return params
     raw = await request.read()
     if not raw.strip():
         return params
+    check_json_depth(raw)
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
         raise BadRequest(
@@ -164,18 +181,40 @@ def _scalar_text(name: str, value: Any) -> str:
     raise BadRequest(f"{name} must be a string, number, boolean or list", parameter=name)
 
 
+def check_json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """`BadRequest` (parameter `body`) when `raw` nests arrays and objects deeper than
+    `limit`, found without parsing: brackets are counted outside strings."""
+    outside = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    steps = np.isin(outside, (0x5B, 0x7B)).astype(np.int32) - np.isin(outside, (0x5D, 0x7D))
+    depth = int(np.cumsum(steps).max(initial=0))
+    if depth > limit:
+        raise BadRequest(
+            f"the JSON body nests deeper than {limit} levels", parameter="body", maxDepth=limit
+        )
+
+
+@web.middleware
+async def json_body_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bound a JSON body's size and nesting before any route parses it (inside the error
+    middleware, which renders the 400 or 413). The body read is kept for the route."""
+    if request.method in ("POST", "PUT", "PATCH") and request.body_exists:
+        raw = await request.read()  # past client_max_size: HTTPRequestEntityTooLarge, 413
+        if raw.lstrip()[:1] in (b"{", b"["):
+            check_json_depth(raw)
+    return await handler(request)
+
+
 def path_site(request: web.Request) -> str:
-    """The `{site}` of an ACE-shaped path: a plain name (no `/`, `\\`, dot segment or
-    control character: the path goes on to the origin)."""
-    site = request.match_info["site"]
-    if (
-        not site.strip()
-        or site in (".", "..")
-        or any(c in site for c in "/\\")
-        or any(ord(c) < 32 or ord(c) == 127 for c in site)
-    ):
-        raise BadRequest(f"site must be a site name, got {site!r}", parameter="site")
-    return site
+    """The `{site}` of an ACE-shaped path: a plain name (no `/`, `\\`, dot segment,
+    percent-encoded or not, or control character: the path goes on to the origin)."""
+    return check_site(request.match_info["site"], "site")
+
+
+def site_param(source: web.Request | Params) -> str:
+    """The `site` parameter, checked as a site name (`query.check_site`) before any use."""
+    params = _params(source)
+    used, _ = params.pick("site")
+    return check_site(required(params, "site"), used)
 
 
 def _params(source: web.Request | Params) -> Params:
@@ -215,6 +254,8 @@ def parse_points(source: web.Request | Params) -> tuple[str, ...]:
         raise BadRequest(
             f"{used} is required: one or more point names, comma-separated", parameter=used
         )
+    for name in names:
+        check_point_name(name, used)
     return tuple(names)
 
 
@@ -228,8 +269,9 @@ def int_param(
         value = int(raw.strip())
     except ValueError:
         raise BadRequest(f"{name} must be an integer, got {raw!r}", parameter=name) from None
-    if value < low or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+    top = MAX_INT if high is None else min(high, MAX_INT)
+    if value < low or value > top:
+        bounds = f"at least {low} and at most {top}" if high is None else f"between {low} and {top}"
         raise BadRequest(f"{name} must be {bounds}, got {value}", parameter=name)
     return value
 
@@ -251,7 +293,7 @@ def parse_query(
 ) -> Query:
     """The query of `/api/timeseries` and `/api/aggregations`."""
     params = _params(source)
-    site = required(params, "site")
+    site = site_param(params)
     points = parse_points(params)
     start = time_param(params, "start")
     end = time_param(params, "end")

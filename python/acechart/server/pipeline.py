@@ -12,6 +12,13 @@ Identical concurrent misses share one computation (a `Background` task keyed
 by the cache key), which also serves stale-while-revalidate refreshes; when
 the origin fails and an expired answer is still inside its stale-if-error
 window, that answer is served with a Warning instead of the error.
+
+A request waits at most `request_deadline_s` for its answer, the origin's
+word on the token and the catalogue included: then it is a 504 in the seed's
+`timeout` shape (or the stale copy, as for any origin timeout), however long a
+hung origin keeps the connection open. The shared computation goes on and
+fills the caches for the next caller; it is bounded by the origin client's own
+timeouts. Jobs fetch through the engine directly and keep their own budget.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from aiohttp import web
 from acechart.cache.policy import retention
 from acechart.errors import (
     AcechartError,
+    DeadlineExceeded,
     NotFound,
     OriginTimeout,
     OriginUnavailable,
@@ -35,9 +43,10 @@ from acechart.errors import (
 )
 from acechart.query import Query
 from acechart.result import Result
+from acechart.server.auth import CLIENT
 from acechart.server.classify import Classification, classify, too_large
 from acechart.server.edge_cache import Entry, Freshness
-from acechart.server.headers import token_from
+from acechart.server.headers import client_address, token_from, trusted_networks
 from acechart.server.keys import (
     ACCESS,
     BACKGROUND,
@@ -108,6 +117,8 @@ def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tu
     token = token_from(request)
     fingerprint = app[ACCESS].fingerprint(token)
     request[INFO].client = fingerprint[:12]
+    # Whatever this request asks the origin about its token counts against its client.
+    CLIENT.set(client_address(request, trusted_networks(app[SETTINGS].server_trusted_proxies)))
     if limited:
         app[LIMITER].check(fingerprint, endpoint)
     return token, fingerprint
@@ -116,7 +127,7 @@ def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tu
 async def authorize(request: web.Request, endpoint: str, site: str, *, limited: bool = True) -> str:
     """The caller's token, after the rate limit and the origin's word on the site."""
     token, fingerprint = identify(request, endpoint, limited=limited)
-    await request.app[ACCESS].check(token, site, fingerprint)
+    await request.app[ACCESS].check(token, site, fingerprint, client=CLIENT.get())
     return token
 
 
@@ -149,7 +160,16 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
     q = data.query
     info.site, info.point_count = q.site, len(q.points)
     info.format = data.representation.format
-    token = await authorize(request, data.endpoint, q.site)
+    deadline = app[SETTINGS].request_deadline_s
+    ends_at = asyncio.get_running_loop().time() + deadline
+    # The token's check may wait on the origin too: it counts against the deadline.
+    try:
+        async with asyncio.timeout_at(ends_at) as budget:
+            token = await authorize(request, data.endpoint, q.site)
+    except TimeoutError:
+        if not budget.expired():
+            raise
+        raise _deadline(deadline) from None
 
     key = data.cache_key()
     t0 = time.perf_counter()
@@ -170,10 +190,30 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
             warning=STALE if found.freshness is Freshness.STALE else None,
         )
 
-    await check_points(request, q.site, q.points, token)
-    task = app[BACKGROUND].run(("answer", key), lambda: _compute(app, key, data, token))
     try:
-        computed = await asyncio.shield(task)
+        async with asyncio.timeout_at(ends_at) as budget:
+            await check_points(request, q.site, q.points, token)
+            task = app[BACKGROUND].run(("answer", key), lambda: _compute(app, key, data, token))
+            computed = await asyncio.shield(task)
+    except TimeoutError:
+        if not budget.expired():
+            raise
+        if found is None:
+            raise _deadline(deadline) from None
+        logger.warning(
+            "answer for %s past its %g s deadline; serving a stale one", q.site, deadline
+        )
+        info.classification = "cached"
+        return await respond(
+            request,
+            key,
+            found.entry,
+            cache_status="STALE",
+            cache_source="EDGE",
+            size="cached",
+            age_s=found.age_s,
+            warning=REVALIDATION_FAILED,
+        )
     except RequestTooLarge as exc:
         # Submitted per request, not in the shared computation: that one is keyed
         # without the token, and a job belongs to the token that asked for it.
@@ -217,6 +257,14 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
         cache_status=computed.cache_status,
         cache_source=computed.cache_source,
         size=c.size,
+    )
+
+
+def _deadline(seconds: float) -> DeadlineExceeded:
+    return DeadlineExceeded(
+        f"no answer within the request deadline of {seconds:g} s (the origin is slow or"
+        " not answering); retry later, or submit a background job (?async=true)",
+        retry_after=max(1.0, seconds),
     )
 
 

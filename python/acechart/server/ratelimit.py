@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from acechart.errors import RateLimited
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "TokenBucket"]
 
 _PRUNE_AT = 10_000
 
@@ -55,3 +55,36 @@ class RateLimiter:
         full = [k for k, (t, last) in self._buckets.items() if t + (now - last) * rate >= capacity]
         for key in full:
             del self._buckets[key]
+
+
+class TokenBucket:
+    """One shared bucket: `rate` takes a second, bursts up to `capacity`; `rate` 0 is no limit.
+
+    Bounds work done for all callers together (the origin checks of tokens it has
+    not seen), where `RateLimiter` bounds each caller.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate if capacity is None else capacity)
+        self.clock = clock
+        self._tokens = self.capacity
+        self._last = clock()
+
+    def take(self) -> float:
+        """Take one; 0.0 when it was there, else the seconds until one is (nothing taken)."""
+        if self.rate <= 0:
+            return 0.0
+        now = self.clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens < 1.0:
+            return (1.0 - self._tokens) / self.rate
+        self._tokens -= 1.0
+        return 0.0

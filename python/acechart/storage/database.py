@@ -61,8 +61,10 @@ Params = Sequence[Any] | Mapping[str, Any]
 class DatabaseError(StorageError):
     """SQLite failed (disk full, locked past the busy timeout, bad schema version...)."""
 
-    def __init__(self, message: str, *, operation: str) -> None:
-        super().__init__(message, operation=operation)
+    def __init__(self, message: str, *, operation: str, public: str | None = None) -> None:
+        # SQLite's own messages name tables and constraints, never keys or paths; a
+        # message naming the file passes a `public` one without it.
+        super().__init__(message, operation=operation, public=message if public is None else public)
 
 
 class Transaction:
@@ -127,7 +129,11 @@ class Database:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             conn = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise DatabaseError(f"cannot open {path}: {exc}", operation="open") from exc
+            raise DatabaseError(
+                f"cannot open {path}: {exc}",
+                operation="open",
+                public=f"cannot open the database ({type(exc).__name__})",
+            ) from exc
         db = cls(conn, path)
         try:
             await db._configure(busy_timeout_ms)
@@ -414,6 +420,7 @@ class Database:
                         f"{self.path} has schema version {newest[0]}, newer than this"
                         f" acechart knows ({latest}); upgrade acechart",
                         operation="migrate",
+                        public=f"the database's schema is newer than this acechart ({latest})",
                     )
                 applied = await tx.fetchone(
                     "SELECT checksum FROM schema_version WHERE version = ?", (migration.version,)
@@ -431,6 +438,7 @@ class Database:
                         f"migration {migration.version} ({migration.name}) differs from the one"
                         f" applied to {self.path}: released migrations must never be edited",
                         operation="migrate",
+                        public=f"migration {migration.version} differs from the one applied",
                     )
 
     async def _block_query(self, sql: str, params: Params) -> list[BlockMeta]:

@@ -145,7 +145,9 @@ class LocalObjectStore:
                 try:
                     chunk = await asyncio.to_thread(f.read, min(chunk_size, remaining))
                 except OSError as exc:
-                    raise StorageError(str(exc), operation="iter_chunks", key=key) from exc
+                    raise StorageError(
+                        str(exc), operation="iter_chunks", key=key, public=_os_reason(exc)
+                    ) from exc
                 if not chunk:
                     raise _corrupt(key, "file shorter than its footer says")
                 remaining -= len(chunk)
@@ -201,7 +203,9 @@ class LocalObjectStore:
             try:
                 await asyncio.to_thread(_write_hashed, f, digest, data)
             except OSError as exc:
-                raise StorageError(str(exc), operation="put_stream", key=key) from exc
+                raise StorageError(
+                    str(exc), operation="put_stream", key=key, public=_os_reason(exc)
+                ) from exc
 
         try:
             buffer = bytearray()
@@ -256,7 +260,7 @@ class LocalObjectStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(key) from None
         except OSError as exc:
-            raise StorageError(str(exc), operation="get", key=key) from exc
+            raise StorageError(str(exc), operation="get", key=key, public=_os_reason(exc)) from exc
         footer = _parse_footer(raw[-_TRAILER.size :], len(raw), lambda n: raw[-n:], key)
         return raw[: footer.size]
 
@@ -275,7 +279,9 @@ class LocalObjectStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(key, operation=operation) from None
         except OSError as exc:
-            raise StorageError(str(exc), operation=operation, key=key) from exc
+            raise StorageError(
+                str(exc), operation=operation, key=key, public=_os_reason(exc)
+            ) from exc
         try:
             return f, _read_footer(f, key)
         except BaseException:
@@ -304,7 +310,9 @@ class LocalObjectStore:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError as exc:
-                raise StorageError(str(exc), operation="list", key=prefix) from exc
+                raise StorageError(
+                    str(exc), operation="list", key=prefix, public=_os_reason(exc)
+                ) from exc
             for entry in entries:
                 if entry.name.startswith("."):
                     continue  # temp files; no valid key has a segment starting with '.'
@@ -355,12 +363,22 @@ class LocalObjectStore:
                 continue  # a concurrent delete pruned the empty directory: make it again
             except (FileExistsError, NotADirectoryError) as exc:
                 raise StorageError(
-                    "a parent of this key is an object, not a directory", operation="put", key=key
+                    "a parent of this key is an object, not a directory",
+                    operation="put",
+                    key=key,
+                    public="a parent of the key is an object",
                 ) from exc
             except OSError as exc:
-                raise StorageError(str(exc), operation="put", key=key) from exc
+                raise StorageError(
+                    str(exc), operation="put", key=key, public=_os_reason(exc)
+                ) from exc
             return os.fdopen(fd, "wb"), tmp
-        raise StorageError("directory keeps disappearing", operation="put", key=key)
+        raise StorageError(
+            "directory keeps disappearing",
+            operation="put",
+            key=key,
+            public="the directory keeps disappearing",
+        )
 
     def _put_bytes(
         self, path: Path, key: str, data: bytes, meta: dict[str, str], content_type: str
@@ -373,7 +391,7 @@ class LocalObjectStore:
             return self._publish(f, tmp, path, key, footer)
         except OSError as exc:
             _discard_sync(f, tmp)
-            raise StorageError(str(exc), operation="put", key=key) from exc
+            raise StorageError(str(exc), operation="put", key=key, public=_os_reason(exc)) from exc
         except BaseException:
             _discard_sync(f, tmp)
             raise
@@ -404,7 +422,7 @@ class LocalObjectStore:
                 "the key is a directory of other objects", operation="put", key=key
             ) from exc
         except OSError as exc:
-            raise StorageError(str(exc), operation="put", key=key) from exc
+            raise StorageError(str(exc), operation="put", key=key, public=_os_reason(exc)) from exc
         _fsync_dir(path.parent)
         return _info(key, footer, mtime, full=True)
 
@@ -416,7 +434,9 @@ class LocalObjectStore:
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 continue
             except OSError as exc:
-                raise StorageError(str(exc), operation="delete", key=key) from exc
+                raise StorageError(
+                    str(exc), operation="delete", key=key, public=_os_reason(exc)
+                ) from exc
             parents.add(path.parent)
         # Deepest first, so a directory emptied by pruning its child goes too.
         for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
@@ -519,6 +539,11 @@ def _parse_footer(trailer: bytes, total: int, tail: Callable[[int], bytes], key:
     if footer.size != total - length - _TRAILER.size:
         raise _corrupt(key, "size in footer does not match the file")
     return footer
+
+
+def _os_reason(exc: OSError) -> str:
+    """What went wrong, without the file name `str(exc)` carries (a path is internal)."""
+    return exc.strerror or type(exc).__name__
 
 
 def _corrupt(key: str, why: str) -> CorruptObject:

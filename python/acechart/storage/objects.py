@@ -55,17 +55,33 @@ class StorageError(AcechartError):
     """A storage backend failed; names the operation and the key it was working on.
 
     A subclass of `AcechartError` so the server's error middleware answers 503
-    with the seed's JSON error body instead of an anonymous 500.
+    with the seed's JSON error body instead of an anonymous 500. Object keys and
+    file paths are internal: `str(exc)` (what logs show) names the key and the
+    backend's own words, while `message` (what a response or a job's failure
+    body shows) says only which operation failed and, given `public`, a reason
+    known to hold neither a key nor a path.
     """
 
     status = 503
     code = "storage_unavailable"
 
-    def __init__(self, message: str, *, operation: str, key: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, operation: str, key: str | None = None, public: str | None = None
+    ) -> None:
         where = f" {key!r}" if key is not None else ""
-        super().__init__(f"{operation}{where}: {message}")
+        self.detail = f"{operation}{where}: {message}"
+        """The whole story, key included: for logs, never for a response."""
+        super().__init__(self._public(operation, public))
         self.operation = operation
         self.key = key
+
+    @staticmethod
+    def _public(operation: str, reason: str | None) -> str:
+        text = f"storage unavailable: {operation} failed"
+        return f"{text} ({reason})" if reason else text
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class ObjectNotFound(StorageError, KeyError):
@@ -76,17 +92,23 @@ class ObjectNotFound(StorageError, KeyError):
 
     def __init__(self, key: str, *, operation: str = "get") -> None:
         super().__init__("no such object", operation=operation, key=key)
+        self.message = "no such object"
 
     def __str__(self) -> str:
-        # KeyError.__str__ would repr() the message; keep the readable one.
-        return self.message
+        # KeyError.__str__ would repr() the message; keep the readable one (with the key).
+        return self.detail
 
 
 class CorruptObject(StorageError):
     """The stored bytes are unreadable (torn or tampered file): treat as a miss and delete."""
 
     def __init__(self, key: str, reason: str, *, operation: str = "get") -> None:
-        super().__init__(f"corrupt object: {reason}", operation=operation, key=key)
+        super().__init__(
+            f"corrupt object: {reason}",
+            operation=operation,
+            key=key,
+            public="a stored object is damaged",
+        )
 
 
 class InvalidKey(StorageError, ValueError):
@@ -97,6 +119,7 @@ class InvalidKey(StorageError, ValueError):
 
     def __init__(self, key: str, reason: str) -> None:
         super().__init__(f"invalid object key: {reason}", operation="validate", key=key)
+        self.message = f"invalid object key: {reason}"
 
 
 class InvalidMetadata(StorageError, ValueError):
@@ -107,6 +130,7 @@ class InvalidMetadata(StorageError, ValueError):
 
     def __init__(self, reason: str, key: str | None = None) -> None:
         super().__init__(f"invalid object metadata: {reason}", operation="validate", key=key)
+        self.message = f"invalid object metadata: {reason}"
 
 
 @dataclass(frozen=True, slots=True)

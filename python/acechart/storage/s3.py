@@ -378,6 +378,7 @@ class S3ObjectStore:
                     f"{first.get('Code')}: {first.get('Message')}",
                     operation="delete_many",
                     key=first.get("Key", "")[len(self.prefix) :],
+                    public=f"{len(errors)} of {len(batch)} deletes failed ({first.get('Code')})",
                 )
 
     # --- helpers ----------------------------------------------------------------
@@ -385,7 +386,9 @@ class S3ObjectStore:
     @property
     def _client(self) -> S3Client:
         if self._client_or_none is None:
-            raise StorageError("store is not open (call open() first)", operation="s3")
+            raise StorageError(
+                "store is not open (call open() first)", operation="s3", public="store not open"
+            )
         return self._client_or_none
 
     def _full_key(self, key: str) -> str:
@@ -420,10 +423,19 @@ def _translate(operation: str, key: str | None) -> Iterator[None]:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         message = exc.response.get("Error", {}).get("Message") or str(exc)
         raise StorageError(
-            f"{_code(exc)} (HTTP {status}): {message}", operation=operation, key=key
+            f"{_code(exc)} (HTTP {status}): {message}",
+            operation=operation,
+            key=key,
+            public=f"{_code(exc) or 'error'} (HTTP {status})",
         ) from exc
     except (BotoCoreError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise StorageError(f"{type(exc).__name__}: {exc}", operation=operation, key=key) from exc
+        # Not str(exc) in public: a connection error names the endpoint URL, bucket and key.
+        raise StorageError(
+            f"{type(exc).__name__}: {exc}",
+            operation=operation,
+            key=key,
+            public=type(exc).__name__,
+        ) from exc
 
 
 def _code(exc: ClientError) -> str:

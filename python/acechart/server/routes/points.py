@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from acechart.server.keys import CATALOG, INFO, METRICS
-from acechart.server.params import int_param, required
+from acechart.server.params import MAX_INT, int_param, site_param
 from acechart.server.pipeline import authorize
 from acechart.server.respond import STALE, json_response
 from acechart.storage.records import PointRecord
@@ -34,11 +34,11 @@ def point_json(p: PointRecord) -> dict[str, Any]:
 
 
 async def handle(request: web.Request) -> web.Response:
-    site = required(request, "site")
+    site = site_param(request)
     info = request[INFO]
     info.site, info.format = site, "json"
     limit = int_param(request, "limit", low=1, high=MAX_LIMIT)
-    offset = int_param(request, "offset", low=0) or 0
+    offset = int_param(request, "offset", low=0, high=MAX_INT) or 0
     token = await authorize(request, "points", site)
     listing = await request.app[CATALOG].list(
         site,
