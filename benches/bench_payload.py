@@ -1,11 +1,14 @@
-"""Payload size per sample: the seed's JSON rows vs MessagePack rows vs MessagePack columns.
+"""Payload size per sample: the seed's JSON rows vs MessagePack rows and columns vs Arrow.
 
 The seed promised a 60% smaller payload with MessagePack. This measures what the
 service actually sends, with its own encoders and its own HTTP compression
 (`acechart.server.compress`: gzip 6, brotli 5, zstd 3), on the simulator's
 realistic data (values with one or two decimals, 30 s / 1 min / 5 min cadences,
 gaps): one 1-minute point over 30 days, and 50 points over 7 days. Each row
-gives bytes per sample and the reduction against plain JSON rows.
+gives bytes per sample and the reduction against plain JSON rows. Arrow's
+`series` layout carries a 4-byte dictionary key per sample beside the 8-byte time
+and value; `wide` shares one time column between the points and pays a null (and
+8 bytes) wherever a point has no sample at another point's time.
 
 Run `python -m benches.bench_payload` for the table alone, or
 `pytest benches/bench_payload.py -s` to also time zstd on the JSON body.
@@ -40,6 +43,8 @@ FORMATS: dict[str, Callable[[dict[str, Any], Series], bytes]] = {
     "JSON rows (seed)": _core.encode_json,
     "MessagePack rows": lambda m, s: _core.encode_msgpack(m, s, "rows"),
     "MessagePack columns": lambda m, s: _core.encode_msgpack(m, s, "columns"),
+    "Arrow series": lambda m, s: _core.encode_arrow(m, s, "series"),
+    "Arrow wide": lambda m, s: _core.encode_arrow(m, s, "wide"),
 }
 CODINGS = ("identity", "gzip", "br", "zstd")
 
