@@ -280,7 +280,11 @@ async def test_origin_failures_are_retried_then_succeed(stacks: StackFactory) ->
 async def test_failures_past_the_budget_fail_with_the_seed_body(
     stacks: StackFactory, webhook: Webhook
 ) -> None:
-    stack = await stacks.open(origin_max_attempts=1, job_webhook_secret="s3cret")
+    stack = await stacks.open(
+        origin_max_attempts=1,
+        job_webhook_secret="s3cret",
+        job_webhook_allow_loopback_for_tests=True,  # the receiver listens on 127.0.0.1
+    )
     stack.sim.faults.configure(error_rate=1.0, path_contains="timeseries")
     q = query(stack.sim, 2, 1, end_days_ago=5)
     job = await stack.jobs.submit(q, "json", TOKEN, notify_url=webhook.url)
@@ -308,7 +312,9 @@ async def test_a_refused_token_fails_at_once(stacks: StackFactory) -> None:
 
 async def test_webhook_on_completion_is_signed(stacks: StackFactory, webhook: Webhook) -> None:
     webhook.fail_first = 1  # the receiver is down once: the notifier tries again
-    stack = await stacks.open(job_webhook_secret="hook-key")
+    stack = await stacks.open(
+        job_webhook_secret="hook-key", job_webhook_allow_loopback_for_tests=True
+    )
     stack.jobs.notifier.first_delay_s = 0.01
     job = await stack.jobs.submit(query(stack.sim, 1, 2), "csv", TOKEN, notify_url=webhook.url)
     final, _ = await finish(stack.jobs, job.id)
@@ -320,7 +326,7 @@ async def test_webhook_on_completion_is_signed(stacks: StackFactory, webhook: We
 
 
 async def test_a_dead_webhook_never_fails_the_job(stacks: StackFactory) -> None:
-    stack = await stacks.open(job_webhook_attempts=2)
+    stack = await stacks.open(job_webhook_attempts=2, job_webhook_allow_loopback_for_tests=True)
     stack.jobs.notifier.first_delay_s = 0.01
     url = "http://127.0.0.1:9/nobody-listens"
     job = await stack.jobs.submit(query(stack.sim, 1, 1), "json", TOKEN, notify_url=url)

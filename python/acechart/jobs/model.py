@@ -414,3 +414,14 @@ def _check_url(url: str) -> None:
         raise BadRequest(
             "metadata.notifyUrl must be an absolute http(s) URL", parameter="metadata.notifyUrl"
         )
+    if "@" in parts.netloc:
+        # user:password@ would be sent on to the receiver and kept in the job table.
+        raise BadRequest(
+            "metadata.notifyUrl must not carry credentials (user:password@)",
+            parameter="metadata.notifyUrl",
+        )
+    if any(ord(c) < 0x21 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in url):
+        raise BadRequest(
+            "metadata.notifyUrl must not contain spaces or control characters",
+            parameter="metadata.notifyUrl",
+        )

@@ -9,7 +9,8 @@ entries whose consumer died; `expired` = a sorted set by expiry. So a second
 backend is a new class, not a change to any caller.
 
 `SqliteJobQueue` keeps jobs as rows of the seed's `queue_jobs` table (see
-migrations 2 and 4 for the columns). It is the single-instance backend: on
+migrations 2 and 4 for the columns) and their notifyUrls in `job_subscribers`
+(migration 7). It is the single-instance backend: on
 start, every row left `processing` was orphaned by this instance's previous
 life (a crash or a kill), and `recover` puts it back to `pending`. Workers in
 this process are woken at once by an enqueue; changes made by other processes
@@ -81,8 +82,13 @@ class JobQueue(Protocol):
     async def enqueue(self, job: Job, dedup_key: str) -> tuple[Job, bool]:
         """Store a new `pending` job, unless a job with `dedup_key` is pending or processing.
 
-        Returns (the stored job or the existing one, whether it was created).
+        Either way the request's notifyUrl (if any) becomes a subscriber of the job
+        returned. Returns (the stored job or the existing one, whether it was created).
         """
+        ...
+
+    async def subscribers(self, job_id: str) -> list[str]:
+        """Every notifyUrl to call when the job ends, in the order they subscribed."""
         ...
 
     async def get(self, job_id: str) -> Job | None:
@@ -152,6 +158,9 @@ _COLUMNS = (
 )
 
 
+_SUBSCRIBE = "INSERT OR IGNORE INTO job_subscribers (job_id, notify_url) VALUES (?, ?)"
+
+
 class SqliteJobQueue:
     """Jobs as rows of `queue_jobs` in the instance's SQLite database.
 
@@ -207,7 +216,10 @@ class SqliteJobQueue:
                 (dedup_key,),
             )
             if existing is not None:
-                return _job_from_row(existing), False
+                joined = _job_from_row(existing)
+                if request.notify_url is not None:
+                    await tx.execute(_SUBSCRIBE, (joined.id, request.notify_url))
+                return joined, False
             row = await tx.fetchone(
                 "INSERT INTO queue_jobs (job_id, user_id, site_id, point_names, start_time,"
                 " end_time, job_type, status, progress, created_at, updated_at,"
@@ -234,9 +246,17 @@ class SqliteJobQueue:
                     job.token_sealed,
                 ),
             )
+            if request.notify_url is not None:
+                await tx.execute(_SUBSCRIBE, (job.id, request.notify_url))
         assert row is not None
         self._wakeup.set()
         return _job_from_row(row), True
+
+    async def subscribers(self, job_id: str) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT notify_url FROM job_subscribers WHERE job_id = ? ORDER BY id", (job_id,)
+        )
+        return [str(row[0]) for row in rows]
 
     async def get(self, job_id: str) -> Job | None:
         row = await self.db.fetchone(

@@ -23,15 +23,16 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
+from pathlib import Path
 from typing import Any
 
 from acechart.engine import Engine
-from acechart.errors import JobNotFound, JobResultUnavailable
+from acechart.errors import BadRequest, JobNotFound, JobResultUnavailable
 from acechart.jobs.export import convert, drop_outputs
 from acechart.jobs.model import Job, JobRequest
 from acechart.jobs.queue import JobQueue, SqliteJobQueue
-from acechart.jobs.tokens import TokenVault
-from acechart.jobs.webhook import Notifier
+from acechart.jobs.tokens import WEBHOOK_KEY_FILE, TokenVault, stored_key
+from acechart.jobs.webhook import Notifier, Resolve, WebhookPolicy, WebhookRefused
 from acechart.jobs.worker import Workers
 from acechart.query import Query
 from acechart.settings import Settings
@@ -52,7 +53,8 @@ class JobService:
     """Background jobs over one engine, object store and database.
 
     `queue` defaults to the `SqliteJobQueue` in `db`, `vault` to the one
-    `settings` describe, `clock` (unix seconds) to the wall clock. Open with
+    `settings` describe, `clock` (unix seconds) to the wall clock, `resolve`
+    (how notifyUrl hosts are looked up) to the system's resolver. Open with
     `JobService.open`, close with `close` (before closing what it was given,
     which stays the caller's).
     """
@@ -67,6 +69,7 @@ class JobService:
         queue: JobQueue | None = None,
         vault: TokenVault | None = None,
         clock: Callable[[], float] = time.time,
+        resolve: Resolve | None = None,
     ) -> None:
         s = settings
         self.engine = engine
@@ -79,9 +82,16 @@ class JobService:
         )
         self.vault = vault or TokenVault.from_settings(s.job_token_key, s.data_dir)
         self.notifier = Notifier(
-            secret=s.job_webhook_secret,
+            # Signed always: a configured key, else one generated once beside the database.
+            secret=s.job_webhook_secret
+            or stored_key(Path(s.data_dir) / WEBHOOK_KEY_FILE, "webhook signing key"),
             attempts=s.job_webhook_attempts,
             timeout_s=s.job_webhook_timeout_s,
+            policy=WebhookPolicy(
+                allow=s.job_webhook_allow,
+                allow_loopback_for_tests=s.job_webhook_allow_loopback_for_tests,
+            ),
+            resolve=resolve,
         )
         self.workers = Workers(
             engine=engine,
@@ -167,7 +177,20 @@ class JobService:
         return job
 
     async def submit_request(self, request: JobRequest, token: str) -> tuple[Job, bool]:
-        """Queue a validated request; returns (job, whether it is new rather than a duplicate)."""
+        """Queue a validated request; returns (job, whether it is new rather than a duplicate).
+
+        A duplicate's notifyUrl is added to the live job's subscribers: each one is
+        notified when it ends. A notifyUrl the webhook policy refuses outright (its
+        form, an address literal, a host off the allow-list) is a `BadRequest`; a
+        name is resolved and judged when the call is made.
+        """
+        if request.notify_url is not None:
+            try:
+                self.notifier.policy.check_url(request.notify_url)
+            except WebhookRefused as exc:
+                raise BadRequest(
+                    f"metadata.notifyUrl is refused: {exc}", parameter="metadata.notifyUrl"
+                ) from None
         owner = self.token_hmac(token)
         job = Job(
             id=str(uuid.uuid4()),
@@ -192,7 +215,12 @@ class JobService:
                 request.format,
             )
         else:
-            logger.info("identical request joined job %s (%s)", stored.id, stored.status)
+            logger.info(
+                "identical request joined job %s (%s)%s",
+                stored.id,
+                stored.status,
+                "; its notifyUrl subscribed" if request.notify_url else "",
+            )
         self._notify_change()
         return stored, created
 

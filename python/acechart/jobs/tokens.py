@@ -10,7 +10,8 @@ server's access cache uses, would orphan every job at the next start).
 
 The key is `ACECHART_JOB_TOKEN_KEY` when set (instances sharing a queue must set
 the same one); otherwise a random key generated once and kept beside the
-database, readable only by its owner.
+database, readable only by its owner. The webhook signing key is kept the same
+way (`stored_key`, `WEBHOOK_KEY_FILE`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-__all__ = ["KEY_FILE", "TokenVault"]
+__all__ = ["KEY_FILE", "WEBHOOK_KEY_FILE", "TokenVault", "stored_key"]
 
 logger = logging.getLogger(__name__)
 
 #: Name of the generated key file in the data directory.
 KEY_FILE = "job-token.key"
+#: Name of the generated webhook signing key file in the data directory.
+WEBHOOK_KEY_FILE = "job-webhook.key"
 
 
 class TokenVault:
@@ -49,7 +52,7 @@ class TokenVault:
         """The configured key, else the one kept in `{data_dir}/job-token.key` (made once)."""
         if key:
             return cls(key)
-        return cls(_stored_key(Path(data_dir) / KEY_FILE))
+        return cls(stored_key(Path(data_dir) / KEY_FILE, "job token key"))
 
     def fingerprint(self, token: str) -> str:
         """HMAC-SHA256 of the token (hex): stable across restarts, useless to an attacker."""
@@ -67,7 +70,7 @@ class TokenVault:
             raise ValueError("the stored token cannot be unsealed with this key") from exc
 
 
-def _stored_key(path: Path) -> str:
+def stored_key(path: Path, what: str = "key") -> str:
     """Read the key file, creating it (mode 0600, never overwritten) on first use."""
     try:
         return path.read_text().strip()
@@ -84,5 +87,5 @@ def _stored_key(path: Path) -> str:
         f.write(key + "\n")
         f.flush()
         os.fsync(f.fileno())
-    logger.info("generated the job token key in %s", path)
+    logger.info("generated the %s in %s", what, path)
     return key

@@ -196,8 +196,21 @@ class Workers:
         done = await self.queue.complete(job.id, key, size)
         elapsed = time.monotonic() - run.progress.started
         logger.info("job %s completed in %.1f s: %s, %d bytes", job.id, elapsed, key, size)
-        if done is not None and job.request.notify_url:
-            self.notifier.send(job.request.notify_url, job.id, done.status)
+        if done is not None:
+            await self._notify(job, done.status)
+
+    async def _notify(self, job: Job, status: str) -> None:
+        """Call every notifyUrl of the job: its submitter's and those of requests that
+        joined it (never twice the same URL)."""
+        try:
+            urls = await self.queue.subscribers(job.id)
+        except Exception:
+            logger.exception("job %s: could not read its subscribers", job.id)
+            urls = []
+        if job.request.notify_url and job.request.notify_url not in urls:
+            urls.insert(0, job.request.notify_url)
+        for url in urls:
+            self.notifier.send(url, job.id, status)
 
     async def _produce(self, run: Run, token: str) -> tuple[str, int]:
         """Fetch group by group, spool the encoded series, store the export (`export.py`)."""
@@ -292,8 +305,8 @@ class Workers:
             error.code,
             error.message,
         )
-        if done is not None and job.request.notify_url:
-            self.notifier.send(job.request.notify_url, job.id, done.status)
+        if done is not None:
+            await self._notify(job, done.status)
 
     # --- progress reporting ------------------------------------------------------------
 

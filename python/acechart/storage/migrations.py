@@ -403,6 +403,33 @@ _POINT_ORIGIN_ITEMS = Migration(
     ),
 )
 
+_JOB_SUBSCRIBERS = Migration(
+    7,
+    "every notifyUrl of a job: the submitter's and those of identical requests that joined it",
+    (
+        # An identical request joins the live job (queue_jobs.dedup_key) instead of
+        # queuing a second one; its notifyUrl must be called too, after a restart as
+        # well, so each job's notifyUrls are rows here, in the order they came. The
+        # first one stays in request_json too (the seed's QueueMessage carries it).
+        """
+        CREATE TABLE job_subscribers (
+          id INTEGER PRIMARY KEY,
+          job_id TEXT NOT NULL REFERENCES queue_jobs(job_id) ON DELETE CASCADE,
+          notify_url TEXT NOT NULL,
+          created_at INTEGER NOT NULL DEFAULT (unixepoch()),
+          UNIQUE (job_id, notify_url)
+        )
+        """,
+        # Jobs queued before this migration keep their one notifyUrl.
+        """
+        INSERT OR IGNORE INTO job_subscribers (job_id, notify_url)
+        SELECT job_id, json_extract(request_json, '$.metadata.notifyUrl') FROM queue_jobs
+        WHERE json_valid(request_json)
+          AND json_extract(request_json, '$.metadata.notifyUrl') IS NOT NULL
+        """,
+    ),
+)
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     _SEED_SCHEMA,
@@ -411,4 +438,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _JOB_QUEUE,
     _AGGREGATE_BLOCKS,
     _POINT_ORIGIN_ITEMS,
+    _JOB_SUBSCRIBERS,
 )
