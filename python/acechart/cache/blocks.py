@@ -6,18 +6,28 @@ only what is uncovered goes to the origin. Only sealed samples (older than the
 freshness horizon) are stored, so the fresh edge is always asked for again.
 
 Blocks are written whole (read, merge, encode, atomic put) under a per-block
-lock; their metadata rows in `cache_metadata` carry size, sample count, tier,
-expiry, hits and last access for the sweeper. A block that cannot be read back
-(damaged bytes, wrong point, missing object) is logged, counted, deleted and
-treated as a miss: never an error for the caller and never wrong data.
+lock, held only while someone uses it (`_KeyLocks`); their metadata rows in
+`cache_metadata` carry size, sample count, tier, expiry, hits and last access
+for the sweeper. A block that cannot be read back (damaged bytes, wrong point,
+missing object) is logged, counted, deleted and treated as a miss: never an
+error for the caller and never wrong data.
+
+The codec's checksummed header records the block's point but not its site or
+period, so a block copied under another month's key (a restore gone wrong, a
+hand-made copy) would decode cleanly. Its period is therefore checked here:
+every sample and covered interval must lie inside the UTC month its key names,
+and the metadata row must name that month; anything else is damage like a bad
+checksum. (A copy under another *site's* key with the same point name cannot be
+told apart by content; keys are never written from outside the block store.)
+A merge keeps only samples and coverage inside the block's period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +75,33 @@ class SweepReport:
     bytes_freed: int = 0
 
 
+class _KeyLocks:
+    """One lock per key while anyone holds or waits for it, forgotten when free: memory
+    follows the writes in flight, not every block ever written."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class BlockStore:
     def __init__(
         self,
@@ -79,7 +116,7 @@ class BlockStore:
         self.horizon_ms = horizon_ms
         self.budget_bytes = budget_bytes
         self.corrupt_total = 0
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = _KeyLocks()
         self._read_limit = asyncio.Semaphore(_READ_CONCURRENCY)
 
     # --- read -------------------------------------------------------------------
@@ -112,8 +149,16 @@ class BlockStore:
         self, site: str, points: Iterable[str], start: int, end: int, now: int
     ) -> dict[str, CachedPoint]:
         """Cached samples in `[start, end)` and the covered intervals, per point."""
+        points = list(points)
         keys, live = await self._live_meta(site, points, start, end, now)
-        blocks = await asyncio.gather(*(self._load(k, live[k].point) for k in live))
+        bounds = {
+            block_key(site, p, name): (p, p_start, p_end)
+            for p in points
+            for name, p_start, p_end in periods(start, end)
+        }
+        blocks = await asyncio.gather(
+            *(self._load(k, bounds[k][0], bounds[k][1:], live[k]) for k in live)
+        )
         loaded = dict(zip(live, blocks, strict=True))
         hits = [k for k, b in loaded.items() if b is not None]
         if hits:
@@ -135,13 +180,21 @@ class BlockStore:
         covered = iv.clip(iv.normalize(c for b in blocks for c in b.covered), start, end)
         return CachedPoint(ts[lo:hi], values[lo:hi], covered, blocks=len(blocks))
 
-    async def _load(self, key: str, point: str) -> _Block | None:
+    async def _load(
+        self, key: str, point: str, period: tuple[int, int], meta: BlockMeta
+    ) -> _Block | None:
         """One block, or None when it is missing or damaged (and then removed).
 
         Damaged means exactly: an object the store cannot read back (`CorruptObject`,
-        a torn or tampered file), bytes that do not decode (`BlockDecodeError`), or a
-        block of another point. Any other exception is a bug and propagates.
+        a torn or tampered file), bytes that do not decode (`BlockDecodeError`), a
+        block of another point, or one whose samples, coverage or metadata row lie
+        outside the period `[start, end)` its key names. Any other exception is a bug
+        and propagates.
         """
+        p_start, p_end = period
+        if meta.point != point or meta.period_start != p_start:
+            await self._damaged(key, "its metadata row names another point or period")
+            return None
         async with self._read_limit:
             try:
                 data = await self.store.get(key)
@@ -160,7 +213,13 @@ class BlockStore:
         if name != point:
             await self._damaged(key, f"block holds point {name!r}, expected {point!r}")
             return None
-        return _Block(name, ts, values, [(int(s), int(e)) for s, e in covered])
+        intervals = [(int(s), int(e)) for s, e in covered]
+        if (len(ts) and (int(ts.min()) < p_start or int(ts.max()) >= p_end)) or any(
+            s < p_start or e > p_end for s, e in intervals
+        ):
+            await self._damaged(key, "it holds samples outside the period its key names")
+            return None
+        return _Block(name, ts, values, intervals)
 
     async def _damaged(self, key: str, why: Exception | str) -> None:
         """Count, log and delete a block that cannot be read back; the caller refetches."""
@@ -213,13 +272,17 @@ class BlockStore:
     ) -> int:
         key = block_key(site, point, period)
         period_start, period_end = bounds
-        async with self._locks[key]:
+        part = iv.clip(part, period_start, period_end)
+        async with self._locks.hold(key):
             try:
-                old = await self._current(key, point, now)
-                covered = iv.union(old.covered if old else [], part)
+                old = await self._current(key, point, bounds, now)
+                covered = iv.clip(
+                    iv.union(old.covered if old else [], part), period_start, period_end
+                )
                 new_ts, new_v = _within(ts, values, part)
                 if old is not None and len(old.ts):
-                    keep = ~_inside(old.ts, part)
+                    # Never keep a sample outside the period, nor one the fetch replaced.
+                    keep = ~_inside(old.ts, part) & _inside(old.ts, [bounds])
                     merged_ts = np.concatenate([old.ts[keep], new_ts])
                     merged_v = np.concatenate([old.values[keep], new_v])
                     order = np.argsort(merged_ts, kind="stable")
@@ -250,12 +313,14 @@ class BlockStore:
                 return 0
         return 1
 
-    async def _current(self, key: str, point: str, now: int) -> _Block | None:
+    async def _current(
+        self, key: str, point: str, period: tuple[int, int], now: int
+    ) -> _Block | None:
         metas = await self.db.get_block_meta([key])
         meta = metas.get(key)
         if meta is None or meta.expires_at <= now // 1000:
             return None
-        return await self._load(key, point)
+        return await self._load(key, point, period, meta)
 
     # --- retention --------------------------------------------------------------
 

@@ -114,6 +114,8 @@ class Database:
         self._owner: asyncio.Task[Any] | None = None
         self.aggregates = AggregateTable(self)
         """`timeseries_aggregations` and `aggregate_coverage`."""
+        self.malformed_rows = 0
+        """`cache_metadata` rows found malformed and dropped since open."""
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000) -> Self:
@@ -241,7 +243,7 @@ class Database:
                 " WHERE cache_key IN (SELECT value FROM json_each(?))",
                 (json.dumps(wanted),),
             )
-        return {row[0]: tables.block_from_row(row) for row in rows}
+        return {meta.key: meta for meta in await self._blocks_of(rows)}
 
     async def touch_blocks(self, keys: Iterable[str], *, now: int | None = None) -> int:
         """Count one hit and set `last_accessed` for each key, in one statement."""
@@ -444,7 +446,27 @@ class Database:
     async def _block_query(self, sql: str, params: Params) -> list[BlockMeta]:
         async with self._locked("block query") as conn:
             rows = await Transaction(conn)._tuples(sql, params)
-        return [tables.block_from_row(row) for row in rows]
+        return await self._blocks_of(rows)
+
+    async def _blocks_of(self, rows: Sequence[tuple[Any, ...]]) -> list[BlockMeta]:
+        """The rows as `BlockMeta`, dropping (and deleting) any that describe no block.
+
+        A row is only a cache of what the object store and the origin hold, so a
+        malformed one is a miss, never a 500 at every read of its key: it is logged
+        and deleted, and the block is fetched and written again.
+        """
+        metas: list[BlockMeta] = []
+        bad: list[str] = []
+        for row in rows:
+            try:
+                metas.append(tables.block_from_row(row))
+            except tables.MalformedRow as exc:
+                logger.error("malformed cache_metadata row %r (%s); dropping it", row[0], exc)
+                bad.append(str(row[0]))
+        if bad:
+            self.malformed_rows += len(bad)
+            await self.delete_block_meta(bad)
+        return metas
 
 
 async def _apply(tx: Transaction, migration: Migration) -> None:

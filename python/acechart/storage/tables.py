@@ -65,7 +65,27 @@ def block_params(meta: BlockMeta, now: int) -> tuple[Any, ...]:
     )
 
 
+class MalformedRow(ValueError):
+    """A `cache_metadata` row that does not describe a block (garbage `covered` JSON, a
+    NULL where a number belongs, an unknown tier): the reader treats it as a miss and
+    drops it, since the row is a cache of what the object store and origin hold."""
+
+
 def block_from_row(row: tuple[Any, ...]) -> BlockMeta:
+    """The block a row describes; `MalformedRow` when it describes none."""
+    try:
+        meta = _block_from_row(row)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise MalformedRow(f"{type(exc).__name__}: {exc}") from exc
+    if meta.tier not in TIERS or not meta.key or not meta.point or not meta.site:
+        raise MalformedRow("no tier, key, site or point")
+    for i, (s, e) in enumerate(meta.covered):
+        if s >= e or (i and s < meta.covered[i - 1][1]):
+            raise MalformedRow("covered is not sorted disjoint [start, end) intervals")
+    return meta
+
+
+def _block_from_row(row: tuple[Any, ...]) -> BlockMeta:
     (
         key,
         site,
@@ -85,17 +105,24 @@ def block_from_row(row: tuple[Any, ...]) -> BlockMeta:
         key=key,
         site=site,
         point=point,
-        period_start=int(period_start),
-        covered=tuple((int(s), int(e)) for s, e in json.loads(covered)),
-        size_bytes=int(size or 0),
-        sample_count=int(samples or 0),
+        period_start=_int(period_start),
+        covered=tuple((_int(s), _int(e)) for s, e in json.loads(covered)),
+        size_bytes=_int(size),
+        sample_count=_int(samples),
         tier=tier,
-        expires_at=int(expires),
+        expires_at=_int(expires),
         created_at=None if created is None else int(created),
         hit_count=int(hits or 0),
         last_accessed=None if last is None else int(last),
         version=int(ver),
     )
+
+
+def _int(value: Any) -> int:
+    """An integer column's value: an int (not a bool, a float or NULL)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
 
 
 # --- point metadata: SQL and conversions -----------------------------------------
