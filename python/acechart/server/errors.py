@@ -4,13 +4,17 @@
 errors (unknown route, wrong method, a body past the size limit, a byte range
 past the end) get the same shape; anything else is a
 bug, logged with its traceback under the request id and answered as a plain
-500 that quotes the id and shows nothing of the code.
+500 that quotes the id and shows nothing of the code. The logged traceback has
+every credential the request carried (`X-ACE-Token`, `Authorization`,
+`Cookie`, in any quoting) replaced by `[redacted]`: an exception message may
+quote what it choked on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import traceback
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +41,28 @@ _HTTP_CODES = {
 
 #: Headers of aiohttp's own errors that say something the JSON body does not.
 _KEPT_HEADERS = ("Allow", "Content-Range", "ETag", "Retry-After")
+#: Request headers whose values never reach a log line.
+_SECRET_HEADERS = ("X-ACE-Token", "Authorization", "Proxy-Authorization", "Cookie")
+
+
+def redacted(text: str, request: web.BaseRequest) -> str:
+    """`text` with every credential of `request` (whole header values and the token part
+    of `Bearer ...`, as they are and as repr() or escapes would quote them) blanked."""
+    found: set[str] = set()
+    for name in _SECRET_HEADERS:
+        for value in request.headers.getall(name, []):
+            found.add(value)
+            found.update(part for part in value.replace(";", " ").split() if len(part) >= 4)
+    variants: set[str] = set()
+    for secret in found:
+        if len(secret) < 4:
+            continue
+        variants.update({secret, repr(secret)[1:-1], ascii(secret)[1:-1]})
+        variants.add(secret.encode("utf-8", "surrogateescape").decode("latin-1"))
+        variants.add(repr(secret.encode("utf-8", "surrogateescape"))[2:-1])
+    for secret in sorted(variants, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
 
 
 def error_response(status: int, body: dict[str, Any]) -> web.Response:
@@ -59,7 +85,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except AcechartError as exc:
         if exc.status >= 500:
             log = logger.warning if isinstance(exc, OriginError) else logger.error
-            log("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.code, exc)
+            log(
+                "%s %s -> %d %s: %s",
+                request.method,
+                request.path,
+                exc.status,
+                exc.code,
+                redacted(str(exc), request),
+            )
         return error_response(exc.status, exc.to_body())
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -79,10 +112,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response
-    except Exception:
+    except Exception as exc:
         info = request.get(INFO)
         rid = info.request_id if info is not None else "-"
-        logger.exception("unhandled error in %s %s (request %s)", request.method, request.path, rid)
+        logger.error(
+            "unhandled error in %s %s (request %s)\n%s",
+            request.method,
+            request.path,
+            rid,
+            redacted("".join(traceback.format_exception(exc)), request).rstrip(),
+        )
         return error_response(
             500,
             {

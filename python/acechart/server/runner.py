@@ -17,6 +17,13 @@ characters each does not fit in 8190 bytes, so:
   POST, a header past it (or too many headers) a 431, any other malformed
   request a 400, and the rare error no middleware caught a 500. `acechart
   serve` (`run`) and the tests serve through it.
+
+What the parser refused may be a header carrying a token (a stray `\x7f` after
+it, an oversize `Authorization`), and aiohttp's messages quote the bytes they
+choke on. So neither the answer nor the log quotes them: both carry the error
+class, the parser's reason up to its first colon (the part that names no
+data) and a request id, and the handler's own logging (`log_exception`,
+`log_debug`) keeps tracebacks to their frames, without exception messages.
 """
 
 from __future__ import annotations
@@ -24,7 +31,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import secrets
 import signal
+import sys
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,8 +97,8 @@ def protocol_error(
         }
     text = _text(exc)
     if "too many headers" in text.lower():
-        return 431, {"error": "headers_too_large", "message": f"Too many request headers: {text}"}
-    return 400, {"error": "bad_request", "message": f"Malformed HTTP request: {text}"}
+        return 431, {"error": "headers_too_large", "message": "Too many request headers."}
+    return 400, {"error": "bad_request", "message": f"Malformed HTTP request: {_reason(exc)}."}
 
 
 def _is_request_line(line: object, limit: object, max_line: int, max_field: int) -> bool:
@@ -107,11 +118,33 @@ def _is_request_line(line: object, limit: object, max_line: int, max_field: int)
 
 
 def _text(exc: BaseException | None) -> str:
+    """The parser's whole message: for classifying only, never to show (it quotes data)."""
     if exc is None:
         return "unreadable request"
     message = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
-    text = " ".join(str(message).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:199] + "…"
+    return " ".join(str(message).split()) or type(exc).__name__
+
+
+#: A parser reason safe to show: words only (llhttp's reasons precede a colon and the
+#: quoted bytes, as in `Invalid header value char: b'X-ACE-Token: ...'`).
+_SAFE_REASON = re.compile(r"[A-Za-z][A-Za-z ]{0,79}")
+
+
+def _reason(exc: BaseException | None) -> str:
+    """What was wrong, in words that quote nothing the client sent."""
+    head = _text(exc).split(":", 1)[0].strip()
+    name = type(exc).__name__ if exc is not None else "unreadable request"
+    if _SAFE_REASON.fullmatch(head) and head != name:
+        return f"{head} ({name})"
+    return name
+
+
+def _frames(exc: BaseException | None) -> str:
+    """A traceback's frames and the exception's class, without its message (which may
+    quote a header)."""
+    if exc is None:
+        return ""
+    return "".join(traceback.format_tb(exc.__traceback__)) + type(exc).__name__
 
 
 class JsonErrorHandler(RequestHandler):
@@ -130,23 +163,61 @@ class JsonErrorHandler(RequestHandler):
             raise ConnectionError(
                 "Response is sent already, cannot send another response with the error message"
             )
+        rid = secrets.token_hex(16)
         body: dict[str, Any]
         if status == 400:
             status, body = protocol_error(
                 exc, max_line_size=self.max_line_size, max_field_size=self.max_field_size
             )
-            logger.info("refused a request from %s: %d %s", request.remote, status, body["error"])
+            logger.info(
+                "refused a request from %s: %d %s (%s, request %s)",
+                request.remote,
+                status,
+                body["error"],
+                type(exc).__name__ if exc is not None else "-",
+                rid,
+            )
         elif status == 504:
             body = {"error": "timeout", "message": "The request took too long to answer."}
         else:
-            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
-            body = {"error": "internal_error", "message": "internal error"}
+            logger.error(
+                "error handling a request from %s (%s, request %s)\n%s",
+                request.remote,
+                type(exc).__name__ if exc is not None else "-",
+                rid,
+                _frames(exc),
+            )
+            body = {
+                "error": "internal_error",
+                "message": f"internal error; quote request id {rid} when reporting it",
+            }
+        body["requestId"] = rid
         response = error_response(status, body)
+        response.headers["X-Request-Id"] = rid
         manager = self._manager
         if isinstance(manager, JsonErrorServer):
             response.headers.update(manager.error_headers)
         response.force_close()
         return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp's own error logging, with the traceback's frames but not the message."""
+        self._log(logging.ERROR, args, kw)
+
+    def log_debug(self, *args: Any, **kw: Any) -> None:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self._log(logging.DEBUG, args, kw)
+
+    def _log(self, level: int, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        exc_info = kw.pop("exc_info", None)
+        exc = exc_info if isinstance(exc_info, BaseException) else None
+        if exc_info is True or isinstance(exc_info, tuple):
+            exc = sys.exc_info()[1] if exc_info is True else exc_info[1]
+        fmt, *rest = args or ("aiohttp connection error",)
+        if exc is None:
+            self.logger.log(level, fmt, *rest)
+        else:
+            self.logger.log(level, str(fmt) + "\n%s", *rest, _frames(exc))
 
 
 class JsonErrorServer(web.Server):
