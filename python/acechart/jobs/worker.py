@@ -64,6 +64,9 @@ class Run:
     """The percentage last written to the queue."""
     stop: Literal["cancel", "shutdown"] | None = None
     """Why the task was cancelled: by the owner, or because the service is closing."""
+    finishing: bool = False
+    """The result is stored and the run is being recorded as completed: too late to
+    cancel (a cancellation now would delete the result of a completed job)."""
 
 
 class Workers:
@@ -114,7 +117,7 @@ class Workers:
     async def stop(self, job_id: str, timeout: float) -> None:
         """Cancel the job's run in this process, if any, waiting up to `timeout` for it."""
         run = self.runs.get(job_id)
-        if run is not None and run.task is not None and run.stop is None:
+        if run is not None and run.task is not None and run.stop is None and not run.finishing:
             run.stop = "cancel"
             run.task.cancel()
             await asyncio.wait([run.task], timeout=timeout)
@@ -193,6 +196,7 @@ class Workers:
         except ValueError as exc:
             raise _TokenUnavailable(str(exc)) from exc
         key, size = await self._produce(run, token)
+        run.finishing = True
         done = await self.queue.complete(job.id, key, size)
         elapsed = time.monotonic() - run.progress.started
         logger.info("job %s completed in %.1f s: %s, %d bytes", job.id, elapsed, key, size)
@@ -261,6 +265,11 @@ class Workers:
     async def _stopped(self, run: Run) -> None:
         """The run's task was cancelled: by its owner, or because the service is closing."""
         job = run.job
+        latest = await self.queue.get(job.id)
+        if latest is not None and latest.status == "completed":
+            # Cancelled as it completed: the result is the job's now; keep it.
+            logger.info("job %s completed as it was being stopped", job.id)
+            return
         if run.stop == "cancel":
             await drop_outputs(self.store, job.id)
             await self.queue.mark_cancelled(job.id)
@@ -327,7 +336,7 @@ class Workers:
             run.reported = percent
             written = time.monotonic()
             self.on_change()
-            if cancel and run.stop is None and run.task is not None:
+            if cancel and run.stop is None and run.task is not None and not run.finishing:
                 run.stop = "cancel"
                 run.task.cancel()
 
