@@ -71,6 +71,12 @@ class Row:
     def amplification(self) -> float:
         return self.samples / max(self.answered, 1)
 
+    def markdown(self) -> str:
+        return (
+            f"| {self.query} | {self.approach} | {self.requests:,} | {self.samples:,} |"
+            f" {self.bytes / 1e6:,.1f} | {self.seconds:.2f} | {self.amplification:.2f} |"
+        )
+
 
 def start_simulator(vav_count: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
@@ -127,7 +133,7 @@ async def run_approach(
                         result.total_samples,
                     )
                 )
-                print(f"  {name:12} {label + which:34} {seconds:7.1f} s", flush=True)
+                print("  " + rows[-1].markdown(), flush=True)
     return rows
 
 
@@ -163,7 +169,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 300-point site, shorter ranges")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="APPROACH=N",
+        help="run only the first N queries for this approach (e.g. 'old client=1'); the"
+        " baselines download the whole site for every query, which takes long",
+    )
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS pass")
     args = parser.parse_args()
+    limits = {k: int(v) for k, _, v in (item.rpartition("=") for item in args.limit)}
     vav = 36 if args.quick else VAV_COUNT
     scale = 0.2 if args.quick else 1.0
     every = site_points(vav)
@@ -178,8 +194,9 @@ def main() -> None:
         rows: list[Row] = []
         for name in APPROACHES:
             with tempfile.TemporaryDirectory() as data_dir:
-                rows += asyncio.run(run_approach(name, url, queries, data_dir))
-        rss = peak_rss_of_pass(url, max(1, round(30 * scale)))
+                chosen = queries[: limits.get(name, len(queries))]
+                rows += asyncio.run(run_approach(name, url, chosen, data_dir))
+        rss = 0.0 if args.no_rss else peak_rss_of_pass(url, max(1, round(30 * scale)))
     finally:
         proc.terminate()
         proc.wait()
@@ -188,10 +205,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|")
     for label in dict.fromkeys(r.query for r in rows):
         for r in (r for r in rows if r.query == label):
-            print(
-                f"| {r.query} | {r.approach} | {r.requests:,} | {r.samples:,} |"
-                f" {r.bytes / 1e6:,.1f} | {r.seconds:.2f} | {r.amplification:.2f} |"
-            )
+            print(r.markdown())
     days = max(1, round(30 * scale))
     print(
         f"\npeak RSS of one harvested site-wide pass, {len(every)} points x {days} days:"

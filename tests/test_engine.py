@@ -321,3 +321,21 @@ async def test_aggregates_of_many_points_are_stored_in_one_batch(rig: Rig) -> No
     for a, b in zip(first.series, again.series, strict=True):
         np.testing.assert_array_equal(a.ts, b.ts)
         np.testing.assert_allclose(a.values, b.values, equal_nan=True)
+
+
+async def test_a_damaged_aggregate_blob_is_answered_from_raw(rig: Rig) -> None:
+    """A garbled blob of the aggregate tier is dropped and the point recomputed from raw
+    samples, never an error and never different numbers."""
+    points = rig.points(2)
+    start = NOW_MS - 40 * DAY - NOW_MS % DAY
+    end = start + 3 * DAY
+    first = await rig.query(points, start, end, interval="1hr")
+    again = await rig.query(points, start, end, interval="1hr")
+    assert "D1" in again.provenance.sources
+    await rig.db.execute(
+        "UPDATE aggregate_blocks SET data = ? WHERE point_name = ?", (b"garbage", points[0])
+    )
+    damaged = await rig.query(points, start, end, interval="1hr")
+    for a, b in zip(first.series, damaged.series, strict=True):
+        np.testing.assert_array_equal(a.ts, b.ts)
+        np.testing.assert_allclose(a.values, b.values, equal_nan=True)

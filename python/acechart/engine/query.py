@@ -129,6 +129,8 @@ class Engine:
             from_db = await self.aggregates.read(query.site, agg_points, query.interval, start, end)
             prov.sources.add("D1")
             prov.aggregate_points = len(from_db)
+            # A point whose blob turned out damaged (and was dropped) is answered from raw.
+            raw_points += [p for p in agg_points if p not in from_db]
 
         reads = await self.blocks.read(query.site, raw_points, start, end, now)
         prov.blocks_read = sum(r.blocks for r in reads.values())
