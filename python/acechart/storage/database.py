@@ -113,7 +113,7 @@ class Database:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
         self.aggregates = AggregateTable(self)
-        """`timeseries_aggregations` and `aggregate_coverage`."""
+        """The columnar aggregate tier (`aggregate_blocks`)."""
         self.malformed_rows = 0
         """`cache_metadata` rows found malformed and dropped since open."""
 
