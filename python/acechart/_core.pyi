@@ -102,9 +102,7 @@ class ParsedPage:
     def __len__(self) -> int:
         """Number of kept samples."""
 
-def parse_page(
-    data: bytes, points: list[str] | None = None, *, paged: bool = True
-) -> ParsedPage:
+def parse_page(data: bytes, points: list[str] | None = None, *, paged: bool = True) -> ParsedPage:
     """Parse one ACE `timeseries/paginated` page without a Python object per sample.
 
     With `points`, samples of other points are skipped. With `paged=False` the body
