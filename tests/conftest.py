@@ -12,8 +12,10 @@ client, the engine and the server tests built on it still assume that API
 
 from __future__ import annotations
 
+import ipaddress
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,38 @@ from acechart.simulator.faults import FaultInjector, RequestLog
 from acechart.times import parse_iso_ms
 
 pytest_plugins = ["tests.storage_fixtures", "tests.jobs_support"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    """The network rule, enforced: a socket of this test process may connect only to a
+    loopback address. Tests of refused addresses classify them; should a bug ever try to
+    connect to one, the attempt fails here instead of leaving the machine."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(address: Any) -> None:
+        if isinstance(address, tuple) and address:
+            try:
+                ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+            except ValueError:
+                return  # a name: resolved to an address before any real connect
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            if not (mapped or ip).is_loopback:
+                raise ConnectionRefusedError(f"network rule: no connection to {ip} in tests")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        check(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        check(address)
+        return real_connect_ex(self, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket.socket, "connect_ex", connect_ex)
+        yield
+
 
 SITE = "ses_falls_city"
 TOKEN = DEMO_TOKEN
