@@ -106,6 +106,8 @@ class PointCatalog:
         self.refresh_s = refresh_s
         self.clock = clock
         self._refreshing: dict[str, asyncio.Task[int]] = {}
+        self._cadences: dict[str, tuple[int, dict[str, int]]] = {}
+        """Per site: the catalogue version (its refresh time) and its cadences."""
         self._names: dict[str, tuple[int, frozenset[str]]] = {}
 
     async def list(
@@ -157,8 +159,16 @@ class PointCatalog:
     async def cadences(self, site: str, *, token: str) -> dict[str, int]:
         """Every catalogued point of `site` and its collection interval in ms (a point
         without one is taken at one minute): what the fetch strategy estimates from."""
+        updated = await self.db.points_updated_at(site)
+        cached = self._cadences.get(site)
+        fresh = updated is not None and self.clock() - updated < self.refresh_s
+        if cached is not None and fresh and cached[0] == updated:
+            return cached[1]  # one cheap lookup per gap fetch, not the whole catalogue
         listing = await self.list(site, token=token)
-        return {p.name: (p.collect_interval or 60) * 1000 for p in listing.points}
+        found = {p.name: (p.collect_interval or 60) * 1000 for p in listing.points}
+        if listing.updated_at is not None:
+            self._cadences[site] = (listing.updated_at, found)
+        return found
 
     async def close(self) -> None:
         """Stop catalogue refreshes still running."""
