@@ -39,14 +39,17 @@ from acechart.server.keys import (
     METRICS,
     OPENAPI,
     PAGES,
+    PARSED,
     RUNTIME,
     SETTINGS,
     SITES,
 )
+from acechart.server.memo import Memo
 from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
 from acechart.server.paging import WindowCache
 from acechart.server.params import json_body_guard
+from acechart.server.pipeline import PARSED_ENTRIES
 from acechart.server.ratelimit import RateLimiter
 from acechart.server.requestlog import request_log
 from acechart.server.routes import add_routes
@@ -78,6 +81,7 @@ def create_app(
     app[BACKGROUND] = Background()
     app[OPENAPI] = json.dumps(build_document(settings), indent=1).encode()
     app[PAGES] = WindowCache(settings.compat_page_cache_bytes)
+    app[PARSED] = Memo(PARSED_ENTRIES)
     app.cleanup_ctx.append(_runtime_context(runtime))
     app.cleanup_ctx.append(_jobs_context(jobs))
     app.cleanup_ctx.append(_background_context)

@@ -5,7 +5,7 @@ data to another unless the origin agrees that token may read the site. The
 first request of a (token, site) pair asks the origin (`GET /sites/{site}`);
 the answer is remembered for `auth_cache_s` (a refusal for
 `auth_refusal_cache_s`), a yes with the site record the origin sent, which
-`/api/sites/{site}` answers with. Tokens are kept only as an HMAC under a secret made
+`/api/sites/{site}` answers with. Tokens are kept only as a MAC (keyed BLAKE2b) under a secret made
 per process, so neither memory dumps of the caches nor logs hold them in
 clear; the clear token lives only for the request that carries it, to be
 forwarded to the origin.
@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
-import hmac
 import logging
 import math
 import secrets
@@ -106,8 +105,15 @@ class SiteAccess:
         """Questions put to the origin so far (coalesced ones count once)."""
 
     def fingerprint(self, token: str) -> str:
-        """HMAC-SHA256 of the token under this process's secret: the token's only stored form."""
-        return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
+        """The token's MAC under this process's secret (keyed BLAKE2b, a third of
+        HMAC-SHA256's time on every request): the token's only stored form."""
+        return hashlib.blake2b(token.encode(), key=self._secret, digest_size=32).hexdigest()
+
+    def confirmed(self, fingerprint: str, site: str) -> bool:
+        """Whether the origin said yes to this (token, site) within the TTL: the check of
+        nearly every request, answered without a coroutine or a timer."""
+        verdict = self._verdicts.get((fingerprint, site))
+        return verdict is not None and verdict.allowed and self.clock() < verdict.expires
 
     async def check(
         self,

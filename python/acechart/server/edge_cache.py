@@ -54,6 +54,8 @@ class Entry:
     """Response headers every answer from this entry carries (type, ETag, Vary, ...)."""
     variants: dict[str, bytes] = field(default_factory=dict)
     """Compressed bodies by content coding."""
+    controls: dict[int, str] = field(default_factory=dict)
+    """`Cache-Control` values by the max-age left, each made once (a few per entry)."""
 
     @property
     def size(self) -> int:

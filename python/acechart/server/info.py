@@ -22,7 +22,7 @@ class RequestInfo:
     cache_source: str | None = None
     samples: int | None = None
     client: str | None = None
-    """First 12 hex digits of the token's HMAC: enough to follow a caller, never the token."""
+    """First 12 hex digits of the token's MAC: enough to follow a caller, never the token."""
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

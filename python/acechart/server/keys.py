@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from acechart.cache.catalog import PointCatalog
@@ -11,6 +13,7 @@ from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
 from acechart.server.edge_cache import EdgeCache
 from acechart.server.info import RequestInfo
+from acechart.server.memo import Memo
 from acechart.server.metrics import Metrics
 from acechart.server.paging import WindowCache
 from acechart.server.ratelimit import RateLimiter
@@ -28,6 +31,7 @@ __all__ = [
     "METRICS",
     "OPENAPI",
     "PAGES",
+    "PARSED",
     "RUNTIME",
     "SETTINGS",
     "SITES",
@@ -42,6 +46,8 @@ OPENAPI = web.AppKey("acechart_openapi", bytes)
 """The OpenAPI document, serialised once when the app is built."""
 PAGES = web.AppKey("acechart_page_windows", WindowCache)
 """Windows of `timeseries/paginated` walks, cut into pages in memory."""
+PARSED = web.AppKey("acechart_parsed_requests", Memo[tuple[str, str, str, str], Any])
+"""The `pipeline.DataRequest` of recent data GETs (`pipeline.data_request`)."""
 
 # Set by the runtime's cleanup context at startup.
 RUNTIME = web.AppKey("acechart_runtime", Runtime)

@@ -169,6 +169,7 @@ class Metrics:
             tuple[str, int], tuple[Counter, Histogram, Counter | None]
         ] = {}
         self._answer_children: dict[tuple[str, str, str, str], tuple[Counter, ...]] = {}
+        self._edge_latency: Histogram | None = None
 
     def record_response(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)
@@ -200,6 +201,12 @@ class Metrics:
             self._answer_children[key] = children
         for child in children:
             child.inc()
+
+    def record_edge_hit(self, seconds: float) -> None:
+        """The edge cache's latency of one hit (its labelled child looked up once)."""
+        if self._edge_latency is None:
+            self._edge_latency = self.cache_latency.labels("edge")
+        self._edge_latency.observe(seconds)
 
     def record_engine(self, prov: Provenance, seconds: float, answered: int = 0) -> None:
         """Tier counters and latencies of one engine query (`answered`: its samples)."""

@@ -2,7 +2,7 @@
 
 A bucket holds up to `per_minute` requests and refills continuously, so a
 dashboard may burst its panels at once and then keeps a steady rate. Buckets
-are keyed by the token's HMAC, never the token. Idle buckets that have refilled
+are keyed by the token's MAC, never the token. Idle buckets that have refilled
 are forgotten, so memory follows the number of active callers.
 """
 

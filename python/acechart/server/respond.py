@@ -65,10 +65,13 @@ async def respond(
 
     max_age = 0 if warning else max(0, int(entry.max_age_s - age_s))
     headers: CIMultiDict[str] = CIMultiDict(entry.headers)
-    headers["Cache-Control"] = (
-        f"private, max-age={max_age}, stale-while-revalidate={int(entry.stale_s)}, "
-        f"stale-if-error={int(entry.error_s)}"
-    )
+    control = entry.controls.get(max_age)
+    if control is None:
+        control = entry.controls[max_age] = (
+            f"private, max-age={max_age}, stale-while-revalidate={int(entry.stale_s)}, "
+            f"stale-if-error={int(entry.error_s)}"
+        )
+    headers["Cache-Control"] = control
     headers["X-Cache-Status"] = cache_status
     headers["X-Cache-Source"] = cache_source
     if age_s >= 1:

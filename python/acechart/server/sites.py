@@ -2,7 +2,7 @@
 
 `/api/sites` pages this list itself, so a client walking its pages costs one
 origin walk per token and TTL, not one per page. Tokens are keyed by their
-HMAC fingerprint (never in clear), the number of tokens held is bounded, and
+MAC fingerprint (never in clear), the number of tokens held is bounded, and
 concurrent first requests of one token share one origin walk. Which site a
 token may *read* is still `SiteAccess`'s decision: this is only a listing.
 """

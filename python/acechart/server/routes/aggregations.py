@@ -15,22 +15,25 @@ from aiohttp import web
 
 from acechart.errors import BadRequest
 from acechart.server.keys import SETTINGS
-from acechart.server.params import parse_query, read_params, wants_async
-from acechart.server.pipeline import DataRequest, answer
+from acechart.server.params import Params, parse_query, wants_async
+from acechart.server.pipeline import DataRequest, answer, data_request
 from acechart.times import format_time
 from acechart.wire import encode_aggregations, negotiate
 
 __all__ = ["handle"]
 
 
-async def handle(request: web.Request) -> web.Response:
-    params = await read_params(request)
+async def handle(request: web.Request) -> web.StreamResponse:
+    return await answer(request, await data_request(request, "aggregations", _parse))
+
+
+def _parse(request: web.Request, params: Params) -> DataRequest:
     query = parse_query(params, request.app[SETTINGS], default_interval="1hr")
     if query.interval == "raw":
         raise BadRequest(
             "aggregations need an interval: 1min, 5min, 1hr or 1day", parameter="interval"
         )
-    data = DataRequest(
+    return DataRequest(
         endpoint="aggregations",
         query=query,
         representation=negotiate(params, request.headers.get("Accept", "")),
@@ -38,4 +41,3 @@ async def handle(request: web.Request) -> web.Response:
         wants_async=wants_async(request, params),
         download_name=f"{query.site}_{format_time(query.start_ms)[:10]}_{query.interval}_stats",
     )
-    return await answer(request, data)

@@ -7,18 +7,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from acechart.server.keys import SETTINGS
-from acechart.server.params import parse_query, read_params, wants_async
-from acechart.server.pipeline import DataRequest, answer
+from acechart.server.params import Params, parse_query, wants_async
+from acechart.server.pipeline import DataRequest, answer, data_request
 from acechart.times import format_time
 from acechart.wire import encode_timeseries, negotiate
 
 __all__ = ["handle"]
 
 
-async def handle(request: web.Request) -> web.Response:
-    params = await read_params(request)
+async def handle(request: web.Request) -> web.StreamResponse:
+    return await answer(request, await data_request(request, "timeseries", _parse))
+
+
+def _parse(request: web.Request, params: Params) -> DataRequest:
     query = parse_query(params, request.app[SETTINGS], default_interval="raw")
-    data = DataRequest(
+    return DataRequest(
         endpoint="timeseries",
         query=query,
         representation=negotiate(params, request.headers.get("Accept", "")),
@@ -26,4 +29,3 @@ async def handle(request: web.Request) -> web.Response:
         wants_async=wants_async(request, params),
         download_name=f"{query.site}_{format_time(query.start_ms)[:10]}_{query.interval}",
     )
-    return await answer(request, data)
