@@ -293,6 +293,11 @@ class Settings:
     compress_min_bytes: int = 1024
     """Smallest response body compressed (gzip, br or zstd by Accept-Encoding)."""
 
+    stream_min_samples: int = 1_000_000
+    """Samples from which a synchronous `/api/timeseries` answer is streamed (chunked, series by
+    series, each released once sent; no ETag or Content-Length, not kept in the edge cache);
+    0: never stream."""
+
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (`https://a.example,https://b.example`; `*`: any);
     empty: no CORS headers."""
@@ -570,6 +575,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "small_max_samples",
         "large_min_days",
         "compress_min_bytes",
+        "stream_min_samples",
         "origin_retry_after_max_s",
     ),
     _check_urls_and_sizes,

@@ -30,14 +30,22 @@ import functools
 import importlib.util
 import json
 import struct
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart._core import encode_arrow, encode_csv, encode_json, encode_msgpack
+from acechart._core import (
+    encode_arrow,
+    encode_csv,
+    encode_head,
+    encode_json,
+    encode_msgpack,
+    encode_part,
+    encode_tail,
+)
 from acechart.errors import BadRequest
 from acechart.query import Query
 from acechart.result import AGG_FLOAT_KEYS, Aggregates, Result, Series
@@ -59,6 +67,7 @@ __all__ = [
     "AggItem",
     "Format",
     "Layout",
+    "Piece",
     "RawItem",
     "Representation",
     "ace_format",
@@ -75,7 +84,9 @@ __all__ = [
     "parse_qualities",
     "representation",
     "series_item",
+    "streamable",
     "timeseries_metadata",
+    "timeseries_pieces",
 ]
 
 Format = Literal["json", "msgpack", "csv", "arrow", "parquet"]
@@ -381,6 +392,55 @@ def encode_timeseries(result: Result, rep: Representation) -> bytes:
         return encode_csv(series)
     meta = timeseries_metadata(result.query, result.total_samples)
     return _encode(meta, series, rep)
+
+
+Piece = Callable[[], bytes]
+"""One piece of a document in the making: called (in a worker thread, as the Rust encoders
+release the GIL) when its turn to be sent comes."""
+
+
+_CORE_FORMATS: dict[Format, Literal["json", "msgpack", "csv"]] = {
+    "json": "json",
+    "msgpack": "msgpack",
+    "csv": "csv",
+}
+
+
+def streamable(rep: Representation) -> bool:
+    """Whether a document in `rep` can be written series by series (`timeseries_pieces`):
+    every format but Arrow's `wide` table, which joins all series into one."""
+    return (rep.format in _CORE_FORMATS or rep.format == "arrow") and rep.layout != "wide"
+
+
+def timeseries_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
+    """The `/api/timeseries` document of `result` in pieces: head, one per series, tail.
+
+    The series leave `result.series` as they are encoded (the list is empty at the
+    end), so a series' arrays are freed once its piece is sent, and the caller holds
+    at most one encoded series at a time. JSON, MessagePack and CSV join to exactly
+    `encode_timeseries`'s bytes; Arrow to a stream of the same schema and rows (each
+    series' dictionary batch before its record batch, as `arrow_part` writes it).
+    """
+    if not streamable(rep):
+        raise ValueError(f"a {rep.format} {rep.layout} document is not written in pieces")
+    series = result.series
+    meta = timeseries_metadata(result.query, result.total_samples)
+    if rep.format == "arrow":
+        listing = [(s.name, len(s)) for s in series]
+        yield functools.partial(arrow_head, meta, listing)
+        del listing
+        while series:
+            yield functools.partial(arrow_part, series_item(series.pop(0)))
+        yield ARROW_EOS.__bytes__
+        return
+    fmt = _CORE_FORMATS[rep.format]
+    layout: Literal["rows", "columns"] = "columns" if rep.layout == "columns" else "rows"
+    yield functools.partial(encode_head, fmt, meta, len(series), layout)
+    index = 0
+    while series:
+        yield functools.partial(encode_part, fmt, series_item(series.pop(0)), index, layout)
+        index += 1
+    yield functools.partial(encode_tail, fmt)
 
 
 def _encode(

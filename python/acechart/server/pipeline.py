@@ -28,7 +28,7 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -62,8 +62,9 @@ from acechart.server.keys import (
     SETTINGS,
 )
 from acechart.server.params import Params, read_params
-from acechart.server.respond import REVALIDATION_FAILED, STALE, entry_headers, respond
-from acechart.wire import Representation
+from acechart.server.respond import REVALIDATION_FAILED, STALE, VARY, entry_headers, respond
+from acechart.server.stream import send_stream
+from acechart.wire import Piece, Representation, streamable
 
 __all__ = [
     "PARSED_ENTRIES",
@@ -79,6 +80,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Encoder = Callable[[Result, Representation], bytes]
+PieceEncoder = Callable[[Result, Representation], Iterator[Piece]]
 
 _ENCODE_IN_THREAD_SAMPLES = 20_000
 
@@ -91,6 +93,8 @@ class DataRequest:
     query: Query
     representation: Representation
     encode: Encoder = field(compare=False)
+    pieces: PieceEncoder | None = field(default=None, compare=False)
+    """The document in pieces, for answers streamed (`stream_min_samples`); None: never."""
     wants_async: bool = False
     download_name: str = "acechart"
     """File name (without extension) of CSV downloads."""
@@ -148,12 +152,28 @@ async def data_request(request: web.Request, endpoint: str, build: Builder) -> D
     return data
 
 
+@dataclass
+class _Streamed:
+    """A result too big to encode whole, for the one request that streams it (the series
+    leave it as they are sent, so it cannot serve a second request)."""
+
+    result: Result | None
+    headers: dict[str, str]
+    """The response's headers but the per-request ones (cache status, timing)."""
+
+    def take(self) -> Result | None:
+        result, self.result = self.result, None
+        return result
+
+
 @dataclass(frozen=True)
 class _Computed:
-    entry: Entry
+    entry: Entry | None
+    """The encoded answer; None when it is streamed."""
     cache_status: str
     cache_source: str
     classification: Classification
+    streamed: _Streamed | None = None
 
 
 def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
@@ -203,7 +223,7 @@ async def check_points(request: web.Request, site: str, points: Sequence[str], t
         )
 
 
-async def answer(request: web.Request, data: DataRequest) -> web.Response:
+async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
     app = request.app
     info = request[INFO]
     q = data.query
@@ -302,6 +322,9 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
         )
     c = computed.classification
     info.classification, info.estimated_samples = c.size, c.estimated_samples
+    if computed.streamed is not None:
+        return await _send_streamed(request, data, computed, token, ends_at)
+    assert computed.entry is not None
     return await respond(
         request,
         key,
@@ -310,6 +333,37 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
         cache_source=computed.cache_source,
         size=c.size,
     )
+
+
+async def _send_streamed(
+    request: web.Request, data: DataRequest, computed: _Computed, token: str, ends_at: float
+) -> web.StreamResponse:
+    """Stream a result too big to encode whole (see `server.stream`)."""
+    assert computed.streamed is not None and data.pieces is not None
+    result = computed.streamed.take()
+    if result is None:
+        # A concurrent request of the same query took the shared result: compute our own
+        # (from the caches it just filled).
+        async with asyncio.timeout_at(ends_at):
+            computed = await _compute(request.app, data.key, data, token)
+        assert computed.streamed is not None
+        result = computed.streamed.take()
+        assert result is not None
+    streamed = computed.streamed
+    assert streamed is not None
+    info = request[INFO]
+    info.cache_status, info.cache_source = computed.cache_status, computed.cache_source
+    info.samples = result.total_samples
+    size = computed.classification.size
+    request.app[METRICS].record_answer(
+        size, info.format or "json", computed.cache_status, computed.cache_source
+    )
+    headers = dict(streamed.headers)
+    headers["X-Cache-Status"] = computed.cache_status
+    headers["X-Cache-Source"] = computed.cache_source
+    headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
+    del computed, streamed
+    return await send_stream(request, headers, data.pieces(result, data.representation))
 
 
 def _deadline(seconds: float) -> DeadlineExceeded:
@@ -343,17 +397,27 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
     if c.large:
         raise too_large(c, settings, points=len(q.points), wants_async=data.wants_async)
     result = await engine.query(q, token=token)
-
-    if result.total_samples >= _ENCODE_IN_THREAD_SAMPLES:
-        body, etag = await asyncio.to_thread(_encode, data, result)
-    else:
-        body, etag = _encode(data, result)
     now = engine.clock()
     max_age = retention(min(q.end_ms, now), now).edge_s
     extra = {}
     if data.representation.format == "csv":
         extra["Content-Disposition"] = f'attachment; filename="{data.download_name}.csv"'
     content_type = data.representation.content_type
+    prov = result.provenance
+
+    if _streams(data, result.total_samples, settings.stream_min_samples):
+        headers = {
+            "Content-Type": content_type,
+            "Vary": VARY,
+            "X-Data-Samples": str(result.total_samples),
+            "Cache-Control": f"private, max-age={max_age}",
+            **extra,
+        }
+        return _Computed(None, prov.cache_status, prov.cache_source, c, _Streamed(result, headers))
+    if result.total_samples >= _ENCODE_IN_THREAD_SAMPLES:
+        body, etag = await asyncio.to_thread(_encode, data, result)
+    else:
+        body, etag = _encode(data, result)
     entry = Entry(
         body=body,
         content_type=content_type,
@@ -365,8 +429,17 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
         headers=entry_headers(content_type, etag, result.total_samples, **extra),
     )
     app[EDGE].store(key, entry)
-    prov = result.provenance
     return _Computed(entry, prov.cache_status, prov.cache_source, c)
+
+
+def _streams(data: DataRequest, samples: int, stream_min: int) -> bool:
+    """Whether an answer of `samples` is streamed rather than encoded whole."""
+    return (
+        data.pieces is not None
+        and stream_min > 0
+        and samples >= stream_min
+        and streamable(data.representation)
+    )
 
 
 def _encode(data: DataRequest, result: Result) -> tuple[bytes, str]:

@@ -10,7 +10,7 @@ from acechart.server.keys import SETTINGS
 from acechart.server.params import Params, parse_query, wants_async
 from acechart.server.pipeline import DataRequest, answer, data_request
 from acechart.times import format_time
-from acechart.wire import encode_timeseries, negotiate
+from acechart.wire import encode_timeseries, negotiate, timeseries_pieces
 
 __all__ = ["handle"]
 
@@ -26,6 +26,7 @@ def _parse(request: web.Request, params: Params) -> DataRequest:
         query=query,
         representation=negotiate(params, request.headers.get("Accept", "")),
         encode=encode_timeseries,
+        pieces=timeseries_pieces,
         wants_async=wants_async(request, params),
         download_name=f"{query.site}_{format_time(query.start_ms)[:10]}_{query.interval}",
     )
