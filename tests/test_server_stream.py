@@ -22,7 +22,7 @@ from acechart.query import Query
 from acechart.result import Provenance, Result, Series
 from acechart.server.stream import send_stream
 from acechart.wire import Representation, encode_timeseries, timeseries_pieces
-from tests.conftest import NOW_MS, SITE, Sim
+from tests.conftest import NOW_MS, SITE, TOKEN, Sim
 from tests.server_helpers import DAY, ClientFactory, Service, query, start_service
 
 REPRESENTATIONS = [
@@ -84,11 +84,13 @@ async def test_a_streamed_answer_is_compressed_as_it_goes(
     params = query(streaming.points(2), NOW_MS - 12 * DAY, NOW_MS - 10 * DAY)
     want = await (await whole.get("/api/timeseries", params)).read()
     url = streaming.client.make_url("/api/timeseries")
-    headers = {"X-ACE-Token": "demo-token", "Accept-Encoding": coding}
-    async with aiohttp.ClientSession(auto_decompress=False) as session:
-        async with session.get(url, params=params, headers=headers) as r:
-            assert r.status == 200 and r.headers["Content-Encoding"] == coding
-            packed = await r.read()
+    headers = {"X-ACE-Token": TOKEN, "Accept-Encoding": coding}
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.get(url, params=params, headers=headers) as r,
+    ):
+        assert r.status == 200 and r.headers["Content-Encoding"] == coding
+        packed = await r.read()
     unpack = {
         "gzip": gzip.decompress,
         "br": brotli.decompress,
