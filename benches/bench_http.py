@@ -91,11 +91,15 @@ def _wait_for(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
 
 @contextlib.contextmanager
 def service(
-    origin_url: str, *args: str, **env: str
+    origin_url: str, *args: str, data_dir: str | None = None, **env: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`acechart serve` in a child process on a free loopback port, a throwaway data dir."""
+    """`acechart serve` in a child process on a free loopback port; `args` go before `serve`
+    (`--log-level`), `env` are its `ACECHART_*` settings; a throwaway data directory unless
+    `data_dir` is given."""
     port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="acechart-http-") as data_dir:
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="acechart-http-"))
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("ACECHART_")}
         child_env.update(
             ACECHART_RATE_LIMIT_PER_MINUTE="0",  # the load comes from one token
