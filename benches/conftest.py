@@ -49,6 +49,17 @@ def group_results(benches: list[Any]) -> dict[str, Any]:
         entry["baseline"] = name
         entry["baseline_s"] = round(base, 9)
         entry["ratio"] = round(base / ours, 3)
+    for b in benches:
+        # Benchmarks whose figure is not a time (wrk sessions, peak memory) report it here;
+        # an HTTP case's ratio is requests/s against the ceiling's (> 1: faster).
+        http = b.extra_info.get("http")
+        if http is not None:
+            entry["http"] = http
+            if "ratio" in http:
+                entry["baseline"] = "aiohttp handler returning the bytes from a dict"
+                entry["ratio"] = http["ratio"]
+        if "report" in b.extra_info:
+            entry["report"] = b.extra_info["report"]
     return entry
 
 
