@@ -130,7 +130,11 @@ def origin() -> Iterator[str]:
         sim.wait(timeout=10)
 
 
-def run(formats: tuple[tuple[str, str], ...] = FORMATS) -> list[Measured]:
+def run(
+    formats: tuple[tuple[str, str], ...] = FORMATS,
+    paths: tuple[str, ...] = ("streamed", "whole"),
+    extra_env: dict[str, str] | None = None,
+) -> list[Measured]:
     """The cold year once, then each warm request in a service process of its own (so a
     peak is that request's, not what an earlier one left in the heap)."""
     points = one_minute_points(50)
@@ -139,7 +143,8 @@ def run(formats: tuple[tuple[str, str], ...] = FORMATS) -> list[Measured]:
         with service(url, data_dir=data, **_ENV) as (proc, base):
             cold = ask(year_url(base, points, "json", "rows"), proc.pid, "streamed (cold)", "json")
             out.append(cold)
-        for path, env in (("streamed", _ENV), ("whole", {**_ENV, **_WHOLE})):
+        for path in paths:
+            env = {**_ENV, **(_WHOLE if path == "whole" else {}), **(extra_env or {})}
             for fmt, layout in formats:
                 if path == "whole" and fmt == "csv":
                     continue  # a 2.9 GB body held whole (and copied by the transport): 9 GB
@@ -183,8 +188,18 @@ def test_memory_warm_raw_year(benchmark: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benches.bench_memory", description=__doc__)
     p.add_argument("--json", action="store_true", help="print the rows as JSON too")
+    p.add_argument("--formats", nargs="*", help="e.g. json msgpack:columns (default: all)")
+    p.add_argument("--paths", nargs="*", default=["streamed", "whole"], help="streamed, whole")
+    p.add_argument("--env", nargs="*", default=[], help="K=V settings of the warm services")
     args = p.parse_args(argv)
-    rows = run()
+    formats = FORMATS
+    if args.formats:
+        formats = tuple(
+            (f.partition(":")[0], f.partition(":")[2] or FORMATS_OWN[f.partition(":")[0]])
+            for f in args.formats
+        )
+    env = dict(e.split("=", 1) for e in args.env)
+    rows = run(formats, tuple(args.paths), env)
     print(table(rows))
     if args.json:
         print(json.dumps([m.to_json() for m in rows], indent=1))

@@ -42,7 +42,11 @@ def _data_headers() -> dict[str, Any]:
         "X-Data-Samples": header("Samples (or buckets) in the answer", {"type": "integer"}),
         "X-Request-Id": header("Request id, also in the log line"),
         "Cache-Control": header("`private, max-age=N, ...` with N from the seed's TTL table"),
-        "ETag": header("Weak validator; send it back in If-None-Match for a 304"),
+        "ETag": header(
+            "Weak validator; send it back in If-None-Match for a 304. Absent on a streamed "
+            "answer (`/api/timeseries` of `stream_min_samples` samples or more: chunked, no "
+            "Content-Length; a failure mid-stream aborts the connection)"
+        ),
         "Vary": header("`Accept, Accept-Encoding`"),
         "Warning": header("`110` when stale, `111` when the origin failed and stale was served"),
     }
