@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 MATURIN := $(VENV)/bin/maturin
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all venv build build-runtime dev test test-rust test-py lint bench demo clean
+.PHONY: all venv build build-runtime dev test test-rust test-py lint bench demo fuzz clean
 
 all: build
 
@@ -48,8 +48,19 @@ bench: build
 	$(PY) -m pytest benches --benchmark-enable --benchmark-only \
 		--benchmark-columns=min,median,mean,ops --benchmark-group-by=group -p no:randomly
 
+## fuzz: each parser's fuzz target (tests/fuzz) for FUZZ_SECONDS, from the committed corpus;
+## new inputs and any crash go to .fuzz/<target>/ (copy a crash into the corpus once fixed)
+FUZZ_SECONDS ?= 120
+fuzz: build
+	@for target in $$($(PY) -c "from tests.fuzz.targets import ORDER; print(*ORDER)"); do \
+		mkdir -p .fuzz/$$target; \
+		echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+		$(PY) -m tests.fuzz.run $$target -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=.fuzz/$$target/ .fuzz/$$target tests/fuzz/corpus/$$target || exit 1; \
+	done
+
 demo: build-runtime
 	$(PY) -m acechart demo
 
 clean:
-	rm -rf target $(VENV) .pytest_cache .benchmarks .hypothesis
+	rm -rf target $(VENV) .pytest_cache .benchmarks .hypothesis .fuzz

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import math
 import struct
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -261,7 +262,8 @@ def representation(
 
 
 def parse_qualities(header: str) -> dict[str, float]:
-    """`a/b;q=0.5, c/d` -> {"a/b": 0.5, "c/d": 1.0}; malformed q values count as 0."""
+    """`a/b;q=0.5, c/d` -> {"a/b": 0.5, "c/d": 1.0}; malformed q values (`nan`, `inf`,
+    words) count as 0."""
     out: dict[str, float] = {}
     for part in header.split(","):
         item, *params = (p.strip() for p in part.split(";"))
@@ -272,9 +274,11 @@ def parse_qualities(header: str) -> dict[str, float]:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
                 try:
-                    q = min(max(float(value), 0.0), 1.0)
+                    q = float(value)
                 except ValueError:
                     q = 0.0
+                # NaN compares false both ways, so a clamp would keep it: it is 0 too.
+                q = min(max(q, 0.0), 1.0) if math.isfinite(q) else 0.0
         key = item.lower()
         out[key] = max(q, out.get(key, 0.0))
     return out

@@ -136,7 +136,7 @@ class JobRequest:
         notify = meta.get("notifyUrl")
         if notify is not None and not isinstance(notify, str):
             raise BadRequest("metadata.notifyUrl must be a URL", parameter="metadata.notifyUrl")
-        max_pts = body.get("maxPoints")
+        max_pts = _whole(body.get("maxPoints"))
         if max_pts is not None and (isinstance(max_pts, bool) or not isinstance(max_pts, int)):
             raise BadRequest("maxPoints must be an integer", parameter="maxPoints")
         downsample = body.get("downsample")
@@ -392,7 +392,16 @@ def _text(value: object, parameter: str) -> str:
     return value
 
 
+def _whole(value: object) -> object:
+    """A JSON number with no fraction (`5.0`) as the integer it is: JSON Schema counts it
+    as an integer, and so do clients that write every number as a float."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
 def _time(value: object, parameter: str) -> int:
+    value = _whole(value)
     if isinstance(value, bool) or value is None:
         raise BadRequest(
             f"{parameter} is required (date or ISO-8601 datetime)", parameter=parameter

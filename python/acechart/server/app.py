@@ -103,7 +103,12 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
             unconfirmed_per_minute=settings.auth_unconfirmed_per_minute,
         )
         app[CATALOG] = runtime.catalog
-        app[SITES] = SiteDirectory(runtime.origin, ttl_s=settings.compat_sites_ttl_s)
+        app[SITES] = SiteDirectory(
+            runtime.origin,
+            app[ACCESS],
+            ttl_s=settings.compat_sites_ttl_s,
+            refusal_ttl_s=settings.auth_refusal_cache_s,
+        )
         logger.info(
             "acechart service ready: origin %s, data in %s", settings.origin_url, settings.data_dir
         )

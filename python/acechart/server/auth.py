@@ -174,6 +174,25 @@ class SiteAccess:
             raise
         return self._raise_unless_allowed(fresh, site)
 
+    def admit(self, fingerprint: str, client: str | None = None) -> None:
+        """Return if a new origin question about this token may be asked now (the bounds of
+        `check`, for questions asked elsewhere: the `/api/sites` listing), else
+        `RateLimited`."""
+        wait = self._admit(fingerprint, CLIENT.get() if client is None else client)
+        if wait is not None:
+            raise RateLimited(
+                f"Too many requests. Please try again in {math.ceil(wait)} seconds.",
+                retry_after=wait,
+            )
+
+    def confirm(self, fingerprint: str) -> None:
+        """Record that the origin accepted this token (for some answer), so it is no longer
+        limited as a made-up one."""
+        self._confirmed[fingerprint] = None
+        self._confirmed.move_to_end(fingerprint)
+        while len(self._confirmed) > _MAX_CONFIRMED:
+            self._confirmed.popitem(last=False)
+
     def _admit(self, fingerprint: str, client: str | None) -> float | None:
         """None when a new origin check may go ahead, else the seconds to wait."""
         if fingerprint not in self._confirmed:
@@ -209,10 +228,7 @@ class SiteAccess:
         else:
             now = self.clock()
             verdict = _Verdict(True, 200, now + self.ttl_s, record)
-            self._confirmed[key[0]] = None
-            self._confirmed.move_to_end(key[0])
-            while len(self._confirmed) > _MAX_CONFIRMED:
-                self._confirmed.popitem(last=False)
+            self.confirm(key[0])
         self._verdicts[key] = verdict
         self._verdicts.move_to_end(key)
         while len(self._verdicts) > _MAX_PAIRS:

@@ -23,9 +23,12 @@ from aiohttp.typedefs import Handler
 from acechart.errors import AcechartError, OriginError
 from acechart.server.keys import INFO
 
-__all__ = ["error_middleware", "error_response"]
+__all__ = ["PASS_THROUGH", "error_middleware", "error_response", "own_methods"]
 
 logger = logging.getLogger(__name__)
+
+PASS_THROUGH = "proxy"
+"""The name of the catch-all route that passes other GETs under /api/ to the origin."""
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -43,6 +46,21 @@ _HTTP_CODES = {
 _KEPT_HEADERS = ("Allow", "Content-Range", "ETag", "Retry-After")
 #: Request headers whose values never reach a log line.
 _SECRET_HEADERS = ("X-ACE-Token", "Authorization", "Proxy-Authorization", "Cookie")
+
+
+async def own_methods(request: web.Request) -> frozenset[str]:
+    """The methods acechart's own routes (all but the pass-through) take at the request's
+    path; empty when none has it. A GET on `/api/jobs` (a POST route of ours) is then a
+    405 with these in `Allow`, not a question to the origin about a path of ours."""
+    methods: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.name == PASS_THROUGH:
+            continue
+        match, allowed = await resource.resolve(request)
+        if match is not None:
+            methods.add(request.method)
+        methods |= allowed
+    return frozenset(methods)
 
 
 def redacted(text: str, request: web.BaseRequest) -> str:
@@ -111,6 +129,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         for name in _KEPT_HEADERS:
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
+        if exc.status == 405:
+            own = await own_methods(request)
+            if own:
+                response.headers["Allow"] = ",".join(sorted(own))
         return response
     except Exception as exc:
         info = request.get(INFO)

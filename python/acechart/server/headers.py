@@ -36,6 +36,9 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+_BYTE_RANGE = re.compile(r"\s*bytes=([0-9]*)-([0-9]*)\s*", re.IGNORECASE | re.ASCII)
+
+
 def token_from(request: web.Request) -> str:
     """The caller's token: `X-ACE-Token`, else `Authorization: Bearer`; 401 without one.
 
@@ -117,25 +120,24 @@ def etag_matches(header: str | None, etag: str) -> bool:
 def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     """One `bytes=` range as [start, end), "unsatisfiable", or None to ignore the header.
 
-    Several ranges, other units and malformed values are ignored (the whole
-    object is sent), as RFC 9110 allows.
+    Only RFC 9110's grammar is read: ASCII digits, no sign, no inner spaces (Python's
+    `int` would take `+5`, `1_0`, ` 5 ` and other scripts' digits). Several ranges,
+    other units and malformed values are ignored (the whole object is sent), as RFC
+    9110 allows.
     """
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    match = _BYTE_RANGE.fullmatch(header)
+    if match is None:
         return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
-        return None
-    try:
-        if not first:
-            suffix = int(last)
-            if suffix <= 0:
-                return "unsatisfiable"
-            return max(0, size - suffix), size
-        start = int(first)
-        end = int(last) + 1 if last else size
-    except ValueError:
-        return None
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return None
+        suffix = int(last)
+        if suffix <= 0 or size == 0:
+            return "unsatisfiable"  # an empty object has no last bytes (RFC 9110 14.1.1)
+        return max(0, size - suffix), size
+    start = int(first)
+    end = int(last) + 1 if last else size
     if start >= size:
         return "unsatisfiable"
     if end <= start:

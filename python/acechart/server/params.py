@@ -37,6 +37,7 @@ from acechart.settings import Settings
 
 __all__ = [
     "ALIASES",
+    "BODY_NAMES",
     "MAX_INT",
     "MAX_JSON_DEPTH",
     "Params",
@@ -70,6 +71,21 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "end": ("end", "end_time"),
     "points": ("points", "point_names"),
 }
+
+
+#: Every name a JSON body of `/api/timeseries` or `/api/aggregations` may carry.
+BODY_NAMES: frozenset[str] = frozenset(
+    {
+        *(alias for names in ALIASES.values() for alias in names),
+        "site",
+        "interval",
+        "format",
+        "layout",
+        "maxPoints",
+        "downsample",
+        "async",
+    }
+)
 
 
 class Params(Mapping[str, str]):
@@ -151,8 +167,8 @@ async def read_params(request: web.Request) -> Params:
     values: MultiDict[str] = MultiDict()
     lists: dict[str, tuple[str, ...]] = {}
     for name, value in body.items():
-        if value is None:
-            continue
+        if value is None or name not in BODY_NAMES:
+            continue  # as in a query string, a name no route reads is ignored
         if isinstance(value, list):
             if not all(isinstance(v, str) for v in value):
                 raise BadRequest(f"{name} must be a list of strings", parameter=name)

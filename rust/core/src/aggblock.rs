@@ -297,7 +297,7 @@ fn parse(data: &[u8]) -> Result<AggBlock> {
         return Err(bad("payload larger than its bucket count allows"));
     }
     let payload =
-        zstd::bulk::decompress(frame, content).map_err(|e| bad(format!("payload: {e}")))?;
+        crate::block::decompress_exact(frame, content).map_err(|e| bad(format!("payload: {e}")))?;
     let mut p = Reader {
         buf: &payload,
         pos: 0,

@@ -165,6 +165,32 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Decompress one zstd frame whose header claims `content` bytes, failing unless it
+/// yields exactly that many. The output grows only as bytes really come out of the
+/// frame: a damaged header (or sample count) claiming terabytes cannot make it
+/// reserve them, which `zstd::bulk::decompress` would, aborting the process.
+pub(crate) fn decompress_exact(
+    frame: &[u8],
+    content: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let decoder = zstd::stream::read::Decoder::with_buffer(frame).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(content.min(frame.len().saturating_mul(8)));
+    let wanted = u64::try_from(content).map_err(|e| e.to_string())?;
+    decoder
+        .single_frame()
+        .take(wanted.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if out.len() != content {
+        return Err(format!(
+            "{} bytes where the frame header says {content}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
 pub fn decode_block(data: &[u8]) -> Result<Block> {
     let mut r = Reader { buf: data, pos: 0 };
     if r.take(3, "magic")? != MAGIC {
@@ -184,8 +210,7 @@ pub fn decode_block(data: &[u8]) -> Result<Block> {
     if limit.is_none_or(|limit| content > limit) {
         return Err(bad("payload larger than its sample count allows"));
     }
-    let payload =
-        zstd::bulk::decompress(frame, content).map_err(|e| bad(format!("payload: {e}")))?;
+    let payload = decompress_exact(frame, content).map_err(|e| bad(format!("payload: {e}")))?;
     let mut p = Reader {
         buf: &payload,
         pos: 0,
@@ -307,6 +332,19 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_header_claiming_terabytes_is_an_error_not_an_allocation() {
+        // Found by the fuzzer (tests/fuzz): a sample count of 2^40 and a frame header
+        // claiming 448 GiB of content made `zstd::bulk::decompress` reserve it and abort.
+        let data: [u8; 34] = [
+            0x41, 0x43, 0x42, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x28, 0xb5,
+            0x2f, 0xfd, 0xe3, 0x09, 0x49, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x70, 0x00, 0x00,
+            0x00, 0x00, 0xbc, 0xb6, 0x93, 0xb0,
+        ];
+        let err = decode_block(&data).unwrap_err();
+        assert!(matches!(err, CoreError::Block(_)), "{err:?}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from acechart.query import MAX_TIME_MS
 from acechart.wire import (
     CONTENT_TYPES,
     FORMATS,
@@ -16,15 +17,22 @@ from acechart.wire import (
 __all__ = [
     "ARROW",
     "CSV",
+    "DATE_TIME",
+    "EPOCH_MS",
     "EVENTS",
+    "EXAMPLE_POINT",
     "FORMAT_ENUM",
     "JOB_FORMAT_ENUM",
     "JOB_LAYOUT_ENUM",
     "JSON",
     "LAYOUT_ENUM",
     "LAYOUT_TEXT",
+    "MAX_INT",
     "MSGPACK",
     "PARQUET",
+    "POINT_NAME",
+    "SITE_NAME",
+    "TIME",
     "errors",
     "param",
     "ref",
@@ -49,6 +57,35 @@ LAYOUT_TEXT = (
     "Parquet); `columns` (MessagePack only) sends `t` and `v` as float64 arrays; `wide` "
     "(Arrow only) is one table, `time` and a nullable column per point"
 )
+
+#: A site name: one origin path segment, so no `/`, `\\`, `%` or leading dot (the
+#: server refuses `.`/`..` segments, percent-encoded or not, and control characters).
+SITE_NAME: dict[str, Any] = {"type": "string", "pattern": r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$"}
+#: A point name: an ACE path of segments, none of them a dot segment.
+POINT_NAME: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^[A-Za-z0-9_:-][A-Za-z0-9_.:-]*(/[A-Za-z0-9_:-][A-Za-z0-9_.:-]*){0,15}$",
+    "maxLength": 512,
+}
+_YEAR = r"(190[1-9]|19[1-9][0-9]|20[0-9]{2}|21[0-8][0-9]|219[0-8])"
+_DAY = r"((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)"
+_HOUR = r"([01][0-9]|2[0-3])"
+_CLOCK = rf"T{_HOUR}:[0-5][0-9](:[0-5][0-9](\.[0-9]{{1,6}})?)?(Z|[+-]{_HOUR}:[0-5][0-9])?"
+#: A time parameter: a date, an ISO-8601 datetime (naive = UTC) or epoch milliseconds,
+#: within the years the server takes (1900 to 2200; the pattern keeps a year clear of
+#: either end, so no offset can carry a matching time past them).
+TIME: dict[str, Any] = {
+    "type": "string",
+    "pattern": rf"^({_YEAR}-{_DAY}({_CLOCK})?|[0-9]{{1,12}})$",
+}
+#: A date or ISO-8601 datetime only (job bodies take epoch ms as a number, not as text).
+DATE_TIME: dict[str, Any] = {"type": "string", "pattern": rf"^{_YEAR}-{_DAY}({_CLOCK})?$"}
+#: Epoch milliseconds as a JSON number (in a body), from 1970 to the server's 2200.
+EPOCH_MS: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": MAX_TIME_MS}
+#: The largest integer parameter (int64).
+MAX_INT = 2**63 - 1
+#: A point of the simulator's demo site, so documented examples are real requests.
+EXAMPLE_POINT = "ses/ses_falls_city/192.168.96.3/n4/Drivers/BacnetNetwork/AHU-1/AHU-1.points.SaTemp"
 
 _ERROR_TEXT: dict[int, str] = {
     400: "Bad parameter; `parameter` names it",

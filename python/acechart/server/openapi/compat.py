@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from acechart.server.openapi.common import JSON, MSGPACK, errors, param, ref
+from acechart.server.openapi.common import (
+    JSON,
+    MAX_INT,
+    MSGPACK,
+    POINT_NAME,
+    SITE_NAME,
+    TIME,
+    errors,
+    param,
+    ref,
+)
 from acechart.settings import Settings
 
 __all__ = ["compat_paths", "compat_schemas"]
@@ -17,9 +27,13 @@ __all__ = ["compat_paths", "compat_schemas"]
 _TOKEN = param(
     "X-ACE-Token", "The ACE token (or `Authorization: Bearer`)", {"type": "string"}, where="header"
 )
-_SITE = param("site", "Site name", {"type": "string"}, required=True, where="path")
+_SITE = param("site", "Site name", SITE_NAME, required=True, where="path")
 _PAGING = [
-    param("page", "Page number, from 1", {"type": "integer", "minimum": 1, "default": 1}),
+    param(
+        "page",
+        "Page number, from 1",
+        {"type": "integer", "minimum": 1, "maximum": MAX_INT, "default": 1},
+    ),
     param(
         "per_page",
         "Items per page",
@@ -200,13 +214,14 @@ def compat_paths(settings: Settings) -> dict[str, Any]:
                     param(
                         "start_time",
                         "Start (included): ISO-8601 (naive = UTC), a date, or epoch ms",
-                        {"type": "string"},
+                        TIME,
                         required=True,
                     ),
                     param(
                         "end_time",
-                        "End (included, as the origin reads it)",
-                        {"type": "string"},
+                        "End (included, as the origin reads it); after `start_time`, by at "
+                        f"most {settings.max_range_days} days",
+                        TIME,
                         required=True,
                     ),
                     param(
@@ -223,7 +238,9 @@ def compat_paths(settings: Settings) -> dict[str, Any]:
                     param(
                         "point_names",
                         "Only these points, comma-separated (also `points`); unknown ones: 404",
-                        {"type": "string"},
+                        {"type": "array", "items": POINT_NAME, "minItems": 1, "uniqueItems": True},
+                        style="form",
+                        explode=False,
                     ),
                     _TOKEN,
                     param(
@@ -282,16 +299,18 @@ def compat_paths(settings: Settings) -> dict[str, Any]:
                 "parameters": [
                     param(
                         "tail",
-                        "The origin's path, e.g. `points/{name}/timeseries`",
-                        {"type": "string"},
+                        "The origin's path, e.g. `points/{name}/timeseries`: segments of "
+                        "unreserved characters, none empty, `.` or `..`",
+                        {"type": "string", "pattern": r"^[A-Za-z0-9_~-][A-Za-z0-9_.~-]*$"},
                         required=True,
                         where="path",
                     ),
                     _TOKEN,
                 ],
                 "responses": {
-                    "200": {"description": "The origin's answer, unchanged (any status)"},
+                    "200": {"description": "The origin's answer, unchanged"},
                     **errors(400, 401, 429, 502, 504),
+                    "default": {"description": "The origin's answer, its status unchanged"},
                 },
             }
         },

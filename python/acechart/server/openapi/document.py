@@ -9,15 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from acechart._core import __version__
-from acechart.query import DOWNSAMPLERS, INTERVALS
+from acechart.query import DOWNSAMPLERS, INTERVALS, MAX_CHART_POINTS
 from acechart.server.openapi.common import (
     ARROW,
     CSV,
+    EPOCH_MS,
+    EXAMPLE_POINT,
     FORMAT_ENUM,
     JSON,
     LAYOUT_ENUM,
     LAYOUT_TEXT,
+    MAX_INT,
     MSGPACK,
+    POINT_NAME,
+    SITE_NAME,
+    TIME,
     errors,
     param,
     ref,
@@ -52,37 +58,47 @@ def _data_headers() -> dict[str, Any]:
     }
 
 
-def _query_params(default_interval: str) -> list[dict[str, Any]]:
+def _query_params(default_interval: str, settings: Settings) -> list[dict[str, Any]]:
+    max_points, max_days = settings.max_points_per_query, settings.max_range_days
     intervals = (
         list(INTERVALS) if default_interval == "raw" else [i for i in INTERVALS if i != "raw"]
     )
     return [
-        param("site", "Site name", {"type": "string"}, required=True, example="ses_falls_city"),
+        param("site", "Site name", SITE_NAME, required=True, example="ses_falls_city"),
         param(
             "points",
-            "Point names, comma-separated; may repeat. Names may contain `/` and `.`. "
-            "Required (or `point_names`); a name the site's catalogue does not list is a 404 "
-            "naming it in `unknownPoints`.",
-            {"type": "array", "items": {"type": "string"}},
+            "Point names, comma-separated; may repeat (`points=a&points=b,c`). Names may "
+            "contain `/` and `.` but no `.` or `..` segment. Also accepted as `point_names` "
+            "(both with different names: 400). A name the site's catalogue does not list is a "
+            f"404 naming it in `unknownPoints`. At most {max_points} names.",
+            {
+                "type": "array",
+                "items": POINT_NAME,
+                "minItems": 1,
+                "maxItems": max_points,
+                "uniqueItems": True,
+            },
+            required=True,
             style="form",
             explode=True,
+            example=[EXAMPLE_POINT],
         ),
-        param("point_names", "Another name of `points`", {"type": "string"}),
         param(
             "start",
             "Start (inclusive): a date, an ISO-8601 datetime (UTC when naive) or epoch "
-            "milliseconds (all digits). Required (or `start_time`).",
-            {"type": "string"},
+            "milliseconds (all digits). Also accepted as `start_time`. Before `end`, and at "
+            f"most {max_days} days before it (else 400).",
+            TIME,
+            required=True,
             example="2024-01-01",
         ),
-        param("start_time", "Another name of `start`", {"type": "string"}),
         param(
             "end",
-            "End (exclusive): like `start`. Required (or `end_time`).",
-            {"type": "string"},
+            "End (exclusive): like `start`. Also accepted as `end_time`.",
+            TIME,
+            required=True,
             example="2024-01-08",
         ),
-        param("end_time", "Another name of `end`", {"type": "string"}),
         param(
             "interval",
             f"Bucket width (default {default_interval})",
@@ -101,13 +117,14 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
         ),
         param(
             "maxPoints",
-            "Thin each series to at most this many samples (first/last kept)",
-            {"type": "integer", "minimum": 3},
+            "Thin each series to at most this many samples (first/last kept); at least 4 "
+            "with `downsample=m4`",
+            {"type": "integer", "minimum": 3, "maximum": MAX_CHART_POINTS},
         ),
         param(
             "downsample",
-            "Thinning method (needs maxPoints)",
-            {"enum": list(DOWNSAMPLERS), "default": "minmaxlttb"},
+            "Thinning method; needs maxPoints (without it: 400), which alone means minmaxlttb",
+            {"enum": list(DOWNSAMPLERS)},
         ),
         param(
             "async",
@@ -238,7 +255,9 @@ def build_document(settings: Settings) -> dict[str, Any]:
                                 "description": "[ms since epoch, value or null]",
                                 "items": {
                                     "type": "array",
-                                    "prefixItems": [{"type": "integer"}, number_or_null],
+                                    "minItems": 2,
+                                    "maxItems": 2,
+                                    "items": number_or_null,
                                 },
                             },
                         },
@@ -320,23 +339,27 @@ def build_document(settings: Settings) -> dict[str, Any]:
         "QueryBody": {
             "type": "object",
             "description": "The query parameters of the GET as a JSON object",
-            "required": ["site"],
+            "required": ["site", "points", "start", "end"],
             "properties": {
-                "site": {"type": "string"},
+                "site": SITE_NAME,
                 "points": {
-                    "type": ["array", "string"],
-                    "items": {"type": "string"},
-                    "description": "A list, or one comma-separated string (or `point_names`)",
+                    "type": "array",
+                    "items": POINT_NAME,
+                    "minItems": 1,
+                    "maxItems": settings.max_points_per_query,
+                    "uniqueItems": True,
+                    "description": "Point names (also `point_names`; a comma-separated string "
+                    "is taken too)",
                 },
                 "start": {
-                    "type": ["string", "integer"],
-                    "description": "Date, ISO-8601 or epoch ms (or `start_time`)",
+                    "anyOf": [TIME, EPOCH_MS],
+                    "description": "Date, ISO-8601 or epoch ms (also `start_time`)",
                 },
-                "end": {"type": ["string", "integer"], "description": "Exclusive (or `end_time`)"},
+                "end": {"anyOf": [TIME, EPOCH_MS], "description": "Exclusive (also `end_time`)"},
                 "interval": {"enum": list(INTERVALS)},
                 "format": {"enum": FORMAT_ENUM},
                 "layout": {"enum": LAYOUT_ENUM},
-                "maxPoints": {"type": "integer"},
+                "maxPoints": {"type": "integer", "minimum": 3, "maximum": MAX_CHART_POINTS},
                 "downsample": {"enum": list(DOWNSAMPLERS)},
                 "async": {"type": "boolean"},
             },
@@ -363,7 +386,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
             "get": {
                 "operationId": "getTimeseries",
                 "summary": "Samples (or bucket averages) of points over a time range",
-                "parameters": _query_params("raw"),
+                "parameters": _query_params("raw", settings),
                 "responses": {
                     "200": {**ok_data, "content": _data_content("TimeseriesDocument")},
                     "202": {
@@ -381,7 +404,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
             "get": {
                 "operationId": "getAggregations",
                 "summary": "Bucket statistics (avg, min, max, sum, count, stddev) per point",
-                "parameters": _query_params("1hr"),
+                "parameters": _query_params("1hr", settings),
                 "responses": {
                     "200": {**ok_data, "content": _data_content("AggregationsDocument")},
                     "304": {"description": "Not modified (If-None-Match matched the ETag)"},
@@ -394,7 +417,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "operationId": "listPoints",
                 "summary": "A site's point catalogue (refreshed from the origin daily)",
                 "parameters": [
-                    param("site", "Site name", {"type": "string"}, required=True),
+                    param("site", "Site name", SITE_NAME, required=True),
                     param("q", "Substring of the point or display name", {"type": "string"}),
                     param("equipment", "Exact equipment name", {"type": "string"}),
                     param("tag", "A marker tag the point carries", {"type": "string"}),
@@ -403,7 +426,11 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "Most points returned",
                         {"type": "integer", "minimum": 1, "maximum": 10000},
                     ),
-                    param("offset", "Points skipped", {"type": "integer", "minimum": 0}),
+                    param(
+                        "offset",
+                        "Points skipped",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+                    ),
                     param(
                         "X-ACE-Token",
                         "The ACE token (or `Authorization: Bearer`)",

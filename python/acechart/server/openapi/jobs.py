@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from acechart.query import INTERVALS
+from acechart.query import INTERVALS, MAX_CHART_POINTS
 from acechart.server.openapi.common import (
     ARROW,
     CSV,
+    DATE_TIME,
+    EPOCH_MS,
     EVENTS,
     JOB_FORMAT_ENUM,
     JOB_LAYOUT_ENUM,
@@ -21,6 +23,8 @@ from acechart.server.openapi.common import (
     LAYOUT_TEXT,
     MSGPACK,
     PARQUET,
+    POINT_NAME,
+    SITE_NAME,
     errors,
     ref,
 )
@@ -198,19 +202,38 @@ def job_schemas() -> dict[str, Any]:
             "description": "The seed's QueueMessage fields",
             "required": ["siteId", "pointNames", "startTime", "endTime"],
             "properties": {
-                "siteId": {"type": "string"},
-                "pointNames": {"type": "array", "items": {"type": "string"}},
-                "startTime": {"type": ["string", "integer"], "description": "date, ISO or ms"},
-                "endTime": {"type": ["string", "integer"], "description": "exclusive"},
+                "siteId": SITE_NAME,
+                "pointNames": {
+                    "type": "array",
+                    "items": POINT_NAME,
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "description": "Also one comma-separated string",
+                },
+                "startTime": {
+                    "anyOf": [DATE_TIME, EPOCH_MS],
+                    "description": "A date or ISO-8601 datetime (naive = UTC), or epoch ms as "
+                    "a number; before `endTime`, by at most the query limit in days",
+                },
+                "endTime": {"anyOf": [DATE_TIME, EPOCH_MS], "description": "exclusive"},
                 "aggregation": {"enum": list(INTERVALS)},
                 "format": {"enum": JOB_FORMAT_ENUM},
                 "layout": {"enum": JOB_LAYOUT_ENUM},
                 "priority": {"enum": ["low", "normal", "high"]},
                 "downsample": {"enum": ["minmaxlttb", "m4"]},
-                "maxPoints": {"type": "integer"},
+                "maxPoints": {"type": "integer", "minimum": 3, "maximum": MAX_CHART_POINTS},
                 "metadata": {
                     "type": "object",
-                    "properties": {"notifyUrl": {"type": "string", "format": "uri"}},
+                    "properties": {
+                        "notifyUrl": {
+                            "type": "string",
+                            "format": "uri",
+                            "pattern": "^https?://",
+                            "description": "POSTed the job's status when it ends; a URL the "
+                            "webhook policy refuses (userinfo, a loopback, link-local or "
+                            "private address not allowed) is a 400",
+                        }
+                    },
                 },
             },
         },

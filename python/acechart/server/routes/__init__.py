@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from acechart.server.errors import PASS_THROUGH
 from acechart.server.routes import (
     aggregations,
     dashboard,
@@ -51,4 +52,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/metrics", meta.metrics, name="metrics")
     r.add_get("/api/openapi.json", meta.openapi, name="openapi")
     # Last: every other GET under /api/ goes to the origin unchanged.
-    r.add_get(proxy.PREFIX + "{tail:.*}", proxy.handle, name="proxy")
+    r.add_get(proxy.PREFIX + "{tail:.*}", proxy.handle, name=PASS_THROUGH)

@@ -24,7 +24,8 @@ answered with a 404 of our own:
   `proxy_timeout_s` a 504, a connection failure a 502 (the seed's JSON
   errors). Redirects are not followed.
 
-The rate limit applies per token like on every route.
+A GET on a path one of acechart's own routes has with other methods (`/api/jobs`)
+is a 405, not passed on. The rate limit applies per token like on every route.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from aiohttp import web
 from yarl import URL
 
 from acechart.errors import BadRequest, OriginTimeout, OriginUnavailable
+from acechart.server.errors import own_methods
 from acechart.server.keys import INFO, RUNTIME, SETTINGS
 from acechart.server.pipeline import identify
 from acechart.server.respond import body_response
@@ -99,6 +101,9 @@ def _check_segment(segment: str) -> None:
 
 async def handle(request: web.Request) -> web.Response:
     app = request.app
+    own = await own_methods(request)
+    if own:
+        raise web.HTTPMethodNotAllowed(request.method, sorted(own))
     settings = app[SETTINGS]
     url = origin_url(settings.origin_url, request.raw_path)
     token, _ = identify(request, "proxy")

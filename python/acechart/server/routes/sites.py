@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from acechart.errors import OriginTimeout, OriginUnavailable
+from acechart.server.auth import CLIENT
 from acechart.server.keys import ACCESS, CATALOG, INFO, SITES
 from acechart.server.params import Params, bool_param, int_param, path_site
 from acechart.server.pipeline import authorize, identify
@@ -59,7 +60,7 @@ async def list_sites(request: web.Request) -> web.Response:
     params = Params.of(request)
     page, per_page = _paging(params)
     token, fingerprint = identify(request, "sites")
-    sites = await request.app[SITES].list(token, fingerprint)
+    sites = await request.app[SITES].list(token, fingerprint, client=CLIENT.get())
     request[INFO].samples = len(sites)
     return await json_response(
         request, paged(sites, page, per_page), {"Cache-Control": "private, max-age=60"}

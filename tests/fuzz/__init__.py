@@ -1,0 +1,1 @@
+"""Bounded fuzzing of the parsers of untrusted input (atheris): targets, runner, corpus."""
