@@ -206,8 +206,9 @@ class AsyncClient:
         try:
             await self.runtime.origin.get_site(site, token=self.token)
         except OriginMisconfigured as exc:
+            url = self.runtime.settings.origin_url
             raise ConfigError(
-                f"origin_url (ACECHART_ORIGIN_URL) does not answer as the ACE API: {exc.reason}"
+                f"origin_url {url!r} does not answer as the ACE API: {exc.reason}"
             ) from exc
         self._confirmed.add(site)
 

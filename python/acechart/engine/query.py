@@ -26,7 +26,7 @@ from acechart.cache import intervals as iv
 from acechart.cache.aggregates import LEVELS, AggregateStore, RawPoint
 from acechart.cache.blocks import BlockStore
 from acechart.cache.catalog import PointCatalog
-from acechart.engine.fetch import FetchPolicy, GapFetcher
+from acechart.engine.fetch import FetchEstimate, FetchPolicy, GapFetcher
 from acechart.origin.client import OriginClient, ProgressCallback
 from acechart.query import Query
 from acechart.result import Aggregates, Provenance, Result, Series
@@ -67,6 +67,19 @@ class Plan:
         return self.origin_ms == 0
 
 
+@dataclass(frozen=True)
+class Fit:
+    """What of a query would fit a time budget: the longest range ending where the query
+    ends, and how many of its points fit over the whole range."""
+
+    start_ms: int | None
+    """Start of the longest range [start_ms, query end) that fits; None if not even a step."""
+    range_seconds: float
+    points: int
+    """Leading points of the query whose whole range fits (0: not even one)."""
+    points_seconds: float
+
+
 class Engine:
     """Query -> plan -> read tiers -> fetch gaps -> Result."""
 
@@ -102,6 +115,51 @@ class Engine:
         covered = await self.blocks.coverage(query.site, raw_points, start, end, now)
         gaps = {p: self._gaps(covered[p], start, end, now) for p in raw_points}
         return Plan(query, gaps, now)
+
+    async def estimate(self, plan: Plan, *, token: str) -> FetchEstimate:
+        """How long the origin fetch of `plan` would take (no request is made)."""
+        return await self.fetcher.estimate(plan.query.site, plan.gaps, token)
+
+    async def fitting(self, plan: Plan, budget_s: float, *, token: str) -> Fit:
+        """The part of `plan`'s query that fits `budget_s` of estimated origin time.
+
+        The range is searched in whole days, else hours, else minutes (starting on
+        one), keeping the query's end: a chart's recent part matters most.
+        """
+        q = plan.query
+        cadences = await self.fetcher.cadences(q.site, token)
+        end = q.end_ms
+        span = end - q.start_ms
+
+        def cost(gaps: dict[str, list[iv.Interval]]) -> float:
+            return self.fetcher.estimate_with(gaps, cadences).seconds
+
+        start: int | None = None
+        best_s = 0.0
+        for step in (86_400_000, 3_600_000, 60_000):
+            if step > span and step != 60_000:
+                continue
+            best = 0
+            lo_k, hi_k = 1, -(-span // step)
+            while lo_k <= hi_k:
+                mid = (lo_k + hi_k) // 2
+                lo = max(q.start_ms, (end - mid * step) // step * step)
+                seconds = cost({p: iv.clip(g, lo, end) for p, g in plan.gaps.items()})
+                if seconds <= budget_s:
+                    best, best_s, lo_k = mid, seconds, mid + 1
+                else:
+                    hi_k = mid - 1
+            if best:
+                start = max(q.start_ms, (end - best * step) // step * step)
+                break
+
+        points, points_s = 0, 0.0
+        for n in range(1, len(q.points) + 1):
+            seconds = cost({p: plan.gaps.get(p, []) for p in q.points[:n]})
+            if seconds > budget_s:
+                break
+            points, points_s = n, seconds
+        return Fit(start, best_s, points, points_s)
 
     async def query(
         self, query: Query, *, token: str, progress: ProgressCallback | None = None

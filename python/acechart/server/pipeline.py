@@ -44,7 +44,7 @@ from acechart.errors import (
 from acechart.query import Query
 from acechart.result import Result
 from acechart.server.auth import CLIENT
-from acechart.server.classify import Classification, classify, too_large
+from acechart.server.classify import Classification, assess, refusal
 from acechart.server.edge_cache import Entry, Freshness
 from acechart.server.headers import client_address, token_from, trusted_networks
 from acechart.server.keys import (
@@ -287,9 +287,9 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
     engine = app[RUNTIME].engine
     q = data.query
     plan = await engine.plan(q)
-    c = classify(plan, settings)
+    c = await assess(engine, plan, settings, token=token)
     if c.large:
-        raise too_large(c, settings, points=len(q.points), wants_async=data.wants_async)
+        raise await refusal(engine, plan, c, settings, token=token)
     result = await engine.query(q, token=token)
 
     if result.total_samples >= _ENCODE_IN_THREAD_SAMPLES:

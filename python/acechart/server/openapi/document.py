@@ -202,6 +202,20 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "retryAfter": {"type": "integer", "description": "429: seconds to wait"},
                 "estimatedSamples": {"type": "integer", "description": "413"},
                 "suggestions": {"type": "array", "items": {"type": "string"}},
+                "estimatedSeconds": {
+                    "type": "number",
+                    "description": "413: estimated origin time of the uncached part",
+                },
+                "budgetSeconds": {"type": "number", "description": "413: the request budget"},
+                "suggestedRange": {
+                    "type": "object",
+                    "description": "413: the longest range ending at `end` estimated to fit",
+                    "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+                },
+                "suggestedPoints": {
+                    "type": "integer",
+                    "description": "413: how many of the points fit over the whole range",
+                },
                 "originStatus": {"type": ["integer", "null"], "description": "502/504"},
                 "requestId": {"type": "string", "description": "500"},
             },
