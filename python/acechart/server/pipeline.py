@@ -13,6 +13,11 @@ by the cache key), which also serves stale-while-revalidate refreshes; when
 the origin fails and an expired answer is still inside its stale-if-error
 window, that answer is served with a Warning instead of the error.
 
+A request with `Cache-Control: no-cache` or `max-age=0` is not answered from
+the edge cache: it is computed again, so the fresh edge (never stored in
+blocks) is refetched. An answer whose range reaches the freshness horizon is
+kept at the edge no longer than its fastest point's cadence.
+
 A request waits at most `request_deadline_s` for its answer, the origin's
 word on the token and the catalogue included: then it is a 504 in the seed's
 `timeout` shape (or the stale copy, as for any origin timeout), however long a
@@ -62,7 +67,15 @@ from acechart.server.keys import (
 from acechart.server.respond import REVALIDATION_FAILED, STALE, entry_headers, respond
 from acechart.wire import Representation
 
-__all__ = ["DataRequest", "Encoder", "answer", "authorize", "check_points", "identify"]
+__all__ = [
+    "DataRequest",
+    "Encoder",
+    "answer",
+    "authorize",
+    "check_points",
+    "identify",
+    "wants_fresh",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +187,10 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
     key = data.cache_key()
     t0 = time.perf_counter()
     found = app[EDGE].lookup(key)
-    if found is not None and found.freshness is not Freshness.ERROR_ONLY:
+    # `Cache-Control: no-cache` (or max-age=0) asks for a fresh answer: the edge copy is
+    # kept only to answer if the origin fails, and the fresh edge is refetched.
+    fresh_only = wants_fresh(request.headers.get("Cache-Control", ""))
+    if found is not None and not fresh_only and found.freshness is not Freshness.ERROR_ONLY:
         app[METRICS].cache_latency.labels("edge").observe(time.perf_counter() - t0)
         info.classification = "cached"
         if found.freshness is Freshness.STALE:
@@ -298,6 +314,10 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
         body, etag = _encode(data, result)
     now = engine.clock()
     max_age = retention(min(q.end_ms, now), now).edge_s
+    if q.end_ms > now - settings.freshness_horizon_s * 1000:
+        # The range reaches the fresh edge, which gains a sample every cadence: no copy
+        # may outlive the fastest point's cadence (a 30 s point is never 5 minutes stale).
+        max_age = min(max_age, await _cadence_s(app, q, token))
     extra = {}
     if data.representation.format == "csv":
         extra["Content-Disposition"] = f'attachment; filename="{data.download_name}.csv"'
@@ -315,6 +335,31 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
     app[EDGE].store(key, entry)
     prov = result.provenance
     return _Computed(entry, prov.cache_status, prov.cache_source, c)
+
+
+def wants_fresh(cache_control: str) -> bool:
+    """Whether a request's Cache-Control asks for an answer no cache has kept
+    (`no-cache`, or `max-age=0`), as RFC 9111 section 5.2.1 reads them."""
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name == "no-cache":
+            return True
+        if name == "max-age" and value.strip().strip('"') == "0":
+            return True
+    return False
+
+
+async def _cadence_s(app: web.Application, q: Query, token: str) -> int:
+    """The shortest collection interval of the query's points, in whole seconds (the
+    catalogue's; one minute where it does not know a point or cannot be read)."""
+    try:
+        cadences = await app[CATALOG].cadences(q.site, token=token)
+    except AcechartError as exc:
+        logger.warning("no cadences for %s (%s); assuming one minute", q.site, exc)
+        cadences = {}
+    shortest = min((cadences.get(p, 60_000) for p in q.points), default=60_000)
+    return max(1, shortest // 1000)
 
 
 def _encode(data: DataRequest, result: Result) -> tuple[bytes, str]:
