@@ -89,8 +89,11 @@ async def test_stale_if_error_when_the_origin_fails(svc: Service) -> None:
     assert resp.headers["Warning"].startswith("111")
     assert await resp.read() == body
 
-    clock.advance(86_400)  # past stale-if-error too: nothing left to serve
-    failed = await svc.get("/api/timeseries", params)
+    clock.advance(86_400)  # past stale-if-error too: only the sealed blocks are left
+    partial = await svc.get("/api/timeseries", params)  # 22 of 24 hours cached: partial
+    assert partial.status == 200 and partial.headers["X-Cache-Status"] == "PARTIAL"
+    assert partial.headers["Warning"].startswith("199")
+    failed = await svc.get("/api/timeseries", {**params, "partial": "false"})
     assert failed.status == 502
     err = await failed.json()
     assert err["error"] == "origin_unavailable" and "Traceback" not in err["message"]

@@ -297,6 +297,15 @@ class Settings:
     chosen fetch strategy) of a request answered synchronously; a longer one is `large`: 413
     naming a range that fits, or 202 with a job when asked (`async=true`)."""
 
+    partial_min_share: float = 0.9
+    """Share of a query's range (points x time up to now) that must be cached for a partial
+    answer when the origin fails: 200 with `X-Cache-Status: PARTIAL`, a Warning and
+    `metadata.missing` instead of 502/504 (`partial=false` refuses per request). Above 1: never."""
+
+    partial_wait_s: float = 1.0
+    """How long a query that may be answered partially waits on an origin that is failing
+    (its requests being retried) before it answers with what is cached."""
+
     compress_min_bytes: int = 1024
     """Smallest response body compressed (gzip, br or zstd by Accept-Encoding)."""
 
@@ -572,6 +581,8 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "auth_refusal_cache_s",
         "rate_limit_per_minute",
         "small_max_samples",
+        "partial_min_share",
+        "partial_wait_s",
         "compress_min_bytes",
         "origin_retry_after_max_s",
     ),

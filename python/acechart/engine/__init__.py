@@ -7,7 +7,7 @@ for. No HTTP here: the server, the jobs and notebooks share this object.
 """
 
 from acechart.engine.fetch import FetchEstimate, FetchPolicy
-from acechart.engine.query import Engine, Fit, Plan, QueryObserver, now_ms
+from acechart.engine.query import Engine, Fit, PartialPolicy, Plan, QueryObserver, now_ms
 from acechart.engine.throughput import OriginThroughput
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "FetchPolicy",
     "Fit",
     "OriginThroughput",
+    "PartialPolicy",
     "Plan",
     "QueryObserver",
     "now_ms",

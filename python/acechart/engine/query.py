@@ -26,7 +26,8 @@ from acechart.cache import intervals as iv
 from acechart.cache.aggregates import LEVELS, AggregateStore, RawPoint
 from acechart.cache.blocks import BlockStore
 from acechart.cache.catalog import PointCatalog
-from acechart.engine.fetch import FetchEstimate, FetchPolicy, GapFetcher
+from acechart.engine.fetch import Columns, FetchEstimate, FetchPolicy, GapFetcher
+from acechart.errors import OriginMisconfigured, OriginTimeout, OriginUnavailable
 from acechart.origin.client import OriginClient, ProgressCallback
 from acechart.query import Query
 from acechart.result import Aggregates, Provenance, Result, Series
@@ -65,6 +66,23 @@ class Plan:
     @property
     def cached(self) -> bool:
         return self.origin_ms == 0
+
+
+#: Origin failures after which a query may be answered with what is cached.
+_PARTIAL_FAILURES = (OriginUnavailable, OriginTimeout, OriginMisconfigured)
+
+
+@dataclass(frozen=True)
+class PartialPolicy:
+    """When a query may be answered with only what is cached, because the origin failed.
+
+    `min_share`: the share of the query's range (points x time up to now) that must be
+    cached; `wait_s`: how long to wait on an origin whose requests are failing (and being
+    retried) before giving up on it. A slow origin that is not failing is waited for.
+    """
+
+    min_share: float = 0.9
+    wait_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -162,11 +180,21 @@ class Engine:
         return Fit(start, best_s, points, points_s)
 
     async def query(
-        self, query: Query, *, token: str, progress: ProgressCallback | None = None
+        self,
+        query: Query,
+        *,
+        token: str,
+        progress: ProgressCallback | None = None,
+        partial: PartialPolicy | None = None,
     ) -> Result:
-        """The answer to `query`, fetching what the cache lacks with `token`."""
+        """The answer to `query`, fetching what the cache lacks with `token`.
+
+        With `partial`, an origin failure on a mostly cached query (see `PartialPolicy`)
+        is answered with what is cached, `Result.missing` naming what is not, instead of
+        raising; nothing of it is written back, so the next query asks again.
+        """
         t0 = time.perf_counter()
-        result = await self._answer(query, token, progress)
+        result = await self._answer(query, token, progress, partial)
         elapsed = time.perf_counter() - t0
         for observe in self.observers:
             try:
@@ -175,7 +203,13 @@ class Engine:
                 logger.exception("query observer %r failed", observe)
         return result
 
-    async def _answer(self, query: Query, token: str, progress: ProgressCallback | None) -> Result:
+    async def _answer(
+        self,
+        query: Query,
+        token: str,
+        progress: ProgressCallback | None,
+        partial: PartialPolicy | None,
+    ) -> Result:
         now = self.clock()
         prov = Provenance()
         start, end = query.aligned()
@@ -196,7 +230,27 @@ class Engine:
         if prov.blocks_read:
             prov.sources.add("R2")
         gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
-        fetched = await self.fetcher.fetch(query.site, gaps, token, prov, progress, now)
+        missing: dict[str, list[iv.Interval]] = {}
+        if partial is not None and _cached_share(query, gaps, start, end, now) >= partial.min_share:
+            try:
+                fetched = await self._fetch_or_give_up(
+                    query.site, gaps, token, prov, progress, now, partial.wait_s
+                )
+            except _PARTIAL_FAILURES as exc:
+                logger.warning(
+                    "origin failed (%s); answering %s with what is cached", exc.reason, query.site
+                )
+                missing = {
+                    p: clipped
+                    for p, g in gaps.items()
+                    if (clipped := iv.clip(g, query.start_ms, query.end_ms))
+                }
+                gaps = {p: [] for p in gaps}
+                fetched = {}
+                prov.incomplete = True
+                prov.sources.discard("ORIGIN")
+        else:
+            fetched = await self.fetcher.fetch(query.site, gaps, token, prov, progress, now)
 
         series: list[Series] = []
         writes: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
@@ -208,7 +262,7 @@ class Engine:
                 continue
             cached = reads[point]
             new_ts, new_v = fetched.get(point, (_EMPTY_TS, _EMPTY_V))
-            if len(new_ts) or gaps[point]:
+            if (len(new_ts) or gaps[point]) and not prov.incomplete:
                 writes[point] = (new_ts, new_v)
             ts, values = _merge(cached.ts, cached.values, new_ts, new_v)
             if width is None:
@@ -217,7 +271,7 @@ class Engine:
             else:
                 agg = await asyncio.to_thread(aggregate, ts, values, width)
                 series.append(self._finish(query, point, agg["ts"], agg["avg"], agg))  # type: ignore[arg-type]
-                if query.interval in LEVELS:
+                if query.interval in LEVELS and not prov.incomplete:
                     to_store[point] = (ts, values, iv.union(cached.covered, gaps[point]))
 
         if to_store:
@@ -226,7 +280,39 @@ class Engine:
             prov.blocks_written = await self.blocks.write(
                 query.site, writes, {p: gaps[p] for p in writes}, now
             )
-        return Result(query, series, prov)
+        return Result(query, series, prov, missing)
+
+    async def _fetch_or_give_up(
+        self,
+        site: str,
+        gaps: dict[str, list[iv.Interval]],
+        token: str,
+        prov: Provenance,
+        progress: ProgressCallback | None,
+        now: int,
+        wait_s: float,
+    ) -> dict[str, Columns]:
+        """`fetcher.fetch`, abandoned once it has run `wait_s` while origin requests fail.
+
+        A failing origin is retried with backoff for seconds before the fetch fails;
+        a query that can be answered from the cache should not wait for all of that.
+        An origin that is slow but answering is waited for as long as it takes.
+        """
+        failures = self.origin.failed_attempts
+        task = asyncio.ensure_future(self.fetcher.fetch(site, gaps, token, prov, progress, now))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=wait_s)
+                if done:
+                    return task.result()
+                if self.origin.failed_attempts > failures:
+                    raise OriginUnavailable(
+                        f"the origin kept failing for {wait_s:g} s (its requests are being retried)"
+                    )
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _split_by_aggregates(self, query: Query) -> tuple[list[str], list[str]]:
         if query.interval not in LEVELS:
@@ -264,6 +350,18 @@ class Engine:
             if agg is not None:
                 agg = {k: v[keep] for k, v in agg.items()}
         return Series(point, ts, values, agg)
+
+
+def _cached_share(
+    query: Query, gaps: dict[str, list[iv.Interval]], start: int, end: int, now: int
+) -> float:
+    """The share of the query's range (points x time up to now) that the caches hold;
+    points served from aggregates, which have no gaps here, count as wholly cached."""
+    stop = min(end, now + 1)
+    total = len(query.points) * max(stop - start, 0)
+    if total <= 0:
+        return 1.0
+    return 1.0 - sum(iv.total(g) for g in gaps.values()) / total
 
 
 def _merge(

@@ -219,6 +219,9 @@ class OriginClient:
         self._base = settings.origin_url.rstrip("/")
         self.scrub = AddressScrubber(settings.origin_url)
         """Removes the origin's address from texts: no error message carries it."""
+        self.failed_attempts = 0
+        """Origin requests that failed so far (each attempt counts): a caller waiting on a
+        fetch can tell an origin that is failing and being retried from one that is slow."""
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -718,6 +721,7 @@ class OriginClient:
                             origin_status=status,
                             retry_after=retry_after,
                         )
+            self.failed_attempts += 1
             if attempt == settings.origin_max_attempts:
                 break
             delay = self._backoff(attempt, retry_after)

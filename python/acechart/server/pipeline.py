@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from acechart.cache import intervals as iv
 from acechart.cache.policy import retention
+from acechart.engine import PartialPolicy
 from acechart.errors import (
     AcechartError,
     DeadlineExceeded,
@@ -64,7 +66,14 @@ from acechart.server.keys import (
     RUNTIME,
     SETTINGS,
 )
-from acechart.server.respond import REVALIDATION_FAILED, STALE, entry_headers, respond
+from acechart.server.respond import (
+    REVALIDATION_FAILED,
+    STALE,
+    entry_headers,
+    partial_warning,
+    respond,
+)
+from acechart.times import format_time
 from acechart.wire import Representation
 
 __all__ = [
@@ -93,6 +102,8 @@ class DataRequest:
     representation: Representation
     encode: Encoder = field(compare=False)
     wants_async: bool = False
+    partial: bool = True
+    """Whether a mostly cached answer may be partial when the origin fails (`partial=`)."""
     download_name: str = "acechart"
     """File name (without extension) of CSV downloads."""
 
@@ -118,6 +129,8 @@ class _Computed:
     cache_status: str
     cache_source: str
     classification: Classification
+    warning: str | None = None
+    """Set for a partial answer (the origin failed): such an entry is not kept."""
 
 
 def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
@@ -209,7 +222,12 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
     try:
         async with asyncio.timeout_at(ends_at) as budget:
             await check_points(request, q.site, q.points, token)
-            task = app[BACKGROUND].run(("answer", key), lambda: _compute(app, key, data, token))
+            # A complete copy kept for stale-if-error beats a partial answer.
+            may_be_partial = data.partial and found is None
+            task = app[BACKGROUND].run(
+                ("answer", key, may_be_partial),
+                lambda: _compute(app, key, data, token, partial=may_be_partial),
+            )
             computed = await asyncio.shield(task)
     except TimeoutError:
         if not budget.expired():
@@ -273,6 +291,7 @@ async def answer(request: web.Request, data: DataRequest) -> web.Response:
         cache_status=computed.cache_status,
         cache_source=computed.cache_source,
         size=c.size,
+        warning=computed.warning,
     )
 
 
@@ -289,7 +308,9 @@ def _revalidate(app: web.Application, key: Hashable, data: DataRequest, token: s
     background = app[BACKGROUND]
 
     async def refresh() -> None:
-        shared = background.run(("answer", key), lambda: _compute(app, key, data, token))
+        shared = background.run(
+            ("answer", key, False), lambda: _compute(app, key, data, token, partial=False)
+        )
         try:
             await asyncio.shield(shared)
         except Exception as exc:
@@ -298,7 +319,9 @@ def _revalidate(app: web.Application, key: Hashable, data: DataRequest, token: s
     background.run(("refresh", key), refresh)
 
 
-async def _compute(app: web.Application, key: Hashable, data: DataRequest, token: str) -> _Computed:
+async def _compute(
+    app: web.Application, key: Hashable, data: DataRequest, token: str, *, partial: bool
+) -> _Computed:
     settings = app[SETTINGS]
     engine = app[RUNTIME].engine
     q = data.query
@@ -306,7 +329,8 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
     c = await assess(engine, plan, settings, token=token)
     if c.large:
         raise await refusal(engine, plan, c, settings, token=token)
-    result = await engine.query(q, token=token)
+    policy = PartialPolicy(settings.partial_min_share, settings.partial_wait_s) if partial else None
+    result = await engine.query(q, token=token, partial=policy)
 
     if result.total_samples >= _ENCODE_IN_THREAD_SAMPLES:
         body, etag = await asyncio.to_thread(_encode, data, result)
@@ -322,6 +346,11 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
     if data.representation.format == "csv":
         extra["Content-Disposition"] = f'attachment; filename="{data.download_name}.csv"'
     content_type = data.representation.content_type
+    warning = None
+    if result.missing:
+        warning = partial_warning(result.missing)
+        extra["X-Data-Missing"] = _missing_header(result.missing)
+        max_age = 0
     entry = Entry(
         body=body,
         content_type=content_type,
@@ -332,9 +361,25 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
         error_s=float(settings.edge_stale_if_error_s),
         headers=entry_headers(content_type, etag, result.total_samples, **extra),
     )
-    app[EDGE].store(key, entry)
+    if warning is None:
+        app[EDGE].store(key, entry)  # a partial answer is never kept: the next one asks again
     prov = result.provenance
-    return _Computed(entry, prov.cache_status, prov.cache_source, c)
+    return _Computed(entry, prov.cache_status, prov.cache_source, c, warning)
+
+
+_MISSING_HEADER_RANGES = 16
+
+
+def _missing_header(missing: dict[str, list[tuple[int, int]]]) -> str:
+    """X-Data-Missing: what any point lacks, as ISO-8601 intervals (`start/end`, end
+    exclusive), comma-separated; the per-point ranges are in the body's `metadata.missing`
+    (JSON, MessagePack, Arrow), and this header is how CSV answers say it. Past 16 ranges
+    the last one spans the rest."""
+    ranges = iv.normalize([r for rs in missing.values() for r in rs])
+    if len(ranges) > _MISSING_HEADER_RANGES:
+        keep = ranges[: _MISSING_HEADER_RANGES - 1]
+        ranges = [*keep, (ranges[len(keep)][0], ranges[-1][1])]
+    return ", ".join(f"{format_time(a)}/{format_time(b)}" for a, b in ranges)
 
 
 def wants_fresh(cache_control: str) -> bool:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from acechart.errors import BadRequest
 from acechart.server.keys import SETTINGS
-from acechart.server.params import parse_query, read_params, wants_async
+from acechart.server.params import bool_param, parse_query, read_params, wants_async
 from acechart.server.pipeline import DataRequest, answer
 from acechart.times import format_time
 from acechart.wire import encode_aggregations, negotiate
@@ -36,6 +36,7 @@ async def handle(request: web.Request) -> web.Response:
         representation=negotiate(params, request.headers.get("Accept", "")),
         encode=encode_aggregations,
         wants_async=wants_async(request, params),
+        partial=bool_param(params, "partial", default=True),
         download_name=f"{query.site}_{format_time(query.start_ms)[:10]}_{query.interval}_stats",
     )
     return await answer(request, data)
