@@ -143,3 +143,23 @@ async def test_a_share_above_one_never_answers_partially(
     svc, points = await warm_service(aiohttp_client, real, tmp_path, partial_min_share=1.5)
     resp = await svc.get("/api/timeseries", query(points, START + MINUTE, END + MINUTE))
     assert resp.status == 502
+
+
+async def test_openapi_documents_partial_answers(
+    aiohttp_client: ClientFactory, real: Sim, tmp_path: Path
+) -> None:
+    svc = await start_service(aiohttp_client, real, tmp_path)
+    doc = await (await svc.get("/api/openapi.json")).json()
+    for path in ("/api/timeseries", "/api/aggregations"):
+        get = doc["paths"][path]["get"]
+        params = {p["name"]: p for p in get["parameters"]}
+        assert params["partial"]["schema"] == {"type": "boolean", "default": True}
+        assert "no-cache" in params["Cache-Control"]["description"]
+        headers = get["responses"]["200"]["headers"]
+        assert "199" in headers["Warning"]["description"]
+        assert "X-Data-Missing" in headers
+        assert "partial answer" in headers["X-Cache-Status"]["description"]
+    schemas = doc["components"]["schemas"]
+    for name in ("TimeseriesDocument", "AggregationsDocument"):
+        assert "missing" in schemas[name]["properties"]["metadata"]["properties"]
+    assert "partial" in schemas["QueryBody"]["properties"]
