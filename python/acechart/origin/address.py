@@ -11,6 +11,7 @@ an error body leaves the server.
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import urlsplit
 
@@ -60,7 +61,7 @@ def transport_reason(exc: BaseException) -> str:
     """
     kind = type(exc).__name__
     os_error = getattr(exc, "os_error", None)
-    detail = getattr(os_error, "strerror", None)
-    if isinstance(detail, str) and detail:
-        return f"{kind} ({detail})"
+    number = getattr(os_error, "errno", None)
+    if isinstance(number, int) and number > 0:
+        return f"{kind} ({os.strerror(number)})"
     return kind
