@@ -54,10 +54,15 @@ def demo(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
         "ACECHART_RATE_LIMIT_PER_MINUTE": "0",
-        # Small thresholds, so a two-day query of two points is a background job.
-        "ACECHART_SMALL_MAX_SAMPLES": "100",
-        "ACECHART_LARGE_MIN_SAMPLES": "2000",
-        "ACECHART_LARGE_MIN_DAYS": "1",
+        # An origin 50 ms away, one-hour windows per point and a 0.4 s budget, so a
+        # two-day query of two points (96 requests: 12 rounds of 8, 0.6 s however fast
+        # the origin is measured to send) is a background job and a two-hour chart
+        # (one round) is answered at once, both per point.
+        "ACECHART_SIMULATOR_LATENCY_S": "0.05",
+        "ACECHART_ORIGIN_STRATEGY": "per_point",
+        "ACECHART_ORIGIN_POINT_WINDOW_S": "3600",
+        "ACECHART_ORIGIN_ESTIMATE_ROUND_S": "0.05",
+        "ACECHART_REQUEST_BUDGET_S": "0.4",
         "ACECHART_LOG_FORMAT": "text",
     }
     proc = subprocess.Popen(

@@ -330,15 +330,20 @@ async def test_a_walk_needing_too_much_origin_data_is_413(
         real,
         tmp_path,
         small_max_samples=10,
-        large_min_samples=1000,
-        large_min_days=1,
+        origin_estimate_samples_per_s=1_000,
+        origin_estimate_round_s=0.01,
+        request_budget_s=1.0,
     )
     resp = await svc.get(PATH, params(START - 5 * DAY, START, page_size="1000"))
     assert resp.status == 413
     body = await resp.json()
     assert body["error"] == "request_too_large"
-    assert body["estimatedSamples"] >= 1000
-    assert any("pieces" in s for s in body["suggestions"])
+    assert body["estimatedSamples"] >= 1000 and body["estimatedSeconds"] > 1.0
+    assert any("at a time: start_time=" in s for s in body["suggestions"])
+    suggested = body["suggestedRange"]
+    assert suggested["end"] == format_time(START)
+    fits = await svc.get(PATH, params(parse_iso_ms(suggested["start"]), START, page_size="1000"))
+    assert fits.status == 200
 
 
 async def test_head_and_access_checks(svc: Service) -> None:

@@ -47,7 +47,8 @@ async def test_edge_hit_is_keyed_by_query_and_representation(svc: Service) -> No
     )
 
 
-@pytest.mark.parametrize(("days_ago", "max_age"), [(0, 300), (3, 600), (30, 3600), (200, 86_400)])
+# A range ending now is realtime (5 minutes), capped at its one-minute point's cadence.
+@pytest.mark.parametrize(("days_ago", "max_age"), [(0, 60), (3, 600), (30, 3600), (200, 86_400)])
 async def test_cache_control_follows_the_seeds_ttl_table(
     svc: Service, days_ago: int, max_age: int
 ) -> None:
@@ -60,9 +61,9 @@ async def test_cache_control_follows_the_seeds_ttl_table(
 
 async def test_stale_while_revalidate_serves_stale_and_refreshes(svc: Service) -> None:
     clock = edge_clock(svc)
-    params = query(svc.points(1), NOW_MS - DAY, NOW_MS)  # realtime: 300 s fresh
+    params = query(svc.points(1), NOW_MS - DAY, NOW_MS)  # the fresh edge: 60 s (its cadence)
     await svc.get("/api/timeseries", params)
-    clock.advance(301)
+    clock.advance(61)
     fetched = origin_fetches(svc)
     stale = await svc.get("/api/timeseries", params)
     assert stale.status == 200
@@ -88,8 +89,11 @@ async def test_stale_if_error_when_the_origin_fails(svc: Service) -> None:
     assert resp.headers["Warning"].startswith("111")
     assert await resp.read() == body
 
-    clock.advance(86_400)  # past stale-if-error too: nothing left to serve
-    failed = await svc.get("/api/timeseries", params)
+    clock.advance(86_400)  # past stale-if-error too: only the sealed blocks are left
+    partial = await svc.get("/api/timeseries", params)  # 22 of 24 hours cached: partial
+    assert partial.status == 200 and partial.headers["X-Cache-Status"] == "PARTIAL"
+    assert partial.headers["Warning"].startswith("199")
+    failed = await svc.get("/api/timeseries", {**params, "partial": "false"})
     assert failed.status == 502
     err = await failed.json()
     assert err["error"] == "origin_unavailable" and "Traceback" not in err["message"]

@@ -18,7 +18,7 @@ import pytest
 
 from acechart.cache import intervals as iv
 from acechart.cache.catalog import record_from_origin
-from acechart.engine import Plan
+from acechart.engine import FetchEstimate, OriginThroughput, Plan
 from acechart.errors import BadRequest, RateLimited
 from acechart.query import Query
 from acechart.server.classify import classify
@@ -157,20 +157,41 @@ def plan(points: int, gap_days: float) -> Plan:
 
 
 @pytest.mark.parametrize(
-    ("points", "days", "size"),
+    ("points", "days", "seconds", "size"),
     [
-        (50, 0, "cached"),
-        (1, 0.5, "small"),
-        (50, 7, "medium"),
-        (1, 365, "large"),
-        (50, 365, "large"),
-        (100, 20, "medium"),  # many samples, but under large_min_days of origin data
+        (50, 0, 0.0, "cached"),
+        (1, 0.5, 0.5, "small"),
+        (50, 7, 6.0, "medium"),
+        (1, 365, 6.0, "medium"),  # a cold year of one point fits the 10 s budget
+        (1, 365, 10.5, "large"),  # ...unless the origin is measured slower
+        (50, 365, 300.0, "large"),
     ],
 )
-def test_classification_on_the_planned_cost(points: int, days: float, size: str) -> None:
-    c = classify(plan(points, days), Settings.from_env({}))
+def test_classification_on_the_estimated_time(
+    points: int, days: float, seconds: float, size: str
+) -> None:
+    p = plan(points, days)
+    samples = int(points * days * 1440)
+    c = classify(p, FetchEstimate(seconds, samples, samples, 1), Settings.from_env({}))
     assert c.size == size
-    assert c.estimated_samples == int(points * days * 1440)
+    assert c.estimated_samples == (samples if days else 0)
+    assert c.estimated_s == seconds
+
+
+def test_throughput_record_learns_the_origins_speed() -> None:
+    t = OriginThroughput(100_000, 0.5, concurrency=8)
+    # Seeded: 2 rounds of 9 requests' latency plus 500 k samples at 100 k/s.
+    assert t.seconds("per_point", 500_000, 9) == pytest.approx(2 * 0.5 + 5.0)
+    for _ in range(30):  # a fast origin: 500 k samples in 0.6 s, 8 requests
+        t.observe("per_point", 0.6, 500_000, 8)
+    fast = t.rate("per_point")
+    assert fast.observations == 30 and fast.samples_per_s > 500_000
+    for _ in range(30):  # small fetches that take 0.2 s each: latency, not download
+        t.observe("per_point", 0.2, 100, 1)
+    assert t.rate("per_point").round_s == pytest.approx(0.2, rel=0.05)
+    assert t.rate("site_wide").observations == 0  # other strategies keep the seed
+    assert t.seconds("site_wide", 100_000, 1) == pytest.approx(0.5 + 1.0)
+    assert t.seconds("per_point", 0, 0) == 0.0
 
 
 def test_point_names_from_the_catalogue() -> None:

@@ -21,10 +21,18 @@ import zstandard
 
 from acechart import _core
 from acechart.server.keys import EDGE
+from acechart.times import format_time
 from tests.conftest import NOW_MS, SITE, Sim
 from tests.server_helpers import DAY, HOUR, ClientFactory, Service, query, start_service
 
 START = NOW_MS - 20 * DAY  # historical: sealed, cached for an hour at the edge
+#: An origin assumed to send 10,000 samples a second and a 1 s request budget: 12 days of a
+#: one-minute point (1.7 s) are large, 6 days (0.9 s) fit.
+SLOW_ORIGIN = {
+    "origin_estimate_samples_per_s": 10_000,
+    "origin_estimate_round_s": 0.01,
+    "request_budget_s": 1.0,
+}
 
 
 @pytest.fixture
@@ -242,9 +250,7 @@ async def test_interval_queries_and_aggregations(svc: Service) -> None:
 async def test_large_uncached_requests_get_413_until_cached(
     aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path
 ) -> None:
-    svc = await start_service(
-        aiohttp_client, sim, tmp_path, large_min_samples=10_000, large_min_days=10
-    )
+    svc = await start_service(aiohttp_client, sim, tmp_path, **SLOW_ORIGIN)
     pts = svc.points(1)
     start, end = NOW_MS - 60 * DAY, NOW_MS - 48 * DAY  # 12 days, ~17k samples at 1/min
     resp = await svc.get("/api/timeseries", query(pts, start, end))
@@ -252,8 +258,15 @@ async def test_large_uncached_requests_get_413_until_cached(
     body = await resp.json()
     assert body["error"] == "request_too_large"
     assert body["estimatedSamples"] == 12 * 1440
+    assert body["estimatedSeconds"] == pytest.approx(12 * 1440 / 10_000 + 0.01, rel=0.01)
+    assert body["budgetSeconds"] == 1.0
     assert any("async=true" in s for s in body["suggestions"])
     assert sim.log.matching("/timeseries") == []  # refused before fetching
+    # The suggestion names a concrete range: the most recent 6 days (8.6 k samples, 0.87 s).
+    assert body["suggestedRange"] == {"start": format_time(end - 6 * DAY), "end": format_time(end)}
+    assert any(f"start={format_time(end - 6 * DAY)}" in s for s in body["suggestions"])
+    fits = await svc.get("/api/timeseries", query(pts, end - 6 * DAY, end))
+    assert fits.status == 200
 
     for piece_start in (start, start + 6 * DAY):  # two medium pieces warm the cache...
         piece = await svc.get("/api/timeseries", query(pts, piece_start, piece_start + 6 * DAY))
@@ -265,9 +278,7 @@ async def test_large_uncached_requests_get_413_until_cached(
 async def test_large_requests_opting_in_become_jobs(
     aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path
 ) -> None:
-    svc = await start_service(
-        aiohttp_client, sim, tmp_path, large_min_samples=10_000, large_min_days=10
-    )
+    svc = await start_service(aiohttp_client, sim, tmp_path, **SLOW_ORIGIN)
     pts = svc.points(1)
     start, end = NOW_MS - 60 * DAY, NOW_MS - 48 * DAY
     ids = set()

@@ -74,13 +74,18 @@ class Provenance:
     harvested_points: int = 0
     """Points a site-wide pass stored beyond the ones asked for."""
     harvested_samples: int = 0
+    incomplete: bool = False
+    """The origin failed and the answer holds only what was cached (`Result.missing`)."""
 
     def count_strategy(self, strategy: str) -> None:
         self.strategies[strategy] = self.strategies.get(strategy, 0) + 1
 
     @property
     def cache_status(self) -> str:
-        """HIT (nothing from the origin), MISS (nothing from cache), else PARTIAL."""
+        """HIT (nothing from the origin), MISS (nothing from cache), else PARTIAL; PARTIAL
+        too for an incomplete answer (the origin failed, see `Result.missing`)."""
+        if self.incomplete:
+            return "PARTIAL"
         if "ORIGIN" not in self.sources:
             return "HIT"
         return "PARTIAL" if self.sources - {"ORIGIN"} else "MISS"
@@ -99,6 +104,9 @@ class Result:
     query: Query
     series: list[Series]
     provenance: Provenance
+    missing: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """Per point, the [start, end) ms ranges a partial answer lacks because the origin
+    failed (empty for a complete answer)."""
 
     @property
     def total_samples(self) -> int:

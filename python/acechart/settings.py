@@ -106,6 +106,15 @@ class Settings:
     """What one origin request costs in the strategy choice, in samples (its latency and
     overhead): per point pays it per point and window, site-wide per page."""
 
+    origin_estimate_samples_per_s: float = 100_000.0
+    """Origin download rate (samples a second) assumed before any fetch has been measured;
+    after that, an exponentially weighted average of measured fetches (per strategy) is used
+    to estimate how long a query's origin fetch takes."""
+
+    origin_estimate_round_s: float = 0.5
+    """Seconds one wave of concurrent origin requests is assumed to take (latency) before any
+    fetch has been measured; measured the same way afterwards."""
+
     origin_harvest: bool = True
     """Keep every point of a site-wide pass in the block store, not only the requested
     ones: those bytes were paid for, and any later query in that range is then a hit."""
@@ -281,14 +290,21 @@ class Settings:
     origin included, before a 504 (or a stale copy); jobs have their own, longer budget."""
 
     small_max_samples: int = 1_000
-    """Origin samples (estimated, 1/min) up to which an uncached request is `small` (seed 4.1)."""
+    """Origin samples (estimated) up to which an uncached request is `small` (seed 4.1)."""
 
-    large_min_samples: int = 100_000
-    """Origin samples (estimated) from which an uncached request may be `large` (seed 4.1)."""
+    request_budget_s: float = 10.0
+    """Longest estimated origin time (measured origin throughput x the plan's gaps, for the
+    chosen fetch strategy) of a request answered synchronously; a longer one is `large`: 413
+    naming a range that fits, or 202 with a job when asked (`async=true`)."""
 
-    large_min_days: float = 30.0
-    """Days of origin data from which a request over `large_min_samples` is `large`: it gets 413
-    (202 with a job once background jobs exist) instead of being fetched in the request."""
+    partial_min_share: float = 0.9
+    """Share of a query's range (points x time up to now) that must be cached for a partial
+    answer when the origin fails: 200 with `X-Cache-Status: PARTIAL`, a Warning and
+    `metadata.missing` instead of 502/504 (`partial=false` refuses per request). Above 1: never."""
+
+    partial_wait_s: float = 1.0
+    """How long a query that may be answered partially waits on an origin that is failing
+    (its requests being retried) before it answers with what is cached."""
 
     compress_min_bytes: int = 1024
     """Smallest response body compressed (gzip, br or zstd by Accept-Encoding)."""
@@ -483,11 +499,6 @@ def _check_server(s: Settings) -> None:
             "ACECHART_DEMO_TOKEN must be a non-empty token without spaces",
             setting="ACECHART_DEMO_TOKEN",
         )
-    if s.small_max_samples > s.large_min_samples:
-        raise ConfigError(
-            "ACECHART_SMALL_MAX_SAMPLES must not exceed ACECHART_LARGE_MIN_SAMPLES",
-            setting="ACECHART_SMALL_MAX_SAMPLES",
-        )
     if s.origin_strategy not in ("auto", "per_point", "site_wide", "filtered"):
         raise ConfigError(
             f"ACECHART_ORIGIN_STRATEGY must be auto, per_point, site_wide or filtered,"
@@ -564,8 +575,10 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "max_range_days",
         "edge_stale_while_revalidate_factor",
         "auth_cache_s",
-        "large_min_samples",
         "points_refresh_s",
+        "request_budget_s",
+        "origin_estimate_samples_per_s",
+        "origin_estimate_round_s",
     ),
     _non_negative(
         "edge_cache_bytes",
@@ -573,7 +586,8 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "auth_refusal_cache_s",
         "rate_limit_per_minute",
         "small_max_samples",
-        "large_min_days",
+        "partial_min_share",
+        "partial_wait_s",
         "compress_min_bytes",
         "stream_min_samples",
         "origin_retry_after_max_s",

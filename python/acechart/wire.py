@@ -78,6 +78,7 @@ __all__ = [
     "arrow_part",
     "encode_aggregations",
     "encode_timeseries",
+    "missing_metadata",
     "negotiate",
     "parquet_available",
     "parse_format",
@@ -359,6 +360,14 @@ def ace_format(accept: str) -> Literal["json", "msgpack"]:
 # --- the answer documents -----------------------------------------------------------
 
 
+def missing_metadata(missing: Mapping[str, Sequence[tuple[int, int]]]) -> dict[str, Any]:
+    """`{"missing": {point: [[start_ms, end_ms], ...]}}` for a partial answer, else `{}`:
+    the ranges each point lacks because the origin failed (end exclusive)."""
+    if not missing:
+        return {}
+    return {"missing": {p: [[a, b] for a, b in ranges] for p, ranges in missing.items()}}
+
+
 def timeseries_metadata(query: Query, total_samples: int) -> dict[str, Any]:
     """The seed's metadata block (section 6.1), plus the downsampling when one was asked for.
 
@@ -395,6 +404,7 @@ def encode_timeseries(result: Result, rep: Representation) -> bytes:
     if rep.format == "csv":
         return encode_csv(series)
     meta = timeseries_metadata(result.query, result.total_samples)
+    meta.update(missing_metadata(result.missing))
     return _encode(meta, series, rep)
 
 
@@ -509,6 +519,7 @@ def encode_aggregations(result: Result, rep: Representation) -> bytes:
     if rep.format == "csv":
         return encode_csv(series)
     meta = aggregations_metadata(result.query, result.total_samples)
+    meta.update(missing_metadata(result.missing))
     return _encode(meta, series, rep)
 
 

@@ -6,7 +6,18 @@ or one site-wide pass) and `harvest.py` keeps every point a site-wide pass paid
 for. No HTTP here: the server, the jobs and notebooks share this object.
 """
 
-from acechart.engine.fetch import FetchPolicy
-from acechart.engine.query import Engine, Plan, QueryObserver, now_ms
+from acechart.engine.fetch import FetchEstimate, FetchPolicy
+from acechart.engine.query import Engine, Fit, PartialPolicy, Plan, QueryObserver, now_ms
+from acechart.engine.throughput import OriginThroughput
 
-__all__ = ["Engine", "FetchPolicy", "Plan", "QueryObserver", "now_ms"]
+__all__ = [
+    "Engine",
+    "FetchEstimate",
+    "FetchPolicy",
+    "Fit",
+    "OriginThroughput",
+    "PartialPolicy",
+    "Plan",
+    "QueryObserver",
+    "now_ms",
+]

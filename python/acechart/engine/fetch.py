@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,13 +29,14 @@ from acechart.cache import intervals as iv
 from acechart.cache.blocks import BlockStore
 from acechart.cache.catalog import PointCatalog
 from acechart.engine.harvest import SiteHarvest
+from acechart.engine.throughput import OriginThroughput
 from acechart.errors import OriginBadRequest, OriginError, OriginNotFound
 from acechart.origin.client import OriginClient, ProgressCallback, Samples
 from acechart.origin.strategy import Choice, Strategy, choose
 from acechart.result import Provenance
 from acechart.settings import Settings
 
-__all__ = ["FetchPolicy", "GapFetcher"]
+__all__ = ["FetchEstimate", "FetchPolicy", "GapFetcher"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ class FetchPolicy:
     harvest: bool = True
     harvest_buffer_samples: int = 8_000_000
     block_budget_bytes: int = 10 * 1024**3
+    site_page_size: int = 100_000
+    concurrency: int = 8
+    seed_samples_per_s: float = 100_000.0
+    seed_round_s: float = 0.5
 
     @classmethod
     def from_settings(cls, s: Settings) -> FetchPolicy:
@@ -65,11 +72,29 @@ class FetchPolicy:
             harvest=s.origin_harvest,
             harvest_buffer_samples=s.origin_harvest_buffer_samples,
             block_budget_bytes=s.block_budget_bytes,
+            site_page_size=s.origin_site_page_size,
+            concurrency=s.origin_concurrency,
+            seed_samples_per_s=s.origin_estimate_samples_per_s,
+            seed_round_s=s.origin_estimate_round_s,
         )
 
     @property
     def forced(self) -> Strategy | None:
         return None if self.strategy == "auto" else self.strategy
+
+
+@dataclass(frozen=True)
+class FetchEstimate:
+    """What fetching some gaps would cost, before any request is made."""
+
+    seconds: float
+    """Estimated wall time, from the origin's measured throughput."""
+    point_samples: int
+    """Samples of the requested points in their gaps (at their catalogue cadences)."""
+    origin_samples: int
+    """Samples the chosen strategies download (a site-wide pass: the whole site's)."""
+    requests: int
+    strategies: tuple[Strategy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,61 @@ class GapFetcher:
         self.policy = policy
         self._inflight: dict[tuple[Any, ...], _Flight] = {}
         self._stopping: set[asyncio.Task[_Fetched]] = set()
+        self.throughput = OriginThroughput(
+            policy.seed_samples_per_s, policy.seed_round_s, policy.concurrency
+        )
+        """The origin's measured speed: every fetch updates it, every estimate reads it."""
+
+    async def estimate(
+        self, site: str, gaps: Mapping[str, list[iv.Interval]], token: str
+    ) -> FetchEstimate:
+        """How long fetching `gaps` would take, by the strategy `fetch` would choose."""
+        if not any(gaps.values()):
+            return FetchEstimate(0.0, 0, 0, 0)
+        return self.estimate_with(gaps, await self.cadences(site, token))
+
+    def estimate_with(
+        self, gaps: Mapping[str, list[iv.Interval]], cadences: Mapping[str, int]
+    ) -> FetchEstimate:
+        """`estimate` with the site's cadences at hand (no I/O: cheap to call in a search)."""
+        seconds = 0.0
+        point_samples = origin_samples = requests = 0
+        strategies: list[Strategy] = []
+        for piece in _pieces(gaps):
+            choice = self._choose(piece, cadences)
+            span = piece.end - piece.start
+            point_samples += choice.per_point_samples
+            if choice.strategy == "per_point":
+                n = len(piece.points) * _window_count(
+                    piece.start, piece.end, self.policy.point_window_ms
+                )
+                samples = choice.per_point_samples
+            elif choice.strategy == "site_wide":
+                windows = _window_count(piece.start, piece.end, self.policy.window_ms)
+                per_window = choice.site_samples * min(1.0, self.policy.window_ms / max(span, 1))
+                n = windows * max(1, math.ceil(per_window / max(self.policy.site_page_size, 1)))
+                samples = choice.site_samples
+            else:
+                n = _window_count(piece.start, piece.end, self.policy.window_ms)
+                samples = choice.per_point_samples
+            seconds += self.throughput.seconds(choice.strategy, samples, n)
+            origin_samples += samples
+            requests += n
+            strategies.append(choice.strategy)
+        return FetchEstimate(
+            seconds, point_samples, origin_samples, requests, tuple(dict.fromkeys(strategies))
+        )
+
+    def _choose(self, piece: _Gap, cadences: Mapping[str, int]) -> Choice:
+        return choose(
+            piece.points,
+            piece.end - piece.start,
+            cadences,
+            window_ms=self.policy.point_window_ms,
+            page_size=self.policy.page_size,
+            request_cost_samples=self.policy.request_cost_samples,
+            forced=self.policy.forced,
+        )
 
     async def fetch(
         self,
@@ -129,27 +209,15 @@ class GapFetcher:
         now: int,
     ) -> dict[str, Columns]:
         """The samples of each point inside its gaps, fetched the cheapest way."""
-        by_gap: defaultdict[iv.Interval, list[str]] = defaultdict(list)
-        for point, point_gaps in gaps.items():
-            for gap in point_gaps:
-                by_gap[gap].append(point)
-        if not by_gap:
+        pieces = _pieces(gaps)
+        if not pieces:
             return {}
         prov.sources.add("ORIGIN")
-        cadences = await self._cadences(site, token)
-        pieces = [_Gap(a, b, sorted(points)) for (a, b), points in sorted(by_gap.items())]
+        cadences = await self.cadences(site, token)
         site_wide: list[_Gap] = []
         calls: list[Awaitable[_Fetched]] = []
         for piece in pieces:
-            piece.choice = choose(
-                piece.points,
-                piece.end - piece.start,
-                cadences,
-                window_ms=self.policy.point_window_ms,
-                page_size=self.policy.page_size,
-                request_cost_samples=self.policy.request_cost_samples,
-                forced=self.policy.forced,
-            )
+            piece.choice = self._choose(piece, cadences)
             strategy = piece.choice.strategy
             key = (strategy, site, tuple(piece.points), piece.start, piece.end)
             if strategy == "site_wide":
@@ -276,7 +344,7 @@ class GapFetcher:
 
     # --- helpers ---------------------------------------------------------------------
 
-    async def _cadences(self, site: str, token: str) -> dict[str, int]:
+    async def cadences(self, site: str, token: str) -> dict[str, int]:
         """Collection intervals (ms) of the site's catalogued points; {} when unknown."""
         if self.catalog is None:
             return {}
@@ -309,7 +377,7 @@ class GapFetcher:
         """
         flight = self._inflight.get(key)
         if flight is None:
-            flight = _Flight(asyncio.ensure_future(start()))
+            flight = _Flight(asyncio.ensure_future(self._measured(start)))
             self._inflight[key] = flight
             flight.task.add_done_callback(functools.partial(self._landed, key, flight))
         flight.waiters += 1
@@ -324,6 +392,15 @@ class GapFetcher:
                 flight.task.cancel()
                 self._stopping.add(flight.task)
                 flight.task.add_done_callback(self._stopping.discard)
+
+    async def _measured(self, start: Callable[[], Awaitable[_Fetched]]) -> _Fetched:
+        """Run one origin fetch and fold its wall time into the throughput record."""
+        t0 = time.perf_counter()
+        fetched = await start()
+        self.throughput.observe(
+            fetched.strategy, time.perf_counter() - t0, fetched.origin_samples, fetched.requests
+        )
+        return fetched
 
     async def close(self) -> None:
         """Stop every fetch still in flight and wait for it, so none outlives the client."""
@@ -340,6 +417,23 @@ class GapFetcher:
         """Forget a finished or abandoned fetch, unless a newer one took its key."""
         if self._inflight.get(key) is flight:
             del self._inflight[key]
+
+
+def _pieces(gaps: Mapping[str, list[iv.Interval]]) -> list[_Gap]:
+    """Distinct gaps in time order, each with the points that lack it."""
+    by_gap: defaultdict[iv.Interval, list[str]] = defaultdict(list)
+    for point, point_gaps in gaps.items():
+        for gap in point_gaps:
+            by_gap[gap].append(point)
+    return [_Gap(a, b, sorted(points)) for (a, b), points in sorted(by_gap.items())]
+
+
+def _window_count(start: int, end: int, window_ms: int) -> int:
+    """How many UTC-aligned windows of `window_ms` [start, end) touches (as the client cuts)."""
+    if end <= start:
+        return 0
+    w = max(window_ms, 1)
+    return (end - 1) // w - start // w + 1
 
 
 def _from_samples(got: Samples, strategy: Strategy) -> _Fetched:

@@ -26,7 +26,8 @@ from acechart.cache import intervals as iv
 from acechart.cache.aggregates import LEVELS, AggregateStore, RawPoint
 from acechart.cache.blocks import BlockStore
 from acechart.cache.catalog import PointCatalog
-from acechart.engine.fetch import FetchPolicy, GapFetcher
+from acechart.engine.fetch import Columns, FetchEstimate, FetchPolicy, GapFetcher
+from acechart.errors import OriginMisconfigured, OriginTimeout, OriginUnavailable
 from acechart.origin.client import OriginClient, ProgressCallback
 from acechart.query import Query
 from acechart.result import Aggregates, Provenance, Result, Series
@@ -67,6 +68,36 @@ class Plan:
         return self.origin_ms == 0
 
 
+#: Origin failures after which a query may be answered with what is cached.
+_PARTIAL_FAILURES = (OriginUnavailable, OriginTimeout, OriginMisconfigured)
+
+
+@dataclass(frozen=True)
+class PartialPolicy:
+    """When a query may be answered with only what is cached, because the origin failed.
+
+    `min_share`: the share of the query's range (points x time up to now) that must be
+    cached; `wait_s`: how long to wait on an origin whose requests are failing (and being
+    retried) before giving up on it. A slow origin that is not failing is waited for.
+    """
+
+    min_share: float = 0.9
+    wait_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What of a query would fit a time budget: the longest range ending where the query
+    ends, and how many of its points fit over the whole range."""
+
+    start_ms: int | None
+    """Start of the longest range [start_ms, query end) that fits; None if not even a step."""
+    range_seconds: float
+    points: int
+    """Leading points of the query whose whole range fits (0: not even one)."""
+    points_seconds: float
+
+
 class Engine:
     """Query -> plan -> read tiers -> fetch gaps -> Result."""
 
@@ -103,12 +134,67 @@ class Engine:
         gaps = {p: self._gaps(covered[p], start, end, now) for p in raw_points}
         return Plan(query, gaps, now)
 
+    async def estimate(self, plan: Plan, *, token: str) -> FetchEstimate:
+        """How long the origin fetch of `plan` would take (no request is made)."""
+        return await self.fetcher.estimate(plan.query.site, plan.gaps, token)
+
+    async def fitting(self, plan: Plan, budget_s: float, *, token: str) -> Fit:
+        """The part of `plan`'s query that fits `budget_s` of estimated origin time.
+
+        The range is searched in whole days, else hours, else minutes (starting on
+        one), keeping the query's end: a chart's recent part matters most.
+        """
+        q = plan.query
+        cadences = await self.fetcher.cadences(q.site, token)
+        end = q.end_ms
+        span = end - q.start_ms
+
+        def cost(gaps: dict[str, list[iv.Interval]]) -> float:
+            return self.fetcher.estimate_with(gaps, cadences).seconds
+
+        start: int | None = None
+        best_s = 0.0
+        for step in (86_400_000, 3_600_000, 60_000):
+            if step > span and step != 60_000:
+                continue
+            best = 0
+            lo_k, hi_k = 1, -(-span // step)
+            while lo_k <= hi_k:
+                mid = (lo_k + hi_k) // 2
+                lo = max(q.start_ms, (end - mid * step) // step * step)
+                seconds = cost({p: iv.clip(g, lo, end) for p, g in plan.gaps.items()})
+                if seconds <= budget_s:
+                    best, best_s, lo_k = mid, seconds, mid + 1
+                else:
+                    hi_k = mid - 1
+            if best:
+                start = max(q.start_ms, (end - best * step) // step * step)
+                break
+
+        points, points_s = 0, 0.0
+        for n in range(1, len(q.points) + 1):
+            seconds = cost({p: plan.gaps.get(p, []) for p in q.points[:n]})
+            if seconds > budget_s:
+                break
+            points, points_s = n, seconds
+        return Fit(start, best_s, points, points_s)
+
     async def query(
-        self, query: Query, *, token: str, progress: ProgressCallback | None = None
+        self,
+        query: Query,
+        *,
+        token: str,
+        progress: ProgressCallback | None = None,
+        partial: PartialPolicy | None = None,
     ) -> Result:
-        """The answer to `query`, fetching what the cache lacks with `token`."""
+        """The answer to `query`, fetching what the cache lacks with `token`.
+
+        With `partial`, an origin failure on a mostly cached query (see `PartialPolicy`)
+        is answered with what is cached, `Result.missing` naming what is not, instead of
+        raising; nothing of it is written back, so the next query asks again.
+        """
         t0 = time.perf_counter()
-        result = await self._answer(query, token, progress)
+        result = await self._answer(query, token, progress, partial)
         elapsed = time.perf_counter() - t0
         for observe in self.observers:
             try:
@@ -117,7 +203,13 @@ class Engine:
                 logger.exception("query observer %r failed", observe)
         return result
 
-    async def _answer(self, query: Query, token: str, progress: ProgressCallback | None) -> Result:
+    async def _answer(
+        self,
+        query: Query,
+        token: str,
+        progress: ProgressCallback | None,
+        partial: PartialPolicy | None,
+    ) -> Result:
         now = self.clock()
         prov = Provenance()
         start, end = query.aligned()
@@ -138,7 +230,27 @@ class Engine:
         if prov.blocks_read:
             prov.sources.add("R2")
         gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
-        fetched = await self.fetcher.fetch(query.site, gaps, token, prov, progress, now)
+        missing: dict[str, list[iv.Interval]] = {}
+        if partial is not None and _cached_share(query, gaps, start, end, now) >= partial.min_share:
+            try:
+                fetched = await self._fetch_or_give_up(
+                    query.site, gaps, token, prov, progress, now, partial.wait_s
+                )
+            except _PARTIAL_FAILURES as exc:
+                logger.warning(
+                    "origin failed (%s); answering %s with what is cached", exc.reason, query.site
+                )
+                missing = {
+                    p: clipped
+                    for p, g in gaps.items()
+                    if (clipped := iv.clip(g, query.start_ms, query.end_ms))
+                }
+                gaps = {p: [] for p in gaps}
+                fetched = {}
+                prov.incomplete = True
+                prov.sources.discard("ORIGIN")
+        else:
+            fetched = await self.fetcher.fetch(query.site, gaps, token, prov, progress, now)
 
         writes: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
         to_store: dict[str, RawPoint] = {}
@@ -146,11 +258,11 @@ class Engine:
         for point in raw_points:
             cached = reads[point]
             new_ts, new_v = fetched.get(point, (_EMPTY_TS, _EMPTY_V))
-            if len(new_ts) or gaps[point]:
+            if (len(new_ts) or gaps[point]) and not prov.incomplete:
                 writes[point] = (new_ts, new_v)
             ts, values = _merge(cached.ts, cached.values, new_ts, new_v)
             merged[point] = ts, values
-            if width is not None and query.interval in LEVELS:
+            if width is not None and query.interval in LEVELS and not prov.incomplete:
                 to_store[point] = (ts, values, iv.union(cached.covered, gaps[point]))
         del reads
         if width is not None and merged:
@@ -176,7 +288,39 @@ class Engine:
             prov.blocks_written = await self.blocks.write(
                 query.site, writes, {p: gaps[p] for p in writes}, now
             )
-        return Result(query, series, prov)
+        return Result(query, series, prov, missing)
+
+    async def _fetch_or_give_up(
+        self,
+        site: str,
+        gaps: dict[str, list[iv.Interval]],
+        token: str,
+        prov: Provenance,
+        progress: ProgressCallback | None,
+        now: int,
+        wait_s: float,
+    ) -> dict[str, Columns]:
+        """`fetcher.fetch`, abandoned once it has run `wait_s` while origin requests fail.
+
+        A failing origin is retried with backoff for seconds before the fetch fails;
+        a query that can be answered from the cache should not wait for all of that.
+        An origin that is slow but answering is waited for as long as it takes.
+        """
+        failures = self.origin.failed_attempts
+        task = asyncio.ensure_future(self.fetcher.fetch(site, gaps, token, prov, progress, now))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=wait_s)
+                if done:
+                    return task.result()
+                if self.origin.failed_attempts > failures:
+                    raise OriginUnavailable(
+                        f"the origin kept failing for {wait_s:g} s (its requests are being retried)"
+                    )
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _split_by_aggregates(self, query: Query) -> tuple[list[str], list[str]]:
         if query.interval not in LEVELS:
@@ -215,6 +359,18 @@ class Engine:
             if agg is not None:
                 agg = {k: v[keep] for k, v in agg.items()}
         return Series(point, ts, values, agg)
+
+
+def _cached_share(
+    query: Query, gaps: dict[str, list[iv.Interval]], start: int, end: int, now: int
+) -> float:
+    """The share of the query's range (points x time up to now) that the caches hold;
+    points served from aggregates, which have no gaps here, count as wholly cached."""
+    stop = min(end, now + 1)
+    total = len(query.points) * max(stop - start, 0)
+    if total <= 0:
+        return 1.0
+    return 1.0 - sum(iv.total(g) for g in gaps.values()) / total
 
 
 def _merge(

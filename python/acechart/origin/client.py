@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from acechart._core import PageParseError, ParsedPage, parse_page, sort_dedup
 from acechart.errors import (
+    AcechartError,
     OriginAuthError,
     OriginBadRequest,
     OriginError,
@@ -43,6 +44,7 @@ from acechart.errors import (
     OriginTimeout,
     OriginUnavailable,
 )
+from acechart.origin.address import AddressScrubber, transport_reason
 from acechart.settings import Settings
 from acechart.times import format_time, to_ms
 
@@ -215,6 +217,11 @@ class OriginClient:
     ) -> None:
         self.settings = settings
         self._base = settings.origin_url.rstrip("/")
+        self.scrub = AddressScrubber(settings.origin_url)
+        """Removes the origin's address from texts: no error message carries it."""
+        self.failed_attempts = 0
+        """Origin requests that failed so far (each attempt counts): a caller waiting on a
+        fetch can tell an origin that is failing and being retried from one that is slow."""
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -625,8 +632,33 @@ class OriginClient:
         from `parse_page`, or a malformed listing): that is the origin's answer, not
         a transport failure, so it is OriginUnavailable at once. Past
         `origin_max_attempts` the last failure is raised as OriginTimeout (timeouts)
-        or OriginUnavailable.
+        or OriginUnavailable. No message names the origin's host or port.
         """
+        try:
+            return await self._attempts(path, params, token, parse, state)
+        except AcechartError as exc:
+            self.hide_address(exc)
+            raise
+
+    def hide_address(self, exc: AcechartError) -> AcechartError:
+        """`exc` with the origin's address scrubbed from its message and body fields."""
+        exc.message = self.scrub(exc.message)
+        exc.args = (exc.message,)
+        if isinstance(exc, OriginError):
+            exc.reason = self.scrub(exc.reason)
+        for key, value in exc.extra.items():
+            if isinstance(value, str):
+                exc.extra[key] = self.scrub(value)
+        return exc
+
+    async def _attempts(
+        self,
+        path: str,
+        params: dict[str, str | int],
+        token: str,
+        parse: Callable[[bytes], Awaitable[T]],
+        state: _Fetch | None,
+    ) -> T:
         settings = self.settings
         url = self._base + path
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -653,9 +685,9 @@ class OriginClient:
             except TimeoutError:
                 failure = OriginTimeout(f"no answer from origin within the timeout ({path})")
             except aiohttp.ClientPayloadError as exc:
-                failure = OriginUnavailable(f"connection dropped mid-body: {_short(exc)}")
+                failure = OriginUnavailable(f"connection dropped mid-body: {transport_reason(exc)}")
             except aiohttp.ClientError as exc:
-                failure = OriginUnavailable(f"connection to origin failed: {_short(exc)}")
+                failure = OriginUnavailable(f"connection to origin failed: {transport_reason(exc)}")
             else:
                 if status == 200:
                     try:
@@ -689,6 +721,7 @@ class OriginClient:
                             origin_status=status,
                             retry_after=retry_after,
                         )
+            self.failed_attempts += 1
             if attempt == settings.origin_max_attempts:
                 break
             delay = self._backoff(attempt, retry_after)

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from acechart.errors import AcechartError, OriginError
-from acechart.server.keys import INFO
+from acechart.server.keys import INFO, RUNTIME
 
 __all__ = ["PASS_THROUGH", "error_middleware", "error_response", "own_methods"]
 
@@ -101,6 +101,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except AcechartError as exc:
+        runtime = request.app.get(RUNTIME)
+        if runtime is not None:
+            # The origin client words its errors without the origin's address; this
+            # catches any that another path (a proxy, a catalogue read) let through.
+            runtime.origin.hide_address(exc)
         if exc.status >= 500:
             log = logger.warning if isinstance(exc, OriginError) else logger.error
             log(

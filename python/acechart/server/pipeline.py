@@ -13,6 +13,11 @@ by the cache key), which also serves stale-while-revalidate refreshes; when
 the origin fails and an expired answer is still inside its stale-if-error
 window, that answer is served with a Warning instead of the error.
 
+A request with `Cache-Control: no-cache` or `max-age=0` is not answered from
+the edge cache: it is computed again, so the fresh edge (never stored in
+blocks) is refetched. An answer whose range reaches the freshness horizon is
+kept at the edge no longer than its fastest point's cadence.
+
 A request waits at most `request_deadline_s` for its answer, the origin's
 word on the token and the catalogue included: then it is a 504 in the seed's
 `timeout` shape (or the stale copy, as for any origin timeout), however long a
@@ -33,7 +38,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from acechart.cache import intervals as iv
 from acechart.cache.policy import retention
+from acechart.engine import PartialPolicy
 from acechart.errors import (
     AcechartError,
     DeadlineExceeded,
@@ -45,7 +52,7 @@ from acechart.errors import (
 from acechart.query import Query
 from acechart.result import Result
 from acechart.server.auth import CLIENT
-from acechart.server.classify import Classification, classify, too_large
+from acechart.server.classify import Classification, assess, refusal
 from acechart.server.edge_cache import Entry, Freshness
 from acechart.server.headers import client_address, token_from, trusted_networks
 from acechart.server.keys import (
@@ -62,8 +69,16 @@ from acechart.server.keys import (
     SETTINGS,
 )
 from acechart.server.params import Params, read_params
-from acechart.server.respond import REVALIDATION_FAILED, STALE, VARY, entry_headers, respond
+from acechart.server.respond import (
+    REVALIDATION_FAILED,
+    STALE,
+    VARY,
+    entry_headers,
+    partial_warning,
+    respond,
+)
 from acechart.server.stream import send_stream
+from acechart.times import format_time
 from acechart.wire import Piece, Representation, streamable
 
 __all__ = [
@@ -75,6 +90,7 @@ __all__ = [
     "check_points",
     "data_request",
     "identify",
+    "wants_fresh",
 ]
 
 logger = logging.getLogger(__name__)
@@ -96,6 +112,8 @@ class DataRequest:
     pieces: PieceEncoder | None = field(default=None, compare=False)
     """The document in pieces, for answers streamed (`stream_min_samples`); None: never."""
     wants_async: bool = False
+    partial: bool = True
+    """Whether a mostly cached answer may be partial when the origin fails (`partial=`)."""
     download_name: str = "acechart"
     """File name (without extension) of CSV downloads."""
 
@@ -174,6 +192,8 @@ class _Computed:
     cache_source: str
     classification: Classification
     streamed: _Streamed | None = None
+    warning: str | None = None
+    """Set for a partial answer (the origin failed): such an entry is not kept."""
 
 
 def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
@@ -246,7 +266,10 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
     key = data.key
     t0 = time.perf_counter()
     found = app[EDGE].lookup(key)
-    if found is not None and found.freshness is not Freshness.ERROR_ONLY:
+    # `Cache-Control: no-cache` (or max-age=0) asks for a fresh answer: the edge copy is
+    # kept only to answer if the origin fails, and the fresh edge is refetched.
+    fresh_only = wants_fresh(request.headers.get("Cache-Control", ""))
+    if found is not None and not fresh_only and found.freshness is not Freshness.ERROR_ONLY:
         app[METRICS].record_edge_hit(time.perf_counter() - t0)
         info.classification = "cached"
         if found.freshness is Freshness.STALE:
@@ -265,7 +288,12 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
     try:
         async with asyncio.timeout_at(ends_at) as budget:
             await check_points(request, q.site, q.points, token)
-            task = app[BACKGROUND].run(("answer", key), lambda: _compute(app, key, data, token))
+            # A complete copy kept for stale-if-error beats a partial answer.
+            may_be_partial = data.partial and found is None
+            task = app[BACKGROUND].run(
+                ("answer", key, may_be_partial),
+                lambda: _compute(app, key, data, token, partial=may_be_partial),
+            )
             computed = await asyncio.shield(task)
     except TimeoutError:
         if not budget.expired():
@@ -332,6 +360,7 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
         cache_status=computed.cache_status,
         cache_source=computed.cache_source,
         size=c.size,
+        warning=computed.warning,
     )
 
 
@@ -345,7 +374,7 @@ async def _send_streamed(
         # A concurrent request of the same query took the shared result: compute our own
         # (from the caches it just filled).
         async with asyncio.timeout_at(ends_at):
-            computed = await _compute(request.app, data.key, data, token)
+            computed = await _compute(request.app, data.key, data, token, partial=data.partial)
         assert computed.streamed is not None
         result = computed.streamed.take()
         assert result is not None
@@ -379,7 +408,9 @@ def _revalidate(app: web.Application, key: Hashable, data: DataRequest, token: s
     background = app[BACKGROUND]
 
     async def refresh() -> None:
-        shared = background.run(("answer", key), lambda: _compute(app, key, data, token))
+        shared = background.run(
+            ("answer", key, False), lambda: _compute(app, key, data, token, partial=False)
+        )
         try:
             await asyncio.shield(shared)
         except Exception as exc:
@@ -388,22 +419,35 @@ def _revalidate(app: web.Application, key: Hashable, data: DataRequest, token: s
     background.run(("refresh", key), refresh)
 
 
-async def _compute(app: web.Application, key: Hashable, data: DataRequest, token: str) -> _Computed:
+async def _compute(
+    app: web.Application, key: Hashable, data: DataRequest, token: str, *, partial: bool
+) -> _Computed:
     settings = app[SETTINGS]
     engine = app[RUNTIME].engine
     q = data.query
     plan = await engine.plan(q)
-    c = classify(plan, settings)
+    c = await assess(engine, plan, settings, token=token)
     if c.large:
-        raise too_large(c, settings, points=len(q.points), wants_async=data.wants_async)
-    result = await engine.query(q, token=token)
+        raise await refusal(engine, plan, c, settings, token=token)
+    policy = PartialPolicy(settings.partial_min_share, settings.partial_wait_s) if partial else None
+    result = await engine.query(q, token=token, partial=policy)
+
     now = engine.clock()
     max_age = retention(min(q.end_ms, now), now).edge_s
+    if q.end_ms > now - settings.freshness_horizon_s * 1000:
+        # The range reaches the fresh edge, which gains a sample every cadence: no copy
+        # may outlive the fastest point's cadence (a 30 s point is never 5 minutes stale).
+        max_age = min(max_age, await _cadence_s(app, q, token))
     extra = {}
     if data.representation.format == "csv":
         extra["Content-Disposition"] = f'attachment; filename="{data.download_name}.csv"'
     content_type = data.representation.content_type
     prov = result.provenance
+    warning = None
+    if result.missing:
+        warning = partial_warning(result.missing)
+        extra["X-Data-Missing"] = _missing_header(result.missing)
+        max_age = 0
 
     if _streams(data, result.total_samples, settings.stream_min_samples):
         headers = {
@@ -413,7 +457,16 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
             "Cache-Control": f"private, max-age={max_age}",
             **extra,
         }
-        return _Computed(None, prov.cache_status, prov.cache_source, c, _Streamed(result, headers))
+        if warning is not None:
+            headers["Warning"] = warning
+        return _Computed(
+            None,
+            prov.cache_status,
+            prov.cache_source,
+            c,
+            streamed=_Streamed(result, headers),
+            warning=warning,
+        )
     if result.total_samples >= _ENCODE_IN_THREAD_SAMPLES:
         body, etag = await asyncio.to_thread(_encode, data, result)
     else:
@@ -428,8 +481,49 @@ async def _compute(app: web.Application, key: Hashable, data: DataRequest, token
         error_s=float(settings.edge_stale_if_error_s),
         headers=entry_headers(content_type, etag, result.total_samples, **extra),
     )
-    app[EDGE].store(key, entry)
-    return _Computed(entry, prov.cache_status, prov.cache_source, c)
+    if warning is None:
+        app[EDGE].store(key, entry)  # a partial answer is never kept: the next one asks again
+    return _Computed(entry, prov.cache_status, prov.cache_source, c, warning=warning)
+
+
+_MISSING_HEADER_RANGES = 16
+
+
+def _missing_header(missing: dict[str, list[tuple[int, int]]]) -> str:
+    """X-Data-Missing: what any point lacks, as ISO-8601 intervals (`start/end`, end
+    exclusive), comma-separated; the per-point ranges are in the body's `metadata.missing`
+    (JSON, MessagePack, Arrow), and this header is how CSV answers say it. Past 16 ranges
+    the last one spans the rest."""
+    ranges = iv.normalize([r for rs in missing.values() for r in rs])
+    if len(ranges) > _MISSING_HEADER_RANGES:
+        keep = ranges[: _MISSING_HEADER_RANGES - 1]
+        ranges = [*keep, (ranges[len(keep)][0], ranges[-1][1])]
+    return ", ".join(f"{format_time(a)}/{format_time(b)}" for a, b in ranges)
+
+
+def wants_fresh(cache_control: str) -> bool:
+    """Whether a request's Cache-Control asks for an answer no cache has kept
+    (`no-cache`, or `max-age=0`), as RFC 9111 section 5.2.1 reads them."""
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name == "no-cache":
+            return True
+        if name == "max-age" and value.strip().strip('"') == "0":
+            return True
+    return False
+
+
+async def _cadence_s(app: web.Application, q: Query, token: str) -> int:
+    """The shortest collection interval of the query's points, in whole seconds (the
+    catalogue's; one minute where it does not know a point or cannot be read)."""
+    try:
+        cadences = await app[CATALOG].cadences(q.site, token=token)
+    except AcechartError as exc:
+        logger.warning("no cadences for %s (%s); assuming one minute", q.site, exc)
+        cadences = {}
+    shortest = min((cadences.get(p, 60_000) for p in q.points), default=60_000)
+    return max(1, shortest // 1000)
 
 
 def _streams(data: DataRequest, samples: int, stream_min: int) -> bool:

@@ -11,7 +11,7 @@ compared weakly, as RFC 9110 asks for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -28,11 +28,23 @@ __all__ = [
     "body_response",
     "entry_headers",
     "json_response",
+    "partial_warning",
     "respond",
 ]
 
 STALE = '110 - "Response is Stale"'
 REVALIDATION_FAILED = '111 - "Revalidation Failed"'
+
+
+def partial_warning(missing: Mapping[str, Sequence[object]]) -> str:
+    """The Warning of a partial answer (RFC 9111's 199, miscellaneous): what it lacks."""
+    ranges = sum(len(r) for r in missing.values())
+    return (
+        f'199 - "Partial answer: the origin failed; {ranges} range(s) of {len(missing)}'
+        ' point(s) missing (metadata.missing, X-Data-Missing)"'
+    )
+
+
 VARY = "Accept, Accept-Encoding"
 
 

@@ -212,7 +212,9 @@ _REASONS = {
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 
@@ -324,6 +326,8 @@ async def _faults_and_log(request: web.Request, handler: Handler) -> web.StreamR
         retry_after = state.faults.plan.retry_after_s
         response = state.api.error(429, "Rate limit exceeded")
         response.headers["Retry-After"] = _retry_after_text(retry_after)
+    elif fault in ("502", "504"):
+        response = _gateway_page(request, int(fault))
     elif fault in STATUS_FAULTS:
         response = state.api.error(int(fault), "Injected fault")
     else:
@@ -350,6 +354,19 @@ async def _faults_and_log(request: web.Request, handler: Handler) -> web.StreamR
     if isinstance(response, web.Response) and (fault in ("drop", "corrupt") or slow_s):
         return await _stream_faulty(request, response, fault, slow_s)
     return response
+
+
+def _gateway_page(request: web.Request, status: int) -> web.Response:
+    """What a gateway in front of the API answers when the API behind it fails: an HTML
+    page naming the upstream it tried (as load balancers' error pages do), not JSON."""
+    reason = _REASONS.get(status, "Error")
+    upstream = request.host
+    body = (
+        f"<html><head><title>{status} {reason}</title></head><body><h1>{status} {reason}</h1>"
+        f"<p>The upstream server {upstream} (http://{upstream}{request.path}) did not answer."
+        "</p></body></html>"
+    )
+    return web.Response(text=body, status=status, content_type="text/html")
 
 
 def _retry_after_text(seconds: float) -> str:

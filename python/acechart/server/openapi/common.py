@@ -93,7 +93,9 @@ _ERROR_TEXT: dict[int, str] = {
     403: "The token may not read this site",
     404: "Unknown site, points (named in `unknownPoints`) or route",
     409: "No result to download: the job is queued, running, failed or cancelled",
-    413: "Too large to answer synchronously (`estimatedSamples`, `suggestions`)",
+    413: "Too large to answer synchronously: the origin fetch is estimated past the request "
+    "budget (`estimatedSamples`, `estimatedSeconds`, `budgetSeconds`, `suggestions`, "
+    "`suggestedRange`, `suggestedPoints`)",
     414: "Request line too long: send the parameters as a JSON body with POST",
     416: "The byte range starts past the end of the result",
     429: "Rate limit exceeded; wait `Retry-After` seconds",

@@ -206,9 +206,9 @@ def compat_paths(settings: Settings) -> dict[str, Any]:
                 "5-minute bucket averages, as the origin answers. `point_names` is honoured "
                 "(the origin ignores it); without it every point of the site's catalogue is "
                 "walked. The cursor is acechart's: it never stalls or skips, and one of "
-                "another query is a 400. A walk needing too much origin data (at least "
-                f"{settings.large_min_samples} samples over {settings.large_min_days:g} days "
-                "not yet cached) is a 413 with suggestions, as on /api/timeseries.",
+                "another query is a 400. A walk whose uncached data is estimated to take the "
+                f"origin longer than the request budget ({settings.request_budget_s:g} s) is a "
+                "413 with suggestions naming a range that fits, as on /api/timeseries.",
                 "parameters": [
                     _SITE,
                     param(

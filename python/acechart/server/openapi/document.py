@@ -41,20 +41,37 @@ def _data_headers() -> dict[str, Any]:
 
     return {
         "X-Cache-Status": header(
-            "HIT, MISS, PARTIAL or STALE", {"enum": ["HIT", "MISS", "PARTIAL", "STALE"]}
+            "HIT (all cached), MISS (all from the origin), PARTIAL (cache and origin; or, with "
+            "a `199` Warning, a partial answer: the origin failed and only what is cached is "
+            "there, `metadata.missing` names the rest) or STALE",
+            {"enum": ["HIT", "MISS", "PARTIAL", "STALE"]},
         ),
         "X-Cache-Source": header("Slowest tier involved", {"enum": ["EDGE", "R2", "D1", "ORIGIN"]}),
         "X-Processing-Time": header("Server time, e.g. `3.2ms`"),
         "X-Data-Samples": header("Samples (or buckets) in the answer", {"type": "integer"}),
         "X-Request-Id": header("Request id, also in the log line"),
-        "Cache-Control": header("`private, max-age=N, ...` with N from the seed's TTL table"),
+        "Cache-Control": header(
+            "`private, max-age=N, ...` with N from the seed's TTL table, at most the fastest "
+            "point's cadence for a range reaching the freshness horizon, 0 for stale and "
+            "partial answers"
+        ),
         "ETag": header(
             "Weak validator; send it back in If-None-Match for a 304. Absent on a streamed "
             "answer (`/api/timeseries` of `stream_min_samples` samples or more: chunked, no "
             "Content-Length; a failure mid-stream aborts the connection)"
         ),
         "Vary": header("`Accept, Accept-Encoding`"),
-        "Warning": header("`110` when stale, `111` when the origin failed and stale was served"),
+        "Warning": header(
+            "`110` when stale, `111` when the origin failed and stale was served, `199` "
+            "(`Partial answer: ...`) when the origin failed and the answer holds only what is "
+            "cached"
+        ),
+        "X-Data-Missing": header(
+            "Partial answers only: the ranges any point lacks, as ISO-8601 intervals "
+            "`start/end` (end exclusive), comma-separated (the last spans the rest past 16); "
+            "the per-point ranges are in `metadata.missing` of JSON, MessagePack and Arrow "
+            "answers, so this header is how CSV answers carry them"
+        ),
     }
 
 
@@ -130,6 +147,19 @@ def _query_params(default_interval: str, settings: Settings) -> list[dict[str, A
             "async",
             "Queue a large query as a background job (202 + Location) instead of a 413",
             {"type": "boolean", "default": False},
+        ),
+        param(
+            "partial",
+            "When the origin fails and at least ACECHART_PARTIAL_MIN_SHARE (90%) of the range "
+            "is cached, answer 200 with what is cached (`X-Cache-Status: PARTIAL`, a `199` "
+            "Warning, `metadata.missing`); `false` refuses and gets the 502/504",
+            {"type": "boolean", "default": True},
+        ),
+        param(
+            "Cache-Control",
+            "`no-cache` or `max-age=0`: skip the edge cache and refetch the fresh edge",
+            {"type": "string"},
+            where="header",
         ),
         param(
             "X-ACE-Token",
@@ -223,6 +253,20 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "retryAfter": {"type": "integer", "description": "429: seconds to wait"},
                 "estimatedSamples": {"type": "integer", "description": "413"},
                 "suggestions": {"type": "array", "items": {"type": "string"}},
+                "estimatedSeconds": {
+                    "type": "number",
+                    "description": "413: estimated origin time of the uncached part",
+                },
+                "budgetSeconds": {"type": "number", "description": "413: the request budget"},
+                "suggestedRange": {
+                    "type": "object",
+                    "description": "413: the longest range ending at `end` estimated to fit",
+                    "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+                },
+                "suggestedPoints": {
+                    "type": "integer",
+                    "description": "413: how many of the points fit over the whole range",
+                },
                 "originStatus": {"type": ["integer", "null"], "description": "502/504"},
                 "requestId": {"type": "string", "description": "500"},
             },
@@ -242,6 +286,18 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "totalSamples": {"type": "integer"},
                         "downsample": {"enum": list(DOWNSAMPLERS)},
                         "maxPoints": {"type": "integer"},
+                        "missing": {
+                            "type": "object",
+                            "description": "Partial answers only: per point, the "
+                            "[start ms, end ms) ranges it lacks because the origin failed",
+                            "additionalProperties": {
+                                "type": "array",
+                                "items": {
+                                    "type": "array",
+                                    "prefixItems": [{"type": "integer"}, {"type": "integer"}],
+                                },
+                            },
+                        },
                     },
                 },
                 "series": {
@@ -278,6 +334,18 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "endTime": {"type": "string", "format": "date-time"},
                         "interval": {"enum": [i for i in INTERVALS if i != "raw"]},
                         "dataPoints": {"type": "integer"},
+                        "missing": {
+                            "type": "object",
+                            "description": "Partial answers only: per point, the "
+                            "[start ms, end ms) ranges it lacks because the origin failed",
+                            "additionalProperties": {
+                                "type": "array",
+                                "items": {
+                                    "type": "array",
+                                    "prefixItems": [{"type": "integer"}, {"type": "integer"}],
+                                },
+                            },
+                        },
                     },
                 },
                 "series": {
@@ -362,6 +430,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "maxPoints": {"type": "integer", "minimum": 3, "maximum": MAX_CHART_POINTS},
                 "downsample": {"enum": list(DOWNSAMPLERS)},
                 "async": {"type": "boolean"},
+                "partial": {"type": "boolean"},
             },
         },
         "Ready": {

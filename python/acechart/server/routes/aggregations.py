@@ -15,7 +15,7 @@ from aiohttp import web
 
 from acechart.errors import BadRequest
 from acechart.server.keys import SETTINGS
-from acechart.server.params import Params, parse_query, wants_async
+from acechart.server.params import Params, bool_param, parse_query, wants_async
 from acechart.server.pipeline import DataRequest, answer, data_request
 from acechart.times import format_time
 from acechart.wire import encode_aggregations, negotiate
@@ -39,5 +39,6 @@ def _parse(request: web.Request, params: Params) -> DataRequest:
         representation=negotiate(params, request.headers.get("Accept", "")),
         encode=encode_aggregations,
         wants_async=wants_async(request, params),
+        partial=bool_param(params, "partial", default=True),
         download_name=f"{query.site}_{format_time(query.start_ms)[:10]}_{query.interval}_stats",
     )

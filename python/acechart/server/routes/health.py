@@ -63,8 +63,9 @@ async def readyz(request: web.Request) -> web.Response:
         *(asyncio.wait_for(check(), CHECK_TIMEOUT_S) for check in checks.values()),
         return_exceptions=True,
     )
+    scrub = runtime.origin.scrub
     report = {
-        name: "ok" if result is None else f"error: {_describe(result)}"
+        name: "ok" if result is None else f"error: {scrub(_describe(result))}"
         for name, result in zip(checks, results, strict=True)
     }
     ready = all(v == "ok" for v in report.values())

@@ -28,10 +28,10 @@ import numpy as np
 from aiohttp import web
 
 from acechart._core import ace_page_end, encode_ace_page
-from acechart.errors import BadRequest, RequestTooLarge
+from acechart.errors import BadRequest
 from acechart.query import MAX_TIME_MS, MIN_TIME_MS, Query
 from acechart.result import Result
-from acechart.server.classify import classify
+from acechart.server.classify import assess, refusal
 from acechart.server.keys import CATALOG, INFO, METRICS, PAGES, RUNTIME, SETTINGS
 from acechart.server.paging import PageCursor, Window, after_position, query_fingerprint
 from acechart.server.params import (
@@ -175,10 +175,20 @@ async def _window(
     if not names:
         return Window(lo, end_excl, [], "HIT", "R2")
     plan = await engine.plan(Query(site, tuple(names), lo, end_excl, interval))
-    c = classify(plan, settings)
+    c = await assess(engine, plan, settings, token=token)
     request[INFO].classification, request[INFO].estimated_samples = c.size, c.estimated_samples
     if c.large:
-        raise _too_large(c.estimated_samples, c.origin_days, settings)
+        raise await refusal(
+            engine,
+            plan,
+            c,
+            settings,
+            token=token,
+            start_param="start_time",
+            end_param="end_time",
+            inclusive_end=True,
+            alternatives=_ALTERNATIVES,
+        )
     wanted = max(limit + 1, settings.compat_window_samples)
     span = await _span(request, site, names, interval, wanted, token)
     for _ in range(_MAX_GROWTH):
@@ -218,17 +228,9 @@ def _items(result: Result, interval: str) -> list[RawItem]:
     return out
 
 
-def _too_large(samples: int, days: float, settings: Settings) -> RequestTooLarge:
-    return RequestTooLarge(
-        f"Query too large for synchronous processing: about {samples} samples over "
-        f"{days:g} days must come from the origin.",
-        estimated_samples=samples,
-        suggestions=[
-            f"Walk the range in pieces shorter than {settings.large_min_days:g} days: "
-            "each piece is cached, and cached data is always served synchronously",
-            "Name fewer points with point_names",
-            "Use a background job: POST /api/jobs, or GET /api/timeseries?async=true",
-            "Use 5-minute buckets (leave out raw_data=true) or /api/aggregations",
-        ],
-        classification="large",
-    )
+#: What else a walk refused as too large can do, beside the range that would fit.
+_ALTERNATIVES = (
+    "Name fewer points with point_names",
+    "Use a background job: POST /api/jobs, or GET /api/timeseries?async=true",
+    "Use 5-minute buckets (leave out raw_data=true) or /api/aggregations",
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acechart.server.keys import SETTINGS
-from acechart.server.params import Params, parse_query, wants_async
+from acechart.server.params import Params, bool_param, parse_query, wants_async
 from acechart.server.pipeline import DataRequest, answer, data_request
 from acechart.times import format_time
 from acechart.wire import encode_timeseries, negotiate, timeseries_pieces
@@ -28,5 +28,6 @@ def _parse(request: web.Request, params: Params) -> DataRequest:
         encode=encode_timeseries,
         pieces=timeseries_pieces,
         wants_async=wants_async(request, params),
+        partial=bool_param(params, "partial", default=True),
         download_name=f"{query.site}_{format_time(query.start_ms)[:10]}_{query.interval}",
     )
