@@ -8,8 +8,6 @@ next sample, the last to `until`) against every bucket.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,44 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from acechart import _core
-
-
-def delta_reference(
-    ts: np.ndarray, values: np.ndarray, edges: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    frame = pd.DataFrame({"t": ts, "v": values}).dropna()
-    frame = frame[frame["t"] < edges[-1]]
-    step = frame["v"].diff()
-    step = step.where(~(step < -threshold), frame["v"]).fillna(0.0)
-    frame = frame.assign(step=step)
-    frame = frame[frame["t"] >= edges[0]]
-    bucket = np.searchsorted(edges, frame["t"].to_numpy(), side="right") - 1
-    sums = frame.groupby(bucket)["step"].sum()
-    return edges[sums.index.to_numpy()].astype(np.int64), sums.to_numpy()
-
-
-def held_reference(
-    ts: np.ndarray, values: np.ndarray, edges: np.ndarray, until: int
-) -> dict[str, np.ndarray]:
-    # Intervals [t_i, t_{i+1}) holding v_i; the last to `until`. Duplicates: later wins.
-    starts = ts
-    ends = np.append(ts[1:], max(until, int(ts[-1]) if len(ts) else until))
-    out: dict[str, list[float]] = {"ts": [], "twa": [], "on_time": [], "known_ms": []}
-    for a, b in itertools.pairwise(edges):
-        b_eff = min(b, until)
-        if a >= until:
-            break
-        lo = np.maximum(starts, a)
-        hi = np.minimum(np.minimum(ends, b_eff), until)
-        span = np.where(np.isnan(values), 0, np.clip(hi - lo, 0, None))
-        known = int(span.sum())
-        if known > 0:
-            v = np.nan_to_num(values)
-            out["ts"].append(a)
-            out["twa"].append(float((v * span).sum() / known))
-            out["on_time"].append(float(span[v != 0].sum()) / 1000)
-            out["known_ms"].append(known)
-    return {k: np.asarray(v) for k, v in out.items()}
+from tests.reference import delta_reference, held_reference
 
 
 @st.composite

@@ -94,6 +94,10 @@ class DataRequest:
             q.interval,
             q.downsample,
             q.max_points,
+            q.tz,
+            q.stat,
+            q.max_buckets,
+            q.reset_threshold,
             r.format,
             r.layout,
         )
@@ -285,7 +289,7 @@ def _revalidate(app: web.Application, key: Hashable, data: DataRequest, token: s
 async def _compute(app: web.Application, key: Hashable, data: DataRequest, token: str) -> _Computed:
     settings = app[SETTINGS]
     engine = app[RUNTIME].engine
-    q = data.query
+    q = await engine.resolve(data.query, token=token)
     plan = await engine.plan(q)
     c = classify(plan, settings)
     if c.large:
