@@ -62,6 +62,11 @@ pub fn delta(
     let mut prev: Option<f64> = None;
     let mut k = 0usize;
     let mut open: Option<usize> = None;
+    // Per open bucket: the reading it is measured from, and what its resets add back
+    // (a reset's increment is the new reading `v`, not `v - p`: `p` is added back). So
+    // a bucket without a reset is exactly `last - base`, one subtraction, however many
+    // readings it holds.
+    let (mut base, mut added) = (0.0f64, 0.0f64);
     for (&t, &v) in ts.iter().zip(values) {
         if t >= last_edge {
             break;
@@ -76,17 +81,19 @@ pub fn delta(
         if t >= edges[k + 1] {
             k += edges[k + 1..].partition_point(|&e| e <= t);
         }
-        let increment = match prev {
-            None => 0.0,
-            Some(p) if v - p < -reset_threshold => v,
-            Some(p) => v - p,
-        };
         if open != Some(k) {
             out_ts.push(edges[k]);
             out_v.push(0.0);
             open = Some(k);
+            base = prev.unwrap_or(v);
+            added = 0.0;
         }
-        *out_v.last_mut().expect("a bucket was opened") += increment;
+        if let Some(p) = prev {
+            if v - p < -reset_threshold {
+                added += p;
+            }
+        }
+        *out_v.last_mut().expect("a bucket was opened") = (v - base) + added;
         prev = Some(v);
     }
     Ok((out_ts, out_v))
