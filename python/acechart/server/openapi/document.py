@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from acechart._core import __version__
-from acechart.query import DOWNSAMPLERS, INTERVALS
+from acechart.query import DOWNSAMPLERS, INTERVALS, STATS
 from acechart.server.openapi.common import (
     ARROW,
     CSV,
@@ -81,8 +81,20 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
         param("end_time", "Another name of `end`", {"type": "string"}),
         param(
             "interval",
-            f"Bucket width (default {default_interval})",
+            f"Bucket width (default {default_interval}). An interval query covers whole "
+            "buckets: [start, end) widens to the start of the bucket holding `start` and the "
+            "end of the one holding `end`'s last instant. `1week` starts on Monday, `1month` "
+            "on the 1st, both at midnight in `tz`.",
             {"enum": intervals, "default": default_interval},
+        ),
+        param(
+            "tz",
+            "Time zone of the buckets: an IANA name (`America/Chicago`), or `site` for the "
+            "zone of the site's coordinates. `1day` starts at local midnight (a DST day is 23 "
+            "or 25 hours, and its count shows it); sub-day intervals follow the zone's wall "
+            "clock. Unknown zones are a 400 naming `tz`.",
+            {"type": "string", "default": "UTC"},
+            example="Europe/Berlin",
         ),
         param(
             "format",
@@ -95,15 +107,45 @@ def _query_params(default_interval: str) -> list[dict[str, Any]]:
             LAYOUT_TEXT + ". Without it: the format's own.",
             {"enum": LAYOUT_ENUM, "default": "rows"},
         ),
-        param(
-            "maxPoints",
-            "Thin each series to at most this many samples (first/last kept)",
-            {"type": "integer", "minimum": 3},
-        ),
-        param(
-            "downsample",
-            "Thinning method (needs maxPoints)",
-            {"enum": list(DOWNSAMPLERS), "default": "minmaxlttb"},
+        *(
+            [
+                param(
+                    "stat",
+                    "What an interval series carries as its value: a bucket statistic (avg, "
+                    "min, max, sum, count, first, last), `delta` (consumption of a cumulative "
+                    "meter: last minus the previous bucket's last, a drop beyond "
+                    "`resetThreshold` counted as a reset), `twa` (time-weighted average of a "
+                    "point reported on change) or `on_time` (seconds a binary point was on). "
+                    "Needs an interval.",
+                    {"enum": list(STATS), "default": "avg"},
+                ),
+                param(
+                    "resetThreshold",
+                    "stat=delta: a drop larger than this is a meter reset or rollover "
+                    "(default: the ACECHART_METER_RESET_THRESHOLD setting)",
+                    {"type": "number", "minimum": 0},
+                ),
+                param(
+                    "maxPoints",
+                    "Thin each series to at most this many samples (first/last kept)",
+                    {"type": "integer", "minimum": 3},
+                ),
+                param(
+                    "downsample",
+                    "Thinning method (needs maxPoints)",
+                    {"enum": list(DOWNSAMPLERS), "default": "minmaxlttb"},
+                ),
+            ]
+            if default_interval == "raw"
+            else [
+                param(
+                    "maxPoints",
+                    "At most this many buckets per series: every k neighbouring buckets are "
+                    "merged into one (k = ceil(buckets / maxPoints)), so sums, counts, min, "
+                    "max, first and last stay true; metadata.rebucketed names k",
+                    {"type": "integer", "minimum": 1},
+                ),
+            ]
         ),
         param(
             "async",
@@ -191,6 +233,13 @@ def with_head(paths: dict[str, Any]) -> dict[str, Any]:
 
 def build_document(settings: Settings) -> dict[str, Any]:
     number_or_null = {"type": ["number", "null"]}
+    bucket_meta: dict[str, Any] = {
+        "timeZone": {"type": "string", "description": "the buckets' zone, when not UTC"},
+        "partialLast": {
+            "type": "boolean",
+            "description": "interval answers: some series' last bucket has not ended yet",
+        },
+    }
     schemas: dict[str, Any] = {
         "Error": {
             "type": "object",
@@ -221,6 +270,8 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "totalSamples": {"type": "integer"},
                         "downsample": {"enum": list(DOWNSAMPLERS)},
                         "maxPoints": {"type": "integer"},
+                        **bucket_meta,
+                        "stat": {"enum": list(STATS), "description": "when not avg"},
                     },
                 },
                 "series": {
@@ -255,6 +306,15 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "endTime": {"type": "string", "format": "date-time"},
                         "interval": {"enum": [i for i in INTERVALS if i != "raw"]},
                         "dataPoints": {"type": "integer"},
+                        **bucket_meta,
+                        "rebucketed": {
+                            "type": "object",
+                            "description": "maxPoints merged every `factor` buckets into one",
+                            "properties": {
+                                "interval": {"type": "string"},
+                                "factor": {"type": "integer"},
+                            },
+                        },
                     },
                 },
                 "series": {
@@ -275,6 +335,13 @@ def build_document(settings: Settings) -> dict[str, Any]:
                                         "sum": number_or_null,
                                         "count": {"type": "integer"},
                                         "stddev": number_or_null,
+                                        "first": number_or_null,
+                                        "last": number_or_null,
+                                        "partial": {
+                                            "const": True,
+                                            "description": "on the last row when its bucket "
+                                            "has not ended yet",
+                                        },
                                     },
                                 },
                             },

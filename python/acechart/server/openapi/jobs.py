@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acechart.query import INTERVALS
+from acechart.query import INTERVALS, STATS
 from acechart.server.openapi.common import (
     ARROW,
     CSV,
@@ -203,6 +203,13 @@ def job_schemas() -> dict[str, Any]:
                 "startTime": {"type": ["string", "integer"], "description": "date, ISO or ms"},
                 "endTime": {"type": ["string", "integer"], "description": "exclusive"},
                 "aggregation": {"enum": list(INTERVALS)},
+                "tz": {
+                    "type": "string",
+                    "default": "UTC",
+                    "description": "IANA zone of the buckets, or `site`",
+                },
+                "stat": {"enum": list(STATS), "default": "avg"},
+                "resetThreshold": {"type": "number", "minimum": 0},
                 "format": {"enum": JOB_FORMAT_ENUM},
                 "layout": {"enum": JOB_LAYOUT_ENUM},
                 "priority": {"enum": ["low", "normal", "high"]},
