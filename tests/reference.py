@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _TRUE = {"true", "on", "active"}
@@ -131,3 +133,50 @@ def aggregate(
         "first": g.first().to_numpy(),
         "last": g.last().to_numpy(),
     }
+
+
+# --- meters and held values (stat=delta, twa, on_time) ------------------------------
+
+
+def delta_reference(
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    edges: npt.NDArray[np.int64],
+    threshold: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    frame = pd.DataFrame({"t": ts, "v": values}).dropna()
+    frame = frame[frame["t"] < edges[-1]]
+    step = frame["v"].diff()
+    step = step.where(~(step < -threshold), frame["v"]).fillna(0.0)
+    frame = frame.assign(step=step)
+    frame = frame[frame["t"] >= edges[0]]
+    bucket = np.searchsorted(edges, frame["t"].to_numpy(), side="right") - 1
+    sums = frame.groupby(bucket)["step"].sum()
+    return edges[sums.index.to_numpy()].astype(np.int64), sums.to_numpy()
+
+
+def held_reference(
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    edges: npt.NDArray[np.int64],
+    until: int,
+) -> dict[str, npt.NDArray[Any]]:
+    # Intervals [t_i, t_{i+1}) holding v_i; the last to `until`. Duplicates: later wins.
+    starts = ts
+    ends = np.append(ts[1:], max(until, int(ts[-1]) if len(ts) else until))
+    out: dict[str, list[float]] = {"ts": [], "twa": [], "on_time": [], "known_ms": []}
+    for a, b in itertools.pairwise(edges):
+        b_eff = min(b, until)
+        if a >= until:
+            break
+        lo = np.maximum(starts, a)
+        hi = np.minimum(np.minimum(ends, b_eff), until)
+        span = np.where(np.isnan(values), 0, np.clip(hi - lo, 0, None))
+        known = int(span.sum())
+        if known > 0:
+            v = np.nan_to_num(values)
+            out["ts"].append(a)
+            out["twa"].append(float((v * span).sum() / known))
+            out["on_time"].append(float(span[v != 0].sum()) / 1000)
+            out["known_ms"].append(known)
+    return {k: np.asarray(v) for k, v in out.items()}

@@ -177,3 +177,23 @@ def test_nothing_is_created_in_the_working_directory(tmp_path: Path) -> None:
         sorted(p.name for p in tmp_path.iterdir()) == ["xdg"]
         or not (tmp_path / "acechart-data").exists()
     )
+
+
+def test_local_days_and_meters_in_the_notebook_api(origin: str, tmp_path: Path) -> None:
+    with client(origin, tmp_path) as ace:
+        name = ace.points(SITE, q="DaTemp")["name"].iloc[0]
+        site = ace.query(SITE, name, "-10d", "-3d", interval="1day", tz="site")
+        named = ace.query(SITE, name, "-10d", "-3d", interval="1day", tz="America/Chicago")
+        peak = ace.query(SITE, name, "-10d", "-3d", interval="1day", tz="site", stat="max")
+        with pytest.raises(BadRequest) as err:
+            ace.query(SITE, name, "-10d", "-3d", interval="1day", tz="Nowhere/Town")
+    assert err.value.parameter == "tz"
+    assert site.query.tz == "America/Chicago"
+    np.testing.assert_array_equal(site.series[0].ts, named.series[0].ts)
+    frame = site.to_pandas()
+    assert str(frame.index.tz) == "America/Chicago"
+    assert {(t.hour, t.minute) for t in frame.index} == {(0, 0)}  # local midnights
+    assert site.to_pandas(long=True)["time"].dt.tz is not None
+    agg = site.series[0].aggregates
+    assert agg is not None
+    np.testing.assert_array_equal(peak.series[0].values, agg["max"])

@@ -75,6 +75,11 @@ def ref_series(item: tuple[Any, ...], *, json_mode: bool) -> dict[str, Any]:
             row[k] = ref_float(float(aggs[k][i]), json_mode=json_mode)
         row["count"] = int(aggs["count"][i])
         row["stddev"] = ref_float(float(aggs["stddev"][i]), json_mode=json_mode)
+        if "first" in aggs and "last" in aggs:
+            row["first"] = ref_float(float(aggs["first"][i]), json_mode=json_mode)
+            row["last"] = ref_float(float(aggs["last"][i]), json_mode=json_mode)
+        if aggs.get("partial") is True and i == len(aggs["ts"]) - 1:
+            row["partial"] = True
         rows.append(row)
     return {"name": name, "aggregations": rows}
 
@@ -137,11 +142,16 @@ def check_msgpack_columns(metadata: dict[str, Any], series: list[Any]) -> None:
             assert same_bits(np.frombuffer(got["v"], "<f8"), values)
         else:
             aggs = item[1]
-            assert list(got) == ["name", "t", "avg", "min", "max", "sum", "count", "stddev"]
+            keys = ["name", "t", "avg", "min", "max", "sum", "count", "stddev"]
+            edges = ["first", "last"] if "first" in aggs and "last" in aggs else []
+            flag = ["partialLast"] if aggs.get("partial") is True else []
+            assert list(got) == keys + edges + flag
             assert same_bits(np.frombuffer(got["t"], "<f8"), aggs["ts"].astype(np.float64))
             assert same_bits(np.frombuffer(got["count"], "<f8"), aggs["count"].astype(np.float64))
-            for k in ("avg", "min", "max", "sum", "stddev"):
+            for k in ("avg", "min", "max", "sum", "stddev", *edges):
                 assert same_bits(np.frombuffer(got[k], "<f8"), aggs[k])
+            if flag:
+                assert got["partialLast"] is True
 
 
 def iso_ms(t: int) -> str:
@@ -253,6 +263,20 @@ def test_one_sample_each_kind() -> None:
     check_all({"n": 1}, [raw("p", [1704067200000], [72.5]), agg("q", 1)])
 
 
+def test_aggregations_carry_first_last_and_mark_a_partial_last_bucket() -> None:
+    name, full = agg("q", 5, seed=4)
+    partial = {**full, "partial": True}
+    without_edges = {k: v for k, v in full.items() if k not in ("first", "last")}
+    check_all(
+        {}, [(name, partial), ("r", without_edges), ("e", {**agg("e", 0)[1], "partial": True})]
+    )
+    rows = json.loads(encode_json({}, [(name, partial)]))["series"][0]["aggregations"]
+    assert [r.get("partial") for r in rows] == [None, None, None, None, True]
+    assert rows[0]["first"] == full["first"][0] and rows[4]["last"] == full["last"][4]
+    with pytest.raises(TypeError, match="partial"):
+        encode_json({}, [(name, {**full, "partial": np.ones(5)})])
+
+
 def test_nan_inf_negative_zero_subnormal_extremes() -> None:
     ts = [I64_MIN, -1, 0, 1, I64_MAX, -86_400_000, 2**32, -(2**31) - 1]
     values = [
@@ -275,7 +299,7 @@ def test_nan_inf_negative_zero_subnormal_extremes() -> None:
 
 def test_aggregates_with_empty_buckets() -> None:
     check_all({"interval": "1hr"}, [agg("VAV-707-DaTemp", 100, nan_every=7), agg("b", 3)])
-    # m2 / first / last are not emitted
+    # m2 is not emitted; first and last come after the seed's columns
     doc = json.loads(encode_json({}, [agg("a", 2)]))
     assert list(doc["series"][0]["aggregations"][0]) == [
         "timestamp",
@@ -285,6 +309,8 @@ def test_aggregates_with_empty_buckets() -> None:
         "sum",
         "count",
         "stddev",
+        "first",
+        "last",
     ]
 
 

@@ -226,8 +226,11 @@ async def test_interval_queries_and_aggregations(svc: Service) -> None:
     for s, ts_series in zip(body["series"], ts_body["series"], strict=True):
         ref = _core.aggregate(*expected(svc, s["name"], start, end), HOUR)
         rows = s["aggregations"]
-        assert list(rows[0]) == ["timestamp", "avg", "min", "max", "sum", "count", "stddev"]
+        seed = ["timestamp", "avg", "min", "max", "sum", "count", "stddev"]
+        assert list(rows[0]) == [*seed, "first", "last"]
         assert [r["timestamp"] for r in rows] == ref["ts"].tolist()
+        assert [r["first"] for r in rows] == ref["first"].tolist()
+        assert [r["last"] for r in rows] == ref["last"].tolist()
         assert [r["count"] for r in rows] == ref["count"].tolist()
         np.testing.assert_allclose([r["avg"] for r in rows], ref["avg"], rtol=1e-12)
         np.testing.assert_allclose([r["stddev"] for r in rows], ref["stddev"], rtol=1e-9)

@@ -42,8 +42,11 @@ __all__ = [
     "encode_msgpack",
     "encode_part",
     "encode_tail",
+    "held_values",
+    "meter_delta",
     "parse_page",
     "rollup_aggregates",
+    "rollup_edges",
     "sort_dedup",
 ]
 
@@ -53,7 +56,10 @@ _I32 = npt.NDArray[np.int32]
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
 _Agg = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64]]
-_Item = tuple[str, _I64, _F64] | tuple[str, _Agg]
+#: An aggregate series to encode: `_Agg` columns, optionally `first` and `last` (then
+#: written) and `partial: bool` (the last bucket is marked `"partial": true`).
+_AggDoc = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64] | bool]
+_Item = tuple[str, _I64, _F64] | tuple[str, _Agg] | tuple[str, _AggDoc]
 _Series = Sequence[_Item]
 _Format = Literal["json", "msgpack", "csv"]
 _Layout = Literal["rows", "columns"]
@@ -169,6 +175,47 @@ def rollup_aggregates(aggregates: _Agg, bucket_ms: int, origin_ms: int = 0) -> _
         TypeError: a column is not a contiguous 1-D array of its dtype.
         ValueError: a column is missing or of another length, bucket starts are not
             strictly increasing, a count is below 1, or `bucket_ms` is not positive.
+    """
+
+def rollup_edges(aggregates: _Agg, edges: _I64) -> _Agg:
+    """Merge the output of `aggregate` into the buckets `[edges[k], edges[k + 1])` of any
+    widths (local days of 23 or 25 hours, calendar weeks and months).
+
+    Each bucket's `ts` is its start edge; buckets without a fine bucket are omitted and
+    fine buckets outside the edges ignored. Exact when every edge lies on the fine grid
+    (no fine bucket straddles an edge). Releases the GIL.
+
+    Raises:
+        TypeError: a column is not a contiguous 1-D array of its dtype.
+        ValueError: a bad aggregate column (as `rollup_aggregates`), or edges that do
+            not strictly increase.
+    """
+
+def meter_delta(ts: _I64, values: _F64, edges: _I64, reset_threshold: float) -> tuple[_I64, _F64]:
+    """Consumption of a cumulative meter per bucket of `edges`: (bucket starts, values).
+
+    Each increment between consecutive readings (NaN skipped) counts in the bucket of
+    the later reading; samples before `edges[0]` are not bucketed but the last of them
+    is the reading the first bucket is measured from. A drop larger than
+    `reset_threshold` is a reset (the increment is the new reading). Buckets without a
+    reading are omitted. Releases the GIL.
+
+    Raises:
+        ValueError: arrays of different lengths, unsorted `ts` or edges, or a negative
+            or NaN threshold.
+    """
+
+def held_values(ts: _I64, values: _F64, edges: _I64, until_ms: int) -> dict[str, _I64 | _F64]:
+    """Per bucket of `edges`, each value held from its sample to the next (the last one
+    until `until_ms` or the bucket's end; NaN: unknown until the next sample), and the
+    value in force at `edges[0]` (the last earlier sample) held into the first bucket.
+
+    Returns `ts` (bucket starts), `twa` (time-weighted average over the known time),
+    `on_time` (seconds with a non-zero value) and `known_ms` (int64); buckets without
+    known time are omitted. Releases the GIL.
+
+    Raises:
+        ValueError: arrays of different lengths, unsorted `ts` or edges.
     """
 
 def downsample(

@@ -132,8 +132,17 @@ class AsyncClient:
         downsample: str | None = None,
         max_points: int | None = None,
         progress: bool | None = None,
+        tz: str = "UTC",
+        stat: str = "avg",
+        reset_threshold: float | None = None,
     ) -> Result:
-        """The history of `points` of `site` in [start, end); see `When` for the times."""
+        """The history of `points` of `site` in [start, end); see `When` for the times.
+
+        Interval buckets lie in zone `tz` (an IANA name, or "site" for the site's own
+        zone; `1day` starts at local midnight, `1week` on Monday, `1month` on the 1st)
+        and carry `stat` (avg, min, max, sum, count, first, last, delta, twa, on_time);
+        `Result.to_pandas` indexes them in that zone.
+        """
         s = self.runtime.settings
         now = self.runtime.engine.clock()
         query = Query(
@@ -144,8 +153,12 @@ class AsyncClient:
             interval,
             downsample,
             max_points,
+            tz=tz,
+            stat=stat,
+            reset_threshold=reset_threshold,
         ).validate(max_points=s.max_points_per_query, max_range_days=s.max_range_days)
         await self._confirm(site)
+        query = await self.runtime.engine.resolve(query, token=self.token)
         bar = _ProgressBar(query) if (self.progress if progress is None else progress) else None
         try:
             return await self.runtime.engine.query(
@@ -262,6 +275,9 @@ class Client:
         downsample: str | None = None,
         max_points: int | None = None,
         progress: bool | None = None,
+        tz: str = "UTC",
+        stat: str = "avg",
+        reset_threshold: float | None = None,
     ) -> Result:
         """See `AsyncClient.query`."""
         return self._run(
@@ -274,6 +290,9 @@ class Client:
                 downsample=downsample,
                 max_points=max_points,
                 progress=progress,
+                tz=tz,
+                stat=stat,
+                reset_threshold=reset_threshold,
             )
         )
 

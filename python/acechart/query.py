@@ -2,24 +2,58 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from urllib.parse import unquote
 
+from acechart.buckets import (
+    CALENDAR_INTERVALS,
+    FIXED_INTERVALS,
+    SITE,
+    STORED_LEVELS,
+    BucketPlan,
+    check_zone,
+    plan_buckets,
+)
 from acechart.errors import BadRequest
 from acechart.times import to_ms
 
+#: Every interval and its fixed width (None: raw samples, or a calendar interval).
 INTERVALS: dict[str, int | None] = {
     "raw": None,
-    "1min": 60_000,
-    "5min": 300_000,
-    "1hr": 3_600_000,
-    "1day": 86_400_000,
+    **FIXED_INTERVALS,
+    **dict.fromkeys(CALENDAR_INTERVALS),
 }
-#: The intervals whose buckets the aggregate tier stores (1min is always computed from
-#: raw samples: a year of it would cost more to store than to recompute).
-STORED_LEVELS: dict[str, int] = {"5min": 300_000, "1hr": 3_600_000, "1day": 86_400_000}
+__all__ = [
+    "DOWNSAMPLERS",
+    "INTERVALS",
+    "RAW_STATS",
+    "STATS",
+    "STORED_LEVELS",
+    "Query",
+    "check_point_name",
+    "check_site",
+    "parse_time",
+]
+#: What an interval series may carry as its value (`stat=`). The first seven come from
+#: mergeable bucket statistics (so from the aggregate tier); `RAW_STATS` need the raw
+#: samples and the sample before each bucket.
+STATS: tuple[str, ...] = (
+    "avg",
+    "min",
+    "max",
+    "sum",
+    "count",
+    "first",
+    "last",
+    "delta",
+    "twa",
+    "on_time",
+)
+RAW_STATS: frozenset[str] = frozenset({"delta", "twa", "on_time"})
 DOWNSAMPLERS = ("minmaxlttb", "m4")
 #: Times a query may name: 1900-01-01 .. 2200-01-01 UTC. Outside it no building
 #: data exists, and every date computation downstream stays in range.
@@ -117,9 +151,13 @@ def parse_time(text: str, parameter: str) -> int:
 class Query:
     """One request for data: points of a site over `[start_ms, end_ms)`.
 
-    `interval` "raw" returns samples; otherwise buckets whose start
-    lies in the range, each aggregated over its full width. `downsample` with
-    `max_points` thins each series to a chart's size (first and last kept).
+    `interval` "raw" returns samples; otherwise the whole buckets covering the
+    range (`buckets`), each aggregated over its full width, in zone `tz` (an IANA
+    name; `site` until the engine resolves it), carrying `stat` as their value.
+    `downsample` with `max_points` thins each series to a chart's size (first and
+    last kept); `max_buckets` instead merges neighbouring buckets into at most that
+    many (sums and counts stay true). `reset_threshold` is the drop a `delta` series
+    takes as a meter reset (None: the engine's setting).
     """
 
     site: str
@@ -129,10 +167,24 @@ class Query:
     interval: str = "raw"
     downsample: str | None = None
     max_points: int | None = None
+    tz: str = "UTC"
+    stat: str = "avg"
+    max_buckets: int | None = None
+    reset_threshold: float | None = None
 
     @property
     def bucket_ms(self) -> int | None:
+        """The fixed width of the buckets (None for raw and calendar intervals)."""
         return INTERVALS[self.interval]
+
+    @cached_property
+    def buckets(self) -> BucketPlan:
+        """Where the buckets of an interval query lie and which level they come from."""
+        if self.interval == "raw":
+            raise ValueError("a raw query has no buckets")
+        if self.tz == SITE:
+            raise ValueError("tz=site must be resolved to a zone first (Engine.resolve)")
+        return plan_buckets(self.start_ms, self.end_ms, self.interval, self.tz)
 
     def validate(self, *, max_points: int, max_range_days: int) -> Query:
         """Raise `BadRequest` naming the parameter at fault; return self for chaining."""
@@ -167,6 +219,28 @@ class Query:
                 f"unknown interval {self.interval!r}; use one of {', '.join(INTERVALS)}",
                 parameter="interval",
             )
+        if self.tz != SITE:
+            check_zone(self.tz)
+        if self.stat not in STATS:
+            raise BadRequest(
+                f"unknown stat {self.stat!r}; use one of {', '.join(STATS)}", parameter="stat"
+            )
+        if self.stat != "avg" and self.interval == "raw":
+            raise BadRequest(
+                "stat applies to interval series: give an interval (1min .. 1month)",
+                parameter="stat",
+            )
+        if self.reset_threshold is not None and not (
+            math.isfinite(self.reset_threshold) and self.reset_threshold >= 0
+        ):
+            raise BadRequest(
+                "resetThreshold must be a non-negative number", parameter="resetThreshold"
+            )
+        if self.max_buckets is not None and not 1 <= self.max_buckets <= MAX_CHART_POINTS:
+            raise BadRequest(
+                f"maxPoints must be at least 1 and at most {MAX_CHART_POINTS}",
+                parameter="maxPoints",
+            )
         if self.downsample is not None and self.downsample not in DOWNSAMPLERS:
             raise BadRequest(
                 f"unknown downsample method {self.downsample!r}; use {' or '.join(DOWNSAMPLERS)}",
@@ -186,10 +260,9 @@ class Query:
         return self
 
     def aligned(self) -> tuple[int, int]:
-        """The raw range an interval query needs: whole buckets around the range."""
-        width = self.bucket_ms
-        if width is None:
+        """The raw range an interval query needs: the whole buckets covering the range
+        (the local day holding `start` to the end of the one holding `end - 1`)."""
+        if self.interval == "raw":
             return self.start_ms, self.end_ms
-        start = self.start_ms - self.start_ms % width
-        end = -((-self.end_ms) // width) * width
-        return start, end
+        plan = self.buckets
+        return plan.start, plan.end

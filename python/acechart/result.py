@@ -38,12 +38,14 @@ AGG_FLOAT_KEYS: tuple[str, ...] = tuple(k for k in AGG_KEYS if k not in AGG_INT_
 @dataclass(frozen=True, eq=False)
 class Series:
     """One point's answer: samples (`ts`, `values`) and, for interval queries, the
-    bucket statistics they were taken from (`ts` = bucket starts, `values` = avg)."""
+    bucket statistics they were taken from (`ts` = bucket starts, `values` = the
+    query's `stat`, avg by default). `partial_last`: the last bucket has not ended yet."""
 
     name: str
     ts: NDArray[np.int64]
     values: NDArray[np.float64]
     aggregates: Aggregates | None = None
+    partial_last: bool = False
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -107,6 +109,13 @@ class Result:
     missing: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     """Per point, the [start, end) ms ranges a partial answer lacks because the origin
     failed (empty for a complete answer)."""
+    bucket_factor: int = 1
+    """Buckets of the query's interval merged into each answered one (`max_buckets`)."""
+
+    @property
+    def partial_last(self) -> bool:
+        """Whether some series ends with a bucket that is not complete yet."""
+        return any(s.partial_last for s in self.series)
 
     @property
     def total_samples(self) -> int:
@@ -158,14 +167,21 @@ class Result:
             return schema.empty_table()
         return pa.Table.from_batches(batches)
 
+    @property
+    def zone(self) -> str:
+        """The zone the buckets lie in (UTC unless the query named one)."""
+        return "UTC" if self.query.tz == "site" else self.query.tz
+
     def to_pandas(self, *, long: bool = False) -> pd.DataFrame:
-        """A DataFrame with a tz-aware (UTC) DatetimeIndex and one column per point, outer
-        joined on time; `long=True` gives the tidy form (`time, point, value`, plus the
-        bucket statistics of interval queries)."""
+        """A DataFrame with a tz-aware DatetimeIndex (in the query's zone, UTC by default)
+        and one column per point, outer joined on time; `long=True` gives the tidy form
+        (`time, point, value`, plus the bucket statistics of interval queries)."""
         import pandas as pd
 
         if long:
             tidy: pd.DataFrame = self.to_arrow().to_pandas()
+            if self.zone != "UTC":
+                tidy["time"] = tidy["time"].dt.tz_convert(self.zone)
             return tidy
         columns = {
             s.name: pd.Series(
@@ -175,8 +191,10 @@ class Result:
             for s in self.series
         }
         if not columns:
-            return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="time"))
+            return pd.DataFrame(index=pd.DatetimeIndex([], tz=self.zone, name="time"))
         frame = pd.concat(columns, axis=1, sort=True)
+        if self.zone != "UTC" and isinstance(frame.index, pd.DatetimeIndex):
+            frame.index = frame.index.tz_convert(self.zone)
         frame.index.name = "time"
         return frame
 

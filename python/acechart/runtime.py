@@ -82,6 +82,8 @@ class Runtime:
             origin,
             catalog=catalog,
             policy=FetchPolicy.from_settings(settings),
+            reset_threshold=settings.meter_reset_threshold,
+            stat_lookback_ms=settings.stat_lookback_s * 1000,
         )
         runtime = cls(settings, db, store, origin, engine, catalog)
         if sweep:

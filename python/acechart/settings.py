@@ -189,6 +189,12 @@ class Settings:
     max_range_days: int = 731
     """Longest range one query may span, in days (400 beyond it)."""
 
+    meter_reset_threshold: float = 0.0
+    """A drop of a meter reading larger than this is a reset or rollover in `stat=delta`."""
+
+    stat_lookback_s: int = 86_400
+    """How far before a range `stat=delta`, `twa` and `on_time` look for the carried sample."""
+
     # --- jobs -------------------------------------------------------------------
     job_workers: int = 2
     """Jobs this process runs at once; 0 accepts and stores jobs but runs none here."""
@@ -591,6 +597,8 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "compress_min_bytes",
         "stream_min_samples",
         "origin_retry_after_max_s",
+        "meter_reset_threshold",
+        "stat_lookback_s",
     ),
     _check_urls_and_sizes,
     _check_server,

@@ -368,8 +368,26 @@ def missing_metadata(missing: Mapping[str, Sequence[tuple[int, int]]]) -> dict[s
     return {"missing": {p: [[a, b] for a, b in ranges] for p, ranges in missing.items()}}
 
 
-def timeseries_metadata(query: Query, total_samples: int) -> dict[str, Any]:
-    """The seed's metadata block (section 6.1), plus the downsampling when one was asked for.
+def _bucket_metadata(
+    meta: dict[str, Any], query: Query, partial_last: bool | None, bucket_factor: int = 1
+) -> None:
+    """Where an interval answer's buckets lie: the zone and stat when not the defaults,
+    and whether the last bucket is still running (`partialLast`)."""
+    if query.tz != "UTC":
+        meta["timeZone"] = query.tz
+    if query.stat != "avg":
+        meta["stat"] = query.stat
+    if bucket_factor > 1:
+        meta["rebucketed"] = {"interval": query.interval, "factor": bucket_factor}
+    if query.interval != "raw" and partial_last is not None:
+        meta["partialLast"] = partial_last
+
+
+def timeseries_metadata(
+    query: Query, total_samples: int, *, partial_last: bool | None = None
+) -> dict[str, Any]:
+    """The seed's metadata block (section 6.1), plus the downsampling when one was asked for,
+    and for interval queries the zone, stat and `partialLast` (when known).
 
     A job's result and the synchronous answer carry the very same block, so a
     job's result reads exactly like `/api/timeseries`.
@@ -385,6 +403,7 @@ def timeseries_metadata(query: Query, total_samples: int) -> dict[str, Any]:
     if query.max_points is not None:
         meta["downsample"] = query.downsample or "minmaxlttb"
         meta["maxPoints"] = query.max_points
+    _bucket_metadata(meta, query, partial_last)
     return meta
 
 
@@ -403,7 +422,7 @@ def encode_timeseries(result: Result, rep: Representation) -> bytes:
     series = [series_item(s) for s in result.series]
     if rep.format == "csv":
         return encode_csv(series)
-    meta = timeseries_metadata(result.query, result.total_samples)
+    meta = timeseries_metadata(result.query, result.total_samples, partial_last=result.partial_last)
     meta.update(missing_metadata(result.missing))
     return _encode(meta, series, rep)
 
@@ -438,7 +457,8 @@ def timeseries_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
     if not streamable(rep):
         raise ValueError(f"a {rep.format} {rep.layout} document is not written in pieces")
     series = result.series
-    meta = timeseries_metadata(result.query, result.total_samples)
+    meta = timeseries_metadata(result.query, result.total_samples, partial_last=result.partial_last)
+    meta.update(missing_metadata(result.missing))
     if rep.format == "arrow":
         listing = [(s.name, len(s)) for s in series]
         yield functools.partial(arrow_head, meta, listing)
@@ -485,7 +505,8 @@ def _check_wide(names: Sequence[str]) -> None:
 
 def aggregation_items(result: Result) -> list[AggItem]:
     """Each series' bucket statistics as contiguous columns (empty ones for a point
-    without buckets)."""
+    without buckets), `first` and `last` included, and `partial` when its last bucket
+    has not ended yet."""
     out: list[AggItem] = []
     for s in result.series:
         agg = s.aggregates
@@ -494,12 +515,17 @@ def aggregation_items(result: Result) -> list[AggItem]:
             columns.update({k: np.zeros(0, np.float64) for k in AGG_FLOAT_KEYS})
         else:
             columns = {k: v if v.flags.c_contiguous else v.copy() for k, v in agg.items()}
+        if s.partial_last:
+            columns["partial"] = True  # type: ignore[assignment]
         out.append((s.name, columns))
     return out
 
 
-def aggregations_metadata(query: Query, data_points: int) -> dict[str, Any]:
-    """The seed's `/api/aggregations` metadata: `pointName` when there is one point."""
+def aggregations_metadata(
+    query: Query, data_points: int, *, partial_last: bool | None = None, bucket_factor: int = 1
+) -> dict[str, Any]:
+    """The seed's `/api/aggregations` metadata: `pointName` when there is one point; the
+    zone, the re-bucketing (`maxPoints`) and `partialLast` when they apply."""
     meta: dict[str, Any] = {"siteId": query.site}
     if len(query.points) == 1:
         meta["pointName"] = query.points[0]
@@ -510,6 +536,7 @@ def aggregations_metadata(query: Query, data_points: int) -> dict[str, Any]:
         interval=query.interval,
         dataPoints=data_points,
     )
+    _bucket_metadata(meta, query, partial_last, bucket_factor)
     return meta
 
 
@@ -518,7 +545,12 @@ def encode_aggregations(result: Result, rep: Representation) -> bytes:
     series: Sequence[AggItem] = aggregation_items(result)
     if rep.format == "csv":
         return encode_csv(series)
-    meta = aggregations_metadata(result.query, result.total_samples)
+    meta = aggregations_metadata(
+        result.query,
+        result.total_samples,
+        partial_last=result.partial_last,
+        bucket_factor=result.bucket_factor,
+    )
     meta.update(missing_metadata(result.missing))
     return _encode(meta, series, rep)
 

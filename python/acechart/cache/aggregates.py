@@ -1,4 +1,4 @@
-"""The aggregate tier: sealed 5min / 1hr / 1day bucket statistics, columnar in SQLite.
+"""The aggregate tier: sealed 5min / 15min / 1hr / 1day bucket statistics, columnar in SQLite.
 
 Interval queries whose range is covered here are answered from it (the seed's D1
 tier) without touching raw blocks, which may have expired long ago. Whenever the

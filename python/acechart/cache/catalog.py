@@ -6,6 +6,9 @@ listing is a SQLite query. Display name and equipment come from the point's
 kv_tags (`dis`, `equip`) when the origin has them, else from its BACnet data,
 else from its path (`.../AHU-1/AHU-1.points.SaTemp` -> `AHU-1`, `AHU-1 SaTemp`).
 A refresh that fails while an older catalogue exists serves the older one.
+The site's time zone (`tz=site`) follows from the latitude and longitude of the
+origin's site record (`/sites/{site}`), looked up offline (`timezonefinder`) and
+kept per catalogue version, so it costs one origin request per refresh.
 Each record also keeps the origin's item whole (`PointRecord.origin`), for the
 routes that answer in the origin's own shape.
 
@@ -24,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from acechart.errors import OriginTimeout, OriginUnavailable
+from acechart.errors import BadRequest, OriginTimeout, OriginUnavailable
 from acechart.storage.database import Database
 from acechart.storage.records import PointRecord
 
@@ -37,6 +40,33 @@ class PointSource(Protocol):
     """Where a site's configured points come from (the origin's `/configured_points`)."""
 
     async def list_points(self, site: str, *, token: str) -> Sequence[Mapping[str, Any]]: ...
+
+    async def get_site(self, site: str, *, token: str) -> Mapping[str, Any]: ...
+
+
+def _coordinate(record: Mapping[str, Any], key: str, limit: float) -> float | None:
+    value = record.get(key)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if -limit <= number <= limit else None
+
+
+def zone_of(record: Mapping[str, Any], finder: Any) -> str | None:
+    """The IANA zone at a site record's `latitude`/`longitude` (or `geo_location`
+    "lat,long"), or None when it has no usable coordinates."""
+    lat, lng = _coordinate(record, "latitude", 90), _coordinate(record, "longitude", 180)
+    if lat is None or lng is None:
+        geo = record.get("geo_location")
+        if isinstance(geo, str) and geo.count(",") == 1:
+            a, b = geo.split(",")
+            lat = _coordinate({"v": a.strip()}, "v", 90)
+            lng = _coordinate({"v": b.strip()}, "v", 180)
+    if lat is None or lng is None:
+        return None
+    found = finder.timezone_at(lat=lat, lng=lng)
+    return str(found) if found else None
 
 
 def _text(value: object) -> str | None:
@@ -109,6 +139,9 @@ class PointCatalog:
         self._cadences: dict[str, tuple[int, dict[str, int]]] = {}
         """Per site: the catalogue version (its refresh time) and its cadences."""
         self._names: dict[str, tuple[int, frozenset[str]]] = {}
+        self._zones: dict[str, tuple[int, str]] = {}
+        """Per site: the catalogue version and the site's time zone."""
+        self._finder: Any = None
 
     async def list(
         self,
@@ -140,6 +173,32 @@ class PointCatalog:
         if updated is not None:
             self._names[site] = (updated, names)
         return names
+
+    async def site_zone(self, site: str, *, token: str) -> str:
+        """The IANA time zone of `site`, from its coordinates; kept per catalogue version.
+
+        A site record without coordinates is a 400 naming `tz`: the caller must then
+        name the zone.
+        """
+        updated, _ = await self._fresh(site, token)
+        held = self._zones.get(site)
+        if held is not None and updated is not None and held[0] == updated:
+            return held[1]
+        record = await self.origin.get_site(site, token=token)
+        if self._finder is None:
+            from timezonefinder import TimezoneFinder
+
+            self._finder = await asyncio.to_thread(TimezoneFinder)
+        zone = zone_of(record, self._finder)
+        if zone is None:
+            raise BadRequest(
+                f"tz=site: the record of site {site} has no usable latitude and longitude;"
+                " name the zone instead (tz=America/Chicago)",
+                parameter="tz",
+            )
+        if updated is not None:
+            self._zones[site] = (updated, zone)
+        return zone
 
     async def _fresh(self, site: str, token: str) -> tuple[int | None, bool]:
         """(when the catalogue was written, whether it is stale), refreshing it when due."""

@@ -7,6 +7,14 @@ request (the client splits it into parallel windows); write the new samples
 back into their blocks and sealed bucket statistics into the aggregate table;
 then aggregate and downsample in the Rust core. No HTTP here: the server and
 notebooks (`acechart.connect`) share this object.
+
+Interval buckets come from the query's `BucketPlan`: fine buckets of a stored UTC
+level (read from the aggregate tier, or computed from raw samples and stored),
+merged into local days, weeks or months by `rollup_edges` when the query's zone or
+calendar needs it, and into fewer, wider buckets when `max_buckets` asks. The
+series value is the bucket statistic `stat` names; `delta`, `twa` and `on_time`
+need the raw samples and the one before each bucket, so they read raw blocks from
+`stat_lookback_ms` before the range and never the aggregate tier.
 """
 
 from __future__ import annotations
@@ -15,13 +23,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from acechart._core import aggregate_many, downsample, sort_dedup
+from acechart._core import (
+    aggregate_many,
+    downsample,
+    held_values,
+    meter_delta,
+    rollup_edges,
+    sort_dedup,
+)
+from acechart.buckets import SITE, BucketPlan
 from acechart.cache import intervals as iv
 from acechart.cache.aggregates import LEVELS, AggregateStore, RawPoint
 from acechart.cache.blocks import BlockStore
@@ -29,7 +45,7 @@ from acechart.cache.catalog import PointCatalog
 from acechart.engine.fetch import Columns, FetchEstimate, FetchPolicy, GapFetcher
 from acechart.errors import OriginMisconfigured, OriginTimeout, OriginUnavailable
 from acechart.origin.client import OriginClient, ProgressCallback
-from acechart.query import Query
+from acechart.query import RAW_STATS, Query
 from acechart.result import Aggregates, Provenance, Result, Series
 
 logger = logging.getLogger(__name__)
@@ -110,12 +126,19 @@ class Engine:
         catalog: PointCatalog | None = None,
         policy: FetchPolicy | None = None,
         clock: Callable[[], int] = now_ms,
+        reset_threshold: float = 0.0,
+        stat_lookback_ms: int = 86_400_000,
     ) -> None:
         self.blocks = blocks
         self.aggregates = aggregates
         self.origin = origin
         self.catalog = catalog
         self.clock = clock
+        #: A drop of a meter reading larger than this is a reset (`stat=delta`).
+        self.reset_threshold = reset_threshold
+        #: How far before a range `delta`, `twa` and `on_time` look for the sample
+        #: carried into the first bucket.
+        self.stat_lookback_ms = stat_lookback_ms
         self.observers: list[QueryObserver] = []
         self.fetcher = GapFetcher(
             origin, blocks, catalog, policy or FetchPolicy.from_settings(origin.settings)
@@ -125,11 +148,31 @@ class Engine:
         """Stop the origin fetches still running (before the origin client closes)."""
         await self.fetcher.close()
 
+    async def resolve(self, query: Query, *, token: str) -> Query:
+        """`query` with `tz=site` replaced by the site's zone (from the catalogue)."""
+        if query.tz != SITE:
+            return query
+        if self.catalog is None:
+            from acechart.errors import BadRequest
+
+            raise BadRequest("tz=site needs the point catalogue", parameter="tz")
+        zone = await self.catalog.site_zone(query.site, token=token)
+        return replace(query, tz=zone)
+
+    def raw_range(self, query: Query) -> tuple[int, int]:
+        """The raw samples a query needs: its whole buckets, and for `delta`, `twa` and
+        `on_time` the lookback before them (for the sample carried into the first)."""
+        start, end = query.aligned()
+        if query.stat in RAW_STATS:
+            start -= self.stat_lookback_ms
+        return start, end
+
     async def plan(self, query: Query) -> Plan:
-        """The gaps a query would fetch, from metadata only (no block is read or decoded)."""
+        """The gaps a query would fetch, from metadata only (no block is read or decoded);
+        `tz=site` must be resolved first."""
         now = self.clock()
         _, raw_points = await self._split_by_aggregates(query)
-        start, end = query.aligned()
+        start, end = self.raw_range(query)
         covered = await self.blocks.coverage(query.site, raw_points, start, end, now)
         gaps = {p: self._gaps(covered[p], start, end, now) for p in raw_points}
         return Plan(query, gaps, now)
@@ -210,15 +253,17 @@ class Engine:
         progress: ProgressCallback | None,
         partial: PartialPolicy | None,
     ) -> Result:
+        query = await self.resolve(query, token=token)
         now = self.clock()
         prov = Provenance()
-        start, end = query.aligned()
-        width = query.bucket_ms
+        start, end = self.raw_range(query)
+        plan = None if query.interval == "raw" else query.buckets
+        level = self._level(query)
 
         from_db: dict[str, Aggregates] = {}
         agg_points, raw_points = await self._split_by_aggregates(query)
-        if agg_points:
-            from_db = await self.aggregates.read(query.site, agg_points, query.interval, start, end)
+        if agg_points and level is not None:
+            from_db = await self.aggregates.read(query.site, agg_points, level, start, end)
             prov.sources.add("D1")
             prov.aggregate_points = len(from_db)
             # A point whose blob turned out damaged (and was dropped) is answered from raw.
@@ -262,33 +307,45 @@ class Engine:
                 writes[point] = (new_ts, new_v)
             ts, values = _merge(cached.ts, cached.values, new_ts, new_v)
             merged[point] = ts, values
-            if width is not None and query.interval in LEVELS and not prov.incomplete:
+            if level is not None and not prov.incomplete:
                 to_store[point] = (ts, values, iv.union(cached.covered, gaps[point]))
         del reads
-        if width is not None and merged:
-            # Every point's buckets in one call: the GIL released once, the points on every core.
+        fine: dict[str, Aggregates] = {}
+        if plan is not None and query.stat not in RAW_STATS and merged:
+            # Every point's fine buckets in one call: the GIL released once, the points on
+            # every core.
             names = list(merged)
-            aggs = await asyncio.to_thread(aggregate_many, [merged[p] for p in names], width)
-            from_db.update(zip(names, aggs, strict=True))
+            aggs = await asyncio.to_thread(aggregate_many, [merged[p] for p in names], plan.fine_ms)
+            fine.update(zip(names, aggs, strict=True))
             merged.clear()
 
         series: list[Series] = []
+        factor = 1
         for point in query.points:
             if point in from_db:
-                agg = from_db[point]
-                series.append(self._finish(query, point, agg["ts"], agg["avg"], agg))  # type: ignore[arg-type]
+                assert plan is not None
+                agg, factor = await self._buckets(query, plan, from_db[point])
+                series.append(self._interval_series(query, plan, point, agg, now))
+                continue
+            if point in fine:
+                assert plan is not None
+                agg, factor = await self._buckets(query, plan, fine.pop(point))
+                series.append(self._interval_series(query, plan, point, agg, now))
                 continue
             ts, values = merged.pop(point)
-            lo, hi = np.searchsorted(ts, [query.start_ms, query.end_ms])
-            series.append(self._finish(query, point, ts[lo:hi], values[lo:hi], None))
+            if plan is None:
+                lo, hi = np.searchsorted(ts, [query.start_ms, query.end_ms])
+                series.append(self._finish(query, point, ts[lo:hi], values[lo:hi], None))
+            else:
+                series.append(await self._raw_stat(query, plan, point, ts, values, now))
 
-        if to_store:
-            await self.aggregates.write_from_raw(query.site, to_store, now, query.interval)
+        if to_store and level is not None:
+            await self.aggregates.write_from_raw(query.site, to_store, now, level)
         if writes:
             prov.blocks_written = await self.blocks.write(
                 query.site, writes, {p: gaps[p] for p in writes}, now
             )
-        return Result(query, series, prov, missing)
+        return Result(query, series, prov, missing, bucket_factor=factor)
 
     async def _fetch_or_give_up(
         self,
@@ -322,12 +379,84 @@ class Engine:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
+    @staticmethod
+    def _level(query: Query) -> str | None:
+        """The stored level an interval query reads and writes (None: raw samples only)."""
+        if query.interval == "raw" or query.stat in RAW_STATS:
+            return None
+        level = query.buckets.level
+        return level if level in LEVELS else None
+
+    async def _buckets(
+        self, query: Query, plan: BucketPlan, fine: Aggregates
+    ) -> tuple[Aggregates, int]:
+        """The query's buckets from fine ones: merged into the plan's edges, then into at
+        most `max_buckets` (every `factor` neighbours as one); returns (buckets, factor)."""
+        edges = plan.edges
+        factor = 1
+        if query.max_buckets is not None and plan.count > query.max_buckets:
+            factor = -(-plan.count // query.max_buckets)
+            every = plan.edge_array()
+            edges = np.ascontiguousarray(every[::factor])
+            if edges[-1] != every[-1]:
+                edges = np.append(edges, every[-1])
+        if edges is None:
+            return fine, factor
+        if len(fine["ts"]) > 20_000:
+            return await asyncio.to_thread(rollup_edges, fine, edges), factor
+        return rollup_edges(fine, edges), factor
+
+    def _interval_series(
+        self, query: Query, plan: BucketPlan, point: str, agg: Aggregates, now: int
+    ) -> Series:
+        """The series of one point's buckets: `stat` as its value, the last bucket marked
+        partial when it ends after now."""
+        ts = agg["ts"]
+        values = np.asarray(agg[query.stat], np.float64)
+        partial = bool(len(ts)) and self._bucket_end(query, plan, int(ts[-1])) > now
+        out = self._finish(query, point, ts, values, agg)  # type: ignore[arg-type]
+        return replace(out, partial_last=partial and (len(out.ts) == 0 or out.ts[-1] == ts[-1]))
+
+    @staticmethod
+    def _bucket_end(query: Query, plan: BucketPlan, start: int) -> int:
+        if query.max_buckets is None:
+            return int(plan.ends_of(np.asarray([start], np.int64))[0])
+        every = plan.edge_array()
+        factor = -(-plan.count // query.max_buckets) if plan.count > query.max_buckets else 1
+        at = int(np.searchsorted(every, start))
+        return int(every[min(at + factor, len(every) - 1)])
+
+    async def _raw_stat(
+        self,
+        query: Query,
+        plan: BucketPlan,
+        point: str,
+        ts: NDArray[np.int64],
+        values: NDArray[np.float64],
+        now: int,
+    ) -> Series:
+        """`delta`, `twa` or `on_time` per bucket from the raw samples (with the lookback)."""
+        edges = plan.edge_array()
+        if query.stat == "delta":
+            threshold = (
+                self.reset_threshold if query.reset_threshold is None else query.reset_threshold
+            )
+            bts, bv = await asyncio.to_thread(meter_delta, ts, values, edges, threshold)
+        else:
+            held = await asyncio.to_thread(held_values, ts, values, edges, min(int(edges[-1]), now))
+            bts, bv = held["ts"], held[query.stat]  # type: ignore[assignment]
+        bts = np.asarray(bts, np.int64)
+        partial = bool(len(bts)) and int(plan.ends_of(bts[-1:])[0]) > now
+        out = self._finish(query, point, bts, np.asarray(bv, np.float64), None)
+        return replace(out, partial_last=partial and (len(out.ts) == 0 or out.ts[-1] == bts[-1]))
+
     async def _split_by_aggregates(self, query: Query) -> tuple[list[str], list[str]]:
-        if query.interval not in LEVELS:
+        level = self._level(query)
+        if level is None:
             return [], list(query.points)
         start, end = query.aligned()
         covered = await self.aggregates.covering(
-            query.site, query.points, query.interval, start, end, self.clock()
+            query.site, query.points, level, start, end, self.clock()
         )
         return (
             [p for p in query.points if p in covered],

@@ -117,7 +117,8 @@ class JobRequest:
 
         `siteId`, `pointNames` (a list, or one comma-separated string), `startTime`,
         `endTime` (date, ISO-8601 datetime or ms since the epoch) are required;
-        `aggregation` (raw, 1min, 5min, 1hr, 1day), `format`, `layout`, `priority`,
+        `aggregation` (raw, 1min, 5min, 15min, 1hr, 1day, 1week, 1month), `tz` (an IANA
+        zone or `site`), `stat`, `resetThreshold`, `format`, `layout`, `priority`,
         `downsample`, `maxPoints` and `metadata.notifyUrl` are optional.
         """
         if not isinstance(body, Mapping):
@@ -142,6 +143,11 @@ class JobRequest:
         downsample = body.get("downsample")
         if downsample is not None and not isinstance(downsample, str):
             raise BadRequest("downsample must be minmaxlttb or m4", parameter="downsample")
+        threshold = body.get("resetThreshold")
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, int | float)
+        ):
+            raise BadRequest("resetThreshold must be a number", parameter="resetThreshold")
         query = Query(
             site,
             tuple(points),
@@ -150,6 +156,9 @@ class JobRequest:
             _text(body.get("aggregation", "raw"), "aggregation"),
             downsample,
             max_pts,
+            tz=_text(body.get("tz", "UTC"), "tz"),
+            stat=_text(body.get("stat", "avg"), "stat"),
+            reset_threshold=None if threshold is None else float(threshold),
         )
         return cls.build(
             query,
@@ -183,6 +192,9 @@ class JobRequest:
             self.format,
             self.layout,
         ]
+        # Only when not the defaults, so a job queued before tz and stat keeps its key.
+        if (q.tz, q.stat, q.reset_threshold) != ("UTC", "avg", None):
+            parts += [q.tz, q.stat, q.reset_threshold]
         return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
 
     def to_message(self, job_id: str, user_id: str, created_at: int) -> dict[str, Any]:
@@ -207,6 +219,12 @@ class JobRequest:
             message["downsample"] = q.downsample
         if q.max_points is not None:
             message["maxPoints"] = q.max_points
+        if q.tz != "UTC":
+            message["tz"] = q.tz
+        if q.stat != "avg":
+            message["stat"] = q.stat
+        if q.reset_threshold is not None:
+            message["resetThreshold"] = q.reset_threshold
         if self.notify_url is not None:
             message["metadata"] = {"notifyUrl": self.notify_url}
         return message
@@ -223,6 +241,9 @@ class JobRequest:
             message.get("aggregation", "raw"),
             message.get("downsample"),
             message.get("maxPoints"),
+            tz=message.get("tz", "UTC"),
+            stat=message.get("stat", "avg"),
+            reset_threshold=message.get("resetThreshold"),
         )
         return cls(
             query,

@@ -220,7 +220,8 @@ class Workers:
         """Fetch group by group, spool the encoded series, store the export (`export.py`)."""
         job = run.job
         request = job.request
-        query = request.query
+        # tz=site becomes the site's zone once, so every group and the metadata agree.
+        query = await self.engine.resolve(request.query, token=token)
         progress = run.progress
         writer = ResultWriter(job.id, query, request.representation, self.spool_dir)
         try:

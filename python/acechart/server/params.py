@@ -43,6 +43,7 @@ __all__ = [
     "Params",
     "bool_param",
     "check_json_depth",
+    "float_param",
     "int_param",
     "json_body_guard",
     "parse_points",
@@ -304,10 +305,33 @@ def bool_param(source: web.Request | Params, name: str, default: bool = False) -
     raise BadRequest(f"{name} must be true or false, got {raw!r}", parameter=name)
 
 
+def float_param(source: web.Request | Params, name: str) -> float | None:
+    """A number parameter (None when absent); anything else is a 400 naming it."""
+    raw = _params(source).get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise BadRequest(f"{name} must be a number, got {raw!r}", parameter=name) from None
+    if not math.isfinite(value):
+        raise BadRequest(f"{name} must be a finite number, got {raw!r}", parameter=name)
+    return value
+
+
 def parse_query(
-    source: web.Request | Params, settings: Settings, *, default_interval: str
+    source: web.Request | Params,
+    settings: Settings,
+    *,
+    default_interval: str,
+    rebucket: bool = False,
 ) -> Query:
-    """The query of `/api/timeseries` and `/api/aggregations`."""
+    """The query of `/api/timeseries` and `/api/aggregations`.
+
+    `tz` (an IANA zone or `site`, default UTC) places the buckets; `stat` and
+    `resetThreshold` choose a timeseries' value. With `rebucket` (aggregations)
+    `maxPoints` merges neighbouring buckets instead of picking some.
+    """
     params = _params(source)
     site = site_param(params)
     points = parse_points(params)
@@ -316,9 +340,36 @@ def parse_query(
     interval = params.get("interval", "").strip() or default_interval
     downsample = params.get("downsample", "").strip().lower() or None
     max_points = int_param(params, "maxPoints", low=0)
-    return Query(site, points, start, end, interval, downsample, max_points).validate(
-        max_points=settings.max_points_per_query, max_range_days=settings.max_range_days
-    )
+    tz = params.get("tz", "").strip() or "UTC"
+    stat = params.get("stat", "").strip().lower() or "avg"
+    threshold = float_param(params, "resetThreshold")
+    max_buckets = None
+    if rebucket:
+        if params.get("stat", "").strip():
+            raise BadRequest(
+                "stat applies to /api/timeseries; aggregation rows carry every statistic",
+                parameter="stat",
+            )
+        if downsample is not None:
+            raise BadRequest(
+                "aggregations re-bucket to maxPoints buckets (sums and counts stay true);"
+                " downsample applies to /api/timeseries",
+                parameter="downsample",
+            )
+        max_buckets, max_points = max_points, None
+    return Query(
+        site,
+        points,
+        start,
+        end,
+        interval,
+        downsample,
+        max_points,
+        tz=tz,
+        stat=stat,
+        max_buckets=max_buckets,
+        reset_threshold=threshold,
+    ).validate(max_points=settings.max_points_per_query, max_range_days=settings.max_range_days)
 
 
 def wants_async(request: web.Request, params: Params | None = None) -> bool:

@@ -133,6 +133,10 @@ class DataRequest:
             q.interval,
             q.downsample,
             q.max_points,
+            q.tz,
+            q.stat,
+            q.max_buckets,
+            q.reset_threshold,
             r.format,
             r.layout,
         )
@@ -424,7 +428,7 @@ async def _compute(
 ) -> _Computed:
     settings = app[SETTINGS]
     engine = app[RUNTIME].engine
-    q = data.query
+    q = await engine.resolve(data.query, token=token)
     plan = await engine.plan(q)
     c = await assess(engine, plan, settings, token=token)
     if c.large:

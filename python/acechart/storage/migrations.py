@@ -430,6 +430,35 @@ _JOB_SUBSCRIBERS = Migration(
     ),
 )
 
+_AGGREGATE_15MIN = Migration(
+    8,
+    "15min is a stored aggregate level",
+    (
+        # 15min is the utility demand interval, and the level local days of zones with
+        # 30- or 45-minute offsets (Asia/Kathmandu, Asia/Kolkata) roll up from. SQLite
+        # cannot change a CHECK constraint in place, so the table is rebuilt with the
+        # rows it holds.
+        """
+        CREATE TABLE aggregate_blocks_new (
+          site_id TEXT NOT NULL,
+          point_name TEXT NOT NULL,
+          level TEXT NOT NULL CHECK (level IN ('5min', '15min', '1hr', '1day')),
+          period TEXT NOT NULL,
+          covered TEXT NOT NULL,
+          expires_at INTEGER NOT NULL,
+          buckets INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL,
+          data BLOB NOT NULL,
+          PRIMARY KEY (site_id, point_name, level, period)
+        )
+        """,
+        "INSERT INTO aggregate_blocks_new SELECT * FROM aggregate_blocks",
+        "DROP TABLE aggregate_blocks",
+        "ALTER TABLE aggregate_blocks_new RENAME TO aggregate_blocks",
+        "CREATE INDEX idx_aggblock_expiry ON aggregate_blocks(expires_at)",
+    ),
+)
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     _SEED_SCHEMA,
@@ -439,4 +468,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _AGGREGATE_BLOCKS,
     _POINT_ORIGIN_ITEMS,
     _JOB_SUBSCRIBERS,
+    _AGGREGATE_15MIN,
 )

@@ -554,6 +554,58 @@ pub fn rollup(a: &Aggregates, bucket_ms: i64, origin_ms: i64) -> Result<Aggregat
     Ok(out)
 }
 
+/// Check that bucket edges are strictly increasing (the boundaries of consecutive
+/// buckets `[edges[k], edges[k + 1])`).
+pub fn check_edges(edges: &[i64]) -> Result<()> {
+    if let Some(k) = edges.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(CoreError::Argument(format!(
+            "edges must be strictly increasing (edges[{}] = {} >= edges[{}] = {})",
+            k,
+            edges[k],
+            k + 1,
+            edges[k + 1]
+        )));
+    }
+    Ok(())
+}
+
+/// Merge fine buckets into the segments `[edges[k], edges[k + 1])` of any widths (local
+/// days of 23, 24 or 25 hours, calendar weeks and months); each output bucket's `ts` is
+/// its segment's start, and a segment without a fine bucket is omitted. Fine buckets
+/// outside `[edges[0], edges[last])` are ignored.
+///
+/// Exact when no fine bucket straddles an edge (every edge on the fine grid): that is
+/// the caller's choice of level (15min for zones with 30- or 45-minute offsets).
+pub fn rollup_edges(a: &Aggregates, edges: &[i64]) -> Result<Aggregates> {
+    a.validate("aggregates")?;
+    check_edges(edges)?;
+    let mut out = Aggregates::with_capacity(edges.len().saturating_sub(1).min(a.len()));
+    if edges.len() < 2 {
+        return Ok(out);
+    }
+    let last_edge = edges[edges.len() - 1];
+    let mut i = a.ts.partition_point(|&t| t < edges[0]);
+    let mut k = 0usize;
+    while i < a.len() && a.ts[i] < last_edge {
+        // The segment holding bucket i, searched from the previous one (buckets and
+        // edges both ascend).
+        let t = a.ts[i];
+        if t >= edges[k + 1] {
+            k += edges[k + 1..].partition_point(|&e| e <= t);
+        }
+        let end = edges[k + 1];
+        let mut acc = a.state(i);
+        acc.ts = edges[k];
+        i += 1;
+        while i < a.len() && a.ts[i] < end {
+            acc = acc.combine(a.state(i));
+            i += 1;
+        }
+        out.push(acc);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,5 +739,38 @@ mod tests {
         assert!(aggregate(&[0], &[1.0], 0, 0).is_err());
         let empty = aggregate(&[], &[], 10, 0).unwrap();
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn rollup_edges_matches_direct_on_uneven_segments() {
+        let ts: Vec<i64> = (0..5000).map(|i| i * 13).collect();
+        let v: Vec<f64> = (0..5000).map(|i| ((i * 31) % 97) as f64 - 40.0).collect();
+        let fine = aggregate(&ts, &v, 100, 0).unwrap();
+        let edges = [-300, 2300, 2400, 9900, 40_000, 65_000];
+        let got = rollup_edges(&fine, &edges).unwrap();
+        let mut want_ts = vec![];
+        for w in edges.windows(2) {
+            let lo = ts.partition_point(|&t| t < w[0]);
+            let hi = ts.partition_point(|&t| t < w[1]);
+            if lo == hi {
+                continue;
+            }
+            want_ts.push(w[0]);
+            let k = want_ts.len() - 1;
+            let seg = &v[lo..hi];
+            assert_eq!(got.count[k], seg.len() as i64);
+            assert_eq!(got.first[k], seg[0]);
+            assert_eq!(got.last[k], seg[seg.len() - 1]);
+            assert_eq!(
+                got.min[k],
+                seg.iter().copied().fold(f64::INFINITY, f64::min)
+            );
+            let sum: f64 = seg.iter().sum();
+            assert!((got.sum[k] - sum).abs() < 1e-9);
+        }
+        assert_eq!(got.ts, want_ts);
+        assert!(rollup_edges(&fine, &[5, 5]).is_err());
+        assert!(rollup_edges(&fine, &[5]).unwrap().is_empty());
+        assert!(rollup_edges(&fine, &[100_000, 200_000]).unwrap().is_empty());
     }
 }

@@ -1,5 +1,6 @@
 use acechart_core::aggregate::{self as agg, Aggregates};
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use acechart_core::meter;
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -132,7 +133,61 @@ fn rollup_aggregates<'py>(
     to_dict(py, out)
 }
 
+/// Merge aggregates into the buckets `[edges[k], edges[k + 1])` (local days, weeks,
+/// months): exact when every edge lies on the fine grid.
+#[pyfunction]
+fn rollup_edges<'py>(
+    py: Python<'py>,
+    aggregates: &Bound<'py, PyDict>,
+    edges: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let a = from_dict(aggregates, "aggregates")?;
+    let e = edges.as_slice()?;
+    let out = run(py, Gil::Release, || agg::rollup_edges(&a, e))?;
+    to_dict(py, out)
+}
+
+/// Bucket starts and one value per bucket, as NumPy arrays.
+type BucketValues<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
+
+/// Consumption of a cumulative meter per bucket of `edges`, reset-aware.
+#[pyfunction]
+fn meter_delta<'py>(
+    py: Python<'py>,
+    ts: PyReadonlyArray1<'py, i64>,
+    values: PyReadonlyArray1<'py, f64>,
+    edges: PyReadonlyArray1<'py, i64>,
+    reset_threshold: f64,
+) -> PyResult<BucketValues<'py>> {
+    let (t, v, e) = (ts.as_slice()?, values.as_slice()?, edges.as_slice()?);
+    let (bt, bv) = run(py, Gil::Release, || meter::delta(t, v, e, reset_threshold))?;
+    Ok((bt.into_pyarray(py), bv.into_pyarray(py)))
+}
+
+/// Time-weighted average and on-time per bucket of `edges`, values held until the
+/// next sample (the last one until `until_ms`).
+#[pyfunction]
+fn held_values<'py>(
+    py: Python<'py>,
+    ts: PyReadonlyArray1<'py, i64>,
+    values: PyReadonlyArray1<'py, f64>,
+    edges: PyReadonlyArray1<'py, i64>,
+    until_ms: i64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (t, v, e) = (ts.as_slice()?, values.as_slice()?, edges.as_slice()?);
+    let h = run(py, Gil::Release, || meter::held(t, v, e, until_ms))?;
+    let d = PyDict::new(py);
+    d.set_item("ts", h.ts.into_pyarray(py))?;
+    d.set_item("twa", h.twa.into_pyarray(py))?;
+    d.set_item("on_time", h.on_s.into_pyarray(py))?;
+    d.set_item("known_ms", h.known_ms.into_pyarray(py))?;
+    Ok(d)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(rollup_edges, m)?)?;
+    m.add_function(wrap_pyfunction!(meter_delta, m)?)?;
+    m.add_function(wrap_pyfunction!(held_values, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate_many, m)?)?;
     m.add_function(wrap_pyfunction!(rollup_aggregates, m)?)?;

@@ -36,10 +36,14 @@ pub(crate) enum Held<'py> {
         max: PyReadonlyArray1<'py, f64>,
         avg: PyReadonlyArray1<'py, f64>,
         stddev: PyReadonlyArray1<'py, f64>,
+        first_last: Option<(PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, f64>)>,
+        partial_last: bool,
     },
 }
 
-/// The keys of an aggregate dict that are encoded (others, like `m2`, are ignored).
+/// The keys of an aggregate dict that are encoded (others, like `m2`, are ignored;
+/// `first` and `last` are written when both are present, and a true `partial` marks
+/// the last bucket as still running).
 const AGG_KEYS: [&str; 7] = ["ts", "count", "sum", "min", "max", "avg", "stddev"];
 
 /// `int`, `numpy.int64`, `datetime.datetime`: the name a user would write.
@@ -147,7 +151,25 @@ impl<'py> Held<'py> {
             )));
         }
         let f = |i: usize| array::<f64>(&cols[i], &name, AGG_KEYS[i], "float64");
+        let first_last = match (d.get_item("first")?, d.get_item("last")?) {
+            (Some(first), Some(last)) => Some((
+                array::<f64>(&first, &name, "first", "float64")?,
+                array::<f64>(&last, &name, "last", "float64")?,
+            )),
+            _ => None,
+        };
+        let partial_last = match d.get_item("partial")? {
+            Some(flag) => flag.extract::<bool>().map_err(|_| {
+                type_error(format!(
+                    "series {name:?}: \"partial\" must be a bool, got {}",
+                    type_name(&flag)
+                ))
+            })?,
+            None => false,
+        };
         Ok(Held::Agg {
+            first_last,
+            partial_last,
             ts: array(&cols[0], &name, "ts", "int64")?,
             count: array(&cols[1], &name, "count", "int64")?,
             sum: f(2)?,
@@ -175,6 +197,8 @@ impl<'py> Held<'py> {
                 max,
                 avg,
                 stddev,
+                first_last,
+                partial_last,
             } => Series::Agg {
                 name,
                 aggs: Aggregates {
@@ -185,6 +209,13 @@ impl<'py> Held<'py> {
                     max: slice(max, name, "max")?,
                     avg: slice(avg, name, "avg")?,
                     stddev: slice(stddev, name, "stddev")?,
+                    first_last: match first_last {
+                        Some((first, last)) => {
+                            Some((slice(first, name, "first")?, slice(last, name, "last")?))
+                        }
+                        None => None,
+                    },
+                    partial_last: *partial_last,
                 },
             },
         })

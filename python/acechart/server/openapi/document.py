@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from acechart._core import __version__
-from acechart.query import DOWNSAMPLERS, INTERVALS, MAX_CHART_POINTS
+from acechart.query import DOWNSAMPLERS, INTERVALS, MAX_CHART_POINTS, STATS
 from acechart.server.openapi.common import (
     ARROW,
     CSV,
@@ -118,8 +118,20 @@ def _query_params(default_interval: str, settings: Settings) -> list[dict[str, A
         ),
         param(
             "interval",
-            f"Bucket width (default {default_interval})",
+            f"Bucket width (default {default_interval}). An interval query covers whole "
+            "buckets: [start, end) widens to the start of the bucket holding `start` and the "
+            "end of the one holding `end`'s last instant. `1week` starts on Monday, `1month` "
+            "on the 1st, both at midnight in `tz`.",
             {"enum": intervals, "default": default_interval},
+        ),
+        param(
+            "tz",
+            "Time zone of the buckets: an IANA name (`America/Chicago`), or `site` for the "
+            "zone of the site's coordinates. `1day` starts at local midnight (a DST day is 23 "
+            "or 25 hours, and its count shows it); sub-day intervals follow the zone's wall "
+            "clock. Unknown zones are a 400 naming `tz`.",
+            {"type": "string", "default": "UTC"},
+            example="Europe/Berlin",
         ),
         param(
             "format",
@@ -132,16 +144,47 @@ def _query_params(default_interval: str, settings: Settings) -> list[dict[str, A
             LAYOUT_TEXT + ". Without it: the format's own.",
             {"enum": LAYOUT_ENUM, "default": "rows"},
         ),
-        param(
-            "maxPoints",
-            "Thin each series to at most this many samples (first/last kept); at least 4 "
-            "with `downsample=m4`",
-            {"type": "integer", "minimum": 3, "maximum": MAX_CHART_POINTS},
-        ),
-        param(
-            "downsample",
-            "Thinning method; needs maxPoints (without it: 400), which alone means minmaxlttb",
-            {"enum": list(DOWNSAMPLERS)},
+        *(
+            [
+                param(
+                    "stat",
+                    "What an interval series carries as its value: a bucket statistic (avg, "
+                    "min, max, sum, count, first, last), `delta` (consumption of a cumulative "
+                    "meter: last minus the previous bucket's last, a drop beyond "
+                    "`resetThreshold` counted as a reset), `twa` (time-weighted average of a "
+                    "point reported on change) or `on_time` (seconds a binary point was on). "
+                    "Needs an interval.",
+                    {"enum": list(STATS), "default": "avg"},
+                ),
+                param(
+                    "resetThreshold",
+                    "stat=delta: a drop larger than this is a meter reset or rollover "
+                    "(default: the ACECHART_METER_RESET_THRESHOLD setting)",
+                    {"type": "number", "minimum": 0},
+                ),
+                param(
+                    "maxPoints",
+                    "Thin each series to at most this many samples (first/last kept); at least "
+                    "4 with `downsample=m4`",
+                    {"type": "integer", "minimum": 3, "maximum": MAX_CHART_POINTS},
+                ),
+                param(
+                    "downsample",
+                    "Thinning method; needs maxPoints (without it: 400), which alone means "
+                    "minmaxlttb",
+                    {"enum": list(DOWNSAMPLERS), "default": "minmaxlttb"},
+                ),
+            ]
+            if default_interval == "raw"
+            else [
+                param(
+                    "maxPoints",
+                    "At most this many buckets per series: every k neighbouring buckets are "
+                    "merged into one (k = ceil(buckets / maxPoints)), so sums, counts, min, "
+                    "max, first and last stay true; metadata.rebucketed names k",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_CHART_POINTS},
+                ),
+            ]
         ),
         param(
             "async",
@@ -206,7 +249,21 @@ def _data_content(schema: str) -> dict[str, Any]:
     }
 
 
-def _post(op: dict[str, Any], operation_id: str) -> dict[str, Any]:
+_BODY_OWN = frozenset({"site", "points", "start", "end", "start_time", "end_time"})
+
+
+def _body(base: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body of a GET data route's POST twin: `base`'s site, points and range,
+    and every other query parameter of the GET with the GET's own schema (so the body
+    takes exactly what the query string does)."""
+    properties = {k: v for k, v in base["properties"].items() if k in _BODY_OWN}
+    for p in op["parameters"]:
+        if p["in"] == "query" and p["name"] not in _BODY_OWN:
+            properties[p["name"]] = p["schema"]
+    return {**base, "properties": properties}
+
+
+def _post(op: dict[str, Any], operation_id: str, body: str) -> dict[str, Any]:
     """The POST twin of a GET data route: the same parameters as a JSON object body."""
     return {
         **op,
@@ -216,7 +273,7 @@ def _post(op: dict[str, Any], operation_id: str) -> dict[str, Any]:
         "too long for a request line; `points` may be a list. Query-string parameters fill "
         "in what the body leaves out.",
         "parameters": [p for p in op["parameters"] if p["in"] == "header"],
-        "requestBody": {"required": True, "content": {JSON: {"schema": ref("QueryBody")}}},
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref(body)}}},
     }
 
 
@@ -242,6 +299,13 @@ def with_head(paths: dict[str, Any]) -> dict[str, Any]:
 
 def build_document(settings: Settings) -> dict[str, Any]:
     number_or_null = {"type": ["number", "null"]}
+    bucket_meta: dict[str, Any] = {
+        "timeZone": {"type": "string", "description": "the buckets' zone, when not UTC"},
+        "partialLast": {
+            "type": "boolean",
+            "description": "interval answers: some series' last bucket has not ended yet",
+        },
+    }
     schemas: dict[str, Any] = {
         "Error": {
             "type": "object",
@@ -294,10 +358,14 @@ def build_document(settings: Settings) -> dict[str, Any]:
                                 "type": "array",
                                 "items": {
                                     "type": "array",
-                                    "prefixItems": [{"type": "integer"}, {"type": "integer"}],
+                                    "items": {"type": "integer"},
+                                    "minItems": 2,
+                                    "maxItems": 2,
                                 },
                             },
                         },
+                        **bucket_meta,
+                        "stat": {"enum": list(STATS), "description": "when not avg"},
                     },
                 },
                 "series": {
@@ -342,8 +410,19 @@ def build_document(settings: Settings) -> dict[str, Any]:
                                 "type": "array",
                                 "items": {
                                     "type": "array",
-                                    "prefixItems": [{"type": "integer"}, {"type": "integer"}],
+                                    "items": {"type": "integer"},
+                                    "minItems": 2,
+                                    "maxItems": 2,
                                 },
+                            },
+                        },
+                        **bucket_meta,
+                        "rebucketed": {
+                            "type": "object",
+                            "description": "maxPoints merged every `factor` buckets into one",
+                            "properties": {
+                                "interval": {"type": "string"},
+                                "factor": {"type": "integer"},
                             },
                         },
                     },
@@ -366,6 +445,13 @@ def build_document(settings: Settings) -> dict[str, Any]:
                                         "sum": number_or_null,
                                         "count": {"type": "integer"},
                                         "stddev": number_or_null,
+                                        "first": number_or_null,
+                                        "last": number_or_null,
+                                        "partial": {
+                                            "const": True,
+                                            "description": "on the last row when its bucket "
+                                            "has not ended yet",
+                                        },
                                     },
                                 },
                             },
@@ -563,11 +649,13 @@ def build_document(settings: Settings) -> dict[str, Any]:
             }
         },
     }
-    for path, operation_id in (
-        ("/api/timeseries", "postTimeseries"),
-        ("/api/aggregations", "postAggregations"),
+    query_body = schemas.pop("QueryBody")
+    for path, operation_id, body in (
+        ("/api/timeseries", "postTimeseries", "QueryBody"),
+        ("/api/aggregations", "postAggregations", "AggregationsBody"),
     ):
-        paths[path]["post"] = _post(paths[path]["get"], operation_id)
+        schemas[body] = _body(query_body, paths[path]["get"])
+        paths[path]["post"] = _post(paths[path]["get"], operation_id, body)
     return {
         "openapi": "3.1.0",
         "info": {

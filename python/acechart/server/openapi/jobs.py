@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acechart.query import INTERVALS, MAX_CHART_POINTS
+from acechart.query import INTERVALS, MAX_CHART_POINTS, STATS
 from acechart.server.openapi.common import (
     ARROW,
     CSV,
@@ -217,6 +217,13 @@ def job_schemas() -> dict[str, Any]:
                 },
                 "endTime": {"anyOf": [DATE_TIME, EPOCH_MS], "description": "exclusive"},
                 "aggregation": {"enum": list(INTERVALS)},
+                "tz": {
+                    "type": "string",
+                    "default": "UTC",
+                    "description": "IANA zone of the buckets, or `site`",
+                },
+                "stat": {"enum": list(STATS), "default": "avg"},
+                "resetThreshold": {"type": "number", "minimum": 0},
                 "format": {"enum": JOB_FORMAT_ENUM},
                 "layout": {"enum": JOB_LAYOUT_ENUM},
                 "priority": {"enum": ["low", "normal", "high"]},

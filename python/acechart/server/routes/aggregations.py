@@ -7,6 +7,11 @@ points as a `series` list, each with its `aggregations` (see
 (`point, time, value` = avg, `count, sum, min, max, avg, stddev` per bucket, a
 record batch per point; `layout=wide`: one avg column per point). A POST carries
 the same parameters as a JSON object body.
+
+Rows carry `first` and `last` too, and the last row of a series whose bucket has
+not ended yet says `"partial": true`. `tz=` places the buckets in a zone (local
+days, weeks, months); `maxPoints` merges every k neighbouring buckets into one
+(at most maxPoints rows, sums and counts true) instead of picking some.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def _parse(request: web.Request, params: Params) -> DataRequest:
-    query = parse_query(params, request.app[SETTINGS], default_interval="1hr")
+    query = parse_query(params, request.app[SETTINGS], default_interval="1hr", rebucket=True)
     if query.interval == "raw":
         raise BadRequest(
-            "aggregations need an interval: 1min, 5min, 1hr or 1day", parameter="interval"
+            "aggregations need an interval: 1min, 5min, 15min, 1hr, 1day, 1week or 1month",
+            parameter="interval",
         )
     return DataRequest(
         endpoint="aggregations",

@@ -409,6 +409,8 @@ mod tests {
             max: &[76.75, 1.0],
             avg: &[72.5, 1.0],
             stddev: &[2.5, f64::NAN],
+            first_last: None,
+            partial_last: false,
         };
         let s = Series::Agg { name: "q", aggs };
         let (schema, batches) =

@@ -297,6 +297,8 @@ mod tests {
             max: &[3.0],
             avg: &[4.0],
             stddev: &[0.1],
+            first_last: None,
+            partial_last: false,
         };
         assert_eq!(
             text(&[Series::Agg { name: "p", aggs }]),
@@ -317,6 +319,8 @@ mod tests {
             max: &[],
             avg: &[],
             stddev: &[],
+            first_last: None,
+            partial_last: false,
         };
         let err = encode(&[raw("r", &[], &[]), Series::Agg { name: "g", aggs }])
             .unwrap_err()

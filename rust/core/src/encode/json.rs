@@ -275,6 +275,9 @@ const K_MAX: &[u8; 7] = b",\"max\":";
 const K_SUM: &[u8; 7] = b",\"sum\":";
 const K_COUNT: &[u8; 9] = b",\"count\":";
 const K_STDDEV: &[u8; 10] = b",\"stddev\":";
+const K_FIRST: &[u8; 9] = b",\"first\":";
+const K_LAST: &[u8; 8] = b",\"last\":";
+const K_PARTIAL: &[u8; 15] = b",\"partial\":true";
 
 /// The elements of an `aggregations` array (without the brackets).
 fn write_buckets<S: Sink>(w: &mut S, a: &Aggregates<'_>) {
@@ -296,6 +299,15 @@ fn write_buckets<S: Sink>(w: &mut S, a: &Aggregates<'_>) {
         w.int(a.count[i]);
         w.array(*K_STDDEV);
         number(w, a.stddev[i]);
+        if let Some((first, last)) = a.first_last {
+            w.array(*K_FIRST);
+            number(w, first[i]);
+            w.array(*K_LAST);
+            number(w, last[i]);
+        }
+        if a.partial(i) {
+            w.array(*K_PARTIAL);
+        }
         w.byte(b'}');
     }
 }
@@ -518,6 +530,8 @@ mod tests {
             max: &[76.75, f64::NAN],
             avg: &[72.5, f64::NAN],
             stddev: &[2.5, f64::NAN],
+            first_last: None,
+            partial_last: false,
         };
         let out = encode(&Meta::Map(vec![]), &[Series::Agg { name: "a", aggs }]).unwrap();
         assert_eq!(
@@ -528,6 +542,35 @@ mod tests {
                 r#"{"timestamp":3600000,"avg":null,"min":null,"max":null,"sum":0.0,"count":0,"stddev":null}"#,
                 r#"]}]}"#
             )
+        );
+    }
+
+    #[test]
+    fn aggregations_with_first_last_and_a_partial_bucket() {
+        let aggs = Aggregates {
+            ts: &[0, 10],
+            count: &[2, 1],
+            sum: &[3.0, 5.0],
+            min: &[1.0, 5.0],
+            max: &[2.0, 5.0],
+            avg: &[1.5, 5.0],
+            stddev: &[0.5, f64::NAN],
+            first_last: Some((&[2.0, 5.0], &[1.0, 5.0])),
+            partial_last: true,
+        };
+        let out = encode(&Meta::Map(vec![]), &[Series::Agg { name: "a", aggs }]).unwrap();
+        assert_eq!(
+            s(&out),
+            concat!(
+                r#"{"metadata":{},"series":[{"name":"a","aggregations":["#,
+                r#"{"timestamp":0,"avg":1.5,"min":1.0,"max":2.0,"sum":3.0,"count":2,"stddev":0.5,"first":2.0,"last":1.0},"#,
+                r#"{"timestamp":10,"avg":5.0,"min":5.0,"max":5.0,"sum":5.0,"count":1,"stddev":null,"first":5.0,"last":5.0,"partial":true}"#,
+                r#"]}]}"#
+            )
+        );
+        assert_eq!(
+            out,
+            reference(&Meta::Map(vec![]), &[Series::Agg { name: "a", aggs }])
         );
     }
 
@@ -585,6 +628,8 @@ mod tests {
                         max: &[1.5],
                         avg: &[1.5],
                         stddev: &[f64::NAN],
+                        first_last: None,
+                        partial_last: false,
                     },
                 },
                 raw("b\"", &ts[n - len..], &vs[n - len..]),

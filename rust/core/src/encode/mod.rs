@@ -37,7 +37,7 @@ pub use meta::Meta;
 pub use parts::Format;
 
 /// The aggregate columns emitted for one series (the output of the aggregate kernel,
-/// without its internal `m2`, `first` and `last`).
+/// without its internal `m2`; `first` and `last` when given).
 #[derive(Debug, Clone, Copy)]
 pub struct Aggregates<'a> {
     /// Bucket start, ms since the epoch.
@@ -48,6 +48,19 @@ pub struct Aggregates<'a> {
     pub max: &'a [f64],
     pub avg: &'a [f64],
     pub stddev: &'a [f64],
+    /// Each bucket's first and last value (JSON and MessagePack write them when given).
+    pub first_last: Option<(&'a [f64], &'a [f64])>,
+    /// Whether the last bucket is still running (JSON and MessagePack rows mark it
+    /// `"partial": true`).
+    pub partial_last: bool,
+}
+
+impl Aggregates<'_> {
+    /// Whether bucket `i` is the running last one.
+    #[inline]
+    pub fn partial(&self, i: usize) -> bool {
+        self.partial_last && i + 1 == self.ts.len()
+    }
 }
 
 /// One series of a response.
@@ -113,6 +126,13 @@ impl<'a> Series<'a> {
                 ] {
                     if col.len() != n {
                         return mismatch(what, col.len());
+                    }
+                }
+                if let Some((first, last)) = aggs.first_last {
+                    for (what, col) in [("first", first), ("last", last)] {
+                        if col.len() != n {
+                            return mismatch(what, col.len());
+                        }
                     }
                 }
             }
@@ -185,6 +205,8 @@ mod tests {
             max: &[1.0],
             avg: &[1.0],
             stddev: &[],
+            first_last: None,
+            partial_last: false,
         };
         let err = Series::Agg { name: "a", aggs }
             .validate()

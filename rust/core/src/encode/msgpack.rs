@@ -112,7 +112,9 @@ pub(crate) fn item<S: Sink>(w: &mut S, s: &Series<'_>, layout: Layout) -> Result
             w.f64_le(values);
         }
         (Layout::Columns, Series::Agg { name, aggs }) => {
-            map_header(w, 8)?;
+            let extra =
+                if aggs.first_last.is_some() { 2 } else { 0 } + usize::from(aggs.partial_last);
+            map_header(w, 8 + extra)?;
             str_(w, "name")?;
             str_(w, name)?;
             str_(w, "t")?;
@@ -134,6 +136,17 @@ pub(crate) fn item<S: Sink>(w: &mut S, s: &Series<'_>, layout: Layout) -> Result
             str_(w, "stddev")?;
             bin_header(w, aggs.stddev.len())?;
             w.f64_le(aggs.stddev);
+            if let Some((first, last)) = aggs.first_last {
+                for (key, col) in [("first", first), ("last", last)] {
+                    str_(w, key)?;
+                    bin_header(w, col.len())?;
+                    w.f64_le(col);
+                }
+            }
+            if aggs.partial_last {
+                str_(w, "partialLast")?;
+                w.byte(0xc3);
+            }
         }
     }
     Ok(())
@@ -270,11 +283,15 @@ const K_MAX: [u8; 4] = *b"\xa3max";
 const K_SUM: [u8; 4] = *b"\xa3sum";
 const K_COUNT: [u8; 6] = *b"\xa5count";
 const K_STDDEV: [u8; 7] = *b"\xa6stddev";
+const K_FIRST: [u8; 6] = *b"\xa5first";
+const K_LAST: [u8; 5] = *b"\xa4last";
+const K_PARTIAL: [u8; 9] = *b"\xa7partial\xc3";
 
 /// The elements of an `aggregations` array (its header is already written).
 fn write_buckets<S: Sink>(w: &mut S, a: &Aggregates<'_>) {
     for i in 0..a.ts.len() {
-        w.byte(0x87);
+        let keys = 7 + if a.first_last.is_some() { 2 } else { 0 } + u8::from(a.partial(i));
+        w.byte(0x80 | keys);
         w.array(K_TIMESTAMP);
         int(w, a.ts[i]);
         w.array(K_AVG);
@@ -289,6 +306,15 @@ fn write_buckets<S: Sink>(w: &mut S, a: &Aggregates<'_>) {
         int(w, a.count[i]);
         w.array(K_STDDEV);
         float(w, a.stddev[i]);
+        if let Some((first, last)) = a.first_last {
+            w.array(K_FIRST);
+            float(w, first[i]);
+            w.array(K_LAST);
+            float(w, last[i]);
+        }
+        if a.partial(i) {
+            w.array(K_PARTIAL);
+        }
     }
 }
 
@@ -480,6 +506,8 @@ mod tests {
             max: &[3.0],
             avg: &[4.0],
             stddev: &[f64::NAN],
+            first_last: None,
+            partial_last: false,
         };
         let s = [Series::Agg { name: "a", aggs }];
         let out = encode(&empty(), &s, Layout::Rows).unwrap();

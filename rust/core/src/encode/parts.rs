@@ -261,6 +261,8 @@ mod tests {
             max: &f,
             avg: &f,
             stddev: &f,
+            first_last: None,
+            partial_last: false,
         };
         let empty = Aggregates {
             ts: &[],
@@ -270,6 +272,8 @@ mod tests {
             max: &[],
             avg: &[],
             stddev: &[],
+            first_last: None,
+            partial_last: false,
         };
         check(
             &meta(),
