@@ -183,15 +183,22 @@ def test_aggregates() -> None:
     items: list[Any] = [("a", agg), ("b", agg2)]
     data = _core.encode_arrow(META, items)
     schema, batches = read(data)
-    assert schema.names == ["point", "time", "value", "count", "sum", "min", "max", "avg", "stddev"]
+    stats = ["count", "sum", "min", "max", "avg", "stddev"]
+    assert schema.names == ["point", "time", "value", *stats, "first", "last"]
     assert schema.field("count").type == pa.int64()
     for batch, (name, a) in zip(batches, items, strict=True):
         assert batch.column("point").to_pylist() == [name] * len(a["ts"])
         np.testing.assert_array_equal(batch.column("time").cast(pa.int64()).to_numpy(), a["ts"])
         np.testing.assert_array_equal(batch.column("count").to_numpy(), a["count"])
         np.testing.assert_array_equal(bits(batch.column("value").to_numpy()), bits(a["avg"]))
-        for key in ("sum", "min", "max", "avg", "stddev"):
+        for key in ("sum", "min", "max", "avg", "stddev", "first", "last"):
             np.testing.assert_array_equal(bits(batch.column(key).to_numpy()), bits(a[key]))
+    # Without first and last (an aggregate dict of the seed's columns) they are no columns;
+    # a list mixing both kinds is refused.
+    seed_only = [(n, {k: v for k, v in a.items() if k not in ("first", "last")}) for n, a in items]
+    assert read(_core.encode_arrow(META, seed_only))[0].names == ["point", "time", "value", *stats]
+    with pytest.raises(ValueError, match="first and last"):
+        _core.encode_arrow(META, [items[0], seed_only[1]])
     df = pl.read_ipc_stream(io.BytesIO(data))
     assert df.height == len(agg["ts"]) + len(agg2["ts"])
     # wide: one column per point, its average

@@ -9,6 +9,7 @@ middleware and the request log.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -442,3 +443,25 @@ async def test_given_runtime_and_jobs_are_left_open(
     await client.close()
     job = await stack.jobs.submit(query(stack.sim, 1, 1), "json", TOKEN)
     assert (await stack.jobs.get(job.id, TOKEN)).status == "pending"
+
+
+async def test_a_job_answers_local_days_with_its_stat(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> None:
+    stack = await stacks.open()
+    client = await client_for(stack, aiohttp_client)
+    job_id = await submit_and_finish(client, stack, n=2, aggregation="1day", tz="site", stat="max")
+    result = await client.get(f"/api/jobs/{job_id}/result", headers=OWNER)
+    doc = json.loads(await result.read())
+    # tz=site became the zone of the site's coordinates before the job ran.
+    assert doc["metadata"]["timeZone"] == "America/Chicago" and doc["metadata"]["stat"] == "max"
+    q = query(stack.sim, 2, 20, cadence_s=300)
+    local = dataclasses.replace(q, interval="1day", tz="America/Chicago", stat="max")
+    direct = await stack.runtime.engine.query(local, token=TOKEN)
+    for series, want in zip(doc["series"], direct.series, strict=True):
+        assert [d[0] for d in series["data"]] == want.ts.tolist()
+        assert [d[1] for d in series["data"]] == want.values.tolist()
+    bad = await client.post(
+        "/api/jobs", json=post_body(stack, tz="Atlantis/Capital"), headers=OWNER
+    )
+    assert bad.status == 400 and (await bad.json())["parameter"] == "tz"

@@ -17,7 +17,9 @@ import pandas as pd
 import pytest
 from timezonefinder import TimezoneFinder
 
+from acechart.cache.catalog import zone_of
 from acechart.jobs.model import JobRequest
+from acechart.server.keys import RUNTIME
 from acechart.times import to_ms
 from tests.conftest import NOW_MS, SITE, Sim
 from tests.reference import delta_reference, held_reference
@@ -354,3 +356,34 @@ def test_jobs_keep_tz_and_stat() -> None:
     with pytest.raises(Exception) as err:
         JobRequest.from_body({**body, "tz": "Nowhere"}, max_points=10, max_range_days=100)
     assert getattr(err.value, "parameter", None) == "tz"
+
+
+def test_zone_of_a_site_record() -> None:
+    finder = TimezoneFinder()
+    assert zone_of({"latitude": 52.52, "longitude": 13.405}, finder) == "Europe/Berlin"
+    assert zone_of({"latitude": "27.7172", "longitude": "85.324"}, finder) == "Asia/Kathmandu"
+    assert zone_of({"geo_location": "40.0603,-95.6019"}, finder) == "America/Chicago"
+    for record in (
+        {},
+        {"latitude": None, "longitude": None},
+        {"latitude": 91, "longitude": 0},
+        {"latitude": "north", "longitude": 3},
+        {"geo_location": "somewhere"},
+    ):
+        assert zone_of(record, finder) is None
+
+
+async def test_15min_is_a_stored_level(svc: Service) -> None:
+    pts = svc.points(1)
+    start, end = NOW_MS - 15 * DAY, NOW_MS - 12 * DAY
+    first = await svc.get("/api/aggregations", query(pts, start, end, interval="15min"))
+    assert first.status == 200 and first.headers["X-Cache-Source"] != "D1"
+    rows = (await first.json())["series"][0]["aggregations"]
+    assert len(rows) == 3 * 96 and rows[1]["timestamp"] - rows[0]["timestamp"] == 15 * 60_000
+    db = svc.app[RUNTIME].db
+    levels = {r["level"] for r in await db.fetchall("SELECT level FROM aggregate_blocks")}
+    assert {"15min", "1hr", "1day"} <= levels
+    again = await svc.get(
+        "/api/aggregations", query(pts, start, end, interval="15min", format="msgpack")
+    )
+    assert again.headers["X-Cache-Source"] == "D1"

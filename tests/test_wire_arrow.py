@@ -274,10 +274,10 @@ async def test_aggregations_as_arrow(svc: Service) -> None:
     data = await resp.read()
     table = pa.ipc.open_stream(data).read_all()
     assert table.column_names == [
-        "point", "time", "value", "count", "sum", "min", "max", "avg", "stddev"
+        "point", "time", "value", "count", "sum", "min", "max", "avg", "stddev", "first", "last"
     ]  # fmt: skip
     want = [
-        (s["name"], b["timestamp"], b["avg"], b["count"])
+        (s["name"], b["timestamp"], b["avg"], b["count"], b["first"], b["last"])
         for s in doc["series"]
         for b in s["aggregations"]
     ]
@@ -287,9 +287,11 @@ async def test_aggregations_as_arrow(svc: Service) -> None:
         table.column("time").cast(pa.int64()).to_pylist(),
         table.column("avg").to_pylist(),
         table.column("count").to_pylist(),
+        table.column("first").to_pylist(),
+        table.column("last").to_pylist(),
         strict=True,
     )
-    assert [(p, t, pytest.approx(a), c) for p, t, a, c in got] == want
+    assert [(p, t, pytest.approx(a), c, f, la) for p, t, a, c, f, la in got] == want
     assert json.loads(table.schema.metadata[b"acechart:metadata"])["interval"] == "1hr"
     assert pl.read_ipc_stream(io.BytesIO(data))["count"].sum() == sum(w[3] for w in want)
     wide = await svc.get("/api/aggregations", {**params, "format": "arrow", "layout": "wide"})

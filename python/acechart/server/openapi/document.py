@@ -240,7 +240,8 @@ def _data_content(schema: str) -> dict[str, Any]:
                 "format": "binary",
                 "description": "An Arrow IPC stream. layout=series: a record batch per point, "
                 "`point` (dictionary utf8), `time` (timestamp[ms, UTC]), `value` (float64; "
-                "aggregations add `count, sum, min, max, avg, stddev`, and `value` is avg); "
+                "aggregations add `count, sum, min, max, avg, stddev, first, last`, and `value` "
+                "is avg); "
                 "layout=wide: one batch, `time` and a nullable float64 column per point. "
                 f"The schema metadata holds the {schema} metadata as JSON under "
                 "`acechart:metadata` and `[{name, rows}]` per point under `acechart:series`.",

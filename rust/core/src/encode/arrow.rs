@@ -6,8 +6,8 @@
 //! - [`ArrowLayout::Series`]: one record batch per series, in list order, with the
 //!   columns `point` (dictionary-encoded utf8, int32 keys, one dictionary of every name
 //!   sent once), `time` (`timestamp[ms, tz]`) and `value` (float64); aggregate series
-//!   add `count` (int64), `sum`, `min`, `max`, `avg`, `stddev` (float64), and their
-//!   `value` is `avg`. Nothing is null: a NaN value stays NaN. A reader that
+//!   add `count` (int64), `sum`, `min`, `max`, `avg`, `stddev` and, when they carry
+//!   them, `first` and `last` (float64), and their `value` is `avg`. Nothing is null: a NaN value stays NaN. A reader that
 //!   concatenates the batches keeps each row's point.
 //! - [`ArrowLayout::Wide`]: one record batch, `time` (the sorted union of every series'
 //!   times: an outer join) and one nullable float64 column per series, named by the
@@ -191,10 +191,30 @@ fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> 
         Field::new("time", time_type(tz), false),
         Field::new("value", DataType::Float64, false),
     ];
+    // `first` and `last` are columns when the aggregate series carry them (all or none).
+    let edges = match series.first() {
+        Some(Series::Agg { aggs, .. }) => aggs.first_last.is_some(),
+        _ => false,
+    };
+    if let Some(other) = series
+        .iter()
+        .find(|s| matches!(s, Series::Agg { aggs, .. } if aggs.first_last.is_some() != edges))
+    {
+        return Err(CoreError::Argument(format!(
+            "the 'series' layout needs first and last in all aggregate series or in none, \
+             but {:?} and {:?} differ",
+            series[0].name(),
+            other.name(),
+        )));
+    }
     if aggregated {
         fields.push(Field::new("count", DataType::Int64, false));
         for name in &AGG_COLUMNS[1..] {
             fields.push(Field::new(*name, DataType::Float64, false));
+        }
+        if edges {
+            fields.push(Field::new("first", DataType::Float64, false));
+            fields.push(Field::new("last", DataType::Float64, false));
         }
     }
     let schema: SchemaRef = Arc::new(Schema::new_with_metadata(fields, meta));
@@ -223,7 +243,7 @@ fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> 
 }
 
 fn agg_columns(point: ArrayRef, a: &Aggregates<'_>, tz: &str) -> Vec<ArrayRef> {
-    vec![
+    let mut columns = vec![
         point,
         times(a.ts, tz),
         floats(a.avg),
@@ -233,7 +253,12 @@ fn agg_columns(point: ArrayRef, a: &Aggregates<'_>, tz: &str) -> Vec<ArrayRef> {
         floats(a.max),
         floats(a.avg),
         floats(a.stddev),
-    ]
+    ];
+    if let Some((first, last)) = a.first_last {
+        columns.push(floats(first));
+        columns.push(floats(last));
+    }
+    columns
 }
 
 /// The sorted union of sorted, duplicate-free time arrays. Merging into the running
