@@ -338,10 +338,6 @@ async def _compute(
         body, etag = _encode(data, result)
     now = engine.clock()
     max_age = retention(min(q.end_ms, now), now).edge_s
-    if q.end_ms > now - settings.freshness_horizon_s * 1000:
-        # The range reaches the fresh edge, which gains a sample every cadence: no copy
-        # may outlive the fastest point's cadence (a 30 s point is never 5 minutes stale).
-        max_age = min(max_age, await _cadence_s(app, q, token))
     extra = {}
     if data.representation.format == "csv":
         extra["Content-Disposition"] = f'attachment; filename="{data.download_name}.csv"'
@@ -351,6 +347,10 @@ async def _compute(
         warning = partial_warning(result.missing)
         extra["X-Data-Missing"] = _missing_header(result.missing)
         max_age = 0
+    elif q.end_ms > now - settings.freshness_horizon_s * 1000:
+        # The range reaches the fresh edge, which gains a sample every cadence: no copy
+        # may outlive the fastest point's cadence (a 30 s point is never 5 minutes stale).
+        max_age = min(max_age, await _cadence_s(app, q, token))
     entry = Entry(
         body=body,
         content_type=content_type,
