@@ -44,6 +44,18 @@ async def test_a_cold_year_of_one_point_at_1day_is_answered_synchronously(
     assert len(data) == 365
     measured = fetcher.throughput.snapshot()
     assert measured["per_point"].observations >= 1  # the fetch was timed
+    metrics = await (await svc.get("/metrics", token=None)).text()
+    shown = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith(("acechart_origin_throughput", "acechart_origin_round"))
+    }
+    assert shown['acechart_origin_throughput_samples_per_second{strategy="per_point"}'] == (
+        pytest.approx(measured["per_point"].samples_per_s)
+    )
+    assert shown['acechart_origin_round_seconds{strategy="per_point"}'] == pytest.approx(
+        measured["per_point"].round_s
+    )
 
     # The notebook API over its own cache fetches the same year: the same daily averages.
     client = await AsyncClient.open(

@@ -163,3 +163,16 @@ async def test_openapi_documents_partial_answers(
     for name in ("TimeseriesDocument", "AggregationsDocument"):
         assert "missing" in schemas[name]["properties"]["metadata"]["properties"]
     assert "partial" in schemas["QueryBody"]["properties"]
+
+
+async def test_a_slow_origin_that_answers_is_waited_for(
+    aiohttp_client: ClientFactory, real: Sim, tmp_path: Path
+) -> None:
+    svc, points = await warm_service(aiohttp_client, real, tmp_path)
+    # Slower than partial_wait_s (0.3 s), but not failing: the answer is complete.
+    real.faults.configure(error_rate=0.0, latency_s=0.6)
+    resp = await svc.get("/api/timeseries", query(points, START + MINUTE, END + MINUTE))
+    assert resp.status == 200 and "Warning" not in resp.headers
+    assert "X-Data-Missing" not in resp.headers
+    assert "missing" not in (await resp.json())["metadata"]
+    assert real.log.matching("/timeseries", status=200)

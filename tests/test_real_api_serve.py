@@ -74,6 +74,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "ACECHART_ORIGIN_STRATEGY": "site_wide",
                 "ACECHART_ORIGIN_PAGE_SIZE": "10",
                 "ACECHART_ORIGIN_SITE_PAGE_SIZE": "10",
+                # Hundreds of 10-row pages: at the seed's 0.5 s a round (a remote origin)
+                # that is past the request budget; this origin is local, a round is ~1 ms.
+                "ACECHART_ORIGIN_ESTIMATE_ROUND_S": "0.01",
             },
         }.items():
             port = free_port()

@@ -180,10 +180,12 @@ def test_classification_on_the_estimated_time(
 
 def test_throughput_record_learns_the_origins_speed() -> None:
     t = OriginThroughput(100_000, 0.5, concurrency=8)
-    # Seeded: 2 rounds of 9 requests' latency plus 500 k samples at 100 k/s.
-    assert t.seconds("per_point", 500_000, 9) == pytest.approx(2 * 0.5 + 5.0)
-    for _ in range(30):  # a fast origin: 500 k samples in 0.6 s, 8 requests
-        t.observe("per_point", 0.6, 500_000, 8)
+    assert t.rounds(9) == 2  # nine requests, eight at a time
+    assert t.rounds(3, in_sequence=4) == 4  # three windows of four pages one after another
+    # Seeded: 2 rounds of latency plus 500 k samples at 100 k/s.
+    assert t.seconds("per_point", 500_000, t.rounds(9)) == pytest.approx(2 * 0.5 + 5.0)
+    for _ in range(30):  # a fast origin: 500 k samples in 0.6 s, one round of requests
+        t.observe("per_point", 0.6, 500_000, 1)
     fast = t.rate("per_point")
     assert fast.observations == 30 and fast.samples_per_s > 500_000
     for _ in range(30):  # small fetches that take 0.2 s each: latency, not download

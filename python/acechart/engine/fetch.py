@@ -107,6 +107,8 @@ class _Fetched:
     origin_samples: int
     origin_bytes: int
     strategy: Strategy
+    rounds: int = 1
+    """Waves of origin requests it took (what the throughput record is told)."""
     harvested_points: int = 0
     harvested_samples: int = 0
     blocks_written: int = 0
@@ -167,20 +169,22 @@ class GapFetcher:
             choice = self._choose(piece, cadences)
             span = piece.end - piece.start
             point_samples += choice.per_point_samples
+            t = self.throughput
             if choice.strategy == "per_point":
                 n = len(piece.points) * _window_count(
                     piece.start, piece.end, self.policy.point_window_ms
                 )
-                samples = choice.per_point_samples
-            elif choice.strategy == "site_wide":
-                windows = _window_count(piece.start, piece.end, self.policy.window_ms)
-                per_window = choice.site_samples * min(1.0, self.policy.window_ms / max(span, 1))
-                n = windows * max(1, math.ceil(per_window / max(self.policy.site_page_size, 1)))
-                samples = choice.site_samples
+                samples, rounds = choice.per_point_samples, t.rounds(n)
             else:
-                n = _window_count(piece.start, piece.end, self.policy.window_ms)
-                samples = choice.per_point_samples
-            seconds += self.throughput.seconds(choice.strategy, samples, n)
+                # The paginated route: each window's pages follow one another.
+                site_wide = choice.strategy == "site_wide"
+                samples = choice.site_samples if site_wide else choice.per_point_samples
+                size = self.policy.site_page_size if site_wide else self.policy.page_size
+                windows = _window_count(piece.start, piece.end, self.policy.window_ms)
+                per_window = samples * min(1.0, self.policy.window_ms / max(span, 1))
+                pages = max(1, math.ceil(per_window / max(size, 1)))
+                n, rounds = windows * pages, t.rounds(windows, pages)
+            seconds += t.seconds(choice.strategy, samples, rounds)
             origin_samples += samples
             requests += n
             strategies.append(choice.strategy)
@@ -288,7 +292,7 @@ class GapFetcher:
             return await self._site_wide(
                 site, gap.start, gap.end, gap.points, token, progress, cadences, now
             )
-        return _from_samples(got, "per_point")
+        return _from_samples(got, "per_point", self.throughput.rounds(got.requests))
 
     async def _filtered(
         self, site: str, gap: _Gap, token: str, progress: ProgressCallback | None
@@ -296,7 +300,9 @@ class GapFetcher:
         got = await self.origin.fetch_samples(
             site, gap.points, gap.start, gap.end, token=token, progress=progress
         )
-        return _from_samples(got, "filtered")
+        windows = _window_count(gap.start, gap.end, self.policy.window_ms)
+        rounds = self.throughput.rounds(windows, math.ceil(got.pages / max(windows, 1)))
+        return _from_samples(got, "filtered", rounds)
 
     async def _site_wide(
         self,
@@ -322,6 +328,7 @@ class GapFetcher:
         stats = await self.origin.scan_site(
             site, start, end, token=token, sink=sink, progress=progress
         )
+        windows = _window_count(start, end, self.policy.window_ms)
         samples = {p: sink.requested(p) for p in points}
         if harvest:
             logger.info(
@@ -337,6 +344,7 @@ class GapFetcher:
             stats.samples,
             stats.bytes,
             "site_wide",
+            rounds=self.throughput.rounds(windows, math.ceil(stats.pages / max(windows, 1))),
             harvested_points=len(sink.harvested_points),
             harvested_samples=sink.harvested_samples,
             blocks_written=sink.blocks_written,
@@ -398,7 +406,7 @@ class GapFetcher:
         t0 = time.perf_counter()
         fetched = await start()
         self.throughput.observe(
-            fetched.strategy, time.perf_counter() - t0, fetched.origin_samples, fetched.requests
+            fetched.strategy, time.perf_counter() - t0, fetched.origin_samples, fetched.rounds
         )
         return fetched
 
@@ -436,9 +444,9 @@ def _window_count(start: int, end: int, window_ms: int) -> int:
     return (end - 1) // w - start // w + 1
 
 
-def _from_samples(got: Samples, strategy: Strategy) -> _Fetched:
+def _from_samples(got: Samples, strategy: Strategy, rounds: int) -> _Fetched:
     samples = {name: got.point(name) for name in got.names}
-    return _Fetched(samples, got.requests, got.pages, got.samples, got.bytes, strategy)
+    return _Fetched(samples, got.requests, got.pages, got.samples, got.bytes, strategy, rounds)
 
 
 def _union(gaps: Sequence[_Gap]) -> list[tuple[int, int, list[str]]]:

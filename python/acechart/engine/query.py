@@ -285,11 +285,8 @@ class Engine:
                 logger.warning(
                     "origin failed (%s); answering %s with what is cached", exc.reason, query.site
                 )
-                missing = {
-                    p: clipped
-                    for p, g in gaps.items()
-                    if (clipped := iv.clip(g, query.start_ms, query.end_ms))
-                }
+                # In the query's whole buckets (for interval queries), like the gaps.
+                missing = {p: g for p, g in gaps.items() if g}
                 gaps = {p: [] for p in gaps}
                 fetched = {}
                 prov.incomplete = True

@@ -7,7 +7,9 @@ time is modelled as
     rounds x seconds_per_round + samples / samples_per_second
 
 where a round is one wave of requests under the client's concurrency bound
-(`ceil(requests / concurrency)`): per-request latency and the origin's
+(`ceil(requests / concurrency)` for independent requests; a site-wide pass
+pages each window in sequence, so its rounds are its waves of windows times
+the pages per window): per-request latency and the origin's
 download rate, the two things that make a few long-range requests and many
 short ones cost differently. Both figures are exponentially weighted averages
 of what fetches actually took, one record per strategy (a per-point request
@@ -58,23 +60,23 @@ class OriginThroughput:
             r = self._rates.get(strategy, self.seed)
             return Rate(r.samples_per_s, r.round_s, r.observations)
 
-    def rounds(self, requests: int) -> int:
-        return math.ceil(max(requests, 0) / self.concurrency)
+    def rounds(self, requests: int, in_sequence: int = 1) -> int:
+        """Waves of `requests` independent request chains of `in_sequence` requests each."""
+        return math.ceil(max(requests, 0) / self.concurrency) * max(in_sequence, 1)
 
-    def seconds(self, strategy: str, samples: int, requests: int) -> float:
-        """Estimated wall time of a fetch of `samples` in `requests` requests."""
-        if requests <= 0 and samples <= 0:
+    def seconds(self, strategy: str, samples: int, rounds: int) -> float:
+        """Estimated wall time of a fetch of `samples` in `rounds` waves of requests."""
+        if rounds <= 0 and samples <= 0:
             return 0.0
         r = self.rate(strategy)
-        return self.rounds(max(requests, 1)) * r.round_s + samples / r.samples_per_s
+        return max(rounds, 1) * r.round_s + samples / r.samples_per_s
 
-    def observe(self, strategy: str, elapsed_s: float, samples: int, requests: int) -> None:
-        """Fold one finished fetch into the record of `strategy`."""
-        if elapsed_s <= 0 or requests <= 0:
+    def observe(self, strategy: str, elapsed_s: float, samples: int, rounds: int) -> None:
+        """Fold one finished fetch (`rounds` waves of requests) into the record of `strategy`."""
+        if elapsed_s <= 0 or rounds <= 0:
             return
         with self._lock:
             current = self._rates.get(strategy) or Rate(self.seed.samples_per_s, self.seed.round_s)
-            rounds = self.rounds(requests)
             latency_part = rounds * current.round_s
             download_part = samples / current.samples_per_s
             if samples > 0 and download_part >= latency_part:

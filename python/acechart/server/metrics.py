@@ -123,6 +123,18 @@ class Metrics:
         self.edge_entries = Gauge(
             "acechart_edge_cache_entries", "Responses held by the response cache (L1)", registry=r
         )
+        self.origin_rate = Gauge(
+            "acechart_origin_throughput_samples_per_second",
+            "Measured origin download rate by fetch strategy (what request budgets assume)",
+            ["strategy"],
+            registry=r,
+        )
+        self.origin_round = Gauge(
+            "acechart_origin_round_seconds",
+            "Measured seconds per wave of concurrent origin requests, by fetch strategy",
+            ["strategy"],
+            registry=r,
+        )
         # origin and errors
         self.origin_requests = Counter(
             "acechart_origin_requests", "Requests sent to the origin for samples", registry=r

@@ -438,10 +438,6 @@ async def _compute(
 
     now = engine.clock()
     max_age = retention(min(q.end_ms, now), now).edge_s
-    if q.end_ms > now - settings.freshness_horizon_s * 1000:
-        # The range reaches the fresh edge, which gains a sample every cadence: no copy
-        # may outlive the fastest point's cadence (a 30 s point is never 5 minutes stale).
-        max_age = min(max_age, await _cadence_s(app, q, token))
     extra = {}
     if data.representation.format == "csv":
         extra["Content-Disposition"] = f'attachment; filename="{data.download_name}.csv"'
@@ -452,6 +448,10 @@ async def _compute(
         warning = partial_warning(result.missing)
         extra["X-Data-Missing"] = _missing_header(result.missing)
         max_age = 0
+    elif q.end_ms > now - settings.freshness_horizon_s * 1000:
+        # The range reaches the fresh edge, which gains a sample every cadence: no copy
+        # may outlive the fastest point's cadence (a 30 s point is never 5 minutes stale).
+        max_age = min(max_age, await _cadence_s(app, q, token))
 
     if _streams(data, result.total_samples, settings.stream_min_samples):
         headers = {

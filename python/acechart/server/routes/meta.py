@@ -26,6 +26,9 @@ async def metrics(request: web.Request) -> web.Response:
     edge = app[EDGE]
     m.edge_bytes.set(edge.size_bytes)
     m.edge_entries.set(len(edge))
+    for strategy, rate in runtime.engine.fetcher.throughput.snapshot().items():
+        m.origin_rate.labels(strategy).set(rate.samples_per_s)
+        m.origin_round.labels(strategy).set(rate.round_s)
     _queue_gauges(m, await app[JOBS].queue.stats())
     return web.Response(
         body=m.render(), headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}
