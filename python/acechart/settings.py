@@ -293,6 +293,11 @@ class Settings:
     compress_min_bytes: int = 1024
     """Smallest response body compressed (gzip, br or zstd by Accept-Encoding)."""
 
+    malloc_mmap_threshold_bytes: int = 131_072
+    """glibc only: allocations from this size are mapped and given back to the system when
+    freed (fixed, so it does not rise after the first large answer; see `server.malloc`);
+    0: glibc's own rising threshold."""
+
     stream_min_samples: int = 1_000_000
     """Samples from which a synchronous `/api/timeseries` answer is streamed (chunked, series by
     series, each released once sent; no ETag or Content-Length, not kept in the edge cache);
@@ -576,6 +581,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "large_min_days",
         "compress_min_bytes",
         "stream_min_samples",
+        "malloc_mmap_threshold_bytes",
         "origin_retry_after_max_s",
     ),
     _check_urls_and_sizes,
