@@ -7,6 +7,9 @@ from __future__ import annotations
 import functools
 import gzip
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -170,3 +173,23 @@ async def test_a_failure_mid_stream_aborts_instead_of_ending_the_body(
     assert response.status == 200
     with pytest.raises(aiohttp.ClientPayloadError):
         await response.read()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.parametrize(
+    ("threshold", "env", "applied"),
+    [(131_072, {}, True), (0, {}, False), (131_072, {"MALLOC_MMAP_THRESHOLD_": "65536"}, False)],
+)
+def test_malloc_tuning_applies_once_and_defers_to_the_owner(
+    threshold: int, env: dict[str, str], applied: bool
+) -> None:
+    """In a child process: the test process's allocator is not ours to tune."""
+    code = f"from acechart.server import malloc; print(malloc.tune({threshold}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == str(applied)

@@ -196,7 +196,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from acechart.server import create_app
+    from acechart.server import create_app, malloc
     from acechart.server.requestlog import configure_logging
     from acechart.server.runner import run
 
@@ -212,6 +212,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     )
     configure_logging(settings.log_format)
+    malloc.tune(settings.malloc_mmap_threshold_bytes)
     logger.info("acechart serving on http://%s:%d", settings.server_host, settings.server_port)
     # Served through acechart's runner: what aiohttp refuses before routing (a request
     # line past ACECHART_SERVER_MAX_LINE_BYTES, ...) is answered in JSON too.
@@ -225,6 +226,7 @@ def _demo(args: argparse.Namespace) -> int:
     import os
 
     from acechart.demo import run_demo
+    from acechart.server import malloc
     from acechart.server.requestlog import configure_logging
     from acechart.simulator.settings import SimulatorSettings
 
@@ -236,6 +238,7 @@ def _demo(args: argparse.Namespace) -> int:
         **_overrides(args, {"host": "host", "origin_port": "port"})
     )
     configure_logging(settings.log_format)
+    malloc.tune(settings.malloc_mmap_threshold_bytes)
     with _port_guard(settings.server_port, "ACECHART_SERVER_PORT"):
         asyncio.run(run_demo(settings, simulator, data_dir=args.data_dir))
     return 0

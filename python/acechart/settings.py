@@ -315,6 +315,11 @@ class Settings:
     compress_min_bytes: int = 1024
     """Smallest response body compressed (gzip, br or zstd by Accept-Encoding)."""
 
+    malloc_mmap_threshold_bytes: int = 131_072
+    """glibc only: allocations from this size are mapped and given back to the system when
+    freed (fixed, so it does not rise after the first large answer; see `server.malloc`);
+    0: glibc's own rising threshold."""
+
     stream_min_samples: int = 1_000_000
     """Samples from which a synchronous `/api/timeseries` answer is streamed (chunked, series by
     series, each released once sent; no ETag or Content-Length, not kept in the edge cache);
@@ -596,6 +601,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "partial_wait_s",
         "compress_min_bytes",
         "stream_min_samples",
+        "malloc_mmap_threshold_bytes",
         "origin_retry_after_max_s",
         "meter_reset_threshold",
         "stat_lookback_s",

@@ -10,6 +10,9 @@ they count work done by every worker of the database, not only this process.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,6 +21,7 @@ from prometheus_client import (
     exposition,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from acechart.result import Provenance
 
@@ -28,6 +32,97 @@ CONTENT_TYPE = exposition.CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
 )  # fmt: skip
+
+
+class _Count:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class _Spread:
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+
+class FastCounter:
+    """A labelled Prometheus counter for the per-request path: plain floats, no lock.
+
+    prometheus_client's metrics take a lock per increment (a histogram
+    observation cost more than the edge-cache lookup it timed); these are only
+    touched on the event loop, so they need none, and they become metric
+    families when the registry is scraped. Same names and exposition as
+    `Counter` (without `_created`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: tuple[str, ...],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self._children: dict[tuple[str, ...], _Count] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> _Count:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = _Count()
+        return child
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, child in list(self._children.items()):
+            family.add_metric(list(values), child.value)
+        yield family
+
+
+class FastHistogram:
+    """A labelled Prometheus histogram for the per-request path (see `FastCounter`)."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: tuple[str, ...],
+        buckets: tuple[float, ...],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self.buckets = buckets
+        self._children: dict[tuple[str, ...], _Spread] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> _Spread:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = _Spread(self.buckets)
+        return child
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, child in list(self._children.items()):
+            running = 0
+            buckets = []
+            for bound, count in zip((*self.buckets, float("inf")), child.counts, strict=True):
+                running += count
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+            family.add_metric(list(values), buckets, child.sum)
+        yield family
 
 
 def error_type(status: int) -> str | None:
@@ -51,44 +146,38 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         # requests
-        self.requests = Counter(
-            "acechart_requests", "Requests by route and status", ["endpoint", "status"], registry=r
+        self.requests = FastCounter(
+            "acechart_requests", "Requests by route and status", ("endpoint", "status"), r
         )
-        self.by_size = Counter(
+        self.by_size = FastCounter(
             "acechart_requests_by_size",
             "Data requests by class (seed 4.1 on the planned origin cost)",
-            ["size"],
-            registry=r,
+            ("size",),
+            r,
         )
-        self.by_format = Counter(
-            "acechart_requests_by_format", "Data requests by wire format", ["format"], registry=r
+        self.by_format = FastCounter(
+            "acechart_requests_by_format", "Data requests by wire format", ("format",), r
         )
-        self.by_cache = Counter(
-            "acechart_requests_by_cache",
-            "Data requests by X-Cache-Status",
-            ["status"],
-            registry=r,
+        self.by_cache = FastCounter(
+            "acechart_requests_by_cache", "Data requests by X-Cache-Status", ("status",), r
         )
-        self.by_source = Counter(
-            "acechart_requests_by_source",
-            "Data requests by X-Cache-Source",
-            ["source"],
-            registry=r,
+        self.by_source = FastCounter(
+            "acechart_requests_by_source", "Data requests by X-Cache-Source", ("source",), r
         )
         # performance
-        self.response_time = Histogram(
+        self.response_time = FastHistogram(
             "acechart_response_seconds",
             "Time to answer, by route",
-            ["endpoint"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            ("endpoint",),
+            _LATENCY_BUCKETS,
+            r,
         )
-        self.cache_latency = Histogram(
+        self.cache_latency = FastHistogram(
             "acechart_cache_latency_seconds",
             "Time to answer from a cache tier (edge lookup; engine time of full hits by tier)",
-            ["tier"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            ("tier",),
+            _LATENCY_BUCKETS,
+            r,
         )
         self.origin_latency = Histogram(
             "acechart_origin_query_seconds",
@@ -161,7 +250,7 @@ class Metrics:
             "Samples of points not asked for that a site-wide pass stored in blocks",
             registry=r,
         )
-        self.errors = Counter("acechart_errors", "Error responses by type", ["type"], registry=r)
+        self.errors = FastCounter("acechart_errors", "Error responses by type", ("type",), r)
         self.retries = Counter(
             "acechart_origin_retries", "Origin sample requests that were retries", registry=r
         )
@@ -177,11 +266,9 @@ class Metrics:
             registry=r,
         )
         # Labelled children by label values: `labels()` costs more than the increment.
-        self._response_children: dict[
-            tuple[str, int], tuple[Counter, Histogram, Counter | None]
-        ] = {}
-        self._answer_children: dict[tuple[str, str, str, str], tuple[Counter, ...]] = {}
-        self._edge_latency: Histogram | None = None
+        self._response_children: dict[tuple[str, int], tuple[_Count, _Spread, _Count | None]] = {}
+        self._answer_children: dict[tuple[str, str, str, str], tuple[_Count, ...]] = {}
+        self._edge_latency: _Spread | None = None
 
     def record_response(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)
