@@ -154,6 +154,11 @@ class WindowCache:
     def __len__(self) -> int:
         return len(self._windows)
 
+    def clear(self) -> None:
+        """Forget every window (their samples stay in the block store)."""
+        self._windows.clear()
+        self._bytes = 0
+
     @property
     def size_bytes(self) -> int:
         return self._bytes
