@@ -11,6 +11,7 @@ pub mod encode;
 pub mod error;
 pub mod page;
 pub mod sort;
+pub mod thumbnail;
 pub mod time;
 pub mod value;
 
