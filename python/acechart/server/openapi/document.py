@@ -10,6 +10,7 @@ from typing import Any
 
 from acechart._core import __version__
 from acechart.query import DOWNSAMPLERS, INTERVALS
+from acechart.server.openapi.charts import chart_paths, chart_schemas
 from acechart.server.openapi.common import (
     ARROW,
     CSV,
@@ -458,7 +459,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
             "get": {
                 "operationId": "dashboard",
                 "security": [],
-                "summary": "A one-page chart of a point (HTML)",
+                "summary": "The dashboard (HTML): ECharts over the API, with saved charts",
                 "responses": {"200": {"description": "HTML page"}},
             }
         },
@@ -483,12 +484,12 @@ def build_document(settings: Settings) -> dict[str, Any]:
             f"be up to {settings.server_max_line_bytes} bytes (else 414: POST the parameters).",
         },
         "components": {
-            "schemas": {**schemas, **job_schemas(), **compat_schemas()},
+            "schemas": {**schemas, **job_schemas(), **chart_schemas(), **compat_schemas()},
             "securitySchemes": {
                 "aceToken": {"type": "apiKey", "in": "header", "name": "X-ACE-Token"},
                 "bearer": {"type": "http", "scheme": "bearer"},
             },
         },
         "security": [{"aceToken": []}, {"bearer": []}],
-        "paths": with_head({**paths, **job_paths(), **compat_paths(settings)}),
+        "paths": with_head({**paths, **job_paths(), **chart_paths(), **compat_paths(settings)}),
     }

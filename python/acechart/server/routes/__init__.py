@@ -11,6 +11,7 @@ from aiohttp import web
 
 from acechart.server.routes import (
     aggregations,
+    charts,
     dashboard,
     health,
     jobs,
@@ -38,6 +39,13 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/api/jobs/{job_id}", jobs.cancel, name="job")
     r.add_get("/api/jobs/{job_id}/result", jobs.result, name="job-result")
     r.add_get("/api/jobs/{job_id}/events", jobs.events, name="job-events")
+    r.add_post("/api/charts", charts.create, name="charts")
+    r.add_get("/api/charts", charts.list_charts, name="charts")
+    r.add_get("/api/charts/{chart_id}", charts.get, name="chart")
+    r.add_put("/api/charts/{chart_id}", charts.replace, name="chart")
+    r.add_patch("/api/charts/{chart_id}", charts.update, name="chart")
+    r.add_delete("/api/charts/{chart_id}", charts.delete, name="chart")
+    r.add_get("/api/charts/{chart_id}/thumbnail.png", charts.thumbnail, name="chart-thumbnail")
     # The old Worker's routes, in the ACE API's shapes.
     r.add_get("/api/sites", sites.list_sites, name="sites")
     r.add_get("/api/sites/{site}", sites.get_site, name="site")
