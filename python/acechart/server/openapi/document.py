@@ -463,6 +463,28 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "responses": {"200": {"description": "HTML page"}},
             }
         },
+        "/static/{name}": {
+            "get": {
+                "operationId": "dashboardAsset",
+                "security": [],
+                "summary": "The dashboard's script and styles, and its vendored libraries "
+                "(ECharts, @msgpack/msgpack) with their licences",
+                "parameters": [
+                    param(
+                        "name",
+                        "A file name, e.g. vendor/echarts.min.js",
+                        {"type": "string"},
+                        required=True,
+                        where="path",
+                    ),
+                ],
+                "responses": {
+                    "200": {"description": "The file"},
+                    "304": {"description": "Unchanged (`If-None-Match`)"},
+                    **errors(404),
+                },
+            }
+        },
     }
     for path, operation_id in (
         ("/api/timeseries", "postTimeseries"),

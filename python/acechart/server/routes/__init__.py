@@ -29,6 +29,7 @@ __all__ = ["add_routes"]
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", dashboard.index, name="dashboard")
+    r.add_get("/static/{name:.+}", dashboard.asset, name="static")
     r.add_get("/api/timeseries", timeseries.handle, name="timeseries")
     r.add_post("/api/timeseries", timeseries.handle, name="timeseries")
     r.add_get("/api/aggregations", aggregations.handle, name="aggregations")
