@@ -55,12 +55,12 @@ def test_the_console_script_is_installed_and_has_a_version() -> None:
     assert run.returncode == 0 and run.stdout.strip() == f"acechart {__version__}"
 
 
-def test_a_busy_port_is_one_line_not_a_traceback() -> None:
+def test_a_busy_port_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = acechart("serve", "--port", str(port), env=clean_env(ACECHART_DATA_DIR="/tmp/x"))
+        run = acechart("serve", "--port", str(port), env=clean_env(ACECHART_DATA_DIR=str(tmp_path)))
     assert run.returncode == 1
     assert run.stderr.strip().splitlines()[-1] == (
         f"acechart: port {port} is in use; pass --port or set ACECHART_SERVER_PORT"

@@ -15,6 +15,7 @@ where a missing browser is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -63,12 +64,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`acechart demo` on free loopback ports; the service's URL."""
+@contextlib.contextmanager
+def run_demo(data: Path, **settings: str) -> Iterator[str]:
+    """`acechart demo` on free loopback ports with `ACECHART_*` settings; its URL."""
     port, origin_port = free_port(), free_port()
     env = {**os.environ, "ACECHART_RATE_LIMIT_PER_MINUTE": "0", "ACECHART_LOG_FORMAT": "text"}
-    data = tmp_path_factory.mktemp("demo")
+    env.update({f"ACECHART_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(
         [sys.executable, "-m", "acechart", "--log-level", "WARNING", "demo",
          "--port", str(port), "--origin-port", str(origin_port), "--data-dir", str(data)],
@@ -103,6 +104,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with run_demo(tmp_path_factory.mktemp("demo")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -114,6 +121,14 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, demo: str) -> Iterator[Any]:
+    with watched_page(browser, demo) as p:
+        yield p
+
+
+@contextlib.contextmanager
+def watched_page(browser: Any, demo: str) -> Iterator[Any]:
+    """A fresh page that fails the test on a script error, a failed request or a request
+    to anywhere but the demo."""
     # bypass_csp: Playwright's wait_for_function evaluates its predicate as a string,
     # which the page's Content-Security-Policy (script-src 'self') rightly forbids.
     context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
@@ -308,3 +323,35 @@ def test_save_a_chart_and_reopen_it_from_its_url(page: Any, demo: str, tmp_path:
     target = os.environ.get("ACECHART_DASHBOARD_SCREENSHOT")
     if target:  # README's picture: ACECHART_DASHBOARD_SCREENSHOT=docs/dashboard.png
         shutil.copyfile(tmp_path / "saved.png", target)
+
+
+def test_a_large_query_is_followed_to_its_job(browser: Any, tmp_path: Path) -> None:
+    # Small thresholds: a week of raw one-minute samples is a large query, so a 202.
+    limits = {"small_max_samples": "100", "large_min_samples": "2000", "large_min_days": "1"}
+    with run_demo(tmp_path / "demo", **limits) as base, watched_page(browser, base) as page:
+        open_state(page, base, points=[SUPPLY], range="7d", interval="raw")
+        draw = wait_draw(page)
+        requests = page.evaluate("() => acechartDebug.requests.map((r) => [r.path, r.status])")
+        statuses = [status for path, status in requests if path.startswith("/api/timeseries")]
+        assert statuses == [202]
+        assert any("/api/jobs/" in path and path.endswith("/result?format=msgpack&layout=columns")
+                   for path, _ in requests)  # fmt: skip
+        assert draw["counts"][SUPPLY] > 100
+        assert drawn_lengths(page) == draw["counts"]
+
+
+def test_a_rate_limit_is_said_in_plain_words(browser: Any, tmp_path: Path) -> None:
+    with (
+        run_demo(tmp_path / "demo", rate_limit_per_minute="3") as base,
+        watched_page(browser, base) as page,
+    ):
+        page.goto(f"{base}/#token={TOKEN}")
+        page.wait_for_function("() => document.querySelector('#site').options.length > 0")
+        for text in ("Sa", "Da", "Zn", "kW", "Oa"):
+            page.fill("#q", text)
+            page.wait_for_timeout(400)
+        page.wait_for_function(
+            "() => document.querySelector('#banner').textContent.includes('Too many requests')"
+        )
+        banner = page.inner_text("#banner")
+        assert re.search(r"the server asks to wait \d+ seconds", banner), banner
