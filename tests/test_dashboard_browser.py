@@ -39,6 +39,7 @@ TOKEN = "demo-token"
 SITE = "ses_falls_city"
 METER = "ses/ses_falls_city/192.168.96.30/n4/Drivers/BacnetNetwork/Main_Meter/Main_Meter.points.kWh"
 SUPPLY = "ses/ses_falls_city/192.168.96.3/n4/Drivers/BacnetNetwork/AHU-1/AHU-1.points.SaTemp"
+VAV = "ses/ses_falls_city/192.168.96.10/n4/Drivers/BacnetNetwork/VAV-701/VAV-701.points."
 #: Flags that keep Chromium from calling home (component updates, sync, field trials).
 ARGS = [
     "--headless",
@@ -201,6 +202,21 @@ def as_json(path: str) -> str:
     return f"{parts.path}?{urlencode(query)}"
 
 
+def texts_outside_the_chart(page: Any) -> list[str]:
+    """Texts of the chart's SVG that reach past its edges (a clipped label would)."""
+    outside: list[str] = page.evaluate(
+        """() => {
+            const box = document.querySelector('#chart svg').getBoundingClientRect();
+            return [...document.querySelectorAll('#chart svg text')].filter((t) => {
+                const r = t.getBoundingClientRect();
+                return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1
+                    || r.top < box.top - 1 || r.bottom > box.bottom + 1);
+            }).map((t) => t.textContent);
+        }"""
+    )
+    return outside
+
+
 def test_pick_a_site_and_two_points_and_draw_them(page: Any, demo: str, tmp_path: Path) -> None:
     page.goto(f"{demo}/#token={TOKEN}")
     page.wait_for_function("() => document.querySelector('#site').options.length > 0")
@@ -243,17 +259,26 @@ def test_pick_a_site_and_two_points_and_draw_them(page: Any, demo: str, tmp_path
     assert min(kwh) <= lo and max(kwh) >= hi
     assert min(kwh) >= lo - span and max(kwh) <= hi + span
     # No text of the chart lies outside its drawing area (clipped labels would).
-    outside = page.evaluate(
-        """() => {
-            const box = document.querySelector('#chart svg').getBoundingClientRect();
-            return [...document.querySelectorAll('#chart svg text')].filter((t) => {
-                const r = t.getBoundingClientRect();
-                return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1
-                    || r.top < box.top - 1 || r.bottom > box.bottom + 1);
-            }).map((t) => t.textContent);
-        }"""
+    assert texts_outside_the_chart(page) == []
+    # Nor with four units, two axes on each side (a damper's %, an occupancy state).
+    for name in (VAV + "Damper", VAV + "OccStatus"):
+        page.fill("#q", name.rsplit("/", 1)[1])
+        page.locator(f'#results li[data-name="{name}"]').click()
+    page.wait_for_function(
+        "() => acechartDebug.lastDraw && Object.keys(acechartDebug.lastDraw.counts).length === 4",
+        timeout=60_000,
     )
-    assert outside == []
+    wait_draw(page)
+    axis_names = page.evaluate("() => acechartDebug.chart.getOption().yAxis.map((a) => a.name)")
+    assert axis_names == ["kWh", "°F", "%", "state"]
+    assert texts_outside_the_chart(page) == []
+    tooltip = page.evaluate(
+        "() => acechartDebug.chart.getOption().tooltip[0]"
+        ".formatter([{axisValue: acechartDebug.lastDraw.w1 - 3600000}])"
+    )
+    # The readout lists every point at the hovered time, with its unit; the state as on/off.
+    assert tooltip.count("<br>") == 4 and " kWh</b>" in tooltip and " %</b>" in tooltip
+    assert re.search(r"OccStatus: <b>(on|off)</b>", tooltip), tooltip
     # Cache status, source and time per request are shown.
     status = page.inner_text("#status")
     assert "cache " in status and "server " in status and " ms in all" in status

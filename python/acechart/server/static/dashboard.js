@@ -271,26 +271,31 @@
   const measurer = document.createElement("canvas").getContext("2d");
   function labelWidth(lo, hi, unit) {
     measurer.font = "12px sans-serif";
-    let widest = 0;
-    for (const v of [lo, hi, (lo + hi) / 2]) {
-      widest = Math.max(widest, measurer.measureText(fmtNumber(v) + " " + unit).width);
+    // Ticks are round numbers beyond the data's ends: measure one step further out too.
+    const step = Math.pow(10, Math.floor(Math.log10(Math.max(Math.abs(hi - lo), 1e-9))));
+    let widest = measurer.measureText("off").width;
+    for (const v of [lo, hi, lo - step, hi + step, (lo + hi) / 2]) {
+      widest = Math.max(widest, measurer.measureText(fmtNumber(v) + (unit ? " " + unit : "")).width);
     }
-    return Math.ceil(widest) + 16;
+    return Math.ceil(widest) + 14;
   }
 
+  // One y axis per unit, alternating left and right; axes on one side stand side by side,
+  // each as wide as its widest label. The grid's margins are those widths added up, so no
+  // label is ever cut (containLabel makes no room for axes offset beside others).
   function axes(series) {
     const units = [];
     for (const s of series) if (!units.includes(s.unit)) units.push(s.unit);
-    const offsets = { left: 0, right: 0 };
-    return units.map((unit, i) => {
+    const margins = { left: 0, right: 0 };
+    const list = units.map((unit, i) => {
       const own = series.filter((s) => s.unit === unit);
       let lo = Infinity, hi = -Infinity;
       for (const s of own) { lo = Math.min(lo, s.lo); hi = Math.max(hi, s.hi); }
       if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
       const position = i % 2 === 0 ? "left" : "right";
-      const offset = offsets[position];
-      offsets[position] += labelWidth(lo, hi, unit);
       const binary = unit === "state";
+      const offset = margins[position];
+      margins[position] += binary ? labelWidth(0, 1, "") : labelWidth(lo, hi, unit);
       return {
         type: "value", name: unit, position, offset, scale: !binary,
         min: binary ? 0 : undefined, max: binary ? 1 : undefined, interval: binary ? 1 : undefined,
@@ -300,6 +305,7 @@
         axisLabel: { formatter: binary ? (v) => (v >= 0.5 ? "on" : "off") : (v) => fmtNumber(v) + (unit ? " " + unit : "") },
       };
     });
+    return { list, margins };
   }
 
   function timeLabel(value) {
@@ -322,7 +328,7 @@
 
   function render(series, t0, t1, interval) {
     const c = ensureChart();
-    const yAxis = axes(series);
+    const { list: yAxis, margins } = axes(series);
     const units = yAxis.map((a) => a.name);
     const out = [];
     series.forEach((s, i) => {
@@ -350,9 +356,9 @@
     const option = {
       animation: false,
       color: PALETTE,
-      // containLabel: the grid leaves room for every axis label, however long (a counter at
-      // 27,850,000 kWh keeps its leading digits).
-      grid: { left: 12, right: 12, top: 48, bottom: 64, containLabel: true },
+      // The grid leaves room for every axis label, however long (a counter at 27,850,000 kWh
+      // keeps its leading digits): its margins are the measured widths of the axes' labels.
+      grid: { left: 8 + margins.left, right: 8 + Math.max(margins.right, 24), top: 48, bottom: 64, containLabel: false },
       legend: { top: 4, type: "scroll", data: series.map((s) => s.label) },
       tooltip: { trigger: "axis", axisPointer: { type: "cross", label: { formatter: (p) => (p.axisDimension === "x" ? fmtTime(p.value, "full") : fmtNumber(p.value)) } }, formatter: tooltip },
       xAxis: { type: "time", min: t0, max: t1, axisLabel: { formatter: timeLabel, hideOverlap: true }, splitLine: { show: false } },
@@ -373,25 +379,39 @@
     }
   }
 
+  // The readout: every charted point at the hovered time (ECharts' axis tooltip lists only
+  // the series with a sample nearest to it, and points rarely share timestamps).
   function tooltip(params) {
-    if (!params.length) return "";
+    if (!params.length || !lastDrawn) return "";
     const t = params[0].axisValue;
     const rows = [fmtTime(t, "full")];
-    const series = lastDrawn ? lastDrawn.series : [];
-    for (const p of params) {
-      if (!String(p.seriesId).startsWith("line:")) continue;
-      const s = series.find((x) => "line:" + x.name === p.seriesId);
-      if (!s) continue;
-      const v = p.value[1];
+    lastDrawn.series.forEach((s, i) => {
+      const k = sampleAt(s.data, t, s.step);
+      if (k < 0) return;
+      const v = s.data[k][1];
       let text = s.step ? (v === null ? "–" : v >= 0.5 ? "on" : "off") : fmtNumber(v) + (s.unit ? " " + s.unit : "");
-      if (s.band && s.band.lo[p.dataIndex]) {
-        const lo = s.band.lo[p.dataIndex][1];
-        const hi = lo === null ? null : lo + s.band.span[p.dataIndex][1];
-        text += " <span style=\"color:#6b7280\">(" + fmtNumber(lo) + " – " + fmtNumber(hi) + ")</span>";
+      if (s.band && s.band.lo[k] && s.band.lo[k][1] !== null) {
+        const lo = s.band.lo[k][1];
+        text += " <span style=\"color:#6b7280\">(" + fmtNumber(lo) + " – " + fmtNumber(lo + s.band.span[k][1]) + ")</span>";
       }
-      rows.push(p.marker + escapeHtml(s.label) + ": <b>" + text + "</b>");
-    }
+      const when = Math.abs(s.data[k][0] - t) > 1000 ? " <span style=\"color:#6b7280\">at " + fmtTime(s.data[k][0], "minute") + "</span>" : "";
+      const dot = "<span style=\"display:inline-block;margin-right:4px;border-radius:5px;width:9px;height:9px;background:" + PALETTE[i % PALETTE.length] + "\"></span>";
+      rows.push(dot + escapeHtml(s.label) + ": <b>" + text + "</b>" + when);
+    });
     return rows.join("<br>");
+  }
+
+  // The sample shown at time t: the last one at or before t for steps, else the nearest.
+  function sampleAt(data, t, step) {
+    let lo = 0, hi = data.length - 1;
+    if (hi < 0) return -1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (data[mid][0] <= t) lo = mid; else hi = mid - 1;
+    }
+    if (data[lo][0] > t) return step ? -1 : 0;
+    if (!step && lo + 1 < data.length && data[lo + 1][0] - t < t - data[lo][0]) return lo + 1;
+    return lo;
   }
 
   function escapeHtml(s) {
