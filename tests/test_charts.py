@@ -7,6 +7,7 @@ a public one is readable by tokens the origin confirms for its site, and by no o
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -295,3 +296,29 @@ async def test_thumbnail_of_a_chart_without_data_is_the_empty_picture(svc: Servi
     assert resp.status == 200
     pixels = _png(await resp.read())
     assert (pixels.max(axis=2) - pixels.min(axis=2)).max() < 40  # grid only, no line
+
+
+async def test_a_slow_origin_holds_a_thumbnail_to_the_deadline_and_the_drawing_goes_on(
+    aiohttp_client: ClientFactory, make_simulator: SimFactory, tmp_path: Path
+) -> None:
+    sim = await make_simulator(mode="idealised", sites=(SITE, OTHER), tokens=TOKENS)
+    svc = await start_service(aiohttp_client, sim, tmp_path, rate_limit_per_minute=0)
+    service = svc.app[CHARTS]
+    service.clock = lambda: NOW_MS / 1000
+    service.deadline_s = 0.3
+    chart = await create(svc)
+    url = f"/api/charts/{chart['id']}/thumbnail.png"
+    sim.state.faults.configure(latency_s=1.0, path_contains="/timeseries")
+    slow = await send(svc, "GET", url)
+    assert slow.status == 504
+    body = await slow.json()
+    assert body["error"] == "timeout" and "still being drawn" in body["message"]
+    assert slow.headers["Retry-After"] == "1"
+    # The drawing went on and stored its PNG: the next request is served from it.
+    for _ in range(100):
+        if await svc.app[RUNTIME].store.head(chart_key(chart["id"], "thumbnail.png")):
+            break
+        await asyncio.sleep(0.1)
+    sim.state.faults.configure(latency_s=0.0)
+    again = await send(svc, "GET", url)
+    assert again.status == 200 and again.headers["X-Cache-Status"] == "HIT"

@@ -158,6 +158,7 @@ async def _charts_context(app: web.Application) -> AsyncIterator[None]:
         owner_of=app[JOBS].vault.fingerprint,
         max_points=settings.max_points_per_query,
         max_range_days=settings.max_range_days,
+        deadline_s=settings.request_deadline_s,
     )
     yield
 

@@ -39,7 +39,7 @@ from acechart._core import render_thumbnail
 from acechart.cache.catalog import PointCatalog
 from acechart.cache.policy import retention
 from acechart.engine import Engine
-from acechart.errors import BadRequest, Forbidden, NotFound, OriginAuthError
+from acechart.errors import BadRequest, DeadlineExceeded, Forbidden, NotFound, OriginAuthError
 from acechart.query import (
     DOWNSAMPLERS,
     INTERVALS,
@@ -146,6 +146,7 @@ class ChartService:
         owner_of: Callable[[str], str],
         max_points: int,
         max_range_days: int,
+        deadline_s: float = 20.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.table = table
@@ -157,6 +158,8 @@ class ChartService:
         """A token's stable fingerprint: the `userId` of the charts it saves."""
         self.max_points = max_points
         self.max_range_days = max_range_days
+        self.deadline_s = deadline_s
+        """How long a thumbnail request waits for its drawing (the data routes' deadline)."""
         self.clock = clock
         self._drawing: dict[str, asyncio.Task[Thumbnail]] = {}
 
@@ -267,13 +270,27 @@ class ChartService:
             version = _int(info.metadata.get("chart-updated"))
             if expires is not None and expires > now and version == chart.updated_at:
                 return Thumbnail(await self.store.get(key), True, expires)
-        # Concurrent first requests of one chart share one drawing.
+        # Concurrent first requests of one chart share one drawing, which goes on (and
+        # stores its PNG for the next request) when a request stops waiting at its deadline.
         task = self._drawing.get(chart.id)
         if task is None:
             task = asyncio.create_task(self._draw(chart, token, key))
             self._drawing[chart.id] = task
-            task.add_done_callback(lambda _t: self._drawing.pop(chart.id, None))
-        return await asyncio.shield(task)
+            task.add_done_callback(lambda t: self._drawn(chart.id, t))
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the thumbnail's data did not arrive within {self.deadline_s:g} s (the origin"
+                " is slow); it is still being drawn, ask again shortly",
+                retry_after=max(1.0, self.deadline_s),
+            ) from None
+
+    def _drawn(self, chart_id: str, task: asyncio.Task[Thumbnail]) -> None:
+        self._drawing.pop(chart_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("thumbnail of chart %s failed: %s", chart_id, task.exception())
 
     # --- internals -------------------------------------------------------------------
 
@@ -407,7 +424,7 @@ class ChartService:
                     f"title must be a string of at most {MAX_TITLE_CHARS} characters",
                     parameter="title",
                 )
-            out["title"] = title.strip() or None if isinstance(title, str) else None
+            out["title"] = (title.strip() or None) if isinstance(title, str) else None
         if "pointNames" in body or not partial:
             out["point_names"] = self._points(body.get("pointNames"))
         if "configJson" in body:
