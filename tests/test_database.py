@@ -55,6 +55,7 @@ ADDED_COLUMNS = {
         "retry_after_s", "estimated_remaining", "expires_at",
     ],
     "point_metadata": ["kv_tags", "collect_interval", "origin_item"],  # migration 6
+    "chart_configs": ["query_json"],  # migration 8
 }  # fmt: skip
 #: The seed's indexes, less idx_agg_lookup and idx_agg_time (dropped by migration 2).
 SEED_INDEXES = {

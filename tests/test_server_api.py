@@ -260,14 +260,6 @@ async def test_request_ids_404_405_and_500_without_traceback(
     assert any("secret internals" in r.getMessage() for r in caplog.records)
 
 
-async def test_dashboard_page(svc: Service) -> None:
-    resp = await svc.get("/", token=None)
-    assert resp.status == 200 and resp.content_type == "text/html"
-    page = await resp.text()
-    assert "<canvas" in page and "/api/timeseries" in page and "/api/points" in page
-    assert "http://" not in page and "https://" not in page  # nothing from a CDN
-
-
 async def test_runtime_given_to_the_app_is_left_open(
     aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path
 ) -> None:

@@ -258,7 +258,7 @@ async def test_demo_prints_a_working_curl_command() -> None:
             body = await resp.json()
             assert body["metadata"]["aggregation"] == "1hr" and body["series"][0]["data"]
             async with session.get(f"http://127.0.0.1:{port}/") as page:
-                assert "<canvas" in await page.text()
+                assert '<div id="chart"' in await page.text()
     finally:
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 20) == 0

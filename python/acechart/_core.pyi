@@ -45,6 +45,7 @@ __all__ = [
     "held_values",
     "meter_delta",
     "parse_page",
+    "render_thumbnail",
     "rollup_aggregates",
     "rollup_edges",
     "sort_dedup",
@@ -240,6 +241,28 @@ def downsample(
         TypeError: `ts` or `values` is not a contiguous 1-D int64 / float64 array.
         ValueError: the arrays differ in length, `ts` is not sorted ascending (unless
             `assume_sorted`), the method is unknown, or `n_out` is invalid for it.
+    """
+
+def render_thumbnail(
+    lines: Sequence[tuple[_I64, _F64] | tuple[_I64, _F64, int, bool]],
+    width: int,
+    height: int,
+    start_ms: int,
+    end_ms: int,
+) -> bytes:
+    """The PNG bytes of a `width` x `height` thumbnail of `lines` over `[start_ms, end_ms)`.
+
+    Each line is `(ts, values)` or `(ts, values, group, step)`: `ts` int64 ms sorted
+    ascending, `values` float64 of the same length, `group` the index of the y scale it
+    shares with other lines (default 0), `step` whether it is drawn as steps. Lines longer
+    than the width are downsampled to it with MinMaxLTTB; NaN breaks a line. Drawn
+    anti-aliased with tiny-skia in ECharts' default palette. Releases the GIL.
+
+    Raises:
+        TypeError: a line is not such a tuple, or an array is not a contiguous 1-D int64 /
+            float64 array.
+        ValueError: a side outside 1..4096, `end_ms <= start_ms`, arrays of different
+            lengths, unsorted timestamps, or a group outside 0..len(lines)-1.
     """
 
 def encode_json(metadata: dict[str, Any], series: _Series) -> bytes:

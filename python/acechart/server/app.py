@@ -26,6 +26,7 @@ from acechart.result import Result
 from acechart.runtime import Runtime
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
+from acechart.server.charts import ChartService
 from acechart.server.cors import cors_middleware
 from acechart.server.edge_cache import EdgeCache
 from acechart.server.errors import error_middleware
@@ -33,6 +34,7 @@ from acechart.server.keys import (
     ACCESS,
     BACKGROUND,
     CATALOG,
+    CHARTS,
     EDGE,
     JOBS,
     LIMITER,
@@ -56,6 +58,7 @@ from acechart.server.routes import add_routes
 from acechart.server.runner import handler_args
 from acechart.server.sites import SiteDirectory
 from acechart.settings import Settings
+from acechart.storage.charts import ChartTable
 
 __all__ = ["create_app"]
 
@@ -84,6 +87,7 @@ def create_app(
     app[PARSED] = Memo(PARSED_ENTRIES)
     app.cleanup_ctx.append(_runtime_context(runtime))
     app.cleanup_ctx.append(_jobs_context(jobs))
+    app.cleanup_ctx.append(_charts_context)
     app.cleanup_ctx.append(_background_context)
     add_routes(app)
     return app
@@ -148,6 +152,24 @@ def _jobs_context(given: JobService | None) -> CleanupContext:
                 await jobs.close()
 
     return context
+
+
+async def _charts_context(app: web.Application) -> AsyncIterator[None]:
+    """Saved charts, owned by the job vault's stable token fingerprint (it survives
+    restarts and is shared by instances with one `ACECHART_JOB_TOKEN_KEY`)."""
+    runtime, settings = app[RUNTIME], app[SETTINGS]
+    app[CHARTS] = ChartService(
+        ChartTable(runtime.db),
+        runtime.store,
+        runtime.engine,
+        app[ACCESS],
+        runtime.catalog,
+        owner_of=app[JOBS].vault.fingerprint,
+        max_points=settings.max_points_per_query,
+        max_range_days=settings.max_range_days,
+        deadline_s=settings.request_deadline_s,
+    )
+    yield
 
 
 async def _background_context(app: web.Application) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ from acechart.jobs.service import JobService
 from acechart.runtime import Runtime
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
+from acechart.server.charts import ChartService
 from acechart.server.edge_cache import EdgeCache
 from acechart.server.info import RequestInfo
 from acechart.server.memo import Memo
@@ -24,6 +25,7 @@ __all__ = [
     "ACCESS",
     "BACKGROUND",
     "CATALOG",
+    "CHARTS",
     "EDGE",
     "INFO",
     "JOBS",
@@ -55,5 +57,6 @@ ACCESS = web.AppKey("acechart_site_access", SiteAccess)
 CATALOG = web.AppKey("acechart_point_catalog", PointCatalog)
 JOBS = web.AppKey("acechart_jobs", JobService)
 SITES = web.AppKey("acechart_site_directory", SiteDirectory)
+CHARTS = web.AppKey("acechart_charts", ChartService)
 
 INFO = web.RequestKey("acechart_request_info", RequestInfo)

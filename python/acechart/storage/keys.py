@@ -3,6 +3,8 @@
 ```
 timeseries/{site}/{point_hash}/{period}.blk   one point's raw samples for one UTC period
 exports/{job_id}/{filename}                   files produced by an export job
+charts/{chart_id}/config.json                 a saved chart (the seed's layout)
+charts/{chart_id}/thumbnail.png               its rendered thumbnail
 ```
 
 Points are addressed by a SHA-256 prefix of their full name, not by the name
@@ -23,6 +25,8 @@ from acechart.storage.objects import InvalidKey, validate_key
 __all__ = [
     "POINT_HASH_CHARS",
     "block_key",
+    "chart_key",
+    "chart_prefix",
     "export_key",
     "export_prefix",
     "point_hash",
@@ -62,6 +66,16 @@ def export_key(job_id: str, filename: str) -> str:
 def export_prefix(job_id: str) -> str:
     """The listing prefix holding every file of one export job."""
     return f"exports/{_segment(job_id, 'job id')}/"
+
+
+def chart_key(chart_id: str, filename: str) -> str:
+    """`charts/{chart_id}/{filename}`: `config.json` or `thumbnail.png` of a saved chart."""
+    return validate_key(f"{chart_prefix(chart_id)}{_segment(filename, 'filename')}")
+
+
+def chart_prefix(chart_id: str) -> str:
+    """The listing prefix holding every object of one saved chart."""
+    return f"charts/{_segment(chart_id, 'chart id')}/"
 
 
 def _segment(value: str, what: str) -> str:

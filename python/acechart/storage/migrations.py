@@ -459,6 +459,19 @@ _AGGREGATE_15MIN = Migration(
     ),
 )
 
+_CHART_QUERY = Migration(
+    9,
+    "saved charts: the query each chart draws",
+    (
+        # A saved chart (`/api/charts`, the seed's chart_configs) is drawn from data: its
+        # range (`start`, `end`: dates, ISO times, epoch ms or relative times such as
+        # "-7d" and "now", kept as given so a "last week" chart stays the last week),
+        # interval, statistic and time zone, as a JSON object. The thumbnail is rendered
+        # from it; the ECharts options themselves stay in config_json.
+        "ALTER TABLE chart_configs ADD COLUMN query_json TEXT",
+    ),
+)
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     _SEED_SCHEMA,
@@ -469,4 +482,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _POINT_ORIGIN_ITEMS,
     _JOB_SUBSCRIBERS,
     _AGGREGATE_15MIN,
+    _CHART_QUERY,
 )

@@ -12,6 +12,7 @@ pub mod error;
 pub mod meter;
 pub mod page;
 pub mod sort;
+pub mod thumbnail;
 pub mod time;
 pub mod value;
 

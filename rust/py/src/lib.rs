@@ -16,6 +16,7 @@ mod encode;
 mod errors;
 mod page;
 mod sort;
+mod thumbnail;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -30,5 +31,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     encode::register(m)?;
     ace::register(m)?;
     arrow::register(m)?;
+    thumbnail::register(m)?;
     Ok(())
 }

@@ -10,6 +10,7 @@ from typing import Any
 
 from acechart._core import __version__
 from acechart.query import DOWNSAMPLERS, INTERVALS, MAX_CHART_POINTS, STATS
+from acechart.server.openapi.charts import chart_paths, chart_schemas
 from acechart.server.openapi.common import (
     ARROW,
     CSV,
@@ -645,8 +646,30 @@ def build_document(settings: Settings) -> dict[str, Any]:
             "get": {
                 "operationId": "dashboard",
                 "security": [],
-                "summary": "A one-page chart of a point (HTML)",
+                "summary": "The dashboard (HTML): ECharts over the API, with saved charts",
                 "responses": {"200": {"description": "HTML page"}},
+            }
+        },
+        "/static/{name}": {
+            "get": {
+                "operationId": "dashboardAsset",
+                "security": [],
+                "summary": "The dashboard's script and styles, and its vendored libraries "
+                "(ECharts, @msgpack/msgpack) with their licences",
+                "parameters": [
+                    param(
+                        "name",
+                        "A file name, e.g. vendor/echarts.min.js",
+                        {"type": "string"},
+                        required=True,
+                        where="path",
+                    ),
+                ],
+                "responses": {
+                    "200": {"description": "The file"},
+                    "304": {"description": "Unchanged (`If-None-Match`)"},
+                    **errors(404),
+                },
             }
         },
     }
@@ -672,12 +695,12 @@ def build_document(settings: Settings) -> dict[str, Any]:
             f"be up to {settings.server_max_line_bytes} bytes (else 414: POST the parameters).",
         },
         "components": {
-            "schemas": {**schemas, **job_schemas(), **compat_schemas()},
+            "schemas": {**schemas, **job_schemas(), **chart_schemas(), **compat_schemas()},
             "securitySchemes": {
                 "aceToken": {"type": "apiKey", "in": "header", "name": "X-ACE-Token"},
                 "bearer": {"type": "http", "scheme": "bearer"},
             },
         },
         "security": [{"aceToken": []}, {"bearer": []}],
-        "paths": with_head({**paths, **job_paths(), **compat_paths(settings)}),
+        "paths": with_head({**paths, **job_paths(), **chart_paths(), **compat_paths(settings)}),
     }

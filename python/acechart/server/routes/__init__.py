@@ -12,6 +12,7 @@ from aiohttp import web
 from acechart.server.errors import PASS_THROUGH
 from acechart.server.routes import (
     aggregations,
+    charts,
     dashboard,
     health,
     jobs,
@@ -29,6 +30,7 @@ __all__ = ["add_routes"]
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", dashboard.index, name="dashboard")
+    r.add_get("/static/{name:.+}", dashboard.asset, name="static")
     r.add_get("/api/timeseries", timeseries.handle, name="timeseries")
     r.add_post("/api/timeseries", timeseries.handle, name="timeseries")
     r.add_get("/api/aggregations", aggregations.handle, name="aggregations")
@@ -39,6 +41,13 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/api/jobs/{job_id}", jobs.cancel, name="job")
     r.add_get("/api/jobs/{job_id}/result", jobs.result, name="job-result")
     r.add_get("/api/jobs/{job_id}/events", jobs.events, name="job-events")
+    r.add_post("/api/charts", charts.create, name="charts")
+    r.add_get("/api/charts", charts.list_charts, name="charts")
+    r.add_get("/api/charts/{chart_id}", charts.get, name="chart")
+    r.add_put("/api/charts/{chart_id}", charts.replace, name="chart")
+    r.add_patch("/api/charts/{chart_id}", charts.update, name="chart")
+    r.add_delete("/api/charts/{chart_id}", charts.delete, name="chart")
+    r.add_get("/api/charts/{chart_id}/thumbnail.png", charts.thumbnail, name="chart-thumbnail")
     # The old Worker's routes, in the ACE API's shapes.
     r.add_get("/api/sites", sites.list_sites, name="sites")
     r.add_get("/api/sites/{site}", sites.get_site, name="site")
