@@ -44,6 +44,19 @@ async def open_object_store(settings: Settings) -> ObjectStore:
     return await LocalObjectStore(Path(settings.data_dir) / "objects").open()
 
 
+async def open_database(settings: Settings) -> Database:
+    """The shared PostgreSQL database when `database_url` is set, else the SQLite file."""
+    if settings.database_url:
+        from acechart.storage.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open_url(
+            settings.database_url, pool_size=settings.database_pool_size
+        )
+    return await Database.open(
+        Path(settings.data_dir) / "acechart.db", busy_timeout_ms=settings.db_busy_timeout_ms
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -61,9 +74,7 @@ class Runtime:
         With `sweep`, a background task deletes expired blocks and aggregates and
         enforces the block budget every `sweep_interval_s`.
         """
-        db = await Database.open(
-            Path(settings.data_dir) / "acechart.db", busy_timeout_ms=settings.db_busy_timeout_ms
-        )
+        db = await open_database(settings)
         try:
             store = await open_object_store(settings)
         except BaseException:
