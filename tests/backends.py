@@ -60,8 +60,6 @@ SHARED_MODULES = frozenset(
         "test_reliability_blocks",
         "test_reliability_damage",
         "test_ratelimit",
-        "test_fetch_lock",
-        "test_redis_queue",
         "test_server_api",
     }
 )
@@ -370,3 +368,15 @@ def _sibling(backend: Backend, path: Path) -> str:
     if not any(k[0] == backend.database_url for k in _pg_urls):
         return backend.database_url
     return _pg_server[-1].new_database()
+
+
+@pytest.fixture
+def shared(postgres_server: PostgresServer, redis_server: RedisServer) -> Iterator[Backend]:
+    """The shared backend for this test whatever its module (tests of Redis-only parts)."""
+    _pg_server.append(postgres_server)
+    try:
+        with using(shared_backend(postgres_server, redis_server)) as backend:
+            yield backend
+    finally:
+        _pg_server.pop()
+        postgres_server.drop_all()

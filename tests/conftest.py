@@ -35,10 +35,14 @@ from acechart.simulator.datagen import DataSource, SiteTable
 from acechart.simulator.faults import FaultInjector, RequestLog
 from acechart.times import parse_iso_ms
 from tests import backends
-from tests.backends import SHARED_MODULES, Backend, postgres_server, redis_server
+from tests.backends import SHARED_MODULES, Backend, postgres_server, redis_server, shared
 
 pytest_plugins = ["tests.storage_fixtures", "tests.jobs_support"]
-__all__ = ["postgres_server", "redis_server"]  # session fixtures, registered by being here
+__all__ = [
+    "postgres_server",
+    "redis_server",
+    "shared",
+]  # session fixtures, registered by being here
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

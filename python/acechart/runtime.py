@@ -24,6 +24,7 @@ from acechart.settings import Settings
 from acechart.storage.database import Database
 from acechart.storage.local import LocalObjectStore
 from acechart.storage.objects import ObjectStore
+from acechart.storage.redis_client import SharedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Runtime:
     origin: OriginClient
     engine: Engine
     catalog: PointCatalog
+    redis: SharedRedis | None = None
+    """The shared Redis when `redis_url` is set (jobs, rate limits, fetch locks use it)."""
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -75,8 +78,15 @@ class Runtime:
         enforces the block budget every `sweep_interval_s`.
         """
         db = await open_database(settings)
+        redis: SharedRedis | None = None
         try:
             store = await open_object_store(settings)
+            if settings.redis_url:
+                try:
+                    redis = await SharedRedis.open(settings.redis_url, settings.redis_prefix)
+                except BaseException:
+                    await store.close()
+                    raise
         except BaseException:
             await db.close()
             raise
@@ -94,7 +104,7 @@ class Runtime:
             catalog=catalog,
             policy=FetchPolicy.from_settings(settings),
         )
-        runtime = cls(settings, db, store, origin, engine, catalog)
+        runtime = cls(settings, db, store, origin, engine, catalog, redis)
         if sweep:
             runtime._sweeper = asyncio.create_task(runtime._sweep_forever())
         return runtime
@@ -127,6 +137,8 @@ class Runtime:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.db.close)
+            if self.redis is not None:
+                stack.push_async_callback(self.redis.close)
             stack.push_async_callback(self.store.close)
             stack.push_async_callback(self.origin.close)
             # Run first (the stack unwinds last in, first out): nothing in flight may

@@ -129,7 +129,7 @@ def _jobs_context(given: JobService | None) -> CleanupContext:
         else:
             runtime = app[RUNTIME]
             jobs = await JobService.open(
-                runtime.engine, runtime.store, runtime.db, runtime.settings
+                runtime.engine, runtime.store, runtime.db, runtime.settings, redis=runtime.redis
             )
         app[JOBS] = jobs
         try:
