@@ -65,6 +65,9 @@ SHARED_MODULES = frozenset(
 )
 
 #: Debian's PostgreSQL binaries (not on PATH): the newest installed version.
+#: The job token key every instance of a shared test deployment is given (it must agree).
+SHARED_JOB_TOKEN_KEY = "test-shared-job-token-key"
+
 PG_BIN = max(
     Path("/usr/lib/postgresql").glob("*/bin"),
     default=Path("/nonexistent"),
@@ -310,6 +313,7 @@ class Backend:
             "database_url": self.database_url,
             "redis_url": self.redis_url,
             "redis_prefix": self.redis_prefix,
+            "job_token_key": SHARED_JOB_TOKEN_KEY,
         }
 
     def env(self) -> dict[str, str]:
@@ -371,8 +375,14 @@ def _sibling(backend: Backend, path: Path) -> str:
 
 
 @pytest.fixture
-def shared(postgres_server: PostgresServer, redis_server: RedisServer) -> Iterator[Backend]:
-    """The shared backend for this test whatever its module (tests of Redis-only parts)."""
+def shared(
+    backend: Backend, postgres_server: PostgresServer, redis_server: RedisServer
+) -> Iterator[Backend]:
+    """The shared backend for this test whatever its module (tests of Redis-only parts);
+    such a test is not also run on the embedded backend."""
+    if backend.shared:
+        yield backend
+        return
     _pg_server.append(postgres_server)
     try:
         with using(shared_backend(postgres_server, redis_server)) as backend:

@@ -48,7 +48,8 @@ __all__ = [
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests of the modules in `SHARED_MODULES` run on the embedded and the shared backend."""
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if module in SHARED_MODULES and "backend" in metafunc.fixturenames:
+    names = metafunc.fixturenames
+    if module in SHARED_MODULES and "backend" in names and "shared" not in names:
         metafunc.parametrize("backend", ["embedded", "shared"], indirect=True)
 
 

@@ -497,6 +497,13 @@ def _check_urls_and_sizes(s: Settings) -> None:
             f" (or be empty), got a {s.redis_url.split(':', 1)[0]!r} URL",
             setting="ACECHART_REDIS_URL",
         )
+    if s.redis_url and not s.job_token_key:
+        raise ConfigError(
+            "ACECHART_REDIS_URL is set (instances share jobs and limits), so"
+            " ACECHART_JOB_TOKEN_KEY must be set too, the same on every instance:"
+            " each must read the jobs and tokens the others stored",
+            setting="ACECHART_JOB_TOKEN_KEY",
+        )
     if s.s3_addressing_style not in ("path", "virtual"):
         raise ConfigError(
             f"ACECHART_S3_ADDRESSING_STYLE must be path or virtual, got {s.s3_addressing_style!r}",

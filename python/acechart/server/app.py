@@ -47,7 +47,7 @@ from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
 from acechart.server.paging import WindowCache
 from acechart.server.params import json_body_guard
-from acechart.server.ratelimit import RateLimiter
+from acechart.server.ratelimit import RateLimiter, RedisRateLimiter
 from acechart.server.requestlog import request_log
 from acechart.server.routes import add_routes
 from acechart.server.runner import handler_args
@@ -98,6 +98,11 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
             checks_per_s=settings.auth_checks_per_s,
             unconfirmed_per_minute=settings.auth_unconfirmed_per_minute,
         )
+        if runtime.redis is not None:
+            # One limit for every instance: the buckets live in the shared Redis.
+            app[LIMITER] = RedisRateLimiter(
+                settings.rate_limit_per_minute, runtime.redis, settings.job_token_key or ""
+            )
         app[CATALOG] = runtime.catalog
         app[SITES] = SiteDirectory(runtime.origin, ttl_s=settings.compat_sites_ttl_s)
         logger.info(

@@ -107,7 +107,7 @@ class _Computed:
     classification: Classification
 
 
-def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
+async def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
     """(token, fingerprint) of the caller, after its rate limit for `endpoint` (unless
     `limited` is false: a request that is part of one already counted).
 
@@ -120,13 +120,13 @@ def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tu
     # Whatever this request asks the origin about its token counts against its client.
     CLIENT.set(client_address(request, trusted_networks(app[SETTINGS].server_trusted_proxies)))
     if limited:
-        app[LIMITER].check(fingerprint, endpoint)
+        await app[LIMITER].acquire(fingerprint, endpoint, token)
     return token, fingerprint
 
 
 async def authorize(request: web.Request, endpoint: str, site: str, *, limited: bool = True) -> str:
     """The caller's token, after the rate limit and the origin's word on the site."""
-    token, fingerprint = identify(request, endpoint, limited=limited)
+    token, fingerprint = await identify(request, endpoint, limited=limited)
     await request.app[ACCESS].check(token, site, fingerprint, client=CLIENT.get())
     return token
 
