@@ -23,6 +23,7 @@ from acechart.origin.client import OriginClient
 from acechart.settings import Settings
 from acechart.storage.database import Database
 from acechart.storage.local import LocalObjectStore
+from acechart.storage.locks import FetchLocks
 from acechart.storage.objects import ObjectStore
 from acechart.storage.redis_client import SharedRedis
 
@@ -103,6 +104,9 @@ class Runtime:
             origin,
             catalog=catalog,
             policy=FetchPolicy.from_settings(settings),
+            locks=None
+            if redis is None
+            else FetchLocks(redis, settings.instance_id, lease_s=settings.fetch_lock_lease_s),
         )
         runtime = cls(settings, db, store, origin, engine, catalog, redis)
         if sweep:

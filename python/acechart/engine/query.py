@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -24,12 +24,13 @@ from numpy.typing import NDArray
 from acechart._core import aggregate, downsample, sort_dedup
 from acechart.cache import intervals as iv
 from acechart.cache.aggregates import LEVELS, AggregateStore, RawPoint
-from acechart.cache.blocks import BlockStore
+from acechart.cache.blocks import BlockStore, CachedPoint
 from acechart.cache.catalog import PointCatalog
 from acechart.engine.fetch import FetchPolicy, GapFetcher
 from acechart.origin.client import OriginClient, ProgressCallback
 from acechart.query import Query
 from acechart.result import Aggregates, Provenance, Result, Series
+from acechart.storage.locks import FetchLocks
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,11 @@ class Engine:
         catalog: PointCatalog | None = None,
         policy: FetchPolicy | None = None,
         clock: Callable[[], int] = now_ms,
+        locks: FetchLocks | None = None,
     ) -> None:
         self.blocks = blocks
+        self.locks = locks
+        """Cross-instance locks on origin fetches (with Redis); None: this process only."""
         self.aggregates = aggregates
         self.origin = origin
         self.catalog = catalog
@@ -121,7 +125,6 @@ class Engine:
         now = self.clock()
         prov = Provenance()
         start, end = query.aligned()
-        width = query.bucket_ms
 
         from_db: dict[str, Aggregates] = {}
         agg_points, raw_points = await self._split_by_aggregates(query)
@@ -138,6 +141,34 @@ class Engine:
         if prov.blocks_read:
             prov.sources.add("R2")
         gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
+        if self.locks is None or not any(gaps.values()):
+            return await self._complete(query, token, progress, now, prov, from_db, reads, gaps)
+        name = self.locks.key_of(query.site, sorted((p, tuple(g)) for p, g in gaps.items() if g))
+        async with self.locks.hold(name) as waited:
+            if waited:
+                # Another instance fetched these gaps meanwhile: its blocks are ours now.
+                reads = await self.blocks.read(query.site, raw_points, start, end, now)
+                prov.blocks_read = sum(r.blocks for r in reads.values())
+                prov.corrupt_blocks = sum(r.corrupt for r in reads.values())
+                if prov.blocks_read:
+                    prov.sources.add("R2")
+                gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
+            # The blocks are written before the lock is let go, so a waiter finds them.
+            return await self._complete(query, token, progress, now, prov, from_db, reads, gaps)
+
+    async def _complete(
+        self,
+        query: Query,
+        token: str,
+        progress: ProgressCallback | None,
+        now: int,
+        prov: Provenance,
+        from_db: dict[str, Aggregates],
+        reads: Mapping[str, CachedPoint],
+        gaps: dict[str, list[iv.Interval]],
+    ) -> Result:
+        """Fetch the gaps, merge them with what the tiers held, store what is new."""
+        width = query.bucket_ms
         fetched = await self.fetcher.fetch(query.site, gaps, token, prov, progress, now)
 
         series: list[Series] = []
