@@ -72,7 +72,7 @@ def create_app(
     middlewares.append(json_body_guard)
     app = web.Application(middlewares=middlewares, handler_args=handler_args(settings))
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(settings.instance_id)
     app[EDGE] = EdgeCache(settings.edge_cache_bytes)
     app[LIMITER] = RateLimiter(settings.rate_limit_per_minute)
     app[BACKGROUND] = Background()

@@ -238,6 +238,14 @@ class Database:
         async with self._locked("set_trace") as conn:
             await conn.set_trace_callback(callback)  # type: ignore[arg-type]
 
+    async def size_bytes(self) -> int:
+        """Bytes the database takes: the file with its WAL (recent writes until a checkpoint)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += (await asyncio.to_thread(os.stat, f"{self.path}{suffix}")).st_size
+        return total
+
     async def schema_version(self) -> int:
         """The highest migration applied to this file."""
         row = await self.fetchone("SELECT MAX(version) FROM schema_version")

@@ -169,6 +169,10 @@ class PostgresDatabase(Database):
         # Transactions are traced as SQLite's are: BEGIN, the statements, COMMIT.
         self._trace = callback
 
+    async def size_bytes(self) -> int:
+        row = await self.fetchone("SELECT pg_database_size(current_database())")
+        return 0 if row is None else int(row[0])
+
     async def ping(self) -> None:
         """One round trip to the server (for `/readyz`)."""
         await self.fetchone("SELECT 1")
