@@ -162,7 +162,21 @@ def _as_unprivileged() -> tuple[list[str], int | None, int | None]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """PostgreSQL 15 on a free loopback port, in a temporary directory; stopped at the end."""
+    """PostgreSQL on a free loopback port, in a temporary directory; stopped at the end."""
+    with run_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """redis-server on a free loopback port, nothing persisted; stopped at the end."""
+    with run_redis() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def run_postgres() -> Iterator[PostgresServer]:
+    """`postgres_server` outside pytest (the scale benchmark starts one too)."""
     prefix, uid, gid = _as_unprivileged()
     root = Path(tempfile.mkdtemp(prefix="acechart-pg-"))
     data = root / "data"
@@ -242,9 +256,9 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """redis-server on a free loopback port, nothing persisted; stopped at the end."""
+@contextlib.contextmanager
+def run_redis() -> Iterator[RedisServer]:
+    """`redis_server` outside pytest."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: apt-get install -y redis-server")
