@@ -34,8 +34,42 @@ from acechart.simulator.app import (
 from acechart.simulator.datagen import DataSource, SiteTable
 from acechart.simulator.faults import FaultInjector, RequestLog
 from acechart.times import parse_iso_ms
+from tests import backends
+from tests.backends import SHARED_MODULES, Backend, postgres_server, redis_server, shared
 
 pytest_plugins = ["tests.storage_fixtures", "tests.jobs_support"]
+__all__ = [
+    "postgres_server",
+    "redis_server",
+    "shared",
+]  # session fixtures, registered by being here
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests of the modules in `SHARED_MODULES` run on the embedded and the shared backend."""
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    names = metafunc.fixturenames
+    if module in SHARED_MODULES and "backend" in names and "shared" not in names:
+        metafunc.parametrize("backend", ["embedded", "shared"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The storage backend of this test (see tests/backends.py); `embedded` unless
+    the module is one of `SHARED_MODULES`, whose tests run once on each."""
+    if getattr(request, "param", "embedded") == "embedded":
+        with backends.using(backends.EMBEDDED) as embedded:
+            yield embedded
+        return
+    pg: backends.PostgresServer = request.getfixturevalue("postgres_server")
+    redis: backends.RedisServer = request.getfixturevalue("redis_server")
+    backends._pg_server.append(pg)
+    try:
+        with backends.using(backends.shared_backend(pg, redis)) as shared:
+            yield shared
+    finally:
+        backends._pg_server.pop()
+        pg.drop_all()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -141,6 +175,7 @@ def origin_settings(url: str, **overrides: Any) -> Settings:
         "origin_timeout_s": 20.0,
         "origin_read_timeout_s": 10.0,
     }
+    values.update(backends.current().overrides())
     values.update(overrides)
     return Settings.from_env({}, **values)
 

@@ -34,6 +34,8 @@ FAST: dict[str, Any] = {
     "job_progress_interval_s": 0.05,
     "job_retry_base_s": 0.05,
     "job_retry_cap_s": 0.2,
+    # With Redis: a run whose instance stopped writing is taken over after this.
+    "job_visibility_timeout_s": 1.0,
 }
 
 
@@ -70,7 +72,12 @@ class StackFactory:
         runtime.engine.clock = lambda: NOW_MS
         try:
             jobs = await JobService.open(
-                runtime.engine, runtime.store, runtime.db, runtime.settings, start=start
+                runtime.engine,
+                runtime.store,
+                runtime.db,
+                runtime.settings,
+                start=start,
+                redis=runtime.redis,
             )
         except BaseException:
             await runtime.close()

@@ -9,6 +9,7 @@ at the simulator's "now".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,3 +106,12 @@ def edge_clock(service: Service) -> Clock:
     clock = Clock()
     service.app[EDGE].clock = clock
     return clock
+
+
+_INSTANCE_LABEL = re.compile(r'\{instance_id="(?:[^"\\]|\\.)*"(,|\})')
+
+
+def unlabelled(text: str) -> str:
+    """A `/metrics` exposition without the `instance_id` label every sample carries, so
+    a test can look for a sample line as prometheus_client writes it."""
+    return _INSTANCE_LABEL.sub(lambda m: "{" if m[1] == "," else "", text)

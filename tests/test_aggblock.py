@@ -12,7 +12,7 @@ import pytest
 from acechart import _core
 from acechart.cache.aggregates import AggregateStore
 from acechart.result import AGG_KEYS
-from acechart.storage import Database
+from tests.backends import open_test_db
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -129,7 +129,7 @@ def test_batch_decode_groups_filters_and_reports_damage() -> None:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[AggregateStore]:
-    async with await Database.open(tmp_path / "acechart.db") as db:
+    async with await open_test_db(tmp_path / "acechart.db") as db:
         yield AggregateStore(db)
 
 

@@ -19,8 +19,8 @@ from acechart.engine import Engine
 from acechart.origin.client import OriginClient
 from acechart.query import Query
 from acechart.storage import LocalObjectStore
-from acechart.storage.database import Database
 from acechart.storage.keys import block_key
+from tests.backends import open_test_db
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
 
 
@@ -158,7 +158,7 @@ async def test_torn_local_block_file_is_a_refetched_miss(
     raises CorruptObject); `torn-block` keeps a valid footer over truncated block bytes
     (decode_block raises BlockDecodeError).
     """
-    db = await Database.open(tmp_path / "acechart.db")
+    db = await open_test_db(tmp_path / "acechart.db")
     client = OriginClient(origin_settings(sim.url, origin_window_s=7 * 86_400))
     blocks = BlockStore(local_store, db, horizon_ms=2 * 3_600_000, budget_bytes=1 << 30)
     engine = Engine(blocks, AggregateStore(db), client, clock=lambda: NOW_MS)

@@ -16,6 +16,7 @@ from acechart.result import AGG_KEYS
 from acechart.storage import BlockMeta, Database, DatabaseError, PointRecord
 from acechart.storage.aggregates import WriteBlock
 from acechart.storage.migrations import MIGRATIONS, Migration
+from tests.backends import Backend, open_test_db
 
 #: Every table and column of the seed schema (seed-design.md section 2.2).
 SEED_COLUMNS = {
@@ -70,7 +71,7 @@ T0 = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with await Database.open(tmp_path / "acechart.db") as database:
+    async with await open_test_db(tmp_path / "acechart.db") as database:
         yield database
 
 
@@ -84,7 +85,7 @@ def sync_connect(path: Path) -> sqlite3.Connection:
 
 async def test_open_applies_every_migration_once(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "dir" / "a.db"  # parent directories are created
-    async with await Database.open(path) as db:
+    async with await open_test_db(path) as db:
         assert await db.schema_version() == MIGRATIONS[-1].version == len(MIGRATIONS)
         first = [
             tuple(r) for r in await db.fetchall("SELECT * FROM schema_version ORDER BY version")
@@ -92,14 +93,17 @@ async def test_open_applies_every_migration_once(tmp_path: Path) -> None:
     assert [r[0] for r in first] == [m.version for m in MIGRATIONS]
     assert [r[2] for r in first] == [m.checksum for m in MIGRATIONS]
     for _ in range(2):  # reopening changes nothing
-        async with await Database.open(path) as db:
+        async with await open_test_db(path) as db:
             again = [
                 tuple(r) for r in await db.fetchall("SELECT * FROM schema_version ORDER BY version")
             ]
             assert again == first
 
 
-async def test_connection_settings(db: Database, tmp_path: Path) -> None:
+async def test_connection_settings(db: Database, tmp_path: Path, backend: Backend) -> None:
+    if backend.shared:
+        pytest.skip("SQLite's connection PRAGMAs; PostgreSQL has none of them")
+
     async def pragma(name: str) -> object:
         row = await db.fetchone(f"PRAGMA {name}")
         assert row is not None
@@ -113,27 +117,49 @@ async def test_connection_settings(db: Database, tmp_path: Path) -> None:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+async def table_columns(db: Database, table: str) -> list[str]:
+    if db.dialect == "postgresql":
+        rows = await db.fetchall(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+            " ORDER BY ordinal_position",
+            (table,),
+        )
+        return [r[0] for r in rows]
+    return [r["name"] for r in await db.fetchall(f"PRAGMA table_info({table})")]
+
+
+async def index_names(db: Database) -> set[str]:
+    if db.dialect == "postgresql":
+        return {r[0] for r in await db.fetchall("SELECT indexname FROM pg_indexes")}
+    return {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+async def table_exists(db: Database, table: str) -> bool:
+    if db.dialect == "postgresql":
+        row = await db.fetchone("SELECT to_regclass(?) IS NOT NULL", (table,))
+        return row is not None and bool(row[0])
+    row = await db.fetchone("SELECT name FROM sqlite_master WHERE name = ?", (table,))
+    return row is not None
+
+
 async def test_schema_has_every_seed_table_column_and_index(db: Database) -> None:
     for table, seed_columns in SEED_COLUMNS.items():
-        rows = await db.fetchall(f"PRAGMA table_info({table})")
-        columns = [r["name"] for r in rows]
+        columns = await table_columns(db, table)
         assert columns[: len(seed_columns)] == seed_columns, table
         assert columns[len(seed_columns) :] == ADDED_COLUMNS.get(table, []), table
-    indexes = {
-        r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'index'")
-    }
+    indexes = await index_names(db)
     assert indexes >= SEED_INDEXES | {"idx_cache_lru", "idx_cache_block"}
     assert "idx_agg_lookup" not in indexes and "idx_agg_time" not in indexes
-    blocks = [r["name"] for r in await db.fetchall("PRAGMA table_info(aggregate_blocks)")]
-    assert blocks == [
+    assert await table_columns(db, "aggregate_blocks") == [
         "site_id", "point_name", "level", "period", "covered", "expires_at", "buckets",
         "updated_at", "data",
     ]  # fmt: skip
-    gone = await db.fetchone("SELECT name FROM sqlite_master WHERE name = 'aggregate_coverage'")
-    assert gone is None  # migration 5: coverage lives in the blob rows
-    for table in ("timeseries_aggregations", "point_metadata"):
-        sql = await db.fetchone("SELECT sql FROM sqlite_master WHERE name = ?", (table,))
-        assert sql is not None and "WITHOUT ROWID" in sql[0]
+    # migration 5: coverage lives in the blob rows
+    assert not await table_exists(db, "aggregate_coverage")
+    if db.dialect == "sqlite":
+        for table in ("timeseries_aggregations", "point_metadata"):
+            sql = await db.fetchone("SELECT sql FROM sqlite_master WHERE name = ?", (table,))
+            assert sql is not None and "WITHOUT ROWID" in sql[0]
 
 
 async def test_job_status_and_block_tier_are_checked(db: Database) -> None:
@@ -155,40 +181,37 @@ async def test_edited_released_migration_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "a.db"
-    await (await Database.open(path)).close()
+    await (await open_test_db(path)).close()
     edited = Migration(2, MIGRATIONS[1].name, (*MIGRATIONS[1].statements, "SELECT 1"))
     changed = (MIGRATIONS[0], edited, *MIGRATIONS[2:])
     monkeypatch.setattr("acechart.storage.database.MIGRATIONS", changed)
     with pytest.raises(DatabaseError, match="must never be edited"):
-        await Database.open(path)
+        await open_test_db(path)
 
 
 async def test_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "a.db"
-    async with await Database.open(path) as db:
+    async with await open_test_db(path) as db:
         await db.execute(
             "INSERT INTO schema_version (version, name, checksum) VALUES (99, 'future', 'x')"
         )
     with pytest.raises(DatabaseError, match="newer"):
-        await Database.open(path)
+        await open_test_db(path)
 
 
 async def test_failed_migration_rolls_back_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "a.db"
-    await (await Database.open(path)).close()
+    await (await open_test_db(path)).close()
     broken = Migration(len(MIGRATIONS) + 1, "broken", ("CREATE TABLE half_done (x)", "NOT SQL"))
     monkeypatch.setattr("acechart.storage.database.MIGRATIONS", (*MIGRATIONS, broken))
     with pytest.raises(DatabaseError, match="syntax error"):
-        await Database.open(path)
-    with sync_connect(path) as conn:
-        version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-        assert version == len(MIGRATIONS)
-        assert (
-            conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone()
-            is None
-        )
+        await open_test_db(path)
+    monkeypatch.undo()
+    async with await open_test_db(path) as db:
+        assert await db.schema_version() == len(MIGRATIONS)
+        assert not await table_exists(db, "half_done")
 
 
 # --- transactions and the escape hatch --------------------------------------------
@@ -236,7 +259,7 @@ async def test_concurrent_transactions_do_not_interleave(db: Database) -> None:
 
 
 async def test_cancelled_transaction_leaves_the_database_usable(db: Database) -> None:
-    await db.execute("CREATE TABLE t (x)")
+    await db.execute("CREATE TABLE t (x INTEGER)")
     started = asyncio.Event()
 
     async def slow() -> None:
@@ -255,7 +278,7 @@ async def test_cancelled_transaction_leaves_the_database_usable(db: Database) ->
 
 
 async def test_close_is_idempotent_and_final(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "a.db")
+    db = await open_test_db(tmp_path / "a.db")
     await db.close()
     await db.close()
     with pytest.raises(DatabaseError, match="closed"):
@@ -333,11 +356,9 @@ async def test_read_aggregations_is_one_query(db: Database) -> None:
         1,
     )
     statements: list[str] = []
-    conn = db._conn
-    assert conn is not None
-    await conn.set_trace_callback(statements.append)
+    await db.set_trace(statements.append)
     got = await db.aggregates.read("s", points, "5min", T0, T0 + 31 * DAY_MS)
-    await conn.set_trace_callback(None)  # type: ignore[arg-type]
+    await db.set_trace(None)
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
     assert sum(len(a["ts"]) for a in got.arrays.values()) > 20 * 400
 
@@ -347,7 +368,7 @@ async def test_store_replaces_a_blob_whole(db: Database) -> None:
     await db.aggregates.store("s", [month_block("p", first)], 1)
     second = select(make_aggregates(2), np.arange(len(make_aggregates(2)["ts"])) % 2 == 0)
     await db.aggregates.store("s", [month_block("p", second)], 2)
-    row = await db.fetchone("SELECT COUNT(*), buckets, updated_at FROM aggregate_blocks")
+    row = await db.fetchone("SELECT COUNT(*), MAX(buckets), MAX(updated_at) FROM aggregate_blocks")
     assert row is not None and tuple(row) == (1, len(second["ts"]), 2)
     got = (await db.aggregates.read("s", ["p"], "1hr", 0, 2**62)).arrays["p"]
     assert_agg_equal(got, second)

@@ -23,6 +23,7 @@ from acechart.query import Query
 from acechart.storage.database import Database
 from acechart.storage.keys import block_key
 from acechart.storage.objects import ObjectStore
+from tests.backends import open_test_db
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, origin_settings
 
 HOUR = 3_600_000
@@ -59,7 +60,7 @@ class Rig:
 
 @pytest.fixture
 async def rig(sim: Sim, object_store: ObjectStore, tmp_path: Path) -> AsyncIterator[Rig]:
-    db = await Database.open(tmp_path / "acechart.db")
+    db = await open_test_db(tmp_path / "acechart.db")
     client = OriginClient(origin_settings(sim.url, origin_window_s=7 * 86_400))
     clock = [NOW_MS]
     blocks = BlockStore(object_store, db, horizon_ms=HORIZON, budget_bytes=1 << 30)
@@ -293,11 +294,9 @@ async def test_aggregates_of_many_points_are_stored_in_one_batch(rig: Rig) -> No
     start = NOW_MS - 40 * DAY - NOW_MS % DAY
     end = start + 3 * DAY  # inside one UTC month
     statements: list[str] = []
-    conn = rig.db._conn
-    assert conn is not None
-    await conn.set_trace_callback(statements.append)
+    await rig.db.set_trace(statements.append)
     first = await rig.query(points, start, end, interval="1hr")
-    await conn.set_trace_callback(None)  # type: ignore[arg-type]
+    await rig.db.set_trace(None)
     reads = [s for s in statements if s.lstrip().startswith("SELECT") and "aggregate_blocks" in s]
     inserts = [s for s in statements if s.lstrip().startswith("INSERT INTO aggregate_blocks")]
     # one lookup to split the query by tier, one to decide what is new (nothing to merge)
@@ -312,9 +311,9 @@ async def test_aggregates_of_many_points_are_stored_in_one_batch(rig: Rig) -> No
     writing = [t for t in transactions if any("aggregate_blocks" in s for s in t)]
     assert len(writing) == 1
     statements.clear()
-    await conn.set_trace_callback(statements.append)
+    await rig.db.set_trace(statements.append)
     again = await rig.query(points, start, end, interval="1hr")
-    await conn.set_trace_callback(None)  # type: ignore[arg-type]
+    await rig.db.set_trace(None)
     assert "D1" in again.provenance.sources and again.provenance.origin_requests == 0
     reads = [s for s in statements if s.lstrip().startswith("SELECT") and "aggregate_blocks" in s]
     assert len(reads) == 2  # coverage, then every blob of the query at once

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from acechart.times import format_time
 from tests.conftest import NOW_MS, SITE, Sim
-from tests.server_helpers import DAY, ClientFactory, start_service
+from tests.server_helpers import DAY, ClientFactory, start_service, unlabelled
 
 
 def metric(text: str, name: str) -> float:
@@ -21,7 +21,7 @@ async def test_a_jobs_fetches_are_counted_in_the_origin_metrics(
     aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path
 ) -> None:
     svc = await start_service(aiohttp_client, sim, tmp_path, job_poll_interval_s=0.05)
-    before = await (await svc.get("/metrics", token=None)).text()
+    before = unlabelled(await (await svc.get("/metrics", token=None)).text())
     points = list(sim.site.names[:3])
     body = {
         "siteId": SITE,
@@ -38,7 +38,7 @@ async def test_a_jobs_fetches_are_counted_in_the_origin_metrics(
             break
         await asyncio.sleep(0.05)
     assert status["status"] == "completed", status
-    after = await (await svc.get("/metrics", token=None)).text()
+    after = unlabelled(await (await svc.get("/metrics", token=None)).text())
     for name in (
         "acechart_origin_requests_total",
         "acechart_origin_samples_total",

@@ -26,7 +26,7 @@ from acechart.server.keys import JOBS, RUNTIME
 from acechart.times import format_time
 from tests.conftest import NOW_MS, TOKEN, Sim, origin_settings
 from tests.jobs_support import FAST, Stack, StackFactory, encode_whole, finish, query
-from tests.server_helpers import ClientFactory
+from tests.server_helpers import ClientFactory, unlabelled
 
 OWNER = {"X-ACE-Token": TOKEN}
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -383,7 +383,7 @@ async def test_metrics_come_from_the_queue(
     stack = await stacks.open(job_workers=0)
     client = await client_for(stack, aiohttp_client)
     await client.post("/api/jobs", json=post_body(stack), headers=OWNER)
-    text = await (await client.get("/metrics")).text()
+    text = unlabelled(await (await client.get("/metrics")).text())
     assert 'acechart_jobs{status="pending"} 1.0' in text
     assert "acechart_queue_depth 1.0" in text
 
@@ -392,7 +392,7 @@ async def test_metrics_come_from_the_queue(
         return QueueStats(counts, int(stack.jobs.clock()) - 90, 12.5)
 
     monkeypatch.setattr(stack.jobs.queue, "stats", stats)
-    text = await (await client.get("/metrics")).text()
+    text = unlabelled(await (await client.get("/metrics")).text())
     for line in (
         'acechart_jobs{status="pending"} 4.0',
         'acechart_jobs{status="completed"} 7.0',

@@ -27,9 +27,9 @@ from acechart.jobs.model import JobError
 from acechart.jobs.queue import STATUSES, SqliteJobQueue
 from acechart.query import Query
 from acechart.simulator.faults import RequestRecord
-from acechart.storage.database import Database
 from acechart.storage.objects import CorruptObject
 from acechart.wire import Representation, series_item
+from tests.backends import open_test_db
 from tests.conftest import SITE, TOKEN
 from tests.jobs_support import (
     StackFactory,
@@ -236,7 +236,7 @@ async def test_restart_mid_job_finishes_it(stacks: StackFactory) -> None:
     assert 0 < running.progress < 100
     await stacks.close(stack)  # shutdown mid-run: the job goes back to the queue
 
-    db = await Database.open(stacks.data_dir / "acechart.db")
+    db = await open_test_db(stacks.data_dir / "acechart.db")
     row = await db.fetchone("SELECT status, attempts FROM queue_jobs WHERE job_id = ?", (job.id,))
     await db.close()
     assert row is not None and tuple(row) == ("pending", 0)

@@ -13,7 +13,7 @@ from aiohttp import web
 from acechart.server import create_app
 from acechart.server.keys import CATALOG, RUNTIME
 from tests.conftest import NOW_MS, SITE, Sim
-from tests.server_helpers import DAY, ClientFactory, Service, query, start_service
+from tests.server_helpers import DAY, ClientFactory, Service, query, start_service, unlabelled
 
 
 @pytest.fixture
@@ -126,9 +126,13 @@ async def test_health_and_readiness(svc: Service) -> None:
     assert await (await svc.get("/healthz", token=None)).json() == {"status": "ok"}
     ready = await svc.get("/readyz", token=None)
     assert ready.status == 200
+    checks = {"database": "ok", "objectStore": "ok", "origin": "ok"}
+    if svc.settings.redis_url:
+        checks["redis"] = "ok"  # every configured backend is checked
     assert await ready.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "objectStore": "ok", "origin": "ok"},
+        "checks": checks,
+        "instance": svc.settings.instance_id,
     }
     svc.sim.faults.configure(error_rate=1.0, path_contains="/sites")
     down = await svc.get("/readyz", token=None)
@@ -138,6 +142,17 @@ async def test_health_and_readiness(svc: Service) -> None:
     assert body["checks"]["database"] == "ok"
 
 
+async def test_metrics_label_every_sample_with_the_instance(
+    aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path
+) -> None:
+    svc = await start_service(aiohttp_client, sim, tmp_path, instance_id='node "a"')
+    text = await (await svc.get("/metrics", token=None)).text()
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert len(samples) > 20
+    assert all(line.count('instance_id="node \\"a\\""') == 1 for line in samples)
+    assert 'acechart_queue_depth{instance_id="node \\"a\\""} 0.0' in samples
+
+
 async def test_metrics_count_the_seeds_dimensions(svc: Service) -> None:
     pts = [p for p in svc.sim.site.names[:2]]
     params = query(pts, NOW_MS - 10 * DAY, NOW_MS - 9 * DAY)
@@ -145,7 +160,7 @@ async def test_metrics_count_the_seeds_dimensions(svc: Service) -> None:
     await svc.get("/api/timeseries", params)
     await svc.get("/api/timeseries", {**params, "format": "msgpack"})
     await svc.get("/api/timeseries", bad(interval="2min"))
-    text = await (await svc.get("/metrics", token=None)).text()
+    text = unlabelled(await (await svc.get("/metrics", token=None)).text())
     for line in (
         'acechart_requests_total{endpoint="timeseries",status="200"} 3.0',
         'acechart_requests_total{endpoint="timeseries",status="400"} 1.0',

@@ -23,7 +23,9 @@ from acechart.origin.client import OriginClient
 from acechart.settings import Settings
 from acechart.storage.database import Database
 from acechart.storage.local import LocalObjectStore
+from acechart.storage.locks import FetchLocks
 from acechart.storage.objects import ObjectStore
+from acechart.storage.redis_client import SharedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,19 @@ async def open_object_store(settings: Settings) -> ObjectStore:
     return await LocalObjectStore(Path(settings.data_dir) / "objects").open()
 
 
+async def open_database(settings: Settings) -> Database:
+    """The shared PostgreSQL database when `database_url` is set, else the SQLite file."""
+    if settings.database_url:
+        from acechart.storage.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open_url(
+            settings.database_url, pool_size=settings.database_pool_size
+        )
+    return await Database.open(
+        Path(settings.data_dir) / "acechart.db", busy_timeout_ms=settings.db_busy_timeout_ms
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -52,6 +67,8 @@ class Runtime:
     origin: OriginClient
     engine: Engine
     catalog: PointCatalog
+    redis: SharedRedis | None = None
+    """The shared Redis when `redis_url` is set (jobs, rate limits, fetch locks use it)."""
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -61,11 +78,16 @@ class Runtime:
         With `sweep`, a background task deletes expired blocks and aggregates and
         enforces the block budget every `sweep_interval_s`.
         """
-        db = await Database.open(
-            Path(settings.data_dir) / "acechart.db", busy_timeout_ms=settings.db_busy_timeout_ms
-        )
+        db = await open_database(settings)
+        redis: SharedRedis | None = None
         try:
             store = await open_object_store(settings)
+            if settings.redis_url:
+                try:
+                    redis = await SharedRedis.open(settings.redis_url, settings.redis_prefix)
+                except BaseException:
+                    await store.close()
+                    raise
         except BaseException:
             await db.close()
             raise
@@ -84,8 +106,11 @@ class Runtime:
             policy=FetchPolicy.from_settings(settings),
             reset_threshold=settings.meter_reset_threshold,
             stat_lookback_ms=settings.stat_lookback_s * 1000,
+            locks=None
+            if redis is None
+            else FetchLocks(redis, settings.instance_id, lease_s=settings.fetch_lock_lease_s),
         )
-        runtime = cls(settings, db, store, origin, engine, catalog)
+        runtime = cls(settings, db, store, origin, engine, catalog, redis)
         if sweep:
             runtime._sweeper = asyncio.create_task(runtime._sweep_forever())
         return runtime
@@ -118,6 +143,8 @@ class Runtime:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.db.close)
+            if self.redis is not None:
+                stack.push_async_callback(self.redis.close)
             stack.push_async_callback(self.store.close)
             stack.push_async_callback(self.origin.close)
             # Run first (the stack unwinds last in, first out): nothing in flight may

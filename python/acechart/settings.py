@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import math
 import os
+import socket
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -144,6 +145,33 @@ class Settings:
 
     db_busy_timeout_ms: int = 5000
     """How long a SQLite statement waits for a lock held by another process."""
+
+    database_url: str = ""
+    """`postgresql://user:password@host:port/db`: keep the tables in that shared PostgreSQL
+    database (every instance of a scaled-out deployment names the same one); empty: the
+    SQLite file `{data_dir}/acechart.db`."""
+
+    database_pool_size: int = 10
+    """Most connections one instance keeps open to PostgreSQL (unused with SQLite)."""
+
+    redis_url: str = ""
+    """`redis://host:port/db`: run jobs (Redis Streams), rate limits and the cross-instance
+    lock on origin fetches through that shared Redis; empty: all three in this process."""
+
+    redis_prefix: str = "acechart:"
+    """Prefix of every Redis key acechart writes, so deployments may share one Redis."""
+
+    instance_id: str = ""
+    """This instance's name in `/metrics` labels, job workers and lock owners; empty: the
+    host name and process id (`host-1234`)."""
+
+    job_visibility_timeout_s: float = 30.0
+    """With Redis: a running job whose instance has not written a heartbeat for this long is
+    taken over by another instance (XAUTOCLAIM)."""
+
+    fetch_lock_lease_s: float = 30.0
+    """With Redis: lease of the cross-instance lock on one origin fetch; renewed while the
+    fetch runs, so it lapses this long after its holder dies and another instance retries."""
 
     object_store: str = "local"
     """Where blocks and exports live: `local` (under data_dir) or `s3` (any S3-compatible store)."""
@@ -360,6 +388,8 @@ class Settings:
         if not self.data_dir:
             # Never a directory in whatever the working directory happens to be.
             object.__setattr__(self, "data_dir", platformdirs.user_cache_dir("acechart"))
+        if not self.instance_id:
+            object.__setattr__(self, "instance_id", f"{socket.gethostname()}-{os.getpid()}")
         for check in _CHECKS:
             check(self)
 
@@ -487,6 +517,25 @@ def _check_urls_and_sizes(s: Settings) -> None:
             f"ACECHART_OBJECT_STORE must be local or s3, got {s.object_store!r}",
             setting="ACECHART_OBJECT_STORE",
         )
+    if s.database_url and not s.database_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "ACECHART_DATABASE_URL must start with postgresql:// (or be empty for SQLite),"
+            f" got a {s.database_url.split(':', 1)[0]!r} URL",
+            setting="ACECHART_DATABASE_URL",
+        )
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            "ACECHART_REDIS_URL must start with redis://, rediss:// or unix://"
+            f" (or be empty), got a {s.redis_url.split(':', 1)[0]!r} URL",
+            setting="ACECHART_REDIS_URL",
+        )
+    if s.redis_url and not s.job_token_key:
+        raise ConfigError(
+            "ACECHART_REDIS_URL is set (instances share jobs and limits), so"
+            " ACECHART_JOB_TOKEN_KEY must be set too, the same on every instance:"
+            " each must read the jobs and tokens the others stored",
+            setting="ACECHART_JOB_TOKEN_KEY",
+        )
     if s.s3_addressing_style not in ("path", "virtual"):
         raise ConfigError(
             f"ACECHART_S3_ADDRESSING_STYLE must be path or virtual, got {s.s3_addressing_style!r}",
@@ -579,6 +628,9 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "origin_retry_base_s",
         "origin_retry_cap_s",
         "db_busy_timeout_ms",
+        "database_pool_size",
+        "job_visibility_timeout_s",
+        "fetch_lock_lease_s",
         "freshness_horizon_s",
         "block_budget_bytes",
         "sweep_interval_s",

@@ -40,13 +40,14 @@ from acechart._core import (
 from acechart.buckets import SITE, BucketPlan
 from acechart.cache import intervals as iv
 from acechart.cache.aggregates import LEVELS, AggregateStore, RawPoint
-from acechart.cache.blocks import BlockStore
+from acechart.cache.blocks import BlockStore, CachedPoint
 from acechart.cache.catalog import PointCatalog
 from acechart.engine.fetch import Columns, FetchEstimate, FetchPolicy, GapFetcher
 from acechart.errors import OriginMisconfigured, OriginTimeout, OriginUnavailable
 from acechart.origin.client import OriginClient, ProgressCallback
 from acechart.query import RAW_STATS, Query
 from acechart.result import Aggregates, Provenance, Result, Series
+from acechart.storage.locks import FetchLocks
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +129,11 @@ class Engine:
         clock: Callable[[], int] = now_ms,
         reset_threshold: float = 0.0,
         stat_lookback_ms: int = 86_400_000,
+        locks: FetchLocks | None = None,
     ) -> None:
         self.blocks = blocks
+        self.locks = locks
+        """Cross-instance locks on origin fetches (with Redis); None: this process only."""
         self.aggregates = aggregates
         self.origin = origin
         self.catalog = catalog
@@ -257,7 +261,6 @@ class Engine:
         now = self.clock()
         prov = Provenance()
         start, end = self.raw_range(query)
-        plan = None if query.interval == "raw" else query.buckets
         level = self._level(query)
 
         from_db: dict[str, Aggregates] = {}
@@ -275,6 +278,45 @@ class Engine:
         if prov.blocks_read:
             prov.sources.add("R2")
         gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
+        if self.locks is None or not any(gaps.values()):
+            return await self._complete(
+                query, token, progress, partial, now, prov, from_db, reads, gaps
+            )
+        name = self.locks.key_of(query.site, sorted((p, tuple(g)) for p, g in gaps.items() if g))
+        async with self.locks.hold(name) as waited:
+            if waited:
+                # Another instance fetched these gaps meanwhile: its blocks are ours now.
+                reads = await self.blocks.read(query.site, raw_points, start, end, now)
+                prov.blocks_read = sum(r.blocks for r in reads.values())
+                prov.corrupt_blocks = sum(r.corrupt for r in reads.values())
+                if prov.blocks_read:
+                    prov.sources.add("R2")
+                gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
+            # The blocks are written before the lock is let go, so a waiter finds them.
+            return await self._complete(
+                query, token, progress, partial, now, prov, from_db, reads, gaps
+            )
+
+    async def _complete(
+        self,
+        query: Query,
+        token: str,
+        progress: ProgressCallback | None,
+        partial: PartialPolicy | None,
+        now: int,
+        prov: Provenance,
+        from_db: dict[str, Aggregates],
+        reads: dict[str, CachedPoint],
+        gaps: dict[str, list[iv.Interval]],
+    ) -> Result:
+        """Fetch the gaps, merge them with what the tiers held, store what is new.
+
+        `reads` is emptied once merged, so the cached arrays go as soon as they are joined.
+        """
+        start, end = self.raw_range(query)
+        plan = None if query.interval == "raw" else query.buckets
+        level = self._level(query)
+        raw_points = list(reads)
         missing: dict[str, list[iv.Interval]] = {}
         if partial is not None and _cached_share(query, gaps, start, end, now) >= partial.min_share:
             try:
@@ -306,7 +348,7 @@ class Engine:
             merged[point] = ts, values
             if level is not None and not prov.incomplete:
                 to_store[point] = (ts, values, iv.union(cached.covered, gaps[point]))
-        del reads
+        reads.clear()
         fine: dict[str, Aggregates] = {}
         if plan is not None and query.stat not in RAW_STATS and merged:
             # Every point's fine buckets in one call: the GIL released once, the points on

@@ -23,14 +23,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, get_args, runtime_checkable
 
 from acechart.jobs.model import PRIORITIES, Job, JobError, JobRequest, JobStatus
-from acechart.storage.database import Database
+from acechart.storage.database import Database, Row
 
 __all__ = ["STATUSES", "JobQueue", "QueueStats", "SqliteJobQueue"]
 
@@ -469,7 +468,7 @@ class SqliteJobQueue:
         return None if row is None else _job_from_row(row)
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
+def _job_from_row(row: Row) -> Job:
     error = None
     if row["error_code"] is not None:
         error = JobError(

@@ -31,6 +31,7 @@ from acechart.errors import BadRequest, JobNotFound, JobResultUnavailable
 from acechart.jobs.export import convert, drop_outputs
 from acechart.jobs.model import Job, JobRequest
 from acechart.jobs.queue import JobQueue, SqliteJobQueue
+from acechart.jobs.redis_queue import RedisJobQueue
 from acechart.jobs.tokens import WEBHOOK_KEY_FILE, TokenVault, stored_key
 from acechart.jobs.webhook import Notifier, Resolve, WebhookPolicy, WebhookRefused
 from acechart.jobs.worker import Workers
@@ -38,6 +39,7 @@ from acechart.query import Query
 from acechart.settings import Settings
 from acechart.storage.database import Database
 from acechart.storage.objects import ObjectInfo, ObjectNotFound, ObjectStore
+from acechart.storage.redis_client import SharedRedis
 from acechart.wire import Representation
 
 __all__ = ["JobService"]
@@ -67,6 +69,7 @@ class JobService:
         settings: Settings,
         *,
         queue: JobQueue | None = None,
+        redis: SharedRedis | None = None,
         vault: TokenVault | None = None,
         clock: Callable[[], float] = time.time,
         resolve: Resolve | None = None,
@@ -77,9 +80,23 @@ class JobService:
         self.db = db
         self.settings = s
         self.clock = clock
-        self.queue: JobQueue = queue or SqliteJobQueue(
-            db, result_ttl_s=s.job_result_ttl_s, poll_s=s.job_poll_interval_s, clock=clock
-        )
+        if queue is not None:
+            self.queue: JobQueue = queue
+        elif redis is not None:
+            # Shared: rows in the shared database, delivery through Redis Streams.
+            self.queue = RedisJobQueue(
+                db,
+                redis,
+                consumer=s.instance_id,
+                result_ttl_s=s.job_result_ttl_s,
+                poll_s=s.job_poll_interval_s,
+                visibility_s=s.job_visibility_timeout_s,
+                clock=clock,
+            )
+        else:
+            self.queue = SqliteJobQueue(
+                db, result_ttl_s=s.job_result_ttl_s, poll_s=s.job_poll_interval_s, clock=clock
+            )
         self.vault = vault or TokenVault.from_settings(s.job_token_key, s.data_dir)
         self.notifier = Notifier(
             # Signed always: a configured key, else one generated once beside the database.

@@ -323,11 +323,13 @@ class Workers:
     async def _report(self, run: Run) -> None:
         """Write progress while the run lasts, and notice a cancellation made elsewhere."""
         interval = self.settings.job_progress_interval_s
+        # Well inside the visibility timeout, or another instance would take the job over.
+        beat_s = min(_HEARTBEAT_S, self.settings.job_visibility_timeout_s / 3)
         written = time.monotonic()
         while True:
             await asyncio.sleep(interval)
             percent = int(run.progress.percent)
-            if percent == run.reported and time.monotonic() - written < _HEARTBEAT_S:
+            if percent == run.reported and time.monotonic() - written < beat_s:
                 continue
             try:
                 cancel = await self.queue.heartbeat(run.job.id, percent, run.progress.remaining_s())

@@ -52,7 +52,7 @@ from acechart.server.openapi import build_document
 from acechart.server.paging import WindowCache
 from acechart.server.params import json_body_guard
 from acechart.server.pipeline import PARSED_ENTRIES
-from acechart.server.ratelimit import RateLimiter
+from acechart.server.ratelimit import RateLimiter, RedisRateLimiter
 from acechart.server.requestlog import request_log
 from acechart.server.routes import add_routes
 from acechart.server.runner import handler_args
@@ -78,7 +78,7 @@ def create_app(
     middlewares.append(json_body_guard)
     app = web.Application(middlewares=middlewares, handler_args=handler_args(settings))
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(settings.instance_id)
     app[EDGE] = EdgeCache(settings.edge_cache_bytes)
     app[LIMITER] = RateLimiter(settings.rate_limit_per_minute)
     app[BACKGROUND] = Background()
@@ -106,6 +106,11 @@ def _runtime_context(given: Runtime | None) -> CleanupContext:
             checks_per_s=settings.auth_checks_per_s,
             unconfirmed_per_minute=settings.auth_unconfirmed_per_minute,
         )
+        if runtime.redis is not None:
+            # One limit for every instance: the buckets live in the shared Redis.
+            app[LIMITER] = RedisRateLimiter(
+                settings.rate_limit_per_minute, runtime.redis, settings.job_token_key or ""
+            )
         app[CATALOG] = runtime.catalog
         app[SITES] = SiteDirectory(
             runtime.origin,
@@ -142,7 +147,7 @@ def _jobs_context(given: JobService | None) -> CleanupContext:
         else:
             runtime = app[RUNTIME]
             jobs = await JobService.open(
-                runtime.engine, runtime.store, runtime.db, runtime.settings
+                runtime.engine, runtime.store, runtime.db, runtime.settings, redis=runtime.redis
             )
         app[JOBS] = jobs
         try:

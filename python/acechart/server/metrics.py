@@ -143,7 +143,10 @@ def error_type(status: int) -> str | None:
 class Metrics:
     """Every metric of the service; handlers call the `record_*` helpers."""
 
-    def __init__(self) -> None:
+    def __init__(self, instance_id: str = "") -> None:
+        self.instance_id = instance_id
+        """Added as the `instance_id` label of every sample, so N instances behind one
+        balancer stay apart in the scraper (whatever it calls its own `instance`)."""
         r = self.registry = CollectorRegistry(auto_describe=True)
         # requests
         self.requests = FastCounter(
@@ -327,4 +330,27 @@ class Metrics:
             self.cache_latency.labels(prov.cache_source.lower()).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        if not self.instance_id:
+            return text
+        return _labelled(text, self.instance_id)
+
+
+def _labelled(text: bytes, instance_id: str) -> bytes:
+    """The exposition with `instance_id="..."` first among every sample's labels."""
+    escaped = instance_id.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    label = f'instance_id="{escaped}"'.encode()
+    out: list[bytes] = []
+    for line in text.split(b"\n"):
+        if not line or line.startswith(b"#"):
+            out.append(line)
+            continue
+        brace, space = line.find(b"{"), line.find(b" ")
+        if brace != -1 and (space == -1 or brace < space):
+            rest = line[brace + 1 :]
+            out.append(
+                line[: brace + 1] + label + (b"," if not rest.startswith(b"}") else b"") + rest
+            )
+        else:
+            out.append(line[:space] + b"{" + label + b"}" + line[space:])
+    return b"\n".join(out)

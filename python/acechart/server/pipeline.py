@@ -200,7 +200,7 @@ class _Computed:
     """Set for a partial answer (the origin failed): such an entry is not kept."""
 
 
-def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
+async def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
     """(token, fingerprint) of the caller, after its rate limit for `endpoint` (unless
     `limited` is false: a request that is part of one already counted).
 
@@ -213,13 +213,13 @@ def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tu
     # Whatever this request asks the origin about its token counts against its client.
     CLIENT.set(client_address(request, trusted_networks(app[SETTINGS].server_trusted_proxies)))
     if limited:
-        app[LIMITER].check(fingerprint, endpoint)
+        await app[LIMITER].acquire(fingerprint, endpoint, token)
     return token, fingerprint
 
 
 async def authorize(request: web.Request, endpoint: str, site: str, *, limited: bool = True) -> str:
     """The caller's token, after the rate limit and the origin's word on the site."""
-    token, fingerprint = identify(request, endpoint, limited=limited)
+    token, fingerprint = await identify(request, endpoint, limited=limited)
     await request.app[ACCESS].check(token, site, fingerprint, client=CLIENT.get())
     return token
 
@@ -255,7 +255,7 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
     info.format = data.representation.format
     deadline = app[SETTINGS].request_deadline_s
     ends_at = asyncio.get_running_loop().time() + deadline
-    token, fingerprint = identify(request, data.endpoint)
+    token, fingerprint = await identify(request, data.endpoint)
     access = app[ACCESS]
     if not access.confirmed(fingerprint, q.site):
         # The token's check may wait on the origin: it counts against the deadline.

@@ -33,9 +33,9 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import aiosqlite
 
@@ -48,7 +48,7 @@ from acechart.storage.records import (
     PointRecord,
 )
 
-__all__ = ["MIN_SQLITE_VERSION", "Database", "DatabaseError", "Transaction"]
+__all__ = ["MIN_SQLITE_VERSION", "NO_LIMIT", "Database", "DatabaseError", "Row", "Transaction"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,19 @@ logger = logging.getLogger(__name__)
 MIN_SQLITE_VERSION = (3, 38, 0)
 
 Params = Sequence[Any] | Mapping[str, Any]
+
+#: `LIMIT ?` meaning "no limit" on both backends (SQLite's -1 is an error in PostgreSQL).
+NO_LIMIT = 2**62
+
+
+class Row(Protocol):
+    """A result row addressable by column name or index: a `sqlite3.Row` or an `asyncpg.Record`."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class DatabaseError(StorageError):
@@ -83,13 +96,13 @@ class Transaction:
         async with self._conn.executemany(sql, rows) as cur:
             return cur.rowcount
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """All result rows, addressable by column name or index."""
         async with self._conn.execute(sql, params) as cur:
             cur.row_factory = sqlite3.Row
             return list(await cur.fetchall())
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first result row, or None."""
         async with self._conn.execute(sql, params) as cur:
             cur.row_factory = sqlite3.Row
@@ -104,7 +117,15 @@ class Transaction:
 
 
 class Database:
-    """The SQLite database of one acechart instance. Open with `await Database.open(path)`."""
+    """The SQLite database of one acechart instance. Open with `await Database.open(path)`.
+
+    `PostgresDatabase` (storage/postgres.py) is the shared backend: it overrides the
+    connection primitives (`transaction`, `execute`, `fetch*`, open/close, migrate)
+    and every typed operation below runs on it unchanged.
+    """
+
+    dialect: ClassVar[str] = "sqlite"
+    """`sqlite` or `postgresql`: which SQL a caller with a dialect-specific statement sends."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         """Use `Database.open`; this only wraps an already configured connection."""
@@ -196,12 +217,12 @@ class Database:
         async with self.transaction() as tx:
             return await tx.executemany(sql, rows)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """All rows of one query, addressable by column name or index."""
         async with self._locked("fetchall") as conn:
             return await Transaction(conn).fetchall(sql, params)
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of one query, or None."""
         async with self._locked("fetchone") as conn:
             return await Transaction(conn).fetchone(sql, params)
@@ -210,6 +231,20 @@ class Database:
         """Rows as plain tuples (cheaper than `sqlite3.Row` for bulk conversions)."""
         async with self._locked("fetch") as conn:
             return await Transaction(conn)._tuples(sql, params)
+
+    async def set_trace(self, callback: Callable[[str], object] | None) -> None:
+        """Call `callback` with every statement run from now on (None: stop); for tests
+        and debugging. Each row of an `executemany` counts as one statement."""
+        async with self._locked("set_trace") as conn:
+            await conn.set_trace_callback(callback)  # type: ignore[arg-type]
+
+    async def size_bytes(self) -> int:
+        """Bytes the database takes: the file with its WAL (recent writes until a checkpoint)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += (await asyncio.to_thread(os.stat, f"{self.path}{suffix}")).st_size
+        return total
 
     async def schema_version(self) -> int:
         """The highest migration applied to this file."""
@@ -237,12 +272,11 @@ class Database:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        async with self._locked("get_block_meta") as conn:
-            rows = await Transaction(conn)._tuples(
-                f"SELECT {tables.BLOCK_COLUMNS} FROM cache_metadata"
-                " WHERE cache_key IN (SELECT value FROM json_each(?))",
-                (json.dumps(wanted),),
-            )
+        rows = await self.fetch_tuples(
+            f"SELECT {tables.BLOCK_COLUMNS} FROM cache_metadata"
+            " WHERE cache_key IN (SELECT value FROM json_each(?))",
+            (json.dumps(wanted),),
+        )
         return {meta.key: meta for meta in await self._blocks_of(rows)}
 
     async def touch_blocks(self, keys: Iterable[str], *, now: int | None = None) -> int:
@@ -264,7 +298,7 @@ class Database:
             f"SELECT {tables.BLOCK_COLUMNS} FROM cache_metadata"
             " WHERE point_name IS NOT NULL AND expires_at <= ?"
             " ORDER BY expires_at, cache_key LIMIT ?",
-            (_now(now), -1 if limit is None else limit),
+            (_now(now), NO_LIMIT if limit is None else limit),
         )
 
     async def lru_blocks_over_budget(self, budget_bytes: int) -> list[BlockMeta]:
@@ -280,7 +314,7 @@ class Database:
             "  ORDER BY last_accessed DESC, cache_key DESC"
             "  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS kept_bytes"
             " FROM cache_metadata WHERE point_name IS NOT NULL"
-            ") WHERE kept_bytes > ? ORDER BY last_accessed, cache_key",
+            ") AS ranked WHERE kept_bytes > ? ORDER BY last_accessed, cache_key",
             (budget_bytes,),
         )
 
@@ -356,13 +390,12 @@ class Database:
         if tag is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(marker_tags) WHERE value = ?)")
             params.append(tag)
-        params += [-1 if limit is None else limit, offset]
-        async with self._locked("points") as conn:
-            rows = await Transaction(conn)._tuples(
-                f"SELECT {tables.POINT_COLUMNS} FROM point_metadata WHERE {' AND '.join(where)}"
-                " ORDER BY point_name LIMIT ? OFFSET ?",
-                params,
-            )
+        params += [NO_LIMIT if limit is None else limit, offset]
+        rows = await self.fetch_tuples(
+            f"SELECT {tables.POINT_COLUMNS} FROM point_metadata WHERE {' AND '.join(where)}"
+            " ORDER BY point_name LIMIT ? OFFSET ?",
+            params,
+        )
         return [tables.point_from_row(row) for row in rows]
 
     async def points_updated_at(self, site: str) -> int | None:
@@ -412,8 +445,7 @@ class Database:
     async def _migrate(self) -> None:
         """Apply missing migrations, each in its own transaction with its version row."""
         latest = MIGRATIONS[-1].version
-        async with self._locked("migrate") as conn:
-            await conn.execute(_SCHEMA_VERSION_TABLE)
+        await self.execute(_SCHEMA_VERSION_TABLE)
         for migration in MIGRATIONS:
             async with self.transaction() as tx:
                 newest = await tx.fetchone("SELECT MAX(version) FROM schema_version")
@@ -428,7 +460,7 @@ class Database:
                     "SELECT checksum FROM schema_version WHERE version = ?", (migration.version,)
                 )
                 if applied is None:
-                    await _apply(tx, migration)
+                    await _apply(tx, migration, self.dialect)
                     logger.info(
                         "%s: applied migration %d (%s)",
                         self.path,
@@ -444,9 +476,7 @@ class Database:
                     )
 
     async def _block_query(self, sql: str, params: Params) -> list[BlockMeta]:
-        async with self._locked("block query") as conn:
-            rows = await Transaction(conn)._tuples(sql, params)
-        return await self._blocks_of(rows)
+        return await self._blocks_of(await self.fetch_tuples(sql, params))
 
     async def _blocks_of(self, rows: Sequence[tuple[Any, ...]]) -> list[BlockMeta]:
         """The rows as `BlockMeta`, dropping (and deleting) any that describe no block.
@@ -469,8 +499,8 @@ class Database:
         return metas
 
 
-async def _apply(tx: Transaction, migration: Migration) -> None:
-    for statement in migration.statements:
+async def _apply(tx: Transaction, migration: Migration, dialect: str) -> None:
+    for statement in migration.statements_for(dialect):
         await tx.execute(statement)
     await tx.execute(
         "INSERT INTO schema_version (version, name, checksum) VALUES (?, ?, ?)",

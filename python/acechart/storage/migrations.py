@@ -1,4 +1,4 @@
-"""Versioned schema migrations of the SQLite database.
+"""Versioned schema migrations of the database (SQLite, and PostgreSQL through `dialect.py`).
 
 Each migration has a number, a name and its statements. `Database.open` applies
 the ones a file lacks, each in its own transaction together with its row in
@@ -33,6 +33,16 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
+    postgres: tuple[tuple[int, str], ...] = ()
+    """PostgreSQL variants of statements the dialect rewrite cannot express, by index.
+    Outside the checksum: the SQLite statements are the migration's identity."""
+
+    def statements_for(self, dialect: str) -> tuple[str, ...]:
+        """The statements to run on `dialect` (`sqlite` or `postgresql`)."""
+        if dialect == "sqlite" or not self.postgres:
+            return self.statements
+        replaced = dict(self.postgres)
+        return tuple(replaced.get(i, s) for i, s in enumerate(self.statements))
 
     @property
     def checksum(self) -> str:
@@ -427,6 +437,20 @@ _JOB_SUBSCRIBERS = Migration(
         WHERE json_valid(request_json)
           AND json_extract(request_json, '$.metadata.notifyUrl') IS NOT NULL
         """,
+    ),
+    # PostgreSQL 15 has no json_valid; a PostgreSQL database is created by acechart
+    # versions that always write request_json as JSON.
+    postgres=(
+        (
+            1,
+            """
+            INSERT INTO job_subscribers (job_id, notify_url)
+            SELECT job_id, CAST(request_json AS json) #>> '{metadata,notifyUrl}' FROM queue_jobs
+            WHERE request_json IS NOT NULL
+              AND CAST(request_json AS json) #>> '{metadata,notifyUrl}' IS NOT NULL
+            ON CONFLICT DO NOTHING
+            """,
+        ),
     ),
 )
 

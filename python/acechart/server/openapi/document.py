@@ -528,7 +528,12 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "checks": {
                     "type": "object",
                     "additionalProperties": {"type": "string"},
-                    "description": "database, objectStore, origin: `ok` or `error: ...`",
+                    "description": "database, objectStore, origin, and redis when one is"
+                    " configured: `ok` or `error: ...`",
+                },
+                "instance": {
+                    "type": "string",
+                    "description": "The answering instance (ACECHART_INSTANCE_ID)",
                 },
             },
         },

@@ -47,7 +47,7 @@ async def _body(request: web.Request) -> Any:
 
 
 async def create(request: web.Request) -> web.Response:
-    token, _ = identify(request, "charts")
+    token, _ = await identify(request, "charts")
     service = request.app[CHARTS]
     chart = await service.create(await _body(request), token)
     request[INFO].site = chart.site_id
@@ -60,7 +60,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def list_charts(request: web.Request) -> web.Response:
-    token, _ = identify(request, "charts")
+    token, _ = await identify(request, "charts")
     params = Params.of(request)
     scope = params.get("scope", "own").strip() or "own"
     if scope not in ("own", "public"):
@@ -110,7 +110,7 @@ async def list_charts(request: web.Request) -> web.Response:
 
 
 async def get(request: web.Request) -> web.Response:
-    token, _ = identify(request, "chart")
+    token, _ = await identify(request, "chart")
     service = request.app[CHARTS]
     chart_id = request.match_info["chart_id"]
     # A HEAD shows nothing of the chart to anyone: it is not a view.
@@ -123,7 +123,7 @@ async def get(request: web.Request) -> web.Response:
 
 
 async def _change(request: web.Request, *, partial: bool) -> web.Response:
-    token, _ = identify(request, "chart-update")
+    token, _ = await identify(request, "chart-update")
     service = request.app[CHARTS]
     chart = await service.update(
         request.match_info["chart_id"], await _body(request), token, partial=partial
@@ -141,13 +141,13 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    token, _ = identify(request, "chart-update")
+    token, _ = await identify(request, "chart-update")
     await request.app[CHARTS].delete(request.match_info["chart_id"], token)
     return web.Response(status=204, headers=_NO_STORE)
 
 
 async def thumbnail(request: web.Request) -> web.Response:
-    token, _ = identify(request, "chart-thumbnail")
+    token, _ = await identify(request, "chart-thumbnail")
     service = request.app[CHARTS]
     thumb = await service.thumbnail(request.match_info["chart_id"], token)
     info = request[INFO]

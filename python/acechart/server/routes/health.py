@@ -1,10 +1,12 @@
 """GET /healthz (the process answers), GET /readyz (its dependencies answer too), and
 GET /api/health, the old Worker's status route (`{"status": "ok", "version": ..}`).
 
-Readiness checks the database (a query), the object store (a HEAD of a probe
-key, which also proves S3 credentials), and that the origin answers HTTP at
-all: a 401 from `/sites` without a token counts as reachable, a 5xx or no
-answer does not.
+Readiness checks the database (a query: the SQLite file, or the shared
+PostgreSQL), the object store (a HEAD of a probe key, which also proves S3
+credentials), the shared Redis when one is configured (a PING), and that the
+origin answers HTTP at all: a 401 from `/sites` without a token counts as
+reachable, a 5xx or no answer does not. The report names the instance, so a
+balancer's health log says which one is down.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ async def readyz(request: web.Request) -> web.Response:
         "objectStore": object_store,
         "origin": origin,
     }
+    if runtime.redis is not None:
+        checks["redis"] = runtime.redis.ping
     results = await asyncio.gather(
         *(asyncio.wait_for(check(), CHECK_TIMEOUT_S) for check in checks.values()),
         return_exceptions=True,
@@ -70,7 +74,11 @@ async def readyz(request: web.Request) -> web.Response:
     }
     ready = all(v == "ok" for v in report.values())
     return web.json_response(
-        {"status": "ready" if ready else "unavailable", "checks": report},
+        {
+            "status": "ready" if ready else "unavailable",
+            "checks": report,
+            "instance": request.app[SETTINGS].instance_id,
+        },
         status=200 if ready else 503,
         headers={"Cache-Control": "no-store"},
     )

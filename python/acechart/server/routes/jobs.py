@@ -65,7 +65,7 @@ async def submit(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     """`GET /api/jobs/{id}`: the seed's body for the job's current status."""
-    token, _ = identify(request, "job")
+    token, _ = await identify(request, "job")
     jobs = request.app[JOBS]
     job = await jobs.get(request.match_info["job_id"], token)
     return await json_response(request, job.body(jobs.clock()), _NO_STORE)
@@ -74,7 +74,7 @@ async def status(request: web.Request) -> web.Response:
 async def cancel(request: web.Request) -> web.Response:
     """`DELETE /api/jobs/{id}`: cancel a queued or running job (200 once it has stopped,
     202 while a run elsewhere is still stopping); delete a finished job and its result (204)."""
-    token, _ = identify(request, "job-cancel")
+    token, _ = await identify(request, "job-cancel")
     jobs = request.app[JOBS]
     job_id = request.match_info["job_id"]
     job = await jobs.get(job_id, token)
@@ -93,7 +93,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     Each event's data is the job's status body; a comment line every 15 s keeps
     proxies from closing a quiet stream.
     """
-    token, _ = identify(request, "job-events")
+    token, _ = await identify(request, "job-events")
     jobs = request.app[JOBS]
     job_id = request.match_info["job_id"]
     await jobs.get(job_id, token)  # 404 before the stream starts
@@ -139,7 +139,7 @@ async def result(request: web.Request) -> web.StreamResponse:
     `If-Range`); another is converted series by series and sent chunked, without
     ranges.
     """
-    token, _ = identify(request, "job-result")
+    token, _ = await identify(request, "job-result")
     jobs = request.app[JOBS]
     job, stored_info = await jobs.result(request.match_info["job_id"], token)
     stored = job.request.representation

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from pathlib import Path
 
 from aiohttp import web
 
@@ -22,7 +19,7 @@ async def metrics(request: web.Request) -> web.Response:
     m = app[METRICS]
     runtime = app[RUNTIME]
     m.block_bytes.set(await runtime.db.total_block_bytes())
-    m.database_bytes.set(_file_bytes(runtime.db.path))
+    m.database_bytes.set(await runtime.db.size_bytes())
     edge = app[EDGE]
     m.edge_bytes.set(edge.size_bytes)
     m.edge_entries.set(len(edge))
@@ -41,15 +38,6 @@ async def openapi(request: web.Request) -> web.Response:
         content_type="application/json",
         headers={"Cache-Control": "public, max-age=3600"},
     )
-
-
-def _file_bytes(path: Path) -> int:
-    """The database file with its WAL, which holds recent writes until a checkpoint."""
-    total = 0
-    for suffix in ("", "-wal"):
-        with contextlib.suppress(OSError):
-            total += os.stat(f"{path}{suffix}").st_size
-    return total
 
 
 def _queue_gauges(m: Metrics, stats: QueueStats) -> None:

@@ -106,7 +106,7 @@ async def handle(request: web.Request) -> web.Response:
         raise web.HTTPMethodNotAllowed(request.method, sorted(own))
     settings = app[SETTINGS]
     url = origin_url(settings.origin_url, request.raw_path)
-    token, _ = identify(request, "proxy")
+    token, _ = await identify(request, "proxy")
     info = request[INFO]
     info.cache_status, info.cache_source = "MISS", "ORIGIN"
     headers = {"Authorization": f"Bearer {token}"}

@@ -59,7 +59,7 @@ def _paging(params: Params) -> tuple[int, int]:
 async def list_sites(request: web.Request) -> web.Response:
     params = Params.of(request)
     page, per_page = _paging(params)
-    token, fingerprint = identify(request, "sites")
+    token, fingerprint = await identify(request, "sites")
     sites = await request.app[SITES].list(token, fingerprint, client=CLIENT.get())
     request[INFO].samples = len(sites)
     return await json_response(
@@ -70,7 +70,7 @@ async def list_sites(request: web.Request) -> web.Response:
 async def get_site(request: web.Request) -> web.Response:
     site = path_site(request)
     request[INFO].site = site
-    token, fingerprint = identify(request, "site")
+    token, fingerprint = await identify(request, "site")
     record = await request.app[ACCESS].site(token, site, fingerprint)
     return await json_response(request, record, {"Cache-Control": "private, max-age=60"})
 
