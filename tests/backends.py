@@ -61,6 +61,9 @@ SHARED_MODULES = frozenset(
         "test_reliability_damage",
         "test_ratelimit",
         "test_server_api",
+        "test_charts",
+        "test_server_local_time",
+        "test_partial",
     }
 )
 
