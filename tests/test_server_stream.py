@@ -193,3 +193,15 @@ def test_malloc_tuning_applies_once_and_defers_to_the_owner(
         check=True,
     )
     assert out.stdout.strip() == str(applied)
+
+
+async def test_head_of_a_streamed_answer_sends_headers_only(pair: tuple[Service, Service]) -> None:
+    streaming, _ = pair
+    params = query(streaming.points(2), NOW_MS - 12 * DAY, NOW_MS - 10 * DAY)
+    sent = {"X-ACE-Token": TOKEN}
+    head = await streaming.client.head("/api/timeseries", params=params, headers=sent)
+    assert head.status == 200 and await head.read() == b""
+    assert head.headers["Content-Type"].startswith("application/json")
+    # The connection is still good for the next request.
+    after = await streaming.get("/api/timeseries", params)
+    assert after.status == 200 and (await after.json())["series"][0]["data"]
