@@ -4,6 +4,7 @@ the headers went out aborts the connection instead of ending a truncated body.""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gzip
 import io
@@ -193,3 +194,29 @@ def test_malloc_tuning_applies_once_and_defers_to_the_owner(
         check=True,
     )
     assert out.stdout.strip() == str(applied)
+
+
+async def test_head_of_a_streamed_answer_sends_headers_only(pair: tuple[Service, Service]) -> None:
+    streaming, _ = pair
+    params = query(streaming.points(2), NOW_MS - 12 * DAY, NOW_MS - 10 * DAY)
+    sent = {"X-ACE-Token": TOKEN}
+    head = await streaming.client.head("/api/timeseries", params=params, headers=sent)
+    assert head.status == 200 and await head.read() == b""
+    assert head.headers["Content-Type"].startswith("application/json")
+    # The connection is still good for the next request.
+    after = await streaming.get("/api/timeseries", params)
+    assert after.status == 200 and (await after.json())["series"][0]["data"]
+
+
+async def test_concurrent_identical_streamed_requests_each_get_the_whole_answer(
+    pair: tuple[Service, Service],
+) -> None:
+    """They share one computation, whose series the first sender consumes: the second
+    computes its own (from the caches the first filled) rather than send what is left."""
+    streaming, whole = pair
+    params = query(streaming.points(3), NOW_MS - 12 * DAY, NOW_MS - 10 * DAY)
+    want = await (await whole.get("/api/timeseries", params)).read()
+    responses = await asyncio.gather(*(streaming.get("/api/timeseries", params) for _ in range(3)))
+    bodies = [await r.read() for r in responses]
+    assert all(r.headers.get("Transfer-Encoding") == "chunked" for r in responses)
+    assert bodies == [want] * 3

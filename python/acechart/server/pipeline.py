@@ -377,8 +377,13 @@ async def _send_streamed(
     if result is None:
         # A concurrent request of the same query took the shared result: compute our own
         # (from the caches it just filled).
-        async with asyncio.timeout_at(ends_at):
-            computed = await _compute(request.app, data.key, data, token, partial=data.partial)
+        try:
+            async with asyncio.timeout_at(ends_at):
+                computed = await _compute(
+                    request.app, data.key, data, token, partial=data.partial
+                )
+        except TimeoutError:
+            raise _deadline(request.app[SETTINGS].request_deadline_s) from None
         assert computed.streamed is not None
         result = computed.streamed.take()
         assert result is not None
