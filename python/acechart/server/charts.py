@@ -216,7 +216,7 @@ class ChartService:
     ) -> ChartRecord:
         """PUT (`partial=False`: every field as for a new chart) or PATCH (the given ones)."""
         chart = await self._owned(chart_id, token)
-        fields = self._fields(body, partial=partial, site=chart.site_id)
+        fields = self._fields(body, partial=partial)
         site = fields.pop("site_id", chart.site_id)
         if site != chart.site_id:
             raise BadRequest("a chart's siteId cannot change", parameter="siteId")
@@ -393,7 +393,7 @@ class ChartService:
             content_type="application/json",
         )
 
-    def _fields(self, body: object, *, partial: bool, site: str | None = None) -> dict[str, Any]:
+    def _fields(self, body: object, *, partial: bool) -> dict[str, Any]:
         """A request body's fields, validated, under the table's column names."""
         if not isinstance(body, Mapping):
             raise BadRequest(
