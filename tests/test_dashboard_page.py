@@ -46,7 +46,8 @@ async def test_the_script_asks_the_api_as_the_dashboard_needs(svc: Service) -> N
     script = ASSETS["dashboard.js"][0].decode()
     for needle in (
         "/api/timeseries", "/api/aggregations", "/api/sites", "/api/points", "/api/charts",
-        "maxPoints", "minmaxlttb", 'layout: "columns"', "MessagePack.decode", "left: 8 + margins.left",
+        "maxPoints", "minmaxlttb", 'layout: "columns"', "MessagePack.decode",
+        "left: 8 + margins.left",
         '"X-ACE-Token"', "statusUrl", "Retry-After",
     ):  # fmt: skip
         assert needle in script, needle

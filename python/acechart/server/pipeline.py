@@ -379,9 +379,7 @@ async def _send_streamed(
         # (from the caches it just filled).
         try:
             async with asyncio.timeout_at(ends_at):
-                computed = await _compute(
-                    request.app, data.key, data, token, partial=data.partial
-                )
+                computed = await _compute(request.app, data.key, data, token, partial=data.partial)
         except TimeoutError:
             raise _deadline(request.app[SETTINGS].request_deadline_s) from None
         assert computed.streamed is not None
