@@ -45,7 +45,7 @@ FORMATS = (("json", "rows"), ("msgpack", "rows"), ("msgpack", "columns"), ("csv"
 FORMATS += (("arrow", "series"),)
 _ENV = {
     # A cold year in one request (it is fetched within it, not refused as `large`).
-    "ACECHART_LARGE_MIN_DAYS": "1000",
+    "ACECHART_REQUEST_BUDGET_S": "100000",
     "ACECHART_REQUEST_DEADLINE_S": "900",
 }
 

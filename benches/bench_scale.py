@@ -153,7 +153,7 @@ def embedded_env(origin: str, data_dir: Path) -> dict[str, str]:
         ACECHART_ORIGIN_URL=origin,
         ACECHART_DATA_DIR=str(data_dir),
         ACECHART_RATE_LIMIT_PER_MINUTE="0",
-        ACECHART_LARGE_MIN_SAMPLES="1000000000",
+        ACECHART_REQUEST_BUDGET_S="1000000",
     )
     return env
 

@@ -352,7 +352,7 @@ def test_save_a_chart_and_reopen_it_from_its_url(page: Any, demo: str, tmp_path:
 
 def test_a_large_query_is_followed_to_its_job(browser: Any, tmp_path: Path) -> None:
     # Small thresholds: a week of raw one-minute samples is a large query, so a 202.
-    limits = {"small_max_samples": "100", "large_min_samples": "2000", "large_min_days": "1"}
+    limits = {"small_max_samples": "100", "request_budget_s": "0.3"}
     with run_demo(tmp_path / "demo", **limits) as base, watched_page(browser, base) as page:
         open_state(page, base, points=[SUPPLY], range="7d", interval="raw")
         draw = wait_draw(page)

@@ -57,7 +57,7 @@ def test_the_instances_share_what_the_two_instance_tests_share(tmp_path: Path) -
         "ACECHART_JOB_POLL_INTERVAL_S",
         "ACECHART_JOB_PROGRESS_INTERVAL_S",
         "ACECHART_JOB_CHUNK_SAMPLES",
-        "ACECHART_LARGE_MIN_SAMPLES",
+        "ACECHART_REQUEST_BUDGET_S",
     }
     a, b = (compose()["services"][n]["environment"] for n in INSTANCES)
     assert tested - test_only <= set(a) == set(b)
