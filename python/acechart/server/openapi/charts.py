@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acechart.query import INTERVALS
+from acechart.query import INTERVALS, STATS
 from acechart.server.charts import (
     CHART_SORTS,
     CHART_TYPES,
@@ -13,7 +13,7 @@ from acechart.server.charts import (
     THUMBNAIL_HEIGHT,
     THUMBNAIL_WIDTH,
 )
-from acechart.server.openapi.common import JSON, errors, param, ref
+from acechart.server.openapi.common import JSON, POINT_NAME, SITE_NAME, errors, param, ref
 
 __all__ = ["chart_paths", "chart_schemas"]
 
@@ -125,8 +125,8 @@ def chart_paths() -> dict[str, Any]:
     }
 
 
-def chart_schemas() -> dict[str, Any]:
-    """`components.schemas` entries the chart paths refer to."""
+def chart_schemas(max_points: int) -> dict[str, Any]:
+    """`components.schemas` entries the chart paths refer to (`max_points` per chart)."""
     when = {"type": "string", "format": "date-time"}
     query = {
         "type": "object",
@@ -136,17 +136,23 @@ def chart_schemas() -> dict[str, Any]:
             "start": {"type": "string", "default": "-1d"},
             "end": {"type": "string", "default": "now"},
             "interval": {"enum": list(INTERVALS)},
-            "stat": {"type": "string"},
-            "tz": {"type": "string"},
+            "stat": {"enum": list(STATS)},
+            "tz": {"type": "string", "description": "An IANA zone name, or `site`"},
             "downsample": {"enum": ["minmaxlttb", "m4"]},
         },
         "additionalProperties": False,
     }
     fields: dict[str, Any] = {
-        "siteId": {"type": "string"},
+        "siteId": SITE_NAME,
         "chartType": {"enum": list(CHART_TYPES), "default": "line"},
         "title": {"type": ["string", "null"], "maxLength": 200},
-        "pointNames": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "pointNames": {
+            "type": "array",
+            "items": POINT_NAME,
+            "minItems": 1,
+            "maxItems": max_points,
+            "uniqueItems": True,
+        },
         "configJson": {
             "type": "object",
             "description": f"The ECharts options (a JSON object, or a string holding one; at "
@@ -155,30 +161,31 @@ def chart_schemas() -> dict[str, Any]:
         "isPublic": {"type": "boolean", "default": False},
         "query": query,
     }
+    read_only: dict[str, Any] = {
+        "id": {"type": "string"},
+        "userId": {
+            "type": "string",
+            "description": "The owner: a fingerprint of its token, never the token",
+        },
+        "thumbnailUrl": {"type": "string"},
+        "viewCount": {"type": "integer"},
+        "createdAt": when,
+        "updatedAt": when,
+        "owned": {"type": "boolean", "description": "Whether the caller owns it"},
+    }
     return {
         "ChartInput": {
             "type": "object",
             "description": "POST and PUT need siteId and pointNames; PATCH any subset. The "
             "read-only fields of a GET may be sent back and are ignored",
             "required": ["siteId", "pointNames"],
-            "properties": fields,
+            "properties": {**fields, **read_only},
+            "additionalProperties": False,
         },
         "Chart": {
             "type": "object",
             "required": ["id", "userId", "siteId", "chartType", "pointNames", "configJson"],
-            "properties": {
-                "id": {"type": "string"},
-                "userId": {
-                    "type": "string",
-                    "description": "The owner: a fingerprint of its token, never the token",
-                },
-                **fields,
-                "thumbnailUrl": {"type": "string"},
-                "viewCount": {"type": "integer"},
-                "createdAt": when,
-                "updatedAt": when,
-                "owned": {"type": "boolean", "description": "Whether the caller owns it"},
-            },
+            "properties": {**fields, **read_only},
         },
         "ChartList": {
             "type": "object",

@@ -700,7 +700,12 @@ def build_document(settings: Settings) -> dict[str, Any]:
             f"be up to {settings.server_max_line_bytes} bytes (else 414: POST the parameters).",
         },
         "components": {
-            "schemas": {**schemas, **job_schemas(), **chart_schemas(), **compat_schemas()},
+            "schemas": {
+                **schemas,
+                **job_schemas(),
+                **chart_schemas(settings.max_points_per_query),
+                **compat_schemas(),
+            },
             "securitySchemes": {
                 "aceToken": {"type": "apiKey", "in": "header", "name": "X-ACE-Token"},
                 "bearer": {"type": "http", "scheme": "bearer"},
