@@ -10,7 +10,8 @@ What the issue asks, one test each: a query on A warms B (zero origin requests);
 a job submitted on A, which runs no workers, runs on B and is readable from both;
 the instance running a job is killed with SIGKILL and the other finishes it with
 the synchronous answer's data; concurrent identical cold queries on A and B make
-one origin fetch; the rate limit is shared.
+one origin fetch; the rate limit is shared; a saved chart made on A is listed,
+changed and counted on B.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def instance_env(
         ACECHART_JOB_VISIBILITY_TIMEOUT_S="2",
         ACECHART_FETCH_LOCK_LEASE_S="5",
         # The synchronous route answers what the job answers, for the comparison.
-        ACECHART_LARGE_MIN_SAMPLES="1000000000",
+        ACECHART_REQUEST_BUDGET_S="1000000",
     )
     return env
 
@@ -257,6 +258,31 @@ async def test_the_rate_limit_is_shared(cluster: Cluster) -> None:
         if status == 429:
             assert body["error"] == "rate_limit_exceeded" and int(headers["Retry-After"]) > 0
     assert statuses == [200] * 6 + [429] * 4  # the same total as one instance allows
+
+
+async def test_a_saved_chart_created_on_a_is_listed_and_drawn_on_b(cluster: Cluster) -> None:
+    a, b = cluster.instances["a"].start(), cluster.instances["b"].start()
+    points = await five_minute_points(a, 2)
+    body = {
+        "siteId": SITE,
+        "chartType": "line",
+        "title": "shared",
+        "pointNames": points,
+        "configJson": {"yAxis": [{"type": "value"}]},
+        "isPublic": True,
+        "query": {"start": format_time(NOW_MS - 2 * DAY), "end": format_time(NOW_MS - DAY)},
+    }
+    status, chart, _ = await a.call("POST", "/api/charts", json=body)
+    assert status == 201, chart
+    for params in ({"site": SITE}, {"site": SITE, "scope": "public"}):
+        status, listed, _ = await b.call("GET", "/api/charts", params=params)
+        assert status == 200, listed
+        assert [c["id"] for c in listed["charts"]] == [chart["id"]]
+    # The owner is the same on both (the shared job token key), so B lets it change.
+    status, changed, _ = await b.call("PATCH", f"/api/charts/{chart['id']}", json={"title": "B"})
+    assert status == 200 and changed["title"] == "B", changed
+    status, seen, _ = await a.call("GET", f"/api/charts/{chart['id']}")
+    assert status == 200 and seen["title"] == "B" and seen["viewCount"] == 1
 
 
 async def finished(instance: Instance, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
