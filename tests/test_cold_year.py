@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from acechart.client import AsyncClient
 from acechart.server.keys import RUNTIME
@@ -46,14 +47,15 @@ async def test_a_cold_year_of_one_point_at_1day_is_answered_synchronously(
     assert measured["per_point"].observations >= 1  # the fetch was timed
     metrics = await (await svc.get("/metrics", token=None)).text()
     shown = {
-        line.split(" ")[0]: float(line.split(" ")[1])
-        for line in metrics.splitlines()
-        if line.startswith(("acechart_origin_throughput", "acechart_origin_round"))
+        (sample.name, sample.labels.get("strategy")): sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name.startswith(("acechart_origin_throughput", "acechart_origin_round"))
     }
-    assert shown['acechart_origin_throughput_samples_per_second{strategy="per_point"}'] == (
+    assert shown["acechart_origin_throughput_samples_per_second", "per_point"] == (
         pytest.approx(measured["per_point"].samples_per_s)
     )
-    assert shown['acechart_origin_round_seconds{strategy="per_point"}'] == pytest.approx(
+    assert shown["acechart_origin_round_seconds", "per_point"] == pytest.approx(
         measured["per_point"].round_s
     )
 

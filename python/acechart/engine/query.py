@@ -272,12 +272,7 @@ class Engine:
             # A point whose blob turned out damaged (and was dropped) is answered from raw.
             raw_points += [p for p in agg_points if p not in from_db]
 
-        reads = await self.blocks.read(query.site, raw_points, start, end, now)
-        prov.blocks_read = sum(r.blocks for r in reads.values())
-        prov.corrupt_blocks = sum(r.corrupt for r in reads.values())
-        if prov.blocks_read:
-            prov.sources.add("R2")
-        gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
+        reads, gaps = await self._read_blocks(query.site, raw_points, start, end, now, prov)
         if self.locks is None or not any(gaps.values()):
             return await self._complete(
                 query, token, progress, partial, now, prov, from_db, reads, gaps
@@ -286,16 +281,22 @@ class Engine:
         async with self.locks.hold(name) as waited:
             if waited:
                 # Another instance fetched these gaps meanwhile: its blocks are ours now.
-                reads = await self.blocks.read(query.site, raw_points, start, end, now)
-                prov.blocks_read = sum(r.blocks for r in reads.values())
-                prov.corrupt_blocks = sum(r.corrupt for r in reads.values())
-                if prov.blocks_read:
-                    prov.sources.add("R2")
-                gaps = {p: self._gaps(reads[p].covered, start, end, now) for p in raw_points}
+                reads, gaps = await self._read_blocks(query.site, raw_points, start, end, now, prov)
             # The blocks are written before the lock is let go, so a waiter finds them.
             return await self._complete(
                 query, token, progress, partial, now, prov, from_db, reads, gaps
             )
+
+    async def _read_blocks(
+        self, site: str, points: list[str], start: int, end: int, now: int, prov: Provenance
+    ) -> tuple[dict[str, CachedPoint], dict[str, list[iv.Interval]]]:
+        """The block tier's samples of `points` and, per point, what it lacks."""
+        reads = await self.blocks.read(site, points, start, end, now)
+        prov.blocks_read = sum(r.blocks for r in reads.values())
+        prov.corrupt_blocks = sum(r.corrupt for r in reads.values())
+        if prov.blocks_read:
+            prov.sources.add("R2")
+        return reads, {p: self._gaps(reads[p].covered, start, end, now) for p in points}
 
     async def _complete(
         self,
