@@ -110,7 +110,7 @@ async def service_year(base: str, point: str) -> tuple[float, int, str, int]:
 def notebook_year(origin: str, data_dir: str, point: str) -> float:
     t = time.perf_counter()
     with acechart.Client(token=TOKEN, origin_url=origin, data_dir=data_dir, progress=False) as ace:
-        result = ace.query(SITE, point, START, END, interval="1day")
+        result = ace.query(SITE, point, START, END, interval="1day", tz="UTC")
     elapsed = time.perf_counter() - t
     assert len(result.series[0]) == 365
     return elapsed

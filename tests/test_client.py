@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import math
 import os
 import re
 import subprocess
@@ -21,6 +23,7 @@ import pytest
 import acechart
 from acechart.client import parse_when
 from acechart.errors import BadRequest, ConfigError, OriginAuthError
+from tests.conftest import TOKEN, SimFactory, origin_settings
 from tests.real_processes import free_port, start_process
 
 SITE = "ses_falls_city"
@@ -197,3 +200,74 @@ def test_local_days_and_meters_in_the_notebook_api(origin: str, tmp_path: Path) 
     agg = site.series[0].aggregates
     assert agg is not None
     np.testing.assert_array_equal(peak.series[0].values, agg["max"])
+
+
+def chicago_ms(text: str) -> int:
+    return int(pd.Timestamp(text, tz="America/Chicago").tz_convert("UTC").value // 1_000_000)
+
+
+def test_interval_queries_default_to_the_sites_local_days(origin: str, tmp_path: Path) -> None:
+    """No `tz`: days of Falls City (America/Chicago), across the fall-back day, equal to
+    pandas resampling the raw samples in that zone; `tz="UTC"` still gives UTC days."""
+    start, end = chicago_ms("2024-11-01"), chicago_ms("2024-11-06")
+    with client(origin, tmp_path) as ace:
+        name = ace.points(SITE, q="DaTemp")["name"].iloc[0]
+        local = ace.query(SITE, name, start, end, interval="1day")
+        utc = ace.query(SITE, name, start, end, interval="1day", tz="UTC")
+        raw = ace.query(SITE, name, start, end)
+        raw_local = ace.query(SITE, name, start, end, tz="America/Chicago")
+    assert local.query.tz == local.zone == "America/Chicago"
+    (series,) = local.series
+    samples = raw.to_pandas()[name].dropna()
+    want = (
+        samples.tz_convert("America/Chicago")
+        .resample("D", closed="left", label="left")
+        .agg(["count", "mean"])
+    )
+    assert series.aggregates is not None
+    np.testing.assert_array_equal(series.ts, want.index.as_unit("ms").asi8)
+    np.testing.assert_array_equal(series.aggregates["count"], want["count"])
+    np.testing.assert_allclose(series.values, want["mean"], rtol=1e-12)
+    # 2024-11-03 is 25 hours long in Chicago: its count shows the extra hour.
+    counts = dict(zip(want.index.strftime("%m-%d"), want["count"], strict=True))
+    assert counts["11-03"] > counts["11-04"]
+
+    frame = local.to_pandas()
+    assert str(frame.index.tz) == "America/Chicago"
+    assert {(t.hour, t.minute) for t in frame.index} == {(0, 0)}  # local midnights
+    wide = local.to_polars()
+    assert wide.schema["time"] == pl.Datetime("ms", "America/Chicago")
+    assert [t.hour for t in wide["time"]] == [0] * len(want)
+
+    assert utc.zone == "UTC" and str(utc.to_pandas().index.tz) == "UTC"
+    assert {t.hour for t in utc.to_pandas().index} == {0}
+    assert not np.array_equal(utc.series[0].ts, series.ts)
+
+    # Raw samples are instants: the zone changes neither which nor when.
+    assert raw.query.tz == "UTC" and str(raw.to_pandas().index.tz) == "UTC"
+    np.testing.assert_array_equal(raw.series[0].ts, raw_local.series[0].ts)
+    np.testing.assert_array_equal(raw.series[0].values, raw_local.series[0].values)
+
+
+async def test_a_site_without_coordinates_falls_back_to_utc_with_a_warning(
+    make_simulator: SimFactory, tmp_path: Path
+) -> None:
+    """The default zone is a convenience: a site record without a latitude and longitude
+    gives UTC buckets and a warning naming why, not a failed query. Asking for
+    `tz="site"` outright is still the 400 naming `tz` the service answers."""
+    sim = await make_simulator()
+    table = sim.site
+    table.site = dataclasses.replace(table.site, latitude=math.nan, longitude=math.nan)
+    settings = origin_settings(sim.url, data_dir=str(tmp_path / "nb"))
+    async with await acechart.AsyncClient.open(TOKEN, settings, progress=False) as ace:
+        ace.runtime.engine.clock = lambda: NOW_MS
+        name = table.names[0]
+        with pytest.warns(UserWarning, match=r"no usable latitude and longitude.*UTC"):
+            fallback = await ace.query(SITE, name, "-3d", "-1d", interval="1day")
+        utc = await ace.query(SITE, name, "-3d", "-1d", interval="1day", tz="UTC")
+        with pytest.raises(BadRequest) as caught:
+            await ace.query(SITE, name, "-3d", "-1d", interval="1day", tz="site")
+    assert caught.value.parameter == "tz"
+    assert fallback.zone == "UTC" and str(fallback.to_pandas().index.tz) == "UTC"
+    np.testing.assert_array_equal(fallback.series[0].ts, utc.series[0].ts)
+    np.testing.assert_array_equal(fallback.series[0].values, utc.series[0].values)

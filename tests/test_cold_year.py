@@ -65,7 +65,7 @@ async def test_a_cold_year_of_one_point_at_1day_is_answered_synchronously(
     )
     client.runtime.engine.clock = lambda: NOW_MS
     try:
-        result = await client.query(SITE, point, START, END, interval="1day")
+        result = await client.query(SITE, point, START, END, interval="1day", tz="UTC")
     finally:
         await client.close()
     (series,) = result.series

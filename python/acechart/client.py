@@ -24,6 +24,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import Future
 from types import TracebackType
@@ -40,7 +41,7 @@ from acechart.times import to_ms
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AsyncClient", "Client", "When", "connect", "parse_when"]
+__all__ = ["SITE_ZONE", "AsyncClient", "Client", "When", "connect", "parse_when"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ When = dt.datetime | dt.date | str | int
 _RELATIVE = re.compile(r"^\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.I)
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 _UNIT_MS["w"] = 7 * _UNIT_MS["d"]
+
+#: The notebook API's default `tz`: interval buckets in the site's own zone, so a
+#: building engineer gets local days without asking (the HTTP API's default stays UTC).
+SITE_ZONE = "site"
 
 
 def parse_when(value: object, parameter: str, *, now_ms: int) -> int:
@@ -132,7 +137,7 @@ class AsyncClient:
         downsample: str | None = None,
         max_points: int | None = None,
         progress: bool | None = None,
-        tz: str = "UTC",
+        tz: str | None = None,
         stat: str = "avg",
         reset_threshold: float | None = None,
     ) -> Result:
@@ -141,10 +146,19 @@ class AsyncClient:
         Interval buckets lie in zone `tz` (an IANA name, or "site" for the site's own
         zone; `1day` starts at local midnight, `1week` on Monday, `1month` on the 1st)
         and carry `stat` (avg, min, max, sum, count, first, last, delta, twa, on_time);
-        `Result.to_pandas` indexes them in that zone.
+        `Result.to_pandas` indexes them in that zone (`Result.zone`).
+
+        By default (`tz=None`) interval buckets lie in the site's zone; should the site
+        record have no usable coordinates, they fall back to UTC with a `UserWarning`
+        rather than failing a query whose caller never asked for a zone. An explicit
+        `tz="site"` on such a site raises `BadRequest` naming `tz`. Raw samples are
+        instants: by default they stay in UTC, without a look at the site record.
         """
         s = self.runtime.settings
         now = self.runtime.engine.clock()
+        defaulted = tz is None
+        if tz is None:
+            tz = "UTC" if interval == "raw" else SITE_ZONE
         query = Query(
             site,
             _points(points),
@@ -158,7 +172,15 @@ class AsyncClient:
             reset_threshold=reset_threshold,
         ).validate(max_points=s.max_points_per_query, max_range_days=s.max_range_days)
         await self._confirm(site)
-        query = await self.runtime.engine.resolve(query, token=self.token)
+        try:
+            query = await self.runtime.engine.resolve(query, token=self.token)
+        except BadRequest as exc:
+            if not defaulted or exc.parameter != "tz":
+                raise
+            warnings.warn(
+                f"{exc.message}; buckets are in UTC instead", UserWarning, stacklevel=2
+            )
+            query = dataclasses.replace(query, tz="UTC")
         bar = _ProgressBar(query) if (self.progress if progress is None else progress) else None
         try:
             return await self.runtime.engine.query(
@@ -275,11 +297,11 @@ class Client:
         downsample: str | None = None,
         max_points: int | None = None,
         progress: bool | None = None,
-        tz: str = "UTC",
+        tz: str | None = None,
         stat: str = "avg",
         reset_threshold: float | None = None,
     ) -> Result:
-        """See `AsyncClient.query`."""
+        """See `AsyncClient.query` (by default, interval buckets in the site's zone)."""
         return self._run(
             self._client.query(
                 site,

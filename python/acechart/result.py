@@ -169,7 +169,8 @@ class Result:
 
     @property
     def zone(self) -> str:
-        """The zone the buckets lie in (UTC unless the query named one)."""
+        """The zone the answer's times are shown in: the query's resolved `tz`
+        (`metadata.timeZone` over HTTP), UTC for an unresolved "site"."""
         return "UTC" if self.query.tz == "site" else self.query.tz
 
     def to_pandas(self, *, long: bool = False) -> pd.DataFrame:
@@ -199,12 +200,15 @@ class Result:
         return frame
 
     def to_polars(self, *, long: bool = False) -> pl.DataFrame:
-        """The same two shapes as `to_pandas`, as a polars DataFrame (through Arrow)."""
+        """The same two shapes as `to_pandas`, as a polars DataFrame (through Arrow), its
+        `time` in the query's zone too."""
         import polars as pl
 
         tidy = pl.from_arrow(self.to_arrow())
         assert isinstance(tidy, pl.DataFrame)
         tidy = tidy.with_columns(pl.col("point").cast(pl.String))
+        if self.zone != "UTC":
+            tidy = tidy.with_columns(pl.col("time").dt.convert_time_zone(self.zone))
         if long:
             return tidy
         names = [s.name for s in self.series]
