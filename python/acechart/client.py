@@ -177,9 +177,7 @@ class AsyncClient:
         except BadRequest as exc:
             if not defaulted or exc.parameter != "tz":
                 raise
-            warnings.warn(
-                f"{exc.message}; buckets are in UTC instead", UserWarning, stacklevel=2
-            )
+            warnings.warn(f"{exc.message}; buckets are in UTC instead", UserWarning, stacklevel=2)
             query = dataclasses.replace(query, tz="UTC")
         bar = _ProgressBar(query) if (self.progress if progress is None else progress) else None
         try:
