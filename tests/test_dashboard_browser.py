@@ -315,6 +315,31 @@ def test_zoom_asks_again_at_a_finer_resolution(page: Any, demo: str, tmp_path: P
     page.screenshot(path=str(tmp_path / "zoomed.png"))
 
 
+def test_interval_charts_are_in_the_sites_zone_by_default(page: Any, demo: str) -> None:
+    """Falls City's buckets, labels and readout are in America/Chicago unless the user
+    picks another zone, which the link then records."""
+    open_state(page, demo, points=[SUPPLY], range="7d")
+    draw = wait_draw(page)
+    assert draw["interval"] == "1hr" and "/api/aggregations" in draw["path"]
+    assert dict(parse_qsl(urlsplit(draw["path"]).query))["tz"] == "site"
+    assert "tz=" not in page.url  # the default is not spelled out in the link
+    assert "times in America/Chicago" in page.inner_text("#status")
+    assert page.get_attribute("#tz-site", "title") == "America/Chicago"
+    answer = api(demo, as_json(draw["path"]))
+    assert answer["metadata"]["timeZone"] == "America/Chicago"
+    readout = (
+        "() => acechartDebug.chart.getOption().tooltip[0].formatter([{axisValue: 1735689600000}])"
+    )
+    assert "Dec 31, 2024, 18:00:00 CST" in page.evaluate(readout)  # 00:00 UTC, local time
+
+    draws = page.evaluate("() => acechartDebug.draws")
+    page.select_option("#tz", "UTC")
+    chosen = wait_draw(page, draws)
+    assert dict(parse_qsl(urlsplit(chosen["path"]).query))["tz"] == "UTC"
+    assert "tz=UTC" in page.url and "times in UTC" in page.inner_text("#status")
+    assert "Jan 01, 2025, 00:00:00 UTC" in page.evaluate(readout)
+
+
 def test_save_a_chart_and_reopen_it_from_its_url(page: Any, demo: str, tmp_path: Path) -> None:
     open_state(page, demo, points=[SUPPLY, METER], range="1d")
     wait_draw(page)

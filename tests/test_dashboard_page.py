@@ -51,8 +51,8 @@ async def test_the_script_asks_the_api_as_the_dashboard_needs(svc: Service) -> N
         '"X-ACE-Token"', "statusUrl", "Retry-After",
     ):  # fmt: skip
         assert needle in script, needle
-    # tz and stat are sent only when the user picked something else than the default.
-    assert 'if (state.tz !== "site") common.tz' in script
+    # tz=site is sent by default (the site's zone); stat only when not the default.
+    assert 'if (state.tz === "site")' in script and 'common.tz = "site"' in script
     assert 'state.stat === "avg"' in script
 
 

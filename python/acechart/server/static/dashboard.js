@@ -26,7 +26,8 @@
   window.acechartDebug = debug;  // read by the browser tests and handy in the console
   let token = "";
   let chart = null;
-  let siteTz = null;          // the site's zone, when an answer names it
+  let siteTz = null;          // the site's zone, as the last answer for tz=site named it
+  let siteTzMissing = false;  // the site record has no coordinates: tz=site is a 400, draw in UTC
   let drawSeq = 0;
   let controller = null;
   let openChart = null;       // the saved chart on screen {id, owned, title, ...}
@@ -194,8 +195,9 @@
     return new Intl.NumberFormat("en-US", { maximumFractionDigits: d }).format(v);
   }
 
+  // The zone times are labelled in: the one the answer used, never the browser's by accident.
   function zone() {
-    if (state.tz === "site") return siteTz || BROWSER_TZ;
+    if (state.tz === "site") return siteTzMissing ? "UTC" : siteTz || "UTC";
     if (state.tz === "browser") return BROWSER_TZ;
     return state.tz;
   }
@@ -486,7 +488,13 @@
     controller = new AbortController();
     const started = performance.now();
     const common = { site: state.site, points: state.points, start: new Date(Math.floor(w0)).toISOString(), end: new Date(Math.ceil(w1)).toISOString() };
-    if (state.tz !== "site") common.tz = state.tz === "browser" ? BROWSER_TZ : state.tz;
+    // By default the site's zone: local days for interval data, and the answer names the
+    // zone (metadata.timeZone) that raw and interval times are labelled in.
+    if (state.tz === "site") {
+      if (!siteTzMissing) common.tz = "site";
+    } else {
+      common.tz = state.tz === "browser" ? BROWSER_TZ : state.tz;
+    }
     let path;
     if (interval === "raw") {
       path = "/api/timeseries?" + query({ ...common, maxPoints: width, downsample: "minmaxlttb", format: "msgpack", layout: "columns", async: "true" });
@@ -497,14 +505,31 @@
     }
     $("status").textContent = "Loading " + state.points.length + " point(s), " + (interval === "raw" ? "raw at " + width + " px" : interval + " buckets") + "…";
     try {
-      let { resp, record } = await api("GET", path, { accept: "application/x-msgpack", signal: controller.signal });
+      let resp, record;
+      try {
+        ({ resp, record } = await api("GET", path, { accept: "application/x-msgpack", signal: controller.signal }));
+      } catch (err) {
+        // A site without coordinates has no zone of its own: draw it in UTC and say so.
+        if (err instanceof ApiError && err.status === 400 && err.body && err.body.parameter === "tz" && common.tz === "site") {
+          siteTzMissing = true;
+          timeFormats.clear();
+          renderControls();
+          if (seq === drawSeq) draw(reason);
+          return;
+        }
+        throw err;
+      }
       if (resp.status === 202) {
         ({ resp, record } = await followJob(await resp.json(), controller.signal));
       }
       const doc = MessagePack.decode(new Uint8Array(await resp.arrayBuffer()));
       if (seq !== drawSeq) return;
       const md = doc.metadata || {};
-      siteTz = md.timeZone || md.timezone || md.tz || siteTz;
+      if (common.tz === "site") {
+        siteTz = md.timeZone || "UTC";  // metadata names the zone unless it is UTC
+        timeFormats.clear();
+        renderControls();
+      }
       const series = seriesOf(doc, interval);
       record.counts = Object.fromEntries(series.map((s) => [s.name, s.count]));
       lastDrawn = { t0, t1, w0, w1, interval, width, series, path };
@@ -516,7 +541,7 @@
         interval === "raw" ? "raw samples, downsampled to " + width + " px (MinMaxLTTB)" : interval + " " + (state.stat === "avg" ? "averages, min–max band" : state.stat),
         "cache " + (record.cache || "–") + (record.source ? " from " + record.source : ""),
         "server " + (record.server || "–"), Math.round(performance.now() - started) + " ms in all",
-        "times in " + zone(),
+        "times in " + zone() + (state.tz === "site" && siteTzMissing ? " (the site record has no coordinates)" : ""),
       ];
       $("status").textContent = bits.join(" · ");
       debug.draws += 1;
@@ -635,6 +660,7 @@
     $("interval").value = state.interval;
     $("stat").value = state.stat;
     $("tz").value = state.tz;
+    $("tz-site").title = siteTzMissing ? "the site record has no coordinates: UTC" : siteTz || "";
     const owned = !!(openChart && openChart.owned);
     $("update").disabled = !owned;
     $("delete").disabled = !owned;
@@ -709,6 +735,7 @@
       const c = await apiJson("GET", "/api/charts/" + encodeURIComponent(id));
       openChart = c;
       state.chart = c.id;
+      if (state.site !== c.siteId) { siteTz = null; siteTzMissing = false; }
       state.site = c.siteId;
       state.points = c.pointNames.slice();
       const q = c.query || {};
@@ -835,6 +862,7 @@
       state.chart = null;
       openChart = null;
       siteTz = null;
+      siteTzMissing = false;
       $("q").value = "";
       changed();
       await Promise.all([search(), loadSaved()]).catch((e) => showBanner(e.message));
