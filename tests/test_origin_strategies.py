@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from acechart.cache.periods import next_month, periods
 from acechart.errors import OriginAuthError
 from acechart.origin.client import OriginClient, repair_cursor
 from acechart.query import Query
 from acechart.result import Result
 from acechart.runtime import Runtime
+from acechart.storage.keys import block_key
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim, SimFactory, origin_settings
 
 DAY = 86_400_000
@@ -115,6 +117,30 @@ async def test_harvest_in_a_small_buffer_writes_the_same_blocks(rigs: RigFactory
     rig.check(first)
     rig.sim.log.clear()
     later = await rig.query(every[2:40], start, start + DAY // 2)
+    assert rig.data_requests() == []
+    rig.check(later)
+
+
+async def test_a_harvest_writes_each_block_once_when_its_period_is_complete(
+    rigs: RigFactory,
+) -> None:
+    """A small buffer flushes many times, yet each (point, month) block is written once.
+
+    Rewriting a growing month block at every flush (read, merge, re-encode) was
+    what made long passes slow and large; the pass here spans two months.
+    """
+    rig = await rigs(origin_strategy="site_wide", origin_harvest_buffer_samples=3_000)
+    every = names(rig.sim)
+    boundary = next_month(NOW_MS - 60 * DAY)
+    start, end = boundary - 5 * HOUR, boundary + 7 * HOUR
+    first = await rig.query(every[:2], start, end)
+    rig.check(first)
+    keys = [block_key(SITE, p, name) for p in every for name, _, _ in periods(start, end)]
+    stored = await rig.runtime.engine.blocks.db.get_block_meta(keys)
+    assert len(keys) == 2 * len(every)
+    assert first.provenance.blocks_written == len(keys) == len(stored)
+    rig.sim.log.clear()
+    later = await rig.query(every[2:30], start, end)
     assert rig.data_requests() == []
     rig.check(later)
 

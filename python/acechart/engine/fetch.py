@@ -321,13 +321,18 @@ class GapFetcher:
             site,
             points,
             cadences.keys(),
+            start=start,
+            end=end,
             harvest=harvest,
             buffer_samples=self.policy.harvest_buffer_samples,
             now=now,
         )
-        stats = await self.origin.scan_site(
-            site, start, end, token=token, sink=sink, progress=progress
-        )
+        try:
+            stats = await self.origin.scan_site(
+                site, start, end, token=token, sink=sink, progress=progress
+            )
+        finally:
+            await sink.close()
         windows = _window_count(start, end, self.policy.window_ms)
         samples = {p: sink.requested(p) for p in points}
         if harvest:

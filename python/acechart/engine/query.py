@@ -382,7 +382,7 @@ class Engine:
         if to_store and level is not None:
             await self.aggregates.write_from_raw(query.site, to_store, now, level)
         if writes:
-            prov.blocks_written = await self.blocks.write(
+            prov.blocks_written += await self.blocks.write(
                 query.site, writes, {p: gaps[p] for p in writes}, now
             )
         return Result(query, series, prov, missing, bucket_factor=factor)
