@@ -308,6 +308,15 @@ def build_document(settings: Settings) -> dict[str, Any]:
             "description": "interval answers: some series' last bucket has not ended yet",
         },
     }
+    missing: dict[str, Any] = {
+        "type": "object",
+        "description": "Partial answers only: per point, the [start ms, end ms) ranges it "
+        "lacks because the origin failed",
+        "additionalProperties": {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+        },
+    }
     schemas: dict[str, Any] = {
         "Error": {
             "type": "object",
@@ -352,20 +361,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "totalSamples": {"type": "integer"},
                         "downsample": {"enum": list(DOWNSAMPLERS)},
                         "maxPoints": {"type": "integer"},
-                        "missing": {
-                            "type": "object",
-                            "description": "Partial answers only: per point, the "
-                            "[start ms, end ms) ranges it lacks because the origin failed",
-                            "additionalProperties": {
-                                "type": "array",
-                                "items": {
-                                    "type": "array",
-                                    "items": {"type": "integer"},
-                                    "minItems": 2,
-                                    "maxItems": 2,
-                                },
-                            },
-                        },
+                        "missing": missing,
                         **bucket_meta,
                         "stat": {"enum": list(STATS), "description": "when not avg"},
                     },
@@ -404,20 +400,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "endTime": {"type": "string", "format": "date-time"},
                         "interval": {"enum": [i for i in INTERVALS if i != "raw"]},
                         "dataPoints": {"type": "integer"},
-                        "missing": {
-                            "type": "object",
-                            "description": "Partial answers only: per point, the "
-                            "[start ms, end ms) ranges it lacks because the origin failed",
-                            "additionalProperties": {
-                                "type": "array",
-                                "items": {
-                                    "type": "array",
-                                    "items": {"type": "integer"},
-                                    "minItems": 2,
-                                    "maxItems": 2,
-                                },
-                            },
-                        },
+                        "missing": missing,
                         **bucket_meta,
                         "rebucketed": {
                             "type": "object",
