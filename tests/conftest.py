@@ -72,6 +72,20 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         pg.drop_all()
 
 
+def refuse_non_loopback(address: Any) -> None:
+    """The network rule's test: raise before a socket connects to a non-loopback address
+    (an IPv4-mapped IPv6 address counts as its IPv4 one). Names pass: they are resolved
+    to an address, checked here, before any real connect."""
+    if isinstance(address, tuple) and address:
+        try:
+            ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+        except ValueError:
+            return
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if not (mapped or ip).is_loopback:
+            raise ConnectionRefusedError(f"network rule: no connection to {ip} in tests")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def loopback_only() -> Iterator[None]:
     """The network rule, enforced: a socket of this test process may connect only to a
@@ -79,22 +93,12 @@ def loopback_only() -> Iterator[None]:
     connect to one, the attempt fails here instead of leaving the machine."""
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
 
-    def check(address: Any) -> None:
-        if isinstance(address, tuple) and address:
-            try:
-                ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
-            except ValueError:
-                return  # a name: resolved to an address before any real connect
-            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-            if not (mapped or ip).is_loopback:
-                raise ConnectionRefusedError(f"network rule: no connection to {ip} in tests")
-
     def connect(self: socket.socket, address: Any) -> None:
-        check(address)
+        refuse_non_loopback(address)
         real_connect(self, address)
 
     def connect_ex(self: socket.socket, address: Any) -> int:
-        check(address)
+        refuse_non_loopback(address)
         return real_connect_ex(self, address)
 
     with pytest.MonkeyPatch.context() as patch:
