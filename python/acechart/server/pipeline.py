@@ -53,7 +53,7 @@ from acechart.query import Query
 from acechart.result import Result
 from acechart.server.auth import CLIENT
 from acechart.server.classify import Classification, assess, refusal
-from acechart.server.edge_cache import Entry, Freshness
+from acechart.server.edge_cache import Entry, Freshness, Lookup
 from acechart.server.headers import client_address, token_from, trusted_networks
 from acechart.server.keys import (
     ACCESS,
@@ -307,17 +307,7 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
         logger.warning(
             "answer for %s past its %g s deadline; serving a stale one", q.site, deadline
         )
-        info.classification = "cached"
-        return await respond(
-            request,
-            key,
-            found.entry,
-            cache_status="STALE",
-            cache_source="EDGE",
-            size="cached",
-            age_s=found.age_s,
-            warning=REVALIDATION_FAILED,
-        )
+        return await _serve_stale(request, key, found)
     except RequestTooLarge as exc:
         # Submitted per request, not in the shared computation: that one is keyed
         # without the token, and a job belongs to the token that asked for it.
@@ -341,17 +331,7 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
         if found is None:
             raise
         logger.warning("origin failed (%s); serving a stale answer for %s", exc.reason, q.site)
-        info.classification = "cached"
-        return await respond(
-            request,
-            key,
-            found.entry,
-            cache_status="STALE",
-            cache_source="EDGE",
-            size="cached",
-            age_s=found.age_s,
-            warning=REVALIDATION_FAILED,
-        )
+        return await _serve_stale(request, key, found)
     c = computed.classification
     info.classification, info.estimated_samples = c.size, c.estimated_samples
     if computed.streamed is not None:
@@ -400,6 +380,21 @@ async def _send_streamed(
     headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
     del computed, streamed
     return await send_stream(request, headers, data.pieces(result, data.representation))
+
+
+async def _serve_stale(request: web.Request, key: Hashable, found: Lookup) -> web.StreamResponse:
+    """The edge's kept copy, for a fresh answer that could not be had (deadline, origin)."""
+    request[INFO].classification = "cached"
+    return await respond(
+        request,
+        key,
+        found.entry,
+        cache_status="STALE",
+        cache_source="EDGE",
+        size="cached",
+        age_s=found.age_s,
+        warning=REVALIDATION_FAILED,
+    )
 
 
 def _deadline(seconds: float) -> DeadlineExceeded:
