@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from acechart.server.errors import error_middleware, redacted
+from acechart.server.errors import redacted
+from acechart.server.front import front_middleware
+from acechart.server.keys import METRICS
+from acechart.server.metrics import Metrics
 from acechart.server.requestlog import JsonFormatter
 from tests.conftest import SITE, Sim
 from tests.server_helpers import ClientFactory, Service, start_service
@@ -118,7 +121,8 @@ async def test_an_unhandled_error_quoting_the_token_is_redacted_in_the_log(
         token = request.headers["X-ACE-Token"]
         raise ValueError(f"cannot use {token!r} or {token.encode()!r}")
 
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[front_middleware()])
+    app[METRICS] = Metrics("test")
     app.router.add_get("/boom", boom)
     client = await aiohttp_client(app)
     resp = await client.get("/boom", headers={"X-ACE-Token": SECRET})

@@ -178,14 +178,21 @@ async def test_a_failure_mid_stream_aborts_instead_of_ending_the_body(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 @pytest.mark.parametrize(
-    ("threshold", "env", "applied"),
-    [(131_072, {}, True), (0, {}, False), (131_072, {"MALLOC_MMAP_THRESHOLD_": "65536"}, False)],
+    ("threshold", "trim", "env", "applied"),
+    [
+        (131_072, 0, {}, True),
+        (0, 0, {}, False),
+        (0, 1 << 25, {}, True),
+        (131_072, 0, {"MALLOC_MMAP_THRESHOLD_": "65536"}, False),
+        (0, 1 << 25, {"MALLOC_TRIM_THRESHOLD_": "65536"}, False),
+        (131_072, 1 << 25, {"MALLOC_MMAP_THRESHOLD_": "65536"}, True),
+    ],
 )
 def test_malloc_tuning_applies_once_and_defers_to_the_owner(
-    threshold: int, env: dict[str, str], applied: bool
+    threshold: int, trim: int, env: dict[str, str], applied: bool
 ) -> None:
     """In a child process: the test process's allocator is not ours to tune."""
-    code = f"from acechart.server import malloc; print(malloc.tune({threshold}))"
+    code = f"from acechart.server import malloc; print(malloc.tune({threshold}, {trim}))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, **env},

@@ -348,6 +348,11 @@ class Settings:
     freed (fixed, so it does not rise after the first large answer; see `server.malloc`);
     0: glibc's own rising threshold."""
 
+    malloc_trim_threshold_bytes: int = 33_554_432
+    """glibc only: free memory at the top of the heap kept for reuse before it is given back
+    (fixed, so a cached answer's body does not make the heap shrink and fault back in on
+    every request; see `server.malloc`); 0: glibc's own."""
+
     stream_min_samples: int = 1_000_000
     """Samples from which a synchronous `/api/timeseries` answer is streamed (chunked, series by
     series, each released once sent; no ETag or Content-Length, not kept in the edge cache);
@@ -654,6 +659,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "compress_min_bytes",
         "stream_min_samples",
         "malloc_mmap_threshold_bytes",
+        "malloc_trim_threshold_bytes",
         "origin_retry_after_max_s",
         "meter_reset_threshold",
         "stat_lookback_s",

@@ -1,9 +1,9 @@
 """The aiohttp application: `create_app(settings)` wires every part of the service.
 
-Middlewares, outermost first: the request log (request id, timing, metrics),
-CORS (when origins are configured), the one error middleware, so error
-responses carry CORS headers and are logged like any other, and the bound on
-JSON bodies (size and nesting, before any route parses one). The connection
+One middleware (`server.front`) gives every request its id, log line and
+metrics, CORS (when origins are configured), the bound on JSON bodies, and
+the seed's error bodies, so error responses carry CORS headers and are logged
+like any other. The connection
 limits (`handler_args`) let a request line hold 100 long point names; what
 aiohttp refuses before routing is answered in JSON by `server.runner`.
 Resources live in cleanup contexts: the runtime (database, object store,
@@ -19,7 +19,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from acechart.jobs.service import JobService
 from acechart.result import Result
@@ -27,9 +26,9 @@ from acechart.runtime import Runtime
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
 from acechart.server.charts import ChartService
-from acechart.server.cors import cors_middleware
+from acechart.server.cors import Cors
 from acechart.server.edge_cache import EdgeCache
-from acechart.server.errors import error_middleware
+from acechart.server.front import front_middleware
 from acechart.server.keys import (
     ACCESS,
     BACKGROUND,
@@ -50,10 +49,8 @@ from acechart.server.memo import Memo
 from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
 from acechart.server.paging import WindowCache
-from acechart.server.params import json_body_guard
 from acechart.server.pipeline import PARSED_ENTRIES
 from acechart.server.ratelimit import RateLimiter, RedisRateLimiter
-from acechart.server.requestlog import request_log
 from acechart.server.routes import add_routes
 from acechart.server.runner import handler_args
 from acechart.server.sites import SiteDirectory
@@ -71,12 +68,8 @@ def create_app(
     settings: Settings, runtime: Runtime | None = None, jobs: JobService | None = None
 ) -> web.Application:
     """The service over `settings`; with `runtime` (and `jobs`), those are used and left open."""
-    middlewares: list[Middleware] = [request_log]
-    if settings.cors_origins:
-        middlewares.append(cors_middleware(settings.cors_origins))
-    middlewares.append(error_middleware)
-    middlewares.append(json_body_guard)
-    app = web.Application(middlewares=middlewares, handler_args=handler_args(settings))
+    cors = Cors(settings.cors_origins) if settings.cors_origins else None
+    app = web.Application(middlewares=[front_middleware(cors)], handler_args=handler_args(settings))
     app[SETTINGS] = settings
     app[METRICS] = Metrics(settings.instance_id)
     app[EDGE] = EdgeCache(settings.edge_cache_bytes)

@@ -13,9 +13,8 @@ are never allowed: the API authenticates with a token header, not cookies.
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
-__all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "allowed_methods", "cors_middleware"]
+__all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "Cors", "allowed_methods"]
 
 ALLOW_HEADERS = (
     "X-ACE-Token, Authorization, Accept, Content-Type, If-None-Match, If-Range, Range, "
@@ -44,42 +43,57 @@ def allowed_methods(request: web.Request) -> list[str] | None:
     return sorted(methods | {"OPTIONS"})
 
 
-def cors_middleware(origins: tuple[str, ...]) -> Middleware:
-    allow_any = "*" in origins
-    allowed = frozenset(o.rstrip("/") for o in origins)
+class Cors:
+    """The CORS policy of the configured origins, applied by the front middleware."""
 
-    def allow_origin(origin: str) -> str | None:
-        if allow_any:
+    def __init__(self, origins: tuple[str, ...]) -> None:
+        self.allow_any = "*" in origins
+        self.allowed = frozenset(o.rstrip("/") for o in origins)
+
+    def allow_origin(self, origin: str) -> str | None:
+        if self.allow_any:
             return "*"
-        return origin if origin in allowed else None
+        return origin if origin in self.allowed else None
 
-    @web.middleware
-    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def preflight(self, request: web.Request) -> web.Response | None:
+        """The answer to a CORS preflight (an OPTIONS with `Access-Control-Request-Method`
+        from an `Origin`, at a path some route has); None for any other request."""
         origin = request.headers.get("Origin")
-        if origin is None:
-            return await handler(request)
-        value = allow_origin(origin)
-        methods = None
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            methods = allowed_methods(request)
-        if methods is not None:
-            response: web.StreamResponse = web.Response(status=204)
-            if value is not None:
-                response.headers.update(
-                    {
-                        "Access-Control-Allow-Methods": ", ".join(methods),
-                        "Access-Control-Allow-Headers": ALLOW_HEADERS,
-                        "Access-Control-Max-Age": str(MAX_AGE_S),
-                    }
-                )
-        else:
-            response = await handler(request)
+        if (
+            origin is None
+            or request.method != "OPTIONS"
+            or "Access-Control-Request-Method" not in request.headers
+        ):
+            return None
+        methods = allowed_methods(request)
+        if methods is None:
+            return None
+        response = web.Response(status=204)
+        value = self.allow_origin(origin)
         if value is not None:
-            response.headers["Access-Control-Allow-Origin"] = value
-            if methods is None:
-                response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-            if value != "*":
-                response.headers.add("Vary", "Origin")
+            response.headers.update(
+                {
+                    "Access-Control-Allow-Methods": ", ".join(methods),
+                    "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                    "Access-Control-Max-Age": str(MAX_AGE_S),
+                }
+            )
+            self._allow(response, value)
         return response
 
-    return cors
+    def decorate(self, request: web.Request, response: web.StreamResponse) -> None:
+        """The CORS headers of an answer (errors included) to a request from an allowed
+        `Origin`."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return
+        value = self.allow_origin(origin)
+        if value is not None:
+            response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+            self._allow(response, value)
+
+    @staticmethod
+    def _allow(response: web.StreamResponse, value: str) -> None:
+        response.headers["Access-Control-Allow-Origin"] = value
+        if value != "*":
+            response.headers.add("Vary", "Origin")

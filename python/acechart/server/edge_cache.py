@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["EdgeCache", "Entry", "Freshness", "Lookup"]
 
@@ -62,8 +63,9 @@ class Entry:
         return len(self.body) + sum(len(v) for v in self.variants.values()) + _ENTRY_OVERHEAD
 
 
-@dataclass(frozen=True)
-class Lookup:
+class Lookup(NamedTuple):
+    """What `lookup` found (a tuple: made on every cached answer)."""
+
     entry: Entry
     freshness: Freshness
     age_s: float

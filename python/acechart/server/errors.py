@@ -1,4 +1,4 @@
-"""The one error middleware: every failure becomes the seed's JSON error body.
+"""The one place failures become HTTP: every error becomes the seed's JSON error body.
 
 `AcechartError`s carry their status, code and extra fields; aiohttp's own HTTP
 errors (unknown route, wrong method, a body past the size limit, a byte range
@@ -18,12 +18,11 @@ import traceback
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from acechart.errors import AcechartError, OriginError
 from acechart.server.keys import INFO, RUNTIME
 
-__all__ = ["PASS_THROUGH", "error_middleware", "error_response", "own_methods"]
+__all__ = ["PASS_THROUGH", "error_response", "own_methods", "render_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +95,11 @@ def error_response(status: int, body: dict[str, Any]) -> web.Response:
     )
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def render_error(request: web.Request, error: Exception) -> web.StreamResponse | None:
+    """The response for `error` raised while answering `request`; None for an aiohttp
+    HTTP exception that is no error (a redirect), which the caller raises on."""
     try:
-        return await handler(request)
+        raise error
     except AcechartError as exc:
         runtime = request.app.get(RUNTIME)
         if runtime is not None:
@@ -119,7 +119,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, exc.to_body())
     except web.HTTPException as exc:
         if exc.status < 400:
-            raise
+            return None
         code = _HTTP_CODES.get(exc.status, "http_error")
         message = exc.reason
         if exc.status == 404:

@@ -10,9 +10,14 @@ thread, and stays resident after it is freed. Measured on the warm raw year of
 50 points (`benches.bench_memory`): a streamed answer peaked at 2.1x its
 arrays' bytes with the rising threshold, 1.2x with it fixed.
 
-`tune(threshold)` fixes the threshold (`mallopt(M_MMAP_THRESHOLD)`, which also
-stops it from rising). It is called once by `acechart serve` and `acechart demo`
-before the service starts, never on import: a notebook's process is its owner's.
+`tune(threshold, trim_threshold)` fixes the threshold (`mallopt(M_MMAP_THRESHOLD)`,
+which also stops it from rising) and the trim threshold. Fixing the first leaves
+the second at glibc's 128 KiB, and a cached answer's body (90 KB for three
+one-minute points over a day) freed at the top of the heap then gave the heap
+back and faulted it in again on every request: two page faults and two `brk`
+calls per request, 10% of a cached answer's CPU (`benches.bench_http`). It is
+called once by `acechart serve` and `acechart demo` before the service starts,
+never on import: a notebook's process is its owner's.
 """
 
 from __future__ import annotations
@@ -26,19 +31,28 @@ __all__ = ["tune"]
 
 logger = logging.getLogger(__name__)
 
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-"""`M_MMAP_THRESHOLD` of glibc's `<malloc.h>`."""
+"""`M_TRIM_THRESHOLD` and `M_MMAP_THRESHOLD` of glibc's `<malloc.h>`."""
 
 
-def tune(threshold: int) -> bool:
-    """Fix glibc's mmap threshold at `threshold` bytes; True when it was set.
+def tune(threshold: int, trim_threshold: int = 0) -> bool:
+    """Fix glibc's mmap threshold at `threshold` bytes and its trim threshold (free
+    memory at the heap's top kept before it is given back) at `trim_threshold`; True
+    when either was set.
 
-    Nothing happens for 0, off glibc (musl, macOS), or when the process was
-    started with `MALLOC_MMAP_THRESHOLD_` (its owner chose already).
+    A value of 0 leaves its setting alone, as do a platform without glibc (musl,
+    macOS) and a process started with `MALLOC_MMAP_THRESHOLD_` or
+    `MALLOC_TRIM_THRESHOLD_` (its owner chose already).
     """
-    if threshold <= 0 or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return False
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    wanted = [
+        (_M_MMAP_THRESHOLD, threshold, "MALLOC_MMAP_THRESHOLD_", "an mmap"),
+        (_M_TRIM_THRESHOLD, trim_threshold, "MALLOC_TRIM_THRESHOLD_", "a trim"),
+    ]
+    wanted = [w for w in wanted if w[1] > 0 and w[2] not in os.environ]
+    if not wanted:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -47,7 +61,10 @@ def tune(threshold: int) -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    if mallopt(_M_MMAP_THRESHOLD, threshold) != 1:
-        logger.warning("mallopt refused an mmap threshold of %d bytes", threshold)
-        return False
-    return True
+    applied = False
+    for option, value, _, what in wanted:
+        if mallopt(option, value) == 1:
+            applied = True
+        else:
+            logger.warning("mallopt refused %s threshold of %d bytes", what, value)
+    return applied

@@ -14,7 +14,7 @@ need not fit in a request line. Every name clients use is taken:
 Limits (points per query, days per query) come from the settings via
 `Query.validate`. A JSON body is bounded before it is parsed: in size by the
 application's `client_max_size` (413 past it) and in nesting by
-`MAX_JSON_DEPTH` (`json_body_guard`, for every POST route), since Python's
+`MAX_JSON_DEPTH` (`guard_json_body`, for every POST route), since Python's
 parser recurses and a deeply nested body would otherwise be a 500.
 """
 
@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from multidict import MultiDict
 
 from acechart.errors import BadRequest
@@ -44,8 +43,8 @@ __all__ = [
     "bool_param",
     "check_json_depth",
     "float_param",
+    "guard_json_body",
     "int_param",
-    "json_body_guard",
     "parse_points",
     "parse_query",
     "path_site",
@@ -210,15 +209,14 @@ def check_json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> None:
         )
 
 
-@web.middleware
-async def json_body_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bound a JSON body's size and nesting before any route parses it (inside the error
-    middleware, which renders the 400 or 413). The body read is kept for the route."""
+async def guard_json_body(request: web.Request) -> None:
+    """Bound a JSON body's size and nesting before any route parses it (the front
+    middleware calls it for every request with a body; the error it raises is a 400 or
+    413). The body read is kept for the route."""
     if request.method in ("POST", "PUT", "PATCH") and request.body_exists:
         raw = await request.read()  # past client_max_size: HTTPRequestEntityTooLarge, 413
         if raw.lstrip()[:1] in (b"{", b"["):
             check_json_depth(raw)
-    return await handler(request)
 
 
 def path_site(request: web.Request) -> str:

@@ -200,21 +200,43 @@ class _Computed:
     """Set for a partial answer (the origin failed): such an entry is not kept."""
 
 
-async def identify(request: web.Request, endpoint: str, *, limited: bool = True) -> tuple[str, str]:
+async def identify(
+    request: web.Request, endpoint: str, *, limited: bool = True, bind: bool = True
+) -> tuple[str, str]:
     """(token, fingerprint) of the caller, after its rate limit for `endpoint` (unless
     `limited` is false: a request that is part of one already counted).
 
     Every authenticated route starts here, so each is limited and logged alike.
+    `bind=False` leaves `bind_client` to the caller, for a path (a cached answer)
+    that may never ask the origin anything.
     """
     app = request.app
     token = token_from(request)
     fingerprint = app[ACCESS].fingerprint(token)
     request[INFO].client = fingerprint[:12]
-    # Whatever this request asks the origin about its token counts against its client.
-    CLIENT.set(client_address(request, trusted_networks(app[SETTINGS].server_trusted_proxies)))
+    if bind:
+        bind_client(request)
     if limited:
-        await app[LIMITER].acquire(fingerprint, endpoint, token)
+        limiter = app[LIMITER]
+        if limiter.local:
+            limiter.check(fingerprint, endpoint)
+        else:
+            await limiter.acquire(fingerprint, endpoint, token)
     return token, fingerprint
+
+
+def bind_client(request: web.Request) -> None:
+    """Whatever this request asks the origin about its token counts against its client
+    (`CLIENT`, read by the token check's per-address limit)."""
+    proxies = trusted_networks(request.app[SETTINGS].server_trusted_proxies)
+    CLIENT.set(client_address(request, proxies))
+
+
+def _ends_at(request: web.Request) -> float:
+    """The loop time the request's deadline falls at, counted from its arrival."""
+    info = request[INFO]
+    elapsed = time.perf_counter() - info.started
+    return asyncio.get_running_loop().time() + request.app[SETTINGS].request_deadline_s - elapsed
 
 
 async def authorize(request: web.Request, endpoint: str, site: str, *, limited: bool = True) -> str:
@@ -253,30 +275,31 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
     q = data.query
     info.site, info.point_count = q.site, len(q.points)
     info.format = data.representation.format
-    deadline = app[SETTINGS].request_deadline_s
-    ends_at = asyncio.get_running_loop().time() + deadline
-    token, fingerprint = await identify(request, data.endpoint)
+    token, fingerprint = await identify(request, data.endpoint, bind=False)
     access = app[ACCESS]
     if not access.confirmed(fingerprint, q.site):
         # The token's check may wait on the origin: it counts against the deadline.
+        bind_client(request)
         try:
-            async with asyncio.timeout_at(ends_at) as budget:
+            async with asyncio.timeout_at(_ends_at(request)) as budget:
                 await access.check(token, q.site, fingerprint, client=CLIENT.get())
         except TimeoutError:
             if not budget.expired():
                 raise
-            raise _deadline(deadline) from None
+            raise _deadline(app[SETTINGS].request_deadline_s) from None
 
     key = data.key
     t0 = time.perf_counter()
     found = app[EDGE].lookup(key)
     # `Cache-Control: no-cache` (or max-age=0) asks for a fresh answer: the edge copy is
     # kept only to answer if the origin fails, and the fresh edge is refetched.
-    fresh_only = wants_fresh(request.headers.get("Cache-Control", ""))
+    control = request.headers.get("Cache-Control")
+    fresh_only = control is not None and wants_fresh(control)
     if found is not None and not fresh_only and found.freshness is not Freshness.ERROR_ONLY:
         app[METRICS].record_edge_hit(time.perf_counter() - t0)
         info.classification = "cached"
         if found.freshness is Freshness.STALE:
+            bind_client(request)
             _revalidate(app, key, data, token)
         return await respond(
             request,
@@ -289,6 +312,9 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
             warning=STALE if found.freshness is Freshness.STALE else None,
         )
 
+    bind_client(request)
+    deadline = app[SETTINGS].request_deadline_s
+    ends_at = _ends_at(request)
     try:
         async with asyncio.timeout_at(ends_at) as budget:
             await check_points(request, q.site, q.points, token)

@@ -44,6 +44,9 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.per_minute > 0
 
+    local = True
+    """The buckets are this process's: `check` takes from them without an await."""
+
     async def acquire(self, caller: str, endpoint: str, token: str | None = None) -> None:
         """Take one request from the caller's bucket, or raise `RateLimited` with the wait.
 
@@ -118,6 +121,8 @@ class RedisRateLimiter(RateLimiter):
         self._take = redis.script(_TAKE)
         self.unavailable = 0
         """Requests let through because Redis did not answer."""
+
+    local = False
 
     async def acquire(self, caller: str, endpoint: str, token: str | None = None) -> None:
         if not self.enabled:

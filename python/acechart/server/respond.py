@@ -76,7 +76,7 @@ async def respond(
     app[METRICS].record_answer(size, info.format or "json", cache_status, cache_source)
 
     max_age = 0 if warning else max(0, int(entry.max_age_s - age_s))
-    headers: CIMultiDict[str] = CIMultiDict(entry.headers)
+    headers = dict(entry.headers)  # aiohttp's Response makes its own multidict of it
     control = entry.controls.get(max_age)
     if control is None:
         control = entry.controls[max_age] = (
@@ -92,7 +92,7 @@ async def respond(
         headers["Warning"] = warning
 
     if etag_matches(request.headers.get("If-None-Match"), entry.etag):
-        del headers["Content-Type"]
+        headers.pop("Content-Type", None)
         headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
         return web.Response(status=304, headers=headers)
 

@@ -1,0 +1,167 @@
+"""The request log's line handler and its direct path for request lines.
+
+`LineHandler` writes the lines of one event-loop turn with one write; a request
+line skips `logging`'s record when every handler it would reach is ours, and
+must then be the very line `logging` would have written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acechart.server.requestlog import JsonFormatter, LineHandler, configure_logging
+from tests.conftest import SITE, Sim
+from tests.server_helpers import ClientFactory, start_service
+
+
+class CountingStream(io.StringIO):
+    """A text stream that counts its writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+def _record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("t", logging.INFO, __file__, 1, message, None, None)
+
+
+async def test_lines_of_one_loop_turn_are_written_together_in_order() -> None:
+    stream = CountingStream()
+    handler = LineHandler(stream)
+    for i in range(5):
+        handler.handle(_record(f"line {i}"))
+    assert stream.writes == 0  # queued until the loop's next turn
+    await asyncio.sleep(0)
+    assert stream.writes == 1
+    assert stream.getvalue().splitlines() == [f"line {i}" for i in range(5)]
+    handler.handle(_record("next turn"))
+    await asyncio.sleep(0)
+    assert stream.writes == 2 and stream.getvalue().endswith("next turn\n")
+
+
+def test_off_the_loop_a_line_is_written_at_once() -> None:
+    stream = CountingStream()
+    handler = LineHandler(stream)
+    handler.handle(_record("now"))
+    assert stream.getvalue() == "now\n"
+
+
+async def test_a_thread_s_line_follows_the_lines_queued_before_it() -> None:
+    stream = CountingStream()
+    handler = LineHandler(stream)
+    handler.handle(_record("first, on the loop"))
+    thread = threading.Thread(target=lambda: handler.handle(_record("second, in a thread")))
+    thread.start()
+    thread.join()
+    await asyncio.sleep(0)
+    assert stream.getvalue().splitlines() == ["first, on the loop", "second, in a thread"]
+
+
+def test_a_failing_stream_drops_its_lines_without_raising() -> None:
+    class Broken(io.StringIO):
+        def write(self, s: str) -> int:
+            raise OSError("disk full")
+
+    handler = LineHandler(Broken())
+    handler.handle(_record("lost"))
+    handler.handle(_record("lost too"))
+
+
+def test_configure_logging_batches_the_root_stream_handlers() -> None:
+    root = logging.getLogger()
+    stream = io.StringIO()
+    plain = logging.StreamHandler(stream)
+    plain.setLevel(logging.WARNING)
+    root.addHandler(plain)
+    try:
+        configure_logging("json")
+        ours = [h for h in root.handlers if isinstance(h, LineHandler) and h.stream is stream]
+        assert plain not in root.handlers and len(ours) == 1
+        assert ours[0].level == logging.WARNING
+        assert isinstance(ours[0].formatter, JsonFormatter)
+    finally:
+        for h in [h for h in root.handlers if getattr(h, "stream", None) is stream]:
+            root.removeHandler(h)
+
+
+@pytest.fixture
+def root_handlers() -> Iterator[list[logging.Handler]]:
+    """Handlers put on the root logger for one test (at INFO), removed after it."""
+    root = logging.getLogger()
+    added: list[logging.Handler] = []
+    old = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield added
+    finally:
+        for h in added:
+            root.removeHandler(h)
+        root.setLevel(old)
+
+
+def _request_lines(text: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("type") == "request"]
+
+
+async def test_the_direct_request_line_is_the_line_logging_writes(
+    aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path, root_handlers: list[logging.Handler]
+) -> None:
+    svc = await start_service(aiohttp_client, sim, tmp_path)
+    params = {
+        "site": SITE,
+        "points": svc.points(1)[0],
+        "start": "2024-12-01T00:00:00Z",
+        "end": "2024-12-01T06:00:00Z",
+    }
+    assert (await svc.get("/api/timeseries", params)).status == 200  # both lines: edge hits
+    root = logging.getLogger()
+    # Only LineHandlers with the JSON formatter: the line skips logging's record.
+    direct = io.StringIO()
+    ours = LineHandler(direct)
+    ours.setFormatter(JsonFormatter())
+    root_handlers.append(ours)
+    root.addHandler(ours)
+    # Other handlers are present (pytest's own capture): make the root's list ours alone.
+    others = [h for h in root.handlers if h is not ours]
+    for h in others:
+        root.removeHandler(h)
+    try:
+        resp = await svc.get("/api/timeseries", params, headers={"X-Request-Id": "direct-1"})
+        assert resp.status == 200
+        await asyncio.sleep(0)
+        # A plain StreamHandler beside it: now every line goes through logging.
+        through = io.StringIO()
+        plain = logging.StreamHandler(through)
+        plain.setFormatter(JsonFormatter())
+        root_handlers.append(plain)
+        root.addHandler(plain)
+        resp = await svc.get("/api/timeseries", params, headers={"X-Request-Id": "logged-1"})
+        assert resp.status == 200
+        await asyncio.sleep(0)
+    finally:
+        for h in others:
+            root.addHandler(h)
+    first = next(x for x in _request_lines(direct.getvalue()) if x["requestId"] == "direct-1")
+    second = next(x for x in _request_lines(through.getvalue()) if x["requestId"] == "logged-1")
+    assert [x["requestId"] for x in _request_lines(direct.getvalue())] == ["direct-1", "logged-1"]
+    for line in (first, second):
+        del line["timestamp"], line["requestId"], line["response"]["processingTime"]
+    assert first == second
+    assert first["response"]["cacheStatus"] == "HIT"
+    assert first["logger"] == "acechart.server.requestlog" and first["level"] == "info"
+    assert first["request"]["siteId"] == SITE and first["response"]["status"] == 200
