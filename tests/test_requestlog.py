@@ -35,22 +35,49 @@ class CountingStream(io.StringIO):
         return super().write(s)
 
 
-def _record(message: str) -> logging.LogRecord:
-    return logging.LogRecord("t", logging.INFO, __file__, 1, message, None, None)
+def _record(message: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord("t", level, __file__, 1, message, None, None)
 
 
-async def test_lines_of_one_loop_turn_are_written_together_in_order() -> None:
+async def test_info_lines_are_written_together_after_the_delay_in_order() -> None:
     stream = CountingStream()
-    handler = LineHandler(stream)
+    handler = LineHandler(stream, delay_s=0.02)
     for i in range(5):
         handler.handle(_record(f"line {i}"))
-    assert stream.writes == 0  # queued until the loop's next turn
     await asyncio.sleep(0)
+    assert stream.writes == 0  # queued until the delay is over
+    await asyncio.sleep(0.1)
     assert stream.writes == 1
     assert stream.getvalue().splitlines() == [f"line {i}" for i in range(5)]
-    handler.handle(_record("next turn"))
-    await asyncio.sleep(0)
-    assert stream.writes == 2 and stream.getvalue().endswith("next turn\n")
+    handler.handle(_record("next batch"))
+    await asyncio.sleep(0.1)
+    assert stream.writes == 2 and stream.getvalue().endswith("next batch\n")
+
+
+async def test_a_warning_is_written_at_once_after_the_queued_lines() -> None:
+    stream = CountingStream()
+    handler = LineHandler(stream, delay_s=10)
+    handler.handle(_record("queued"))
+    handler.handle(_record("trouble", logging.WARNING))
+    assert stream.getvalue().splitlines() == ["queued", "trouble"]
+
+
+async def test_a_full_queue_is_written_without_waiting() -> None:
+    stream = CountingStream()
+    handler = LineHandler(stream, delay_s=10, max_lines=3)
+    for i in range(7):
+        handler.handle(_record(f"line {i}"))
+    assert stream.writes == 2 and len(stream.getvalue().splitlines()) == 6
+    handler.flush()
+    assert len(stream.getvalue().splitlines()) == 7
+
+
+async def test_no_delay_writes_every_line_at_once() -> None:
+    stream = CountingStream()
+    handler = LineHandler(stream, delay_s=0)
+    handler.handle(_record("a"))
+    handler.handle(_record("b"))
+    assert stream.writes == 2
 
 
 def test_off_the_loop_a_line_is_written_at_once() -> None:
@@ -62,12 +89,11 @@ def test_off_the_loop_a_line_is_written_at_once() -> None:
 
 async def test_a_thread_s_line_follows_the_lines_queued_before_it() -> None:
     stream = CountingStream()
-    handler = LineHandler(stream)
+    handler = LineHandler(stream, delay_s=10)
     handler.handle(_record("first, on the loop"))
     thread = threading.Thread(target=lambda: handler.handle(_record("second, in a thread")))
     thread.start()
     thread.join()
-    await asyncio.sleep(0)
     assert stream.getvalue().splitlines() == ["first, on the loop", "second, in a thread"]
 
 
@@ -88,10 +114,10 @@ def test_configure_logging_batches_the_root_stream_handlers() -> None:
     plain.setLevel(logging.WARNING)
     root.addHandler(plain)
     try:
-        configure_logging("json")
+        configure_logging("json", flush_s=0.25)
         ours = [h for h in root.handlers if isinstance(h, LineHandler) and h.stream is stream]
         assert plain not in root.handlers and len(ours) == 1
-        assert ours[0].level == logging.WARNING
+        assert ours[0].level == logging.WARNING and ours[0].delay_s == 0.25
         assert isinstance(ours[0].formatter, JsonFormatter)
     finally:
         for h in [h for h in root.handlers if getattr(h, "stream", None) is stream]:
@@ -132,7 +158,7 @@ async def test_the_direct_request_line_is_the_line_logging_writes(
     root = logging.getLogger()
     # Only LineHandlers with the JSON formatter: the line skips logging's record.
     direct = io.StringIO()
-    ours = LineHandler(direct)
+    ours = LineHandler(direct, delay_s=0)
     ours.setFormatter(JsonFormatter())
     root_handlers.append(ours)
     root.addHandler(ours)

@@ -211,7 +211,7 @@ def _serve(args: argparse.Namespace) -> int:
             },
         )
     )
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_flush_s)
     malloc.tune(settings.malloc_mmap_threshold_bytes, settings.malloc_trim_threshold_bytes)
     logger.info("acechart serving on http://%s:%d", settings.server_host, settings.server_port)
     # Served through acechart's runner: what aiohttp refuses before routing (a request
@@ -237,7 +237,7 @@ def _demo(args: argparse.Namespace) -> int:
     simulator = SimulatorSettings.from_env(
         **_overrides(args, {"host": "host", "origin_port": "port"})
     )
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_flush_s)
     malloc.tune(settings.malloc_mmap_threshold_bytes, settings.malloc_trim_threshold_bytes)
     with _port_guard(settings.server_port, "ACECHART_SERVER_PORT"):
         asyncio.run(run_demo(settings, simulator, data_dir=args.data_dir))

@@ -286,6 +286,10 @@ class Settings:
     log_format: str = "json"
     """Log lines of `serve` and `demo`: `json` (one object per line, seed 7.2) or `text`."""
 
+    log_flush_s: float = 0.05
+    """INFO lines (a request line per request) are written in batches at most this late, one
+    system call each; warnings and errors at once; 0: every line at once."""
+
     demo_token: str = "demo-token"
     """Token `acechart demo` configures in its simulator and prints for curl and the dashboard."""
 
@@ -660,6 +664,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "stream_min_samples",
         "malloc_mmap_threshold_bytes",
         "malloc_trim_threshold_bytes",
+        "log_flush_s",
         "origin_retry_after_max_s",
         "meter_reset_threshold",
         "stat_lookback_s",

@@ -9,8 +9,8 @@ records the request metrics. Tokens never reach it: only the first 12 hex
 digits of the token's MAC identify a caller.
 
 A request line is written on every request, so its cost is the service's
-floor: the JSON is made by orjson, and `LineHandler` writes the lines of one
-event-loop turn with one system call instead of one write and flush each.
+floor: the JSON is made by orjson, and `LineHandler` writes INFO lines in
+batches (`ACECHART_LOG_FLUSH_S`) instead of one write and flush each.
 """
 
 from __future__ import annotations
@@ -183,19 +183,26 @@ class JsonFormatter(logging.Formatter):
 
 
 class LineHandler(logging.StreamHandler[IO[str]]):
-    """A stream handler that writes the records of one event-loop turn together.
+    """A stream handler that writes INFO lines in batches, at most `delay_s` late.
 
-    On the event loop a record is queued and the queue written once, at the start
-    of the loop's next turn; the lines of every request a turn answered cost one
-    write and one flush. Off the loop (a thread, start-up, shutdown) a record is
-    written at once, after whatever is queued, so lines keep their order. A crash
-    loses at most the current turn's lines.
+    On the event loop an INFO (or DEBUG) line is queued, and the queue written
+    with one write and one flush `delay_s` after its first line, or at once when
+    `max_lines` are queued: a request line per request then costs no system
+    call. A warning or an error is written at once, after what is queued, and so
+    is every line off the loop (a thread, start-up, shutdown), so lines keep
+    their order. `delay_s=0` writes every line at once. A process killed
+    outright loses at most `delay_s` of INFO lines; a normal exit writes them
+    (logging flushes its handlers).
     """
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(
+        self, stream: IO[str] | None = None, *, delay_s: float = 0.05, max_lines: int = 512
+    ) -> None:
         super().__init__(stream if stream is not None else sys.stderr)
+        self.delay_s = delay_s
+        self.max_lines = max_lines
         self._queued: list[str] = []
-        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -203,25 +210,28 @@ class LineHandler(logging.StreamHandler[IO[str]]):
         except Exception:
             self.handleError(record)
             return
-        self.queue(line)
+        self.queue(line, urgent=record.levelno >= logging.WARNING)
 
-    def queue(self, line: str) -> None:
-        """Write `line` with the others of this event-loop turn (at once off the loop)."""
+    def queue(self, line: str, *, urgent: bool = False) -> None:
+        """Write `line` with the others of its batch (at once when `urgent` or off the loop)."""
         self._queued.append(line)
-        if self._scheduled:
+        if urgent or len(self._queued) >= self.max_lines or self.delay_s <= 0:
+            self.flush()
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        self._scheduled = True
-        loop.call_soon(self.flush)
+        if self._timer is None:
+            self._timer = loop.call_later(self.delay_s, self.flush)
 
     def flush(self) -> None:
         self.acquire()
         try:
-            self._scheduled = False
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             if self._queued:
                 lines, self._queued = self._queued, []
                 self.stream.write("\n".join(lines) + "\n")
@@ -232,9 +242,9 @@ class LineHandler(logging.StreamHandler[IO[str]]):
             self.release()
 
 
-def configure_logging(log_format: str) -> None:
-    """Write the root's stream handlers' lines in batches (`LineHandler`), as JSON lines
-    (`json`) or in their text format (`text`).
+def configure_logging(log_format: str, flush_s: float = 0.05) -> None:
+    """Write the root's stream handlers' lines in batches (`LineHandler`, INFO lines at
+    most `flush_s` late), as JSON lines (`json`) or in their text format (`text`).
 
     A record also skips what the service's lines never show (the caller's source
     line, thread, process and task names): the logging HOWTO's own optimisations,
@@ -248,7 +258,7 @@ def configure_logging(log_format: str) -> None:
     for handler in list(root.handlers):
         if type(handler) is not logging.StreamHandler:
             continue
-        batched = LineHandler(handler.stream)
+        batched = LineHandler(handler.stream, delay_s=flush_s)
         batched.setLevel(handler.level)
         batched.setFormatter(JsonFormatter() if log_format == "json" else handler.formatter)
         root.removeHandler(handler)
