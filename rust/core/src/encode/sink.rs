@@ -241,6 +241,39 @@ impl Sink for Out<'_> {
     }
 }
 
+impl Out<'_> {
+    /// Little-endian copies of `values`.
+    pub(crate) fn i64_le(&mut self, values: &[i64]) {
+        let Some(dst) = self.take(8 * values.len()) else {
+            self.overflow = true;
+            return;
+        };
+        #[cfg(target_endian = "little")]
+        {
+            // SAFETY: i64 has no padding bytes, so its memory is a valid `[u8]` view of
+            // exactly `8 * len` bytes; on little-endian targets that is the wire format.
+            let src =
+                unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), dst.len()) };
+            fill(dst, src);
+        }
+        #[cfg(not(target_endian = "little"))]
+        for (d, v) in dst.chunks_exact_mut(8).zip(values) {
+            fill(d, &v.to_le_bytes());
+        }
+    }
+
+    /// `n` copies of `pattern`.
+    pub(crate) fn repeat<const N: usize>(&mut self, pattern: [u8; N], n: usize) {
+        let Some(dst) = N.checked_mul(n).and_then(|len| self.take(len)) else {
+            self.overflow = true;
+            return;
+        };
+        for d in dst.chunks_exact_mut(N) {
+            fill(d, &pattern);
+        }
+    }
+}
+
 /// Run a two-pass encoder into a new vector (not zeroed first).
 ///
 /// # Safety
