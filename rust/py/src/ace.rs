@@ -98,7 +98,8 @@ fn encode_ace_page<'py>(
         Ok((page, n))
     })?;
     let gil = Gil::release_if(page.end().rows >= DETACH_MIN_ROWS);
-    bytes_with(py, n, gil, |out| page.encode_into(out))
+    // SAFETY: `encode_into` writes every byte of its buffer when it returns `Ok`.
+    unsafe { bytes_with(py, n, gil, |out| page.encode_into(out)) }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

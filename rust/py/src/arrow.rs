@@ -1,15 +1,16 @@
 //! `encode_arrow`: an Arrow IPC stream written from the series' arrays.
 //!
 //! Series and metadata are read as the other encoders read them (`encode::hold`,
-//! `encode::metadata`); the stream is written with the GIL released for large inputs
-//! and copied once into the `bytes` object.
+//! `encode::metadata`). The stream is planned (its messages built, its size known), then
+//! written straight into an uninitialised `bytes` object of that size, both with the
+//! GIL released for large inputs: each array is copied once, into the answer.
 
 use acechart_core::encode::arrow::{self, ArrowLayout};
 use acechart_core::encode::Series;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::encode::{hold, metadata, Held, DETACH_MIN_ROWS};
+use crate::encode::{bytes_with, hold, metadata, Held, DETACH_MIN_ROWS};
 use crate::errors::{run, to_py, Gil};
 
 /// The series as an Arrow IPC stream: per-series record batches (`layout="series"`)
@@ -29,8 +30,9 @@ fn encode_arrow<'py>(
     let views = held.iter().map(Held::view).collect::<PyResult<Vec<_>>>()?;
     let rows: usize = views.iter().map(Series::len).sum();
     let gil = Gil::release_if(rows >= DETACH_MIN_ROWS);
-    let stream = run(py, gil, || arrow::encode(&meta, &views, layout, tz))?;
-    Ok(PyBytes::new(py, &stream))
+    let stream = run(py, gil, || arrow::plan(&meta, &views, layout, tz))?;
+    // SAFETY: `write_into` writes every byte of its buffer when it returns `Ok`.
+    unsafe { bytes_with(py, stream.len(), gil, |out| stream.write_into(out)) }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

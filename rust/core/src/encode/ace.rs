@@ -25,6 +25,8 @@
 //! As the other encoders, a page is measured exactly first and then written once into a
 //! buffer of that size; the merge runs once and its order is kept for both passes.
 
+use std::mem::MaybeUninit;
+
 use super::csv::Clock;
 use super::num::Short;
 use super::sink::{to_vec, Counter, Out, Sink};
@@ -332,16 +334,18 @@ impl<'a> AcePage<'a> {
         Ok(c.0)
     }
 
-    /// Write the body into `out`, which must be exactly [`Self::encoded_len`] bytes long.
-    pub fn encode_into(&self, out: &mut [u8]) -> Result<()> {
-        let mut w = Out::new(out);
+    /// Write the body into `out`, which must be exactly [`Self::encoded_len`] bytes long
+    /// (it may be uninitialised). `Ok` means every byte of `out` has been written.
+    pub fn encode_into(&self, out: &mut [MaybeUninit<u8>]) -> Result<()> {
+        let mut w = Out::uninit(out);
         self.document(&mut w)?;
         w.finish()
     }
 
     /// The body in a new vector.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        to_vec(|| self.encoded_len(), |out| self.encode_into(out))
+        // SAFETY: `encode_into` writes every byte of its buffer when it returns `Ok`.
+        unsafe { to_vec(|| self.encoded_len(), |out| self.encode_into(out)) }
     }
 
     fn document<S: Sink>(&self, w: &mut S) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Arrow IPC **streams** (`application/vnd.apache.arrow.stream`), written from the
-//! arrays with the `arrow-ipc` writer.
+//! arrays: the messages with `arrow-ipc`, the arrays copied once, straight into the
+//! output ([`Stream`]); the bytes are those of `arrow-ipc`'s `StreamWriter`.
 //!
 //! A stream has one schema for all its record batches. Two layouts:
 //!
@@ -18,21 +19,29 @@
 //! [`METADATA_KEY`], and under [`SERIES_KEY`] the series in batch (or column) order as a
 //! JSON list of `{"name": .., "rows": ..}`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray,
+    new_empty_array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray,
 };
-use arrow_buffer::{BooleanBufferBuilder, NullBuffer, ScalarBuffer};
-use arrow_ipc::writer::StreamWriter;
+use arrow_buffer::ScalarBuffer;
+use arrow_ipc::writer::{
+    write_message, DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteOptions,
+};
+use arrow_ipc::{
+    Buffer as IpcBuffer, FieldNode, MessageBuilder, MessageHeader, MetadataVersion,
+    RecordBatchBuilder,
+};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use flatbuffers::FlatBufferBuilder;
 
 use super::ace::first_unsorted;
 use super::meta::Meta;
-use super::sink::{Counter, Out};
+use super::sink::{to_vec, Counter, Out, Sink};
 use super::{json, validate_all, Aggregates, Series};
 use crate::error::{CoreError, Result};
 
@@ -79,6 +88,17 @@ pub fn encode(
     layout: ArrowLayout,
     tz: &str,
 ) -> Result<Vec<u8>> {
+    plan(metadata, series, layout, tz)?.to_vec()
+}
+
+/// The stream [`encode`] writes, planned but not written: its size is known, and
+/// [`Stream::write_into`] writes it into a buffer of that size.
+pub fn plan<'a>(
+    metadata: &Meta,
+    series: &[Series<'a>],
+    layout: ArrowLayout,
+    tz: &str,
+) -> Result<Stream<'a>> {
     validate_all(series)?;
     metadata.check_depth()?;
     check_tz(tz)?;
@@ -140,16 +160,6 @@ fn time_type(tz: &str) -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some(tz.into()))
 }
 
-fn times(ts: &[i64], tz: &str) -> ArrayRef {
-    Arc::new(
-        TimestampMillisecondArray::new(ScalarBuffer::from(ts.to_vec()), None).with_timezone(tz),
-    )
-}
-
-fn floats(values: &[f64]) -> ArrayRef {
-    Arc::new(Float64Array::new(ScalarBuffer::from(values.to_vec()), None))
-}
-
 /// The value column of a series in the wide layout (aggregates: their average).
 fn ts_and_values<'a>(s: &Series<'a>) -> (&'a [i64], &'a [f64]) {
     match *s {
@@ -160,7 +170,240 @@ fn ts_and_values<'a>(s: &Series<'a>) -> (&'a [i64], &'a [f64]) {
 
 const AGG_COLUMNS: [&str; 6] = ["count", "sum", "min", "max", "avg", "stddev"];
 
-fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> Result<Vec<u8>> {
+/// The IPC options of every stream: arrow-rs's defaults (metadata V5, 64-byte
+/// alignment, no compression).
+fn options() -> IpcWriteOptions {
+    IpcWriteOptions::default()
+}
+
+/// Body buffers are padded to this many bytes (the options' alignment).
+const ALIGN: usize = 64;
+
+/// What precedes each message's length, and with a zero length ends the stream.
+const CONTINUATION: [u8; 4] = [0xff; 4];
+
+fn padding(len: usize) -> usize {
+    len.next_multiple_of(ALIGN) - len
+}
+
+/// An Arrow IPC stream, planned: its pieces in order, the arrays borrowed from the
+/// series where they are written as they are. [`Stream::write_into`] then copies each
+/// array once, straight into the final buffer.
+///
+/// The bytes are exactly what arrow-rs's `StreamWriter` writes for the same record
+/// batches (the tests compare the two): arrow-rs still writes the schema and the
+/// dictionary messages, and the record batch messages are built with its flatbuffer
+/// types the way its writer builds them. Only the bodies are not copied through it
+/// (it copies every array into a per-batch body, then into the output).
+pub struct Stream<'a> {
+    parts: Vec<Part<'a>>,
+    len: usize,
+}
+
+enum Part<'a> {
+    /// Messages (schema, dictionary, a batch's header) and the end-of-stream marker.
+    Bytes(Vec<u8>),
+    I64s(Cow<'a, [i64]>),
+    F64s(Cow<'a, [f64]>),
+    /// A dictionary key column: one key, repeated.
+    Keys(i32, usize),
+    /// `n` copies of one byte: the all-valid bitmaps arrow-rs writes for columns
+    /// without nulls (0xff), and padding (0).
+    Fill(u8, usize),
+}
+
+impl Part<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Part::Bytes(b) => b.len(),
+            Part::I64s(v) => 8 * v.len(),
+            Part::F64s(v) => 8 * v.len(),
+            Part::Keys(_, n) => 4 * n,
+            Part::Fill(_, n) => *n,
+        }
+    }
+}
+
+impl<'a> Stream<'a> {
+    fn new() -> Self {
+        Stream {
+            parts: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, part: Part<'a>) {
+        self.len += part.len();
+        self.parts.push(part);
+    }
+
+    /// An encoded message (with its body, if any) as arrow-rs frames it.
+    fn message(&mut self, encoded: EncodedData) -> Result<()> {
+        let mut framed = Vec::new();
+        write_message(&mut framed, encoded, &options()).map_err(arrow_error)?;
+        self.push(Part::Bytes(framed));
+        Ok(())
+    }
+
+    /// One record batch of `rows` rows: its message, then each column's validity
+    /// bitmap and values, each padded to the alignment (the buffers arrow-rs writes for
+    /// non-nested columns under metadata V5: validity, then values).
+    fn batch(&mut self, rows: usize, columns: Vec<Column<'a>>) -> Result<()> {
+        let mut nodes = Vec::with_capacity(columns.len());
+        let mut buffers = Vec::with_capacity(2 * columns.len());
+        let mut offset = 0usize;
+        let mut body = Vec::with_capacity(4 * columns.len());
+        for c in columns {
+            nodes.push(FieldNode::new(rows as i64, c.null_count as i64));
+            let validity = match c.validity {
+                Some(bits) => Part::Bytes(bits),
+                None => Part::Fill(0xff, rows.div_ceil(8)),
+            };
+            for part in [validity, c.values] {
+                let len = part.len();
+                buffers.push(IpcBuffer::new(offset as i64, len as i64));
+                offset += len + padding(len);
+                body.push(part);
+                body.push(Part::Fill(0, padding(len)));
+            }
+        }
+        let mut fbb = FlatBufferBuilder::new();
+        let buffers = fbb.create_vector(&buffers);
+        let nodes = fbb.create_vector(&nodes);
+        let header = {
+            let mut b = RecordBatchBuilder::new(&mut fbb);
+            b.add_length(rows as i64);
+            b.add_nodes(nodes);
+            b.add_buffers(buffers);
+            b.finish().as_union_value()
+        };
+        let mut message = MessageBuilder::new(&mut fbb);
+        message.add_version(MetadataVersion::V5);
+        message.add_header_type(MessageHeader::RecordBatch);
+        message.add_bodyLength(offset as i64);
+        message.add_header(header);
+        let root = message.finish();
+        fbb.finish(root, None);
+        // The header framed by arrow-rs (its body, empty here, follows as parts).
+        self.message(EncodedData {
+            ipc_message: fbb.finished_data().to_vec(),
+            arrow_data: Vec::new(),
+        })?;
+        for part in body {
+            if part.len() > 0 {
+                self.push(part);
+            }
+        }
+        Ok(())
+    }
+
+    /// The end-of-stream marker.
+    fn end(&mut self) {
+        let mut eos = CONTINUATION.to_vec();
+        eos.extend_from_slice(&0i32.to_le_bytes());
+        self.push(Part::Bytes(eos));
+    }
+
+    /// Size of the stream in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Write the stream into `out`, which must be exactly [`Stream::len`] bytes long (it
+    /// may be uninitialised). `Ok` means every byte of `out` has been written.
+    pub fn write_into(&self, out: &mut [MaybeUninit<u8>]) -> Result<()> {
+        let mut w = Out::uninit(out);
+        for part in &self.parts {
+            match part {
+                Part::Bytes(b) => w.bytes(b),
+                Part::I64s(v) => w.i64_le(v),
+                Part::F64s(v) => w.f64_le(v),
+                Part::Keys(key, n) => w.repeat(key.to_le_bytes(), *n),
+                Part::Fill(byte, n) => w.repeat([*byte], *n),
+            }
+        }
+        w.finish()
+    }
+
+    /// The stream in a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        // SAFETY: `write_into` writes every byte of its buffer when it returns `Ok`.
+        unsafe { to_vec(|| Ok(self.len), |out| self.write_into(out)) }
+    }
+}
+
+/// One column of a record batch.
+struct Column<'a> {
+    null_count: usize,
+    /// The validity bitmap; `None` when every row is valid.
+    validity: Option<Vec<u8>>,
+    values: Part<'a>,
+}
+
+impl<'a> Column<'a> {
+    fn of(values: Part<'a>) -> Self {
+        Column {
+            null_count: 0,
+            validity: None,
+            values,
+        }
+    }
+
+    fn f64s(values: &'a [f64]) -> Self {
+        Column::of(Part::F64s(Cow::Borrowed(values)))
+    }
+
+    fn i64s(values: &'a [i64]) -> Self {
+        Column::of(Part::I64s(Cow::Borrowed(values)))
+    }
+}
+
+/// The schema message, and the dictionary messages arrow-rs sends before the first
+/// batch (`dictionary` holds the dictionary column's values; there is nothing to send
+/// when no batch follows).
+fn head(stream: &mut Stream<'_>, schema: &SchemaRef, dictionary: Option<ArrayRef>) -> Result<()> {
+    let generator = IpcDataGenerator::default();
+    let mut tracker = DictionaryTracker::new(false);
+    let encoded =
+        generator.schema_to_bytes_with_dictionary_tracker(schema, &mut tracker, &options());
+    stream.message(encoded)?;
+    let Some(names) = dictionary else {
+        return Ok(());
+    };
+    // An empty batch of the schema carrying the dictionary: arrow-rs encodes it the way
+    // it encodes a first batch's, whatever the keys.
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(..) => {
+                let keys = Int32Array::new(ScalarBuffer::from(Vec::<i32>::new()), None);
+                DictionaryArray::<Int32Type>::try_new(keys, Arc::clone(&names))
+                    .map(|a| Arc::new(a) as ArrayRef)
+                    .map_err(arrow_error)
+            }
+            other => Ok(new_empty_array(other)),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let empty = RecordBatch::try_new(Arc::clone(schema), columns).map_err(arrow_error)?;
+    let (dictionaries, _) = generator
+        .encoded_batch(&empty, &mut tracker, &options())
+        .map_err(arrow_error)?;
+    for d in dictionaries {
+        stream.message(d)?;
+    }
+    Ok(())
+}
+
+fn by_series<'a>(
+    series: &[Series<'a>],
+    tz: &str,
+    meta: HashMap<String, String>,
+) -> Result<Stream<'a>> {
     let aggregated = matches!(series.first(), Some(Series::Agg { .. }));
     if let Some(other) = series
         .iter()
@@ -182,15 +425,6 @@ fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> 
             series.len()
         )));
     }
-    let mut fields = vec![
-        Field::new(
-            "point",
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            false,
-        ),
-        Field::new("time", time_type(tz), false),
-        Field::new("value", DataType::Float64, false),
-    ];
     // `first` and `last` are columns when the aggregate series carry them (all or none).
     let edges = match series.first() {
         Some(Series::Agg { aggs, .. }) => aggs.first_last.is_some(),
@@ -207,6 +441,43 @@ fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> 
             other.name(),
         )));
     }
+    let schema = series_schema(tz, aggregated, edges, meta);
+    // one dictionary of every name, shared by all batches: sent once
+    let names: ArrayRef = Arc::new(StringArray::from_iter_values(
+        series.iter().map(Series::name),
+    ));
+    let mut stream = Stream::new();
+    head(&mut stream, &schema, (!series.is_empty()).then_some(names))?;
+    for (i, s) in series.iter().enumerate() {
+        let point = Column::of(Part::Keys(i as i32, s.len()));
+        let columns = match *s {
+            Series::Raw { ts, values, .. } => {
+                vec![point, Column::i64s(ts), Column::f64s(values)]
+            }
+            Series::Agg { aggs, .. } => agg_columns(point, &aggs),
+        };
+        stream.batch(s.len(), columns)?;
+    }
+    stream.end();
+    Ok(stream)
+}
+
+/// The `series` layout's schema: `point`, `time`, `value`, then the aggregate columns.
+fn series_schema(
+    tz: &str,
+    aggregated: bool,
+    edges: bool,
+    meta: HashMap<String, String>,
+) -> SchemaRef {
+    let mut fields = vec![
+        Field::new(
+            "point",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        ),
+        Field::new("time", time_type(tz), false),
+        Field::new("value", DataType::Float64, false),
+    ];
     if aggregated {
         fields.push(Field::new("count", DataType::Int64, false));
         for name in &AGG_COLUMNS[1..] {
@@ -217,46 +488,24 @@ fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> 
             fields.push(Field::new("last", DataType::Float64, false));
         }
     }
-    let schema: SchemaRef = Arc::new(Schema::new_with_metadata(fields, meta));
-    // one dictionary of every name, shared by all batches: the writer sends it once
-    let names: ArrayRef = Arc::new(StringArray::from_iter_values(
-        series.iter().map(Series::name),
-    ));
-    let rows: usize = series.iter().map(Series::len).sum();
-    let row_bytes = if aggregated { 68 } else { 20 };
-    let out = Vec::with_capacity(rows * row_bytes + 1024 * series.len() + 4096);
-    let mut writer = StreamWriter::try_new(out, &schema).map_err(arrow_error)?;
-    for (i, s) in series.iter().enumerate() {
-        let keys = Int32Array::new(ScalarBuffer::from(vec![i as i32; s.len()]), None);
-        let point: ArrayRef = Arc::new(
-            DictionaryArray::<Int32Type>::try_new(keys, Arc::clone(&names)).map_err(arrow_error)?,
-        );
-        let columns: Vec<ArrayRef> = match *s {
-            Series::Raw { ts, values, .. } => vec![point, times(ts, tz), floats(values)],
-            Series::Agg { aggs, .. } => agg_columns(point, &aggs, tz),
-        };
-        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(arrow_error)?;
-        writer.write(&batch).map_err(arrow_error)?;
-    }
-    writer.finish().map_err(arrow_error)?;
-    writer.into_inner().map_err(arrow_error)
+    Arc::new(Schema::new_with_metadata(fields, meta))
 }
 
-fn agg_columns(point: ArrayRef, a: &Aggregates<'_>, tz: &str) -> Vec<ArrayRef> {
+fn agg_columns<'a>(point: Column<'a>, a: &Aggregates<'a>) -> Vec<Column<'a>> {
     let mut columns = vec![
         point,
-        times(a.ts, tz),
-        floats(a.avg),
-        Arc::new(Int64Array::new(ScalarBuffer::from(a.count.to_vec()), None)),
-        floats(a.sum),
-        floats(a.min),
-        floats(a.max),
-        floats(a.avg),
-        floats(a.stddev),
+        Column::i64s(a.ts),
+        Column::f64s(a.avg),
+        Column::i64s(a.count),
+        Column::f64s(a.sum),
+        Column::f64s(a.min),
+        Column::f64s(a.max),
+        Column::f64s(a.avg),
+        Column::f64s(a.stddev),
     ];
     if let Some((first, last)) = a.first_last {
-        columns.push(floats(first));
-        columns.push(floats(last));
+        columns.push(Column::f64s(first));
+        columns.push(Column::f64s(last));
     }
     columns
 }
@@ -264,16 +513,16 @@ fn agg_columns(point: ArrayRef, a: &Aggregates<'_>, tz: &str) -> Vec<ArrayRef> {
 /// The sorted union of sorted, duplicate-free time arrays. Merging into the running
 /// union one series at a time costs `O(union)` per series, the size of the table that
 /// is written anyway; series with the union's very times (the usual case: one
-/// collection run) cost a comparison.
-fn union_times(all: &[&[i64]]) -> Vec<i64> {
-    let mut acc: Vec<i64> = Vec::new();
+/// collection run) cost a comparison, and when all have them the union is borrowed.
+fn union_times<'a>(all: &[&'a [i64]]) -> Cow<'a, [i64]> {
+    let mut acc: Cow<'a, [i64]> = Cow::Borrowed(&[]);
     let mut next: Vec<i64> = Vec::new();
     for &ts in all {
-        if ts == acc.as_slice() || ts.is_empty() {
+        if ts == acc.as_ref() || ts.is_empty() {
             continue;
         }
         if acc.is_empty() {
-            acc.extend_from_slice(ts);
+            acc = Cow::Borrowed(ts);
             continue;
         }
         next.clear();
@@ -287,36 +536,39 @@ fn union_times(all: &[&[i64]]) -> Vec<i64> {
         }
         next.extend_from_slice(&acc[i..]);
         next.extend_from_slice(&ts[j..]);
-        std::mem::swap(&mut acc, &mut next);
+        match &mut acc {
+            Cow::Owned(v) => std::mem::swap(v, &mut next),
+            Cow::Borrowed(_) => acc = Cow::Owned(std::mem::take(&mut next)),
+        }
     }
     acc
 }
 
 /// `values` placed at their times in `union` (which holds every one of `ts`), null
-/// elsewhere.
-fn aligned(union: &[i64], ts: &[i64], values: &[f64]) -> ArrayRef {
+/// elsewhere; borrowed as they are when `ts` is the whole union.
+fn aligned<'a>(union: &[i64], ts: &[i64], values: &'a [f64]) -> Column<'a> {
     if ts.len() == union.len() {
-        return floats(values);
+        return Column::f64s(values);
     }
     let mut out = vec![0.0; union.len()];
-    let mut valid = BooleanBufferBuilder::new(union.len());
-    valid.append_n(union.len(), false);
+    let mut valid = vec![0u8; union.len().div_ceil(8)];
     let mut u = 0;
     for (&t, &v) in ts.iter().zip(values) {
         while union[u] < t {
             u += 1;
         }
         out[u] = v;
-        valid.set_bit(u, true);
+        valid[u / 8] |= 1 << (u % 8);
         u += 1;
     }
-    Arc::new(Float64Array::new(
-        ScalarBuffer::from(out),
-        Some(NullBuffer::new(valid.finish())),
-    ))
+    Column {
+        null_count: union.len() - ts.len(),
+        validity: Some(valid),
+        values: Part::F64s(Cow::Owned(out)),
+    }
 }
 
-fn wide(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> Result<Vec<u8>> {
+fn wide<'a>(series: &[Series<'a>], tz: &str, meta: HashMap<String, String>) -> Result<Stream<'a>> {
     let mut seen = HashSet::from(["time"]);
     for s in series {
         if !seen.insert(s.name()) {
@@ -345,21 +597,27 @@ fn wide(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> Resul
     }
     let all: Vec<&[i64]> = columns.iter().map(|(ts, _)| *ts).collect();
     let union = union_times(&all);
+    let schema = wide_schema(series, tz, meta);
+    let mut stream = Stream::new();
+    head(&mut stream, &schema, None)?;
+    let rows = union.len();
+    let mut batch = Vec::with_capacity(1 + columns.len());
+    batch.extend(columns.iter().map(|(ts, vs)| aligned(&union, ts, vs)));
+    batch.insert(0, Column::of(Part::I64s(union)));
+    stream.batch(rows, batch)?;
+    stream.end();
+    Ok(stream)
+}
+
+/// The `wide` layout's schema: `time`, then a nullable column per series.
+fn wide_schema(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> SchemaRef {
     let mut fields = vec![Field::new("time", time_type(tz), false)];
     fields.extend(
         series
             .iter()
             .map(|s| Field::new(s.name(), DataType::Float64, true)),
     );
-    let schema: SchemaRef = Arc::new(Schema::new_with_metadata(fields, meta));
-    let mut arrays = vec![times(&union, tz)];
-    arrays.extend(columns.iter().map(|(ts, vs)| aligned(&union, ts, vs)));
-    let out = Vec::with_capacity(union.len() * (8 + 8 * series.len()) + 1024);
-    let mut writer = StreamWriter::try_new(out, &schema).map_err(arrow_error)?;
-    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(arrow_error)?;
-    writer.write(&batch).map_err(arrow_error)?;
-    writer.finish().map_err(arrow_error)?;
-    writer.into_inner().map_err(arrow_error)
+    Arc::new(Schema::new_with_metadata(fields, meta))
 }
 
 #[cfg(test)]
@@ -369,6 +627,171 @@ mod tests {
     use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
     use arrow_array::Array;
     use arrow_ipc::reader::StreamReader;
+
+    use arrow_array::{Float64Array, Int64Array, TimestampMillisecondArray};
+    use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
+    use arrow_ipc::writer::StreamWriter;
+
+    /// The same stream through arrow-rs alone: the arrays built as record batches and
+    /// written by its `StreamWriter` (how this module wrote streams before it planned
+    /// them). `encode` must give these bytes exactly.
+    fn reference(metadata: &Meta, series: &[Series<'_>], layout: ArrowLayout, tz: &str) -> Vec<u8> {
+        let meta = schema_metadata(metadata, series);
+        let times = |ts: &[i64]| -> ArrayRef {
+            Arc::new(
+                TimestampMillisecondArray::new(ScalarBuffer::from(ts.to_vec()), None)
+                    .with_timezone(tz),
+            )
+        };
+        let floats = |v: &[f64]| -> ArrayRef {
+            Arc::new(Float64Array::new(ScalarBuffer::from(v.to_vec()), None))
+        };
+        let mut batches = Vec::new();
+        let schema = match layout {
+            ArrowLayout::Series => {
+                let aggregated = matches!(series.first(), Some(Series::Agg { .. }));
+                let edges = matches!(series.first(), Some(Series::Agg { aggs, .. }) if aggs.first_last.is_some());
+                let schema = series_schema(tz, aggregated, edges, meta);
+                let names: ArrayRef = Arc::new(StringArray::from_iter_values(
+                    series.iter().map(Series::name),
+                ));
+                for (i, s) in series.iter().enumerate() {
+                    let keys = Int32Array::new(ScalarBuffer::from(vec![i as i32; s.len()]), None);
+                    let point: ArrayRef = Arc::new(
+                        DictionaryArray::<Int32Type>::try_new(keys, Arc::clone(&names)).unwrap(),
+                    );
+                    let columns = match *s {
+                        Series::Raw { ts, values, .. } => vec![point, times(ts), floats(values)],
+                        Series::Agg { aggs: a, .. } => {
+                            let mut c = vec![
+                                point,
+                                times(a.ts),
+                                floats(a.avg),
+                                Arc::new(Int64Array::new(
+                                    ScalarBuffer::from(a.count.to_vec()),
+                                    None,
+                                )),
+                                floats(a.sum),
+                                floats(a.min),
+                                floats(a.max),
+                                floats(a.avg),
+                                floats(a.stddev),
+                            ];
+                            if let Some((first, last)) = a.first_last {
+                                c.push(floats(first));
+                                c.push(floats(last));
+                            }
+                            c
+                        }
+                    };
+                    batches.push(RecordBatch::try_new(Arc::clone(&schema), columns).unwrap());
+                }
+                schema
+            }
+            ArrowLayout::Wide => {
+                let schema = wide_schema(series, tz, meta);
+                let columns: Vec<(&[i64], &[f64])> = series.iter().map(ts_and_values).collect();
+                let all: Vec<&[i64]> = columns.iter().map(|(ts, _)| *ts).collect();
+                let union = union_times(&all);
+                let mut arrays = vec![times(&union)];
+                for (ts, vs) in &columns {
+                    if ts.len() == union.len() {
+                        arrays.push(floats(vs));
+                        continue;
+                    }
+                    let mut out = vec![0.0; union.len()];
+                    let mut valid = BooleanBufferBuilder::new(union.len());
+                    valid.append_n(union.len(), false);
+                    let mut u = 0;
+                    for (&t, &v) in ts.iter().zip(vs.iter()) {
+                        while union[u] < t {
+                            u += 1;
+                        }
+                        out[u] = v;
+                        valid.set_bit(u, true);
+                        u += 1;
+                    }
+                    arrays.push(Arc::new(Float64Array::new(
+                        ScalarBuffer::from(out),
+                        Some(NullBuffer::new(valid.finish())),
+                    )));
+                }
+                batches.push(RecordBatch::try_new(Arc::clone(&schema), arrays).unwrap());
+                schema
+            }
+        };
+        let mut writer = StreamWriter::try_new(Vec::new(), &schema).unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+        }
+        writer.finish().unwrap();
+        writer.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_bytes_of_arrow_rs_stream_writer() {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for round in 0..300 {
+            let k = (next() % 5) as usize;
+            let data: Vec<(Vec<i64>, Vec<f64>)> = (0..k)
+                .map(|_| {
+                    let mut ts: Vec<i64> =
+                        (0..next() % 150).map(|_| (next() % 200) as i64).collect();
+                    ts.sort_unstable();
+                    ts.dedup();
+                    let vs = ts.iter().map(|_| next() as f64 / 7.0).collect();
+                    (ts, vs)
+                })
+                .collect();
+            let counts: Vec<Vec<i64>> = data
+                .iter()
+                .map(|(ts, _)| ts.iter().map(|t| t % 60).collect())
+                .collect();
+            let names: Vec<String> = (0..k).map(|i| format!("p{i}/ü{round}")).collect();
+            let raw_series: Vec<Series<'_>> = data
+                .iter()
+                .zip(&names)
+                .map(|((ts, vs), name)| raw(name, ts, vs))
+                .collect();
+            let edges = round % 2 == 0;
+            let agg_series: Vec<Series<'_>> = data
+                .iter()
+                .zip(&names)
+                .zip(&counts)
+                .map(|(((ts, vs), name), count)| Series::Agg {
+                    name,
+                    aggs: Aggregates {
+                        ts,
+                        count,
+                        sum: vs,
+                        min: vs,
+                        max: vs,
+                        avg: vs,
+                        stddev: vs,
+                        first_last: edges.then_some((vs.as_slice(), vs.as_slice())),
+                        partial_last: false,
+                    },
+                })
+                .collect();
+            for series in [&raw_series, &agg_series] {
+                for layout in [ArrowLayout::Series, ArrowLayout::Wide] {
+                    let got = encode(&meta(), series, layout, "Europe/Paris").unwrap();
+                    let want = reference(&meta(), series, layout, "Europe/Paris");
+                    assert!(got == want, "round {round}, {layout:?}, {k} series");
+                    let stream = plan(&meta(), series, layout, "Europe/Paris").unwrap();
+                    assert_eq!(stream.len(), want.len());
+                    let mut short = vec![MaybeUninit::uninit(); want.len() - 1];
+                    assert!(stream.write_into(&mut short).is_err());
+                }
+            }
+        }
+    }
 
     fn read(bytes: &[u8]) -> (SchemaRef, Vec<RecordBatch>) {
         let reader = StreamReader::try_new(bytes, None).unwrap();

@@ -8,6 +8,8 @@
 //! Floats are shortest round-trip decimals; NaN is an empty field, ±inf `inf`/`-inf`.
 //! A point name is quoted (quotes doubled) when it holds a comma, quote, CR or LF.
 
+use std::mem::MaybeUninit;
+
 use super::sink::{to_vec, Counter, Out, Sink};
 use super::{validate_all, Aggregates, Series};
 use crate::error::{CoreError, Result};
@@ -18,7 +20,8 @@ pub const AGG_HEADER: &str = "time,point,count,sum,min,max,avg,stddev\r\n";
 
 /// Encode series as long-format CSV. An empty list gives the raw header alone.
 pub fn encode(series: &[Series<'_>]) -> Result<Vec<u8>> {
-    to_vec(|| encoded_len(series), |out| encode_into(series, out))
+    // SAFETY: `encode_into` writes every byte of its buffer when it returns `Ok`.
+    unsafe { to_vec(|| encoded_len(series), |out| encode_into(series, out)) }
 }
 
 /// Exact size of the CSV text.
@@ -29,10 +32,11 @@ pub fn encoded_len(series: &[Series<'_>]) -> Result<usize> {
     Ok(c.0)
 }
 
-/// Write the CSV text into `out`, which must be exactly [`encoded_len`] bytes long.
-pub fn encode_into(series: &[Series<'_>], out: &mut [u8]) -> Result<()> {
+/// Write the CSV text into `out`, which must be exactly [`encoded_len`] bytes long (it
+/// may be uninitialised). `Ok` means every byte of `out` has been written.
+pub fn encode_into(series: &[Series<'_>], out: &mut [MaybeUninit<u8>]) -> Result<()> {
     check(series)?;
-    let mut w = Out::new(out);
+    let mut w = Out::uninit(out);
     document(&mut w, series);
     w.finish()
 }

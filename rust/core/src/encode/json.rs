@@ -10,18 +10,23 @@
 //! round-trips (ryu), and non-finite floats (NaN, ±inf) become `null`. Strings escape `"`,
 //! `\` and control characters; other characters are written as UTF-8.
 
+use std::mem::MaybeUninit;
+
 use super::meta::Meta;
 use super::num::{int_len, Short, Ts13Words, TS13};
-use super::sink::{to_vec, Counter, Out, Sink};
+use super::sink::{fill, to_vec, Counter, Out, Sink};
 use super::{validate_all, Aggregates, Series};
 use crate::error::{CoreError, Result};
 
 /// Encode a response document as compact JSON.
 pub fn encode(metadata: &Meta, series: &[Series<'_>]) -> Result<Vec<u8>> {
-    to_vec(
-        || encoded_len(metadata, series),
-        |out| encode_into(metadata, series, out),
-    )
+    // SAFETY: `encode_into` writes every byte of its buffer when it returns `Ok`.
+    unsafe {
+        to_vec(
+            || encoded_len(metadata, series),
+            |out| encode_into(metadata, series, out),
+        )
+    }
 }
 
 /// Exact size of the JSON document.
@@ -45,11 +50,18 @@ pub fn encoded_len(metadata: &Meta, series: &[Series<'_>]) -> Result<usize> {
     Ok(c.0)
 }
 
-/// Write the document into `out`, which must be exactly [`encoded_len`] bytes long.
+/// Write the document into `out`, which must be exactly [`encoded_len`] bytes long (it
+/// may be uninitialised). `Ok` means every byte of `out` has been written.
 ///
 /// The samples of raw series are written by [`write_pairs_fast`], one or two fixed-size
-/// stores per sample; every other piece through the [`Sink`] like every encoder.
-pub fn encode_into(metadata: &Meta, series: &[Series<'_>], out: &mut [u8]) -> Result<()> {
+/// stores per sample; every other piece through the [`Sink`] like every encoder. Each
+/// step writes every byte from the position it is given up to the one it returns, so
+/// reaching `out.len()` means the whole buffer is written.
+pub fn encode_into(
+    metadata: &Meta,
+    series: &[Series<'_>],
+    out: &mut [MaybeUninit<u8>],
+) -> Result<()> {
     validate_all(series)?;
     metadata.check_depth()?;
     let mut pos = put(out, 0, Piece::Head(metadata))?;
@@ -97,15 +109,16 @@ impl Piece<'_> {
     }
 }
 
-/// Write `piece` at `out[pos..]`, sized by a [`Counter`] first; the position after it.
-fn put(out: &mut [u8], pos: usize, piece: Piece<'_>) -> Result<usize> {
+/// Write `piece` at `out[pos..]`, sized by a [`Counter`] first; the position after it
+/// (every byte before which is written: [`Out::finish`] checked the piece's range).
+fn put(out: &mut [MaybeUninit<u8>], pos: usize, piece: Piece<'_>) -> Result<usize> {
     let mut c = Counter(0);
     piece.emit(&mut c);
     let end = pos
         .checked_add(c.0)
         .filter(|&e| e <= out.len())
         .ok_or_else(|| size_mismatch(out.len()))?;
-    let mut w = Out::new(&mut out[pos..end]);
+    let mut w = Out::uninit(&mut out[pos..end]);
     piece.emit(&mut w);
     w.finish()?;
     Ok(end)
@@ -213,14 +226,19 @@ fn pairs_len(ts: &[i64], values: &[f64]) -> usize {
 }
 
 /// The elements of a `data` array at `out[pos..]`, byte for byte what [`write_pairs`]
-/// writes; returns the position after them.
+/// writes; returns the position after them, every byte before which is written.
 ///
 /// The common sample (a 13-digit ms timestamp and a value with at most four decimals
 /// below 10^8) is built in two registers, `[`, the timestamp and `,` in one, the value,
 /// `]` and the next `,` in the other, and stored with two 16-byte stores; bytes past the
 /// sample are scratch that the next write overwrites. Other samples, and the last few
 /// bytes of the buffer, go through the exact [`Sink`] path.
-fn write_pairs_fast(out: &mut [u8], mut pos: usize, ts: &[i64], values: &[f64]) -> Result<usize> {
+fn write_pairs_fast(
+    out: &mut [MaybeUninit<u8>],
+    mut pos: usize,
+    ts: &[i64],
+    values: &[f64],
+) -> Result<usize> {
     let n = ts.len();
     let mut stamps = Ts13Words::new();
     for (i, (&t, &v)) in ts.iter().zip(values).enumerate() {
@@ -234,8 +252,10 @@ fn write_pairs_fast(out: &mut [u8], mut pos: usize, ts: &[i64], values: &[f64]) 
                     let text = text & ((1u128 << (8 * len)) - 1);
                     let close =
                         text | u128::from(b']') << (8 * len) | u128::from(b',') << (8 * (len + 1));
-                    dst[..16].copy_from_slice(&open.to_le_bytes());
-                    dst[15..31].copy_from_slice(&close.to_le_bytes());
+                    fill(&mut dst[..16], &open.to_le_bytes());
+                    fill(&mut dst[15..31], &close.to_le_bytes());
+                    // The sample is at most 15 + 14 + 2 of the 31 bytes just stored
+                    // (a value's text is at most 14 bytes): none past them is counted.
                     pos += 15 + len + 1 + usize::from(!last);
                     continue;
                 }
@@ -247,7 +267,7 @@ fn write_pairs_fast(out: &mut [u8], mut pos: usize, ts: &[i64], values: &[f64]) 
             .checked_add(c.0)
             .filter(|&e| e <= out.len())
             .ok_or_else(|| size_mismatch(out.len()))?;
-        let mut w = Out::new(&mut out[pos..end]);
+        let mut w = Out::uninit(&mut out[pos..end]);
         pair(&mut w, t, v, last);
         w.finish()?;
         pos = end;
@@ -640,7 +660,7 @@ mod tests {
             assert!(got == want, "{len}: {}", s(&got));
             // A buffer of the wrong size is an error, not a panic.
             for extra in [-1i64, 1, 40] {
-                let mut out = vec![0u8; (want.len() as i64 + extra) as usize];
+                let mut out = vec![MaybeUninit::uninit(); (want.len() as i64 + extra) as usize];
                 assert!(encode_into(&meta, &series, &mut out).is_err());
             }
         }

@@ -20,6 +20,8 @@
 //! output size, once to write into a buffer of that size (`encoded_len` / `encode_into`,
 //! or `encode` for a `Vec`). A caller can thus write straight into its final buffer (the
 //! binding writes into the Python `bytes` object), and nothing is allocated per sample.
+//! `encode_into` takes the buffer as `&mut [MaybeUninit<u8>]` and returns `Ok` only
+//! once every byte is written, so a fresh buffer need not be zeroed first.
 
 pub mod ace;
 pub mod arrow;

@@ -17,6 +17,8 @@
 //! Each piece is measured exactly first (`*_len`), then written into a buffer of that
 //! size (`*_into`), as the whole-document encoders are.
 
+use std::mem::MaybeUninit;
+
 use super::meta::Meta;
 use super::sink::{to_vec, Counter, Out, Sink};
 use super::{csv, json, msgpack, Layout, Series};
@@ -82,17 +84,19 @@ pub fn head_len(format: Format, h: &Head<'_>) -> Result<usize> {
     Ok(c.0)
 }
 
-/// Write the head into `out`, which must be exactly [`head_len`] bytes long.
-pub fn head_into(format: Format, h: &Head<'_>, out: &mut [u8]) -> Result<()> {
+/// Write the head into `out`, which must be exactly [`head_len`] bytes long (it may be
+/// uninitialised). `Ok` means every byte of `out` has been written.
+pub fn head_into(format: Format, h: &Head<'_>, out: &mut [MaybeUninit<u8>]) -> Result<()> {
     check_head(format, h)?;
-    let mut w = Out::new(out);
+    let mut w = Out::uninit(out);
     write_head(&mut w, format, h)?;
     w.finish()
 }
 
 /// Everything before the first series.
 pub fn head(format: Format, h: &Head<'_>) -> Result<Vec<u8>> {
-    to_vec(|| head_len(format, h), |out| head_into(format, h, out))
+    // SAFETY: `head_into` writes every byte of its buffer when it returns `Ok`.
+    unsafe { to_vec(|| head_len(format, h), |out| head_into(format, h, out)) }
 }
 
 fn write_part<S: Sink>(
@@ -123,16 +127,17 @@ pub fn part_len(
     Ok(c.0)
 }
 
-/// Write one series' part into `out`, which must be exactly [`part_len`] bytes long.
+/// Write one series' part into `out`, which must be exactly [`part_len`] bytes long (it
+/// may be uninitialised). `Ok` means every byte of `out` has been written.
 pub fn part_into(
     format: Format,
     series: &Series<'_>,
     index: usize,
     layout: Layout,
-    out: &mut [u8],
+    out: &mut [MaybeUninit<u8>],
 ) -> Result<()> {
     series.validate()?;
-    let mut w = Out::new(out);
+    let mut w = Out::uninit(out);
     write_part(&mut w, format, series, index, layout)?;
     w.finish()
 }
@@ -140,10 +145,13 @@ pub fn part_into(
 /// The series at position `index` of the document, as it appears there: with the
 /// separator that precedes it (a JSON comma when `index > 0`). `layout` is MessagePack's.
 pub fn part(format: Format, series: &Series<'_>, index: usize, layout: Layout) -> Result<Vec<u8>> {
-    to_vec(
-        || part_len(format, series, index, layout),
-        |out| part_into(format, series, index, layout, out),
-    )
+    // SAFETY: `part_into` writes every byte of its buffer when it returns `Ok`.
+    unsafe {
+        to_vec(
+            || part_len(format, series, index, layout),
+            |out| part_into(format, series, index, layout, out),
+        )
+    }
 }
 
 /// Everything after the last series.
@@ -391,7 +399,7 @@ mod tests {
             values: &[2.0],
         };
         let n = part_len(Format::Json, &s, 1, Layout::Rows).unwrap();
-        let mut short = vec![0; n - 1];
+        let mut short = vec![MaybeUninit::uninit(); n - 1];
         assert!(part_into(Format::Json, &s, 1, Layout::Rows, &mut short).is_err());
     }
 }

@@ -2,9 +2,28 @@
 //! [`Counter`] (exact size, nothing written) and then into an [`Out`] over a buffer of
 //! that size. So the final buffer (a Python `bytes` object, or a `Vec`) is allocated once
 //! and written once, and the two passes cannot disagree about the size.
+//!
+//! The buffer may be uninitialised memory (`&mut [MaybeUninit<u8>]`): nothing is read
+//! from it, and a successful [`Out::finish`] proves that every byte was written, which
+//! is what lets a caller skip zeroing a fresh buffer of hundreds of megabytes.
+
+use std::mem::MaybeUninit;
 
 use super::num::{int_len, thirteen_digits, Short};
 use crate::error::{CoreError, Result};
+
+/// Initialise `dst` with a copy of `src`.
+///
+/// Panics when the lengths differ (a bug in the caller), so a write can never leave
+/// part of the range it claims uninitialised. For the fixed-size ranges the encoders
+/// use, the check folds away and the copy is one or two stores.
+#[inline(always)]
+pub(crate) fn fill(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    assert_eq!(dst.len(), src.len());
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
+}
 
 pub(crate) trait Sink {
     fn byte(&mut self, b: u8);
@@ -62,14 +81,19 @@ impl Sink for Counter {
 /// A bounds-checked cursor over an output buffer. A write that does not fit is dropped
 /// and remembered; [`Out::finish`] then reports it (it cannot happen when the buffer has
 /// the size a [`Counter`] measured).
+///
+/// Invariant: every byte of `buf[..pos]` has been written. Each write stores its bytes
+/// at `pos` before moving `pos` past them (never further than it stored), so `pos ==
+/// buf.len()` means the whole buffer is initialised.
 pub(crate) struct Out<'a> {
-    buf: &'a mut [u8],
+    buf: &'a mut [MaybeUninit<u8>],
     pos: usize,
     overflow: bool,
 }
 
 impl<'a> Out<'a> {
-    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+    /// A cursor over a buffer that may be uninitialised.
+    pub(crate) fn uninit(buf: &'a mut [MaybeUninit<u8>]) -> Self {
         Out {
             buf,
             pos: 0,
@@ -77,7 +101,20 @@ impl<'a> Out<'a> {
         }
     }
 
-    /// Check that exactly the whole buffer was written.
+    /// A cursor over an initialised buffer.
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        let len = buf.len();
+        // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the view replaces `buf`
+        // for its lifetime. Viewing initialised bytes as possibly uninitialised is sound
+        // as long as nothing stores an uninitialised byte through the view: `Out` only
+        // ever stores `u8` values (`MaybeUninit::write`, `fill`), so `buf` is still
+        // initialised when the borrow ends.
+        let buf = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast(), len) };
+        Out::uninit(buf)
+    }
+
+    /// Check that exactly the whole buffer was written. `Ok` means every byte of it is
+    /// initialised (the invariant above, with `pos == buf.len()`).
     pub(crate) fn finish(self) -> Result<()> {
         if self.overflow || self.pos != self.buf.len() {
             return Err(CoreError::Argument(format!(
@@ -101,7 +138,7 @@ impl<'a> Out<'a> {
             .and_then(|s| s.first_chunk_mut::<N>())
         {
             Some(d) => {
-                *d = text;
+                fill(d, &text);
                 self.pos += len;
             }
             None => self.bytes(&text[..len]),
@@ -109,7 +146,7 @@ impl<'a> Out<'a> {
     }
 
     #[inline(always)]
-    fn take(&mut self, n: usize) -> Option<&mut [u8]> {
+    fn take(&mut self, n: usize) -> Option<&mut [MaybeUninit<u8>]> {
         let end = self.pos.checked_add(n)?;
         let dst = self.buf.get_mut(self.pos..end)?;
         self.pos = end;
@@ -122,7 +159,7 @@ impl Sink for Out<'_> {
     fn byte(&mut self, b: u8) {
         match self.buf.get_mut(self.pos) {
             Some(d) => {
-                *d = b;
+                d.write(b);
                 self.pos += 1;
             }
             None => self.overflow = true,
@@ -137,7 +174,7 @@ impl Sink for Out<'_> {
             .and_then(|s| s.first_chunk_mut::<N>())
         {
             Some(d) => {
-                *d = b;
+                fill(d, &b);
                 self.pos += N;
             }
             None => self.overflow = true,
@@ -147,7 +184,7 @@ impl Sink for Out<'_> {
     #[inline(always)]
     fn bytes(&mut self, b: &[u8]) {
         match self.take(b.len()) {
-            Some(d) => d.copy_from_slice(b),
+            Some(d) => fill(d, b),
             None => self.overflow = true,
         }
     }
@@ -185,11 +222,11 @@ impl Sink for Out<'_> {
             // exactly `8 * len` bytes; on little-endian targets that is the wire format.
             let src =
                 unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), dst.len()) };
-            dst.copy_from_slice(src);
+            fill(dst, src);
         }
         #[cfg(not(target_endian = "little"))]
         for (d, v) in dst.chunks_exact_mut(8).zip(values) {
-            d.copy_from_slice(&v.to_le_bytes());
+            fill(d, &v.to_le_bytes());
         }
     }
 
@@ -199,18 +236,61 @@ impl Sink for Out<'_> {
             return;
         };
         for (d, &v) in dst.chunks_exact_mut(8).zip(values) {
-            d.copy_from_slice(&(v as f64).to_le_bytes());
+            fill(d, &(v as f64).to_le_bytes());
         }
     }
 }
 
-/// Run a two-pass encoder into a new vector.
-pub(crate) fn to_vec(
+impl Out<'_> {
+    /// Little-endian copies of `values`.
+    pub(crate) fn i64_le(&mut self, values: &[i64]) {
+        let Some(dst) = self.take(8 * values.len()) else {
+            self.overflow = true;
+            return;
+        };
+        #[cfg(target_endian = "little")]
+        {
+            // SAFETY: i64 has no padding bytes, so its memory is a valid `[u8]` view of
+            // exactly `8 * len` bytes; on little-endian targets that is the wire format.
+            let src =
+                unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), dst.len()) };
+            fill(dst, src);
+        }
+        #[cfg(not(target_endian = "little"))]
+        for (d, v) in dst.chunks_exact_mut(8).zip(values) {
+            fill(d, &v.to_le_bytes());
+        }
+    }
+
+    /// `n` copies of `pattern`.
+    pub(crate) fn repeat<const N: usize>(&mut self, pattern: [u8; N], n: usize) {
+        let Some(dst) = N.checked_mul(n).and_then(|len| self.take(len)) else {
+            self.overflow = true;
+            return;
+        };
+        for d in dst.chunks_exact_mut(N) {
+            fill(d, &pattern);
+        }
+    }
+}
+
+/// Run a two-pass encoder into a new vector (not zeroed first).
+///
+/// # Safety
+///
+/// `write` must return `Ok` only when it has written every byte of the buffer it is
+/// given, as each encoder's `encode_into` does (it ends with [`Out::finish`] or the
+/// same position check).
+pub(crate) unsafe fn to_vec(
     len: impl FnOnce() -> Result<usize>,
-    write: impl FnOnce(&mut [u8]) -> Result<()>,
+    write: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<()>,
 ) -> Result<Vec<u8>> {
-    let mut out = vec![0; len()?];
-    write(&mut out)?;
+    let n = len()?;
+    let mut out = Vec::with_capacity(n);
+    write(&mut out.spare_capacity_mut()[..n])?;
+    // SAFETY: the capacity is at least `n`, and `write` returned `Ok`, so all of the
+    // first `n` bytes are initialised (the encoders' contract, see above).
+    unsafe { out.set_len(n) };
     Ok(out)
 }
 
