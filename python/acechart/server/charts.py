@@ -46,7 +46,7 @@ from acechart.query import (
     Query,
     check_point_name,
     check_site,
-    parse_time,
+    parse_instant,
 )
 from acechart.server.auth import SiteAccess
 from acechart.storage.charts import CHART_SORTS, ChartRecord, ChartSort, ChartTable
@@ -64,7 +64,6 @@ __all__ = [
     "ChartService",
     "Thumbnail",
     "chart_json",
-    "resolve_time",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,29 +77,12 @@ THUMBNAIL_WIDTH = 400
 THUMBNAIL_HEIGHT = 200
 #: Keys of a chart's `query` object, and the statistics `stat` may name.
 QUERY_KEYS = frozenset({"start", "end", "interval", "stat", "tz", "downsample"})
-_RELATIVE = re.compile(r"^\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.I)
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
-_UNIT_MS["w"] = 7 * _UNIT_MS["d"]
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ChartNotFound(NotFound):
     """No such chart for this caller: unknown, deleted, private to another token, or on a
     site this token may not read. All read alike."""
-
-
-def resolve_time(value: str, parameter: str, now_ms: int) -> int:
-    """A chart's saved time: `now`, a relative time (`-7d`), epoch ms, a date or ISO time."""
-    text = value.strip()
-    if text.lower() == "now":
-        return now_ms
-    relative = _RELATIVE.match(text)
-    if relative is not None:
-        amount, unit = float(relative.group(1)), relative.group(2).lower()
-        return now_ms - round(amount * _UNIT_MS[unit])
-    if text.isdigit():
-        return int(text)
-    return parse_time(text, parameter)
 
 
 def chart_json(chart: ChartRecord, viewer: str) -> dict[str, Any]:
@@ -330,8 +312,8 @@ class ChartService:
         """The engine query of a chart's thumbnail: its points over its saved range,
         downsampled (MinMaxLTTB) to the thumbnail's width."""
         saved = chart.query
-        start = resolve_time(str(saved.get("start", "-1d")), "query.start", now_ms)
-        end = resolve_time(str(saved.get("end", "now")), "query.end", now_ms)
+        start = parse_instant(str(saved.get("start", "-1d")), "query.start", now_ms=now_ms)
+        end = parse_instant(str(saved.get("end", "now")), "query.end", now_ms=now_ms)
         return Query(
             chart.site_id,
             chart.point_names,
@@ -471,8 +453,8 @@ class ChartService:
                 raise BadRequest(f"query.{name} must be a string", parameter=f"query.{name}")
             clean[name] = str(item).strip()
         now_ms = int(self.clock() * 1000)
-        start = resolve_time(clean.get("start", "-1d"), "query.start", now_ms)
-        end = resolve_time(clean.get("end", "now"), "query.end", now_ms)
+        start = parse_instant(clean.get("start", "-1d"), "query.start", now_ms=now_ms)
+        end = parse_instant(clean.get("end", "now"), "query.end", now_ms=now_ms)
         interval = clean.get("interval") or "raw"
         if interval not in INTERVALS:
             raise BadRequest(
