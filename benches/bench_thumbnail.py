@@ -43,6 +43,7 @@ from acechart.settings import Settings
 from acechart.times import parse_iso_ms
 from benches.bench_origin import SITE, TOKEN, one_minute_points
 from benches.data import MINUTE_MS, START_MS, YEAR_MINUTES, year_series
+from tests.reference import heat_colours
 
 W, H = 400, 200
 NOW = parse_iso_ms("2025-01-01T00:00:00Z")
@@ -123,25 +124,10 @@ def test_thumbnail_from_cached_blocks(
     assert png[1:4] == b"PNG"
 
 
-HEAT = np.array(
-    [
-        [0x31, 0x36, 0x95], [0x45, 0x75, 0xB4], [0x74, 0xAD, 0xD1], [0xAB, 0xD9, 0xE9],
-        [0xE0, 0xF3, 0xF8], [0xFF, 0xFF, 0xBF], [0xFE, 0xE0, 0x90], [0xFD, 0xAE, 0x61],
-        [0xF4, 0x6D, 0x43], [0xD7, 0x30, 0x27], [0xA5, 0x00, 0x26],
-    ],
-    dtype=np.float64,
-)  # fmt: skip
-
-
 def pillow_heatmap(cells: np.ndarray[Any, Any]) -> bytes:
-    """The baseline: the cells coloured by a vectorised lookup, resized (nearest), PNG."""
-    finite = np.isfinite(cells)
-    low, high = float(cells[finite].min()), float(cells[finite].max())
-    at = np.where(finite, (cells - low) / max(high - low, 1e-12), 0.0) * (len(HEAT) - 1)
-    i = np.minimum(at.astype(np.int64), len(HEAT) - 2)
-    t = (at - i)[..., None]
-    rgb = np.rint(HEAT[i] + (HEAT[i + 1] - HEAT[i]) * t).astype(np.uint8)
-    rgb[~finite] = 255
+    """The baseline: the cells coloured by a vectorised lookup (the tests' reference),
+    resized (nearest), PNG."""
+    rgb = heat_colours(cells)
     image = Image.new("RGB", (W, H), "white")
     image.paste(Image.fromarray(rgb).resize((W - 8, H - 8), Image.Resampling.NEAREST), (4, 4))
     out = io.BytesIO()

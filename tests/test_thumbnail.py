@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from acechart import _core
+from tests.reference import heat_colours
 
 W, H, PAD = 200, 100, 4.0
 
@@ -198,25 +199,11 @@ def test_scatter_dots_stand_where_the_samples_are_and_nowhere_else(n: int, seed:
         assert drawn.sum() < line.sum()
 
 
-HEAT = np.array(
-    [
-        [0x31, 0x36, 0x95], [0x45, 0x75, 0xB4], [0x74, 0xAD, 0xD1], [0xAB, 0xD9, 0xE9],
-        [0xE0, 0xF3, 0xF8], [0xFF, 0xFF, 0xBF], [0xFE, 0xE0, 0x90], [0xFD, 0xAE, 0x61],
-        [0xF4, 0x6D, 0x43], [0xD7, 0x30, 0x27], [0xA5, 0x00, 0x26],
-    ],
-    dtype=np.float64,
-)  # fmt: skip
-
-
 def heat_reference(cells: np.ndarray[Any, Any], width: int, height: int) -> np.ndarray[Any, Any]:
     """The heat map as the reference draws it: whole-pixel cell edges over the padded
     plot, each cell the linear interpolation of the 11 stops at its value's fraction."""
     rows, columns = cells.shape
     out = np.full((height, width, 3), 255, dtype=np.int16)
-    finite = np.isfinite(cells)
-    if not finite.any():
-        return out
-    low, high = cells[finite].min(), cells[finite].max()
 
     def edges(count: int, side: int) -> np.ndarray[Any, Any]:
         length = np.float32(side - 2 * PAD)
@@ -224,16 +211,10 @@ def heat_reference(cells: np.ndarray[Any, Any], width: int, height: int) -> np.n
         return _round(at.astype(np.float32))
 
     xs, ys = edges(columns, width), edges(rows, height)
+    colours = heat_colours(cells)
     for r in range(rows):
         for c in range(columns):
-            v = cells[r, c]
-            if not np.isfinite(v):
-                continue
-            fraction = (v - low) / (high - low) if high > low else 0.5
-            at = fraction * 10
-            i = min(int(np.floor(at)), 9)
-            colour = _round(HEAT[i] + (HEAT[i + 1] - HEAT[i]) * (at - i))
-            out[ys[r] : ys[r + 1], xs[c] : xs[c + 1]] = colour
+            out[ys[r] : ys[r + 1], xs[c] : xs[c + 1]] = colours[r, c]
     return out
 
 

@@ -169,37 +169,29 @@ pub fn render(
         let mut paint = Paint::default();
         paint.set_color_rgba8(r, g, b, 255);
         paint.anti_alias = true;
-        match s.mark {
-            Mark::Line | Mark::Step => {
-                if let Some(path) = trace(ts, values, &plot, scale, s.mark == Mark::Step) {
-                    pixmap.stroke_path(&path, &paint, &stroke, Transform::identity(), None);
-                }
-            }
+        let path = match s.mark {
+            Mark::Line | Mark::Step => trace(ts, values, &plot, scale, s.mark == Mark::Step),
             Mark::Bar => {
                 // Whole-pixel columns: crisp edges, and neighbours never blend.
                 paint.anti_alias = false;
-                if let Some(path) = columns(ts, values, &plot, scale, &bars, bar_index) {
-                    pixmap.fill_path(
-                        &path,
-                        &paint,
-                        FillRule::Winding,
-                        Transform::identity(),
-                        None,
-                    );
-                }
                 bar_index += 1;
+                columns(ts, values, &plot, scale, &bars, bar_index - 1)
             }
-            Mark::Scatter => {
-                if let Some(path) = dots(ts, values, &plot, scale) {
-                    pixmap.fill_path(
-                        &path,
-                        &paint,
-                        FillRule::Winding,
-                        Transform::identity(),
-                        None,
-                    );
-                }
-            }
+            Mark::Scatter => dots(ts, values, &plot, scale),
+        };
+        let Some(path) = path else {
+            continue;
+        };
+        if matches!(s.mark, Mark::Line | Mark::Step) {
+            pixmap.stroke_path(&path, &paint, &stroke, Transform::identity(), None);
+        } else {
+            pixmap.fill_path(
+                &path,
+                &paint,
+                FillRule::Winding,
+                Transform::identity(),
+                None,
+            );
         }
     }
     Ok(pixmap)
