@@ -13,6 +13,12 @@ point, decoded and downsampled to 400 points in Rust) and drawn, as
 `ChartService._draw` does (less the write of the PNG to the object store). Its
 baseline is the same engine read drawn by Pillow. Target: under 50 ms.
 
+Group `heatmap 24x365`, a year of one point's hourly buckets as an hour-by-date grid
+(the heat map thumbnail): `acechart` is `_core.render_heatmap` (whole-pixel cells, the
+11-stop colour scale interpolated per cell, PNG); `numpy+Pillow` colours the cells with
+a vectorised lookup of the same scale, scales the image up with Pillow's nearest
+neighbour resize and saves it as PNG.
+
 Run: `pytest benches/bench_thumbnail.py --benchmark-enable --benchmark-only
 --benchmark-group-by=group` (or `make bench`).
 """
@@ -30,13 +36,14 @@ import pytest
 from PIL import Image, ImageDraw
 from tsdownsample import MinMaxLTTBDownsampler
 
-from acechart._core import render_thumbnail
+from acechart._core import render_heatmap, render_thumbnail
 from acechart.query import Query
 from acechart.runtime import Runtime
 from acechart.settings import Settings
 from acechart.times import parse_iso_ms
 from benches.bench_origin import SITE, TOKEN, one_minute_points
 from benches.data import MINUTE_MS, START_MS, YEAR_MINUTES, year_series
+from tests.reference import heat_colours
 
 W, H = 400, 200
 NOW = parse_iso_ms("2025-01-01T00:00:00Z")
@@ -114,4 +121,32 @@ def test_thumbnail_from_cached_blocks(
     benchmark.group = "thumbnail 525600 cached"
     benchmark.extra_info["impl"] = impl
     png = benchmark(run)
+    assert png[1:4] == b"PNG"
+
+
+def pillow_heatmap(cells: np.ndarray[Any, Any]) -> bytes:
+    """The baseline: the cells coloured by a vectorised lookup (the tests' reference),
+    resized (nearest), PNG."""
+    rgb = heat_colours(cells)
+    image = Image.new("RGB", (W, H), "white")
+    image.paste(Image.fromarray(rgb).resize((W - 8, H - 8), Image.Resampling.NEAREST), (4, 4))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+HEATMAPS: dict[str, Callable[[np.ndarray[Any, Any]], bytes]] = {
+    "acechart": lambda cells: render_heatmap(cells, W, H),
+    "numpy+Pillow": pillow_heatmap,
+}
+
+
+@pytest.mark.parametrize("impl", list(HEATMAPS))
+def test_heatmap_kernel(benchmark: Any, impl: str) -> None:
+    rng = np.random.default_rng(7)
+    hours = np.arange(24)[:, None]
+    cells = 60 + 8 * np.sin(hours / 24 * 2 * np.pi) + rng.normal(0, 1, (24, 365))
+    benchmark.group = "heatmap 24x365"
+    benchmark.extra_info["impl"] = impl
+    png = benchmark(HEATMAPS[impl], np.ascontiguousarray(cells))
     assert png[1:4] == b"PNG"

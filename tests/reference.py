@@ -180,3 +180,33 @@ def held_reference(
             out["on_time"].append(float(span[v != 0].sum()) / 1000)
             out["known_ms"].append(known)
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+#: The heat map's colour scale, low to high (ECharts' heat map examples: ColorBrewer
+#: RdYlBu reversed), as the dashboard's visualMap and the thumbnails use it.
+HEAT_STOPS = np.array(
+    [
+        [0x31, 0x36, 0x95], [0x45, 0x75, 0xB4], [0x74, 0xAD, 0xD1], [0xAB, 0xD9, 0xE9],
+        [0xE0, 0xF3, 0xF8], [0xFF, 0xFF, 0xBF], [0xFE, 0xE0, 0x90], [0xFD, 0xAE, 0x61],
+        [0xF4, 0x6D, 0x43], [0xD7, 0x30, 0x27], [0xA5, 0x00, 0x26],
+    ],
+    dtype=np.float64,
+)  # fmt: skip
+
+
+def heat_colours(cells: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+    """Each cell's RGB on the scale: its value's place between the grid's lowest and
+    highest finite values (a flat grid: the middle), linear between the two stops around
+    it, rounded half up; white where the cell is NaN."""
+    finite = np.isfinite(cells)
+    out = np.full((*cells.shape, 3), 255, dtype=np.uint8)
+    if not finite.any():
+        return out
+    low, high = cells[finite].min(), cells[finite].max()
+    fraction = (cells[finite] - low) / (high - low) if high > low else np.full(finite.sum(), 0.5)
+    at = fraction * (len(HEAT_STOPS) - 1)
+    i = np.minimum(np.floor(at).astype(np.int64), len(HEAT_STOPS) - 2)
+    t = (at - i)[:, None]
+    rgb = HEAT_STOPS[i] + (HEAT_STOPS[i + 1] - HEAT_STOPS[i]) * t
+    out[finite] = np.floor(rgb + 0.5).astype(np.uint8)
+    return out

@@ -8,21 +8,26 @@ a public one is readable by tokens the origin confirms for its site, and by no o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
+from acechart._core import render_thumbnail
 from acechart.server.charts import MAX_CONFIG_BYTES, THUMBNAIL_HEIGHT, THUMBNAIL_WIDTH
 from acechart.server.keys import CHARTS, JOBS, RUNTIME
 from acechart.storage.keys import chart_key
 from acechart.times import format_time
 from tests.conftest import NOW_MS, SITE, SimFactory
-from tests.server_helpers import DAY, ClientFactory, Service, start_service
+from tests.server_helpers import DAY, ClientFactory, Service, query, start_service
+from tests.test_thumbnail import heat_reference
 
 OTHER = "other_site"
 TOKENS = {"tok-a": frozenset({SITE}), "tok-a2": frozenset({SITE}), "tok-b": frozenset({OTHER})}
@@ -205,6 +210,8 @@ async def test_update_and_delete(svc: Service) -> None:
         ({"query": {"start": "yesterday"}}, "query.start"),
         ({"query": {"start": "-2000d"}}, "query.end"),
         ({"query": {"interval": "2min"}}, "query.interval"),
+        ({"query": {"stat": "median"}}, "query.stat"),
+        ({"query": {"tz": "Mars/Olympus_Mons"}}, "query.tz"),
         ({"query": {"color": "red"}}, "query.color"),
         ({"query": "last week"}, "query"),
         ({"owner": "me"}, "owner"),
@@ -322,3 +329,202 @@ async def test_a_slow_origin_holds_a_thumbnail_to_the_deadline_and_the_drawing_g
     sim.state.faults.configure(latency_s=0.0)
     again = await send(svc, "GET", url)
     assert again.status == 200 and again.headers["X-Cache-Status"] == "HIT"
+
+
+# --- what a thumbnail draws: the dashboard's data for the saved query ---------------------
+
+START, END = NOW_MS - 8 * DAY, NOW_MS - DAY
+BLUE = np.array([0x54, 0x70, 0xC6])
+
+
+async def api_series(svc: Service, points: list[str], start: int, end: int, **params: str) -> Any:
+    """The API's answer for the request the dashboard makes for a saved query (JSON)."""
+    resp = await svc.get("/api/timeseries", query(points, start, end, **params), token="tok-a")
+    assert resp.status == 200, await resp.text()
+    return [
+        (
+            np.array([t for t, _ in s["data"]], dtype=np.int64),
+            np.array([np.nan if v is None else v for _, v in s["data"]], dtype=np.float64),
+        )
+        for s in (await resp.json())["series"]
+    ]
+
+
+async def reference(
+    svc: Service, points: list[str], start: int, end: int, mark: str = "line", **params: str
+) -> bytes:
+    """The thumbnail of the API's data for the same request, drawn by the kernel."""
+    data = await api_series(
+        svc, points, start, end, maxPoints=str(THUMBNAIL_WIDTH), downsample="minmaxlttb", **params
+    )
+    marked = [(ts, values, 0, mark) for ts, values in data]
+    return render_thumbnail(marked, THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT, start, end)
+
+
+async def thumbnail_of(svc: Service, **fields: Any) -> bytes:
+    chart = await create(svc, **fields)
+    resp = await send(svc, "GET", f"/api/charts/{chart['id']}/thumbnail.png")
+    assert resp.status == 200, await resp.text()
+    png: bytes = await resp.read()
+    return png
+
+
+def column_runs(mask: np.ndarray[Any, Any]) -> list[tuple[int, int]]:
+    """The runs of consecutive True columns of a 1-D mask, as (first, last)."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+async def test_a_thumbnail_draws_the_saved_statistic(svc: Service) -> None:
+    """stat=max and stat=min of the same hours are different pictures, each the one the
+    API's buckets of that statistic draw."""
+    point = svc.points(1)
+    window = {"start": format_time(START), "end": format_time(END), "interval": "1hr"}
+    pictures = {}
+    for stat in ("max", "min"):
+        saved = {**window, "stat": stat, "tz": "UTC"}
+        png = await thumbnail_of(svc, pointNames=point, query=saved)
+        expected = await reference(svc, point, START, END, interval="1hr", stat=stat, tz="UTC")
+        assert png == expected, stat
+        pictures[stat] = _png(png)
+    # Noisy one-minute data: an hour's maximum is above its minimum, so the pictures differ
+    # in most columns (each on its own scale, so the lines need not be parallel).
+    differ = (pictures["max"] != pictures["min"]).any(axis=(0, 2))
+    assert differ.mean() > 0.5
+    highs, lows = (
+        await api_series(svc, point, START, END, interval="1hr", stat="max"),
+        await api_series(svc, point, START, END, interval="1hr", stat="min"),
+    )
+    assert (highs[0][1] >= lows[0][1]).all() and (highs[0][1] > lows[0][1]).mean() > 0.9
+
+
+async def test_a_thumbnail_draws_the_saved_zone_and_site_is_the_default(svc: Service) -> None:
+    """Local days (America/Chicago, the site's) are other buckets than UTC days; a chart
+    saved without a zone is in the site's, and its query says so."""
+    point = svc.points(1)
+    window = {"start": format_time(START), "end": format_time(END), "interval": "1day"}
+    chicago = await thumbnail_of(svc, pointNames=point, query={**window, "tz": "America/Chicago"})
+    utc = await thumbnail_of(svc, pointNames=point, query={**window, "tz": "UTC"})
+    assert chicago == await reference(svc, point, START, END, interval="1day", tz="America/Chicago")
+    assert utc == await reference(svc, point, START, END, interval="1day", tz="UTC")
+    assert chicago != utc
+    default = await create(svc, pointNames=point, query=window)
+    assert default["query"]["tz"] == "site"
+    resp = await send(svc, "GET", f"/api/charts/{default['id']}/thumbnail.png")
+    assert await resp.read() == chicago
+
+
+async def test_the_zone_is_stored_always_and_old_rows_without_it_read_as_the_sites(
+    svc: Service,
+) -> None:
+    db = svc.app[RUNTIME].db
+    plain = await create(svc)
+    none = await create(svc, query=None)
+    berlin = await create(svc, query={"start": "-3d", "end": "now", "tz": "Europe/Berlin"})
+    stored = {
+        c["id"]: json.loads(
+            (await db.fetchone("SELECT query_json FROM chart_configs WHERE id = ?", (c["id"],)))[0]
+        )
+        for c in (plain, none, berlin)
+    }
+    assert stored[plain["id"]]["tz"] == stored[none["id"]]["tz"] == "site"
+    assert stored[berlin["id"]] == {"start": "-3d", "end": "now", "tz": "Europe/Berlin"}
+    # PATCH and PUT keep it too.
+    url = f"/api/charts/{berlin['id']}"
+    patched = await (await send(svc, "PATCH", url, {"query": {"start": "-2d"}})).json()
+    assert patched["query"] == {"start": "-2d", "tz": "site"}
+
+    # A row saved before the zone was stored always (the dashboard left out its default).
+    old = await create(svc, query={"start": format_time(START), "end": format_time(END)})
+    await db.execute(
+        "UPDATE chart_configs SET query_json = ? WHERE id = ?",
+        (json.dumps({"start": format_time(START), "end": format_time(END)}), old["id"]),
+    )
+    await svc.app[RUNTIME].store.delete(chart_key(old["id"], "thumbnail.png"))
+    got = await (await send(svc, "GET", f"/api/charts/{old['id']}")).json()
+    assert got["query"] == {"start": format_time(START), "end": format_time(END), "tz": "site"}
+    resp = await send(svc, "GET", f"/api/charts/{old['id']}/thumbnail.png")
+    assert resp.status == 200
+    # `auto` over 7 days at 400 px is hourly, in the site's zone.
+    expected = await reference(svc, old["pointNames"], START, END, interval="1hr", tz="site")
+    assert await resp.read() == expected
+
+
+async def test_a_bar_thumbnail_has_a_filled_column_per_bucket(svc: Service) -> None:
+    point = svc.points(1)
+    start, end = NOW_MS - 2 * DAY, NOW_MS - DAY
+    # `auto` for bars on 400 px: at most one bucket per 4 px, so a day is 24 hours.
+    png = await thumbnail_of(
+        svc, chartType="bar", pointNames=point,
+        query={"start": format_time(start), "end": format_time(end), "tz": "UTC"},
+    )  # fmt: skip
+    assert png == await reference(svc, point, start, end, "bar", interval="1hr", tz="UTC")
+    blue = (_png(png) == BLUE).all(axis=2)
+    # Temperatures are positive: every column stands on the bottom (zero) and is solid
+    # from there to its top.
+    bottom = THUMBNAIL_HEIGHT - 5
+    runs = column_runs(blue[bottom])
+    assert len(runs) == 24
+    for first, last in runs:
+        assert last - first + 1 >= 8  # 16 px buckets, 80 % filled
+        column = blue[:, (first + last) // 2]
+        top = int(np.flatnonzero(column)[0])
+        assert column[top : bottom + 1].all()
+
+
+async def test_a_scatter_thumbnail_has_a_dot_per_sample(svc: Service) -> None:
+    point = svc.points(1)
+    start, end = NOW_MS - 2 * DAY, NOW_MS - DAY
+    saved = {"start": format_time(start), "end": format_time(end), "interval": "1hr", "tz": "UTC"}
+    png = await thumbnail_of(svc, chartType="scatter", pointNames=point, query=saved)
+    assert png == await reference(svc, point, start, end, "scatter", interval="1hr", tz="UTC")
+    pixels = _png(png)
+    ink = (pixels.max(axis=2) - pixels.min(axis=2)) > 40
+    runs = column_runs(ink.any(axis=0))
+    assert len(runs) == 24 and all(last - first < 6 for first, last in runs)
+    line = _png(await thumbnail_of(svc, chartType="line", pointNames=point, query=saved))
+    assert ink.sum() < ((line.max(axis=2) - line.min(axis=2)) > 40).sum()
+
+
+def heat_cells(ts: np.ndarray[Any, Any], values: np.ndarray[Any, Any], zone: str) -> Any:
+    """The reference grid: pandas' local hour and date of each hourly bucket."""
+    local = pd.DatetimeIndex(ts.view("datetime64[ms]"), tz="UTC").tz_convert(zone)
+    first = pd.Timestamp(START, unit="ms", tz="UTC").tz_convert(zone).normalize()
+    last = pd.Timestamp(END - 1, unit="ms", tz="UTC").tz_convert(zone).normalize()
+    days = (local.normalize() - first).days
+    grid = np.full((24, (last - first).days + 1), np.nan)
+    grid[np.asarray(local.hour), np.asarray(days)] = values
+    return grid
+
+
+async def test_a_heatmap_thumbnail_is_hour_by_date_of_the_first_point(svc: Service) -> None:
+    points = svc.points(2)
+    window = {"start": format_time(START), "end": format_time(END), "stat": "max"}
+    png = await thumbnail_of(svc, chartType="heatmap", pointNames=points, query=window)
+    # The first point's hourly maxima in the site's zone, hour (rows) by local date.
+    [(ts, values)] = await api_series(
+        svc, points[:1], START, END, interval="1hr", stat="max", tz="site"
+    )
+    cells = heat_cells(ts, values, "America/Chicago")
+    assert cells.shape == (24, 8) and np.isfinite(cells).mean() > 0.8
+    pixels = _png(png)
+    np.testing.assert_array_equal(pixels, heat_reference(cells, THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT))
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 30
+    # In UTC the same buckets fall on other rows: another picture.
+    utc = await thumbnail_of(
+        svc, chartType="heatmap", pointNames=points, query={**window, "tz": "UTC"}
+    )
+    assert utc != png
+
+
+async def test_a_site_without_coordinates_draws_its_thumbnail_in_utc(
+    aiohttp_client: ClientFactory, make_simulator: SimFactory, tmp_path: Path
+) -> None:
+    """As the dashboard does: tz=site cannot be resolved, so UTC, not a failed picture."""
+    svc = await _service(aiohttp_client, make_simulator, tmp_path)
+    table = svc.sim.site
+    table.site = dataclasses.replace(table.site, latitude=math.nan, longitude=math.nan)
+    point = svc.points(1)
+    window = {"start": format_time(START), "end": format_time(END), "interval": "1day"}
+    png = await thumbnail_of(svc, pointNames=point, query=window)
+    assert png == await reference(svc, point, START, END, interval="1day", tz="UTC")

@@ -5,7 +5,9 @@ each test drives the page as a user would and checks what it drew against what t
 answers: the series hold exactly the points the API returned, the y-axis labels span
 the data's range and none is clipped (the old page lost the leading digits of a
 27,850,000 kWh counter), a zoom asks again at a finer resolution, and a saved chart
-comes back from its URL with its thumbnail. Screenshots go to each test's `tmp_path`.
+comes back from its URL with its thumbnail. Bars, dots and heat maps are checked the
+same way, through what ECharts holds (`getOption()`): the series' types and data against
+the API's answer. Screenshots go to each test's `tmp_path`.
 
 Nothing downloads a browser: Playwright's Python package (its driver ships in the
 wheel) launches `/usr/bin/chromium`, which `.ci/run` installs with apt. Skipped, with
@@ -26,9 +28,11 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -405,3 +409,173 @@ def test_a_rate_limit_is_said_in_plain_words(browser: Any, tmp_path: Path) -> No
         )
         banner = page.inner_text("#banner")
         assert re.search(r"the server asks to wait \d+ seconds", banner), banner
+
+
+def drawn_series(page: Any) -> list[dict[str, Any]]:
+    """The chart's series as ECharts holds them: id, type and data."""
+    series: list[dict[str, Any]] = page.evaluate(
+        "() => acechartDebug.chart.getOption().series"
+        ".map((s) => ({id: s.id, type: s.type, data: s.data}))"
+    )
+    return series
+
+
+def answer_pairs(base: str, path: str) -> dict[str, list[list[Any]]]:
+    """The API's answer for a drawing's request, as [time, value] pairs per point (the
+    average of `/api/aggregations` rows)."""
+    answer = api(base, as_json(path))
+    return {
+        s["name"]: (
+            [[r["timestamp"], r["avg"]] for r in s["aggregations"]]
+            if "aggregations" in s
+            else s["data"]
+        )
+        for s in answer["series"]
+    }
+
+
+def auto_for(draw: dict[str, Any], per_pixel: float) -> str:
+    """The interval the dashboard's `auto` rule gives a drawing's window and width."""
+    span = draw["w1"] - draw["w0"]
+    for name, ms in (("1min", 6e4), ("5min", 3e5), ("1hr", 3.6e6), ("1day", 8.64e7)):
+        if span / ms <= per_pixel * draw["width"]:
+            return name
+    return "1day"
+
+
+def test_bars_are_the_interval_buckets_centred_on_them(
+    page: Any, demo: str, tmp_path: Path
+) -> None:
+    open_state(page, demo, points=[SUPPLY, METER], range="1d", type="bar")
+    draw = wait_draw(page)
+    # Never raw samples: the finest interval with at most one bucket per 4 pixels.
+    assert draw["type"] == "bar" and draw["interval"] == auto_for(draw, 0.25) != "raw"
+    assert page.input_value("#type") == "bar" and "type=bar" in page.url
+    half = {"1min": 30_000, "5min": 150_000, "1hr": 1_800_000, "1day": 43_200_000}[draw["interval"]]
+    series = drawn_series(page)
+    assert {s["type"] for s in series} == {"bar"}
+    assert {s["id"] for s in series} == {f"bar:{SUPPLY}", f"bar:{METER}"}
+    returned = answer_pairs(demo, draw["path"])
+    for s in series:
+        expected = [[t + half, v] for t, v in returned[s["id"][4:]]]
+        assert s["data"] == expected and len(expected) > 10
+    # Bars stand on zero: no axis leaves it out (the kWh counter's bars are tall).
+    axes = page.evaluate("() => acechartDebug.chart.getOption().yAxis.map((a) => a.scale)")
+    assert axes == [False, False]
+    assert texts_outside_the_chart(page) == []
+    page.screenshot(path=str(tmp_path / "bars.png"))
+
+
+def test_scatter_draws_a_dot_per_sample(page: Any, demo: str, tmp_path: Path) -> None:
+    open_state(page, demo, points=[SUPPLY], range="1d", type="scatter")
+    draw = wait_draw(page)
+    assert draw["type"] == "scatter" and draw["interval"] == "raw"
+    [series] = drawn_series(page)
+    assert series["type"] == "scatter" and series["id"] == f"scatter:{SUPPLY}"
+    returned = answer_pairs(demo, draw["path"])[SUPPLY]
+    assert series["data"] == returned and len(returned) > 100
+    page.screenshot(path=str(tmp_path / "scatter.png"))
+
+
+def local_cells(pairs: list[list[Any]], zone: str) -> set[tuple[str, int, float]]:
+    """(local date, wall-clock hour, value) of each bucket with a value, by zoneinfo."""
+    out = set()
+    for t, v in pairs:
+        if v is None:
+            continue
+        local = datetime.fromtimestamp(t / 1000, UTC).astimezone(ZoneInfo(zone))
+        out.add((local.date().isoformat(), local.hour, v))
+    return out
+
+
+def test_a_heat_map_is_hour_by_date_of_the_first_point(
+    page: Any, demo: str, tmp_path: Path
+) -> None:
+    open_state(page, demo, points=[SUPPLY, METER], range="7d")
+    first = wait_draw(page)
+    assert first["type"] == "line"
+    draws = page.evaluate("() => acechartDebug.draws")
+    page.select_option("#type", "heatmap")  # the user picks the chart type
+    draw = wait_draw(page, draws)
+    assert draw["type"] == "heatmap" and draw["interval"] == "1hr" and "type=heatmap" in page.url
+    sent = dict(parse_qsl(urlsplit(draw["path"]).query))
+    assert urlsplit(draw["path"]).path == "/api/timeseries"
+    assert sent["points"] == SUPPLY and sent["interval"] == "1hr" and sent["tz"] == "site"
+    assert page.is_disabled("#interval")  # always hourly
+
+    option = page.evaluate(
+        """() => { const o = acechartDebug.chart.getOption();
+            return {series: o.series.map((s) => ({type: s.type, data: s.data})),
+                    x: o.xAxis[0].data, y: o.yAxis[0].data,
+                    map: [o.visualMap[0].min, o.visualMap[0].max]}; }"""
+    )
+    [series] = option["series"]
+    assert series["type"] == "heatmap"
+    assert option["y"] == [f"{h:02d}:00" for h in range(24)]
+    # Columns: every local date of the window in the site's zone (America/Chicago).
+    zone = ZoneInfo("America/Chicago")
+    day0 = datetime.fromtimestamp(draw["w0"] / 1000, UTC).astimezone(zone).date()
+    day1 = datetime.fromtimestamp((draw["w1"] - 1) / 1000, UTC).astimezone(zone).date()
+    assert option["x"] == [
+        (day0 + timedelta(days=k)).isoformat() for k in range((day1 - day0).days + 1)
+    ]
+    assert len(option["x"]) == 8
+    # Cells: exactly the API's hourly buckets of the first point, at their local date and hour.
+    returned = answer_pairs(demo, draw["path"])
+    assert list(returned) == [SUPPLY]
+    expected = local_cells(returned[SUPPLY], "America/Chicago")
+    drawn = {(option["x"][x], y, v) for x, y, v in series["data"]}
+    assert drawn == expected and len(expected) > 100
+    values = [v for _, _, v in expected]
+    assert option["map"] == [min(values), max(values)]
+    assert texts_outside_the_chart(page) == []
+    page.screenshot(path=str(tmp_path / "heatmap.png"))
+
+
+def test_a_chart_type_is_saved_and_reopened(page: Any, demo: str, tmp_path: Path) -> None:
+    open_state(page, demo, points=[SUPPLY, METER], range="7d", type="bar", stat="max")
+    wait_draw(page)
+    page.fill("#chart-title", "Peaks by hour")
+    page.click("#save")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('chart')")
+    chart_id = dict(parse_qsl(urlsplit(page.url).query))["chart"]
+    saved = api(demo, f"/api/charts/{chart_id}")
+    assert saved["chartType"] == "bar"
+    # The zone is saved even when it is the default.
+    assert saved["query"] == {"start": "-7d", "end": "now", "stat": "max", "tz": "site"}
+    assert [s["type"] for s in saved["configJson"]["echarts"]["series"]] == ["bar", "bar"]
+
+    page.goto(f"{demo}/?chart={chart_id}")  # the link, without the type in it
+    draw = wait_draw(page)
+    assert draw["type"] == "bar" and page.input_value("#type") == "bar"
+    assert {s["type"] for s in drawn_series(page)} == {"bar"}
+    assert dict(parse_qsl(urlsplit(draw["path"]).query))["stat"] == "max"
+
+    # Changed to a heat map and updated: the saved chart is one, and so is its thumbnail.
+    draws = page.evaluate("() => acechartDebug.draws")
+    page.select_option("#type", "heatmap")
+    wait_draw(page, draws)
+    page.click("#update")
+    page.wait_for_function(
+        "() => document.querySelector('#banner').textContent.startsWith('Updated')"
+    )
+    assert api(demo, f"/api/charts/{chart_id}")["chartType"] == "heatmap"
+    page.goto(f"{demo}/?chart={chart_id}")
+    draw = wait_draw(page)
+    assert draw["type"] == "heatmap" and page.input_value("#type") == "heatmap"
+    page.wait_for_function(
+        '(id) => { const i = document.querySelector(`#mine li[data-id="${id}"] img`);'
+        " return i && i.complete && i.naturalWidth > 0; }",
+        arg=chart_id,
+    )
+    colours = page.evaluate(
+        """(id) => { const i = document.querySelector(`#mine li[data-id="${id}"] img`);
+            const c = document.createElement('canvas'); c.width = i.naturalWidth;
+            c.height = i.naturalHeight; const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+            const d = g.getImageData(0, 0, c.width, c.height).data; const seen = new Set();
+            for (let k = 0; k < d.length; k += 4) seen.add(d[k] << 16 | d[k + 1] << 8 | d[k + 2]);
+            return seen.size; }""",
+        chart_id,
+    )
+    assert colours > 30  # the heat map's scale, not two lines on white
+    page.screenshot(path=str(tmp_path / "saved-heatmap.png"))

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from acechart import _core
-from acechart.buckets import check_zone, plan_buckets
+from acechart.buckets import check_zone, plan_buckets, wall_clock
 from acechart.errors import BadRequest
 from acechart.query import Query
 from acechart.times import to_ms
@@ -203,3 +203,33 @@ def test_rollup_edges_rejects_bad_edges() -> None:
         _core.rollup_edges(fine, np.array([0.0, 5.0]))  # type: ignore[arg-type,unused-ignore]
     empty = _core.rollup_edges(fine, np.array([100], np.int64))
     assert len(empty["ts"]) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zone=st.sampled_from(
+        ["UTC", "America/Chicago", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu",
+         "America/St_Johns", "Pacific/Chatham"]
+    ),
+    start=st.integers(min_value=local_ms("2023-01-01T00:00", "UTC"),
+                      max_value=local_ms("2025-12-01T00:00", "UTC")),
+    step=st.sampled_from([HOUR, 15 * MIN, 7 * MIN + 13_000, DAY]),
+    n=st.integers(min_value=0, max_value=1500),
+)  # fmt: skip
+def test_wall_clock_is_pandas_local_date_and_hour(zone: str, start: int, step: int, n: int) -> None:
+    ts = start + step * np.arange(n, dtype=np.int64)
+    days, hours = wall_clock(ts, zone)
+    index = pd.DatetimeIndex(ts.view("datetime64[ms]"), tz="UTC").tz_convert(zone)
+    local_days = (index.tz_localize(None).normalize() - pd.Timestamp("1970-01-01")).days
+    np.testing.assert_array_equal(days, np.asarray(local_days, dtype=np.int64))
+    np.testing.assert_array_equal(hours, np.asarray(index.hour, dtype=np.int64))
+
+
+def test_wall_clock_on_dst_days() -> None:
+    # Chicago, 2024-11-03: 01:00-02:00 happens twice (CDT, then CST); 2024-03-10 skips 02:00.
+    fall = local_ms("2024-11-03T00:00", "America/Chicago") + HOUR * np.arange(25)
+    _, hours = wall_clock(fall, "America/Chicago")
+    assert hours.tolist() == [0, 1, 1, *range(2, 24)]
+    spring = local_ms("2024-03-10T00:00", "America/Chicago") + HOUR * np.arange(23)
+    days, hours = wall_clock(spring, "America/Chicago")
+    assert hours.tolist() == [0, 1, *range(3, 24)] and len(set(days.tolist())) == 1

@@ -45,6 +45,7 @@ __all__ = [
     "held_values",
     "meter_delta",
     "parse_page",
+    "render_heatmap",
     "render_thumbnail",
     "rollup_aggregates",
     "rollup_edges",
@@ -243,26 +244,47 @@ def downsample(
             `assume_sorted`), the method is unknown, or `n_out` is invalid for it.
     """
 
+#: How `render_thumbnail` draws a series.
+_Mark = Literal["line", "step", "bar", "scatter"]
+
 def render_thumbnail(
-    lines: Sequence[tuple[_I64, _F64] | tuple[_I64, _F64, int, bool]],
+    series: Sequence[tuple[_I64, _F64] | tuple[_I64, _F64, int, _Mark]],
     width: int,
     height: int,
     start_ms: int,
     end_ms: int,
 ) -> bytes:
-    """The PNG bytes of a `width` x `height` thumbnail of `lines` over `[start_ms, end_ms)`.
+    """The PNG bytes of a `width` x `height` thumbnail of `series` over `[start_ms, end_ms)`.
 
-    Each line is `(ts, values)` or `(ts, values, group, step)`: `ts` int64 ms sorted
+    Each series is `(ts, values)` or `(ts, values, group, mark)`: `ts` int64 ms sorted
     ascending, `values` float64 of the same length, `group` the index of the y scale it
-    shares with other lines (default 0), `step` whether it is drawn as steps. Lines longer
-    than the width are downsampled to it with MinMaxLTTB; NaN breaks a line. Drawn
-    anti-aliased with tiny-skia in ECharts' default palette. Releases the GIL.
+    shares with other series (default 0), `mark` how it is drawn: `line` (the default),
+    `step` (each value held to the next sample), `bar` (a column from zero per sample, as
+    wide as the closest spacing; bar series side by side) or `scatter` (a dot per sample).
+    A group holding bars includes zero. Series longer than the width are downsampled to it
+    with MinMaxLTTB; NaN breaks a line. Drawn anti-aliased with tiny-skia in ECharts'
+    default palette. Releases the GIL.
 
     Raises:
-        TypeError: a line is not such a tuple, or an array is not a contiguous 1-D int64 /
-            float64 array.
+        TypeError: a series is not such a tuple, or an array is not a contiguous 1-D int64
+            / float64 array.
         ValueError: a side outside 1..4096, `end_ms <= start_ms`, arrays of different
-            lengths, unsorted timestamps, or a group outside 0..len(lines)-1.
+            lengths, unsorted timestamps, a group outside 0..len(series)-1, or an unknown
+            mark.
+    """
+
+def render_heatmap(cells: npt.NDArray[np.float64], width: int, height: int) -> bytes:
+    """The PNG bytes of a `width` x `height` heat map of `cells` (2-D float64, C order).
+
+    Row 0 is drawn at the top, column 0 on the left; the cells tile the image in whole
+    pixels. Each is coloured by its value between the grid's lowest and highest finite
+    values on the blue-to-red scale of ECharts' heat map examples (11 stops, linear
+    between them; a flat grid takes the middle stop); NaN cells stay blank. Releases the
+    GIL.
+
+    Raises:
+        TypeError: `cells` is not a C-contiguous 2-D float64 array.
+        ValueError: a side outside 1..4096.
     """
 
 def encode_json(metadata: dict[str, Any], series: _Series) -> bytes:

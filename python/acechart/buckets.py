@@ -39,6 +39,7 @@ __all__ = [
     "check_zone",
     "local_start",
     "plan_buckets",
+    "wall_clock",
 ]
 
 #: Fixed-width intervals and their widths (ms).
@@ -124,6 +125,36 @@ def local_start(ms: int, interval: str, tz: str) -> int:
         day = _period_start(day - timedelta(days=1), interval)
         start = _midnight(day, zone)
     return start
+
+
+_DAY_MS = 86_400_000
+_HOUR_MS = 3_600_000
+
+
+def _offset_ms(zone: ZoneInfo, ms: int) -> int:
+    offset = from_ms(ms).astimezone(zone).utcoffset()
+    return 0 if offset is None else offset // timedelta(milliseconds=1)
+
+
+def wall_clock(ts: NDArray[np.int64], tz: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each instant's local date (days since 1970-01-01 on the zone's calendar) and hour of
+    the day on its wall clock (0-23).
+
+    The zone's offset is looked up at every UTC midnight of the range; only in a day
+    whose offset changes (a DST day) is each instant looked up on its own.
+    """
+    ts = np.asarray(ts, dtype=np.int64)
+    if _is_utc(tz) or not len(ts):
+        return ts // _DAY_MS, ts % _DAY_MS // _HOUR_MS
+    zone = _zone(tz)
+    day = ts // _DAY_MS
+    bounds = np.union1d(day, day + 1)
+    offset_at = np.asarray([_offset_ms(zone, int(d) * _DAY_MS) for d in bounds], dtype=np.int64)
+    offsets = offset_at[np.searchsorted(bounds, day)]
+    changing = np.flatnonzero(offsets != offset_at[np.searchsorted(bounds, day + 1)])
+    offsets[changing] = [_offset_ms(zone, int(ts[i])) for i in changing]
+    local = ts + offsets
+    return local // _DAY_MS, local % _DAY_MS // _HOUR_MS
 
 
 def _calendar_edges(start_ms: int, end_ms: int, interval: str, tz: str) -> NDArray[np.int64]:

@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-import re
 import threading
 import time
 import warnings
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from acechart.errors import BadRequest, ConfigError, OriginMisconfigured
 from acechart.origin.client import Progress
-from acechart.query import Query, parse_time
+from acechart.query import Query, parse_instant
 from acechart.result import Result
 from acechart.runtime import Runtime
 from acechart.settings import Settings
@@ -50,9 +49,6 @@ T = TypeVar("T")
 #: What `start` and `end` may be: a datetime or date (naive means UTC), a pandas
 #: Timestamp, an ISO-8601 string, epoch milliseconds, or `"now"` / `"-7d"` / `"-2h"`.
 When = dt.datetime | dt.date | str | int
-_RELATIVE = re.compile(r"^\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.I)
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
-_UNIT_MS["w"] = 7 * _UNIT_MS["d"]
 
 #: The notebook API's default `tz`: interval buckets in the site's own zone, so a
 #: building engineer gets local days without asking (the HTTP API's default stays UTC).
@@ -70,16 +66,7 @@ def parse_when(value: object, parameter: str, *, now_ms: int) -> int:
     if isinstance(value, dt.date):
         return to_ms(dt.datetime(value.year, value.month, value.day))
     if isinstance(value, str):
-        text = value.strip()
-        if text.lower() == "now":
-            return now_ms
-        relative = _RELATIVE.match(text)
-        if relative is not None:
-            amount, unit = float(relative.group(1)), relative.group(2).lower()
-            return now_ms - round(amount * _UNIT_MS[unit])
-        if text.isdigit():
-            return int(text)
-        return parse_time(text, parameter)
+        return parse_instant(value, parameter, now_ms=now_ms)
     raise BadRequest(
         f"{parameter} must be a datetime, date, ISO-8601 string, epoch ms or a relative time"
         f" like '-7d', got {type(value).__name__}",

@@ -19,7 +19,7 @@ from acechart.buckets import (
     plan_buckets,
 )
 from acechart.errors import BadRequest
-from acechart.times import to_ms
+from acechart.times import relative_ms, to_ms
 
 #: Every interval and its fixed width (None: raw samples, or a calendar interval).
 INTERVALS: dict[str, int | None] = {
@@ -36,6 +36,7 @@ __all__ = [
     "Query",
     "check_point_name",
     "check_site",
+    "parse_instant",
     "parse_time",
 ]
 #: What an interval series may carry as its value (`stat=`). The first seven come from
@@ -145,6 +146,17 @@ def parse_time(text: str, parameter: str) -> int:
             parameter=parameter,
         ) from None
     return to_ms(dt)
+
+
+def parse_instant(text: str, parameter: str, *, now_ms: int) -> int:
+    """`now`, a relative time (`-7d`), epoch ms, a date or an ISO-8601 datetime -> ms;
+    `BadRequest` naming `parameter` otherwise. What saved charts and notebooks accept."""
+    relative = relative_ms(text, now_ms)
+    if relative is not None:
+        return relative
+    if text.strip().isdigit():
+        return int(text.strip())
+    return parse_time(text, parameter)
 
 
 @dataclass(frozen=True)

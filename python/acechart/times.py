@@ -7,12 +7,17 @@ and the logs speak ISO-8601. Naive times mean UTC, as the ACE API means them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["EPOCH", "format_time", "from_ms", "parse_iso_ms", "to_ms"]
+__all__ = ["EPOCH", "format_time", "from_ms", "parse_iso_ms", "relative_ms", "to_ms"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+#: A time before now: `-7d`, `-2h`, `- 90 min`, `-1.5w`.
+_RELATIVE = re.compile(r"^\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.I)
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_UNIT_MS["w"] = 7 * _UNIT_MS["d"]
 
 
 def to_ms(moment: datetime | int) -> int:
@@ -45,3 +50,17 @@ def parse_iso_ms(text: str) -> int:
     except ValueError:
         raise ValueError(f"not an ISO-8601 timestamp: {text!r}") from None
     return to_ms(moment)
+
+
+def relative_ms(text: str, now_ms: int) -> int | None:
+    """`now` or a time before it (`-7d`, `-2h`, `-30min`) -> ms; None for any other text.
+
+    The one grammar of relative times, for saved charts and the notebook API alike.
+    """
+    if text.strip().lower() == "now":
+        return now_ms
+    relative = _RELATIVE.match(text)
+    if relative is None:
+        return None
+    amount, unit = float(relative.group(1)), relative.group(2).lower()
+    return now_ms - round(amount * _UNIT_MS[unit])

@@ -13,11 +13,14 @@ across restarts and instances; never the token). The rules:
 
 Each chart's config is also kept as `charts/{id}/config.json` in the object
 store (the seed's bucket layout), and its thumbnail as
-`charts/{id}/thumbnail.png`: a PNG of its lines over its saved range, drawn by
-the Rust core from the engine's answer downsampled to the thumbnail's width
-(MinMaxLTTB). A stored thumbnail is served until the data's TTL (the seed's
-table, by how old the range's end is) has passed or the chart changed, then
-drawn again.
+`charts/{id}/thumbnail.png`: a PNG of what the dashboard draws for its saved
+query (its chart type, interval, statistic and zone), drawn by the Rust core
+from the engine's answer downsampled to the thumbnail's width (MinMaxLTTB). A
+stored thumbnail is served until the data's TTL (the seed's table, by how old
+the range's end is) has passed or the chart changed, then drawn again.
+
+A chart's query always names its zone (`tz`, `site` unless given); rows saved
+before it did read as `site`, the dashboard's default, which it left out.
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from acechart._core import render_thumbnail
+from acechart._core import render_heatmap, render_thumbnail
+from acechart.buckets import SITE, check_zone, wall_clock
 from acechart.cache.catalog import PointCatalog
 from acechart.cache.policy import retention
 from acechart.engine import Engine
@@ -43,10 +47,11 @@ from acechart.errors import BadRequest, DeadlineExceeded, Forbidden, NotFound, O
 from acechart.query import (
     DOWNSAMPLERS,
     INTERVALS,
+    STATS,
     Query,
     check_point_name,
     check_site,
-    parse_time,
+    parse_instant,
 )
 from acechart.server.auth import SiteAccess
 from acechart.storage.charts import CHART_SORTS, ChartRecord, ChartSort, ChartTable
@@ -63,8 +68,10 @@ __all__ = [
     "ChartNotFound",
     "ChartService",
     "Thumbnail",
+    "auto_interval",
     "chart_json",
-    "resolve_time",
+    "heat_grid",
+    "saved_query",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,31 +83,24 @@ MAX_CONFIG_BYTES = 256 * 1024
 MAX_TITLE_CHARS = 200
 THUMBNAIL_WIDTH = 400
 THUMBNAIL_HEIGHT = 200
-#: Keys of a chart's `query` object, and the statistics `stat` may name.
+#: Keys of a chart's `query` object.
 QUERY_KEYS = frozenset({"start", "end", "interval", "stat", "tz", "downsample"})
-_RELATIVE = re.compile(r"^\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.I)
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
-_UNIT_MS["w"] = 7 * _UNIT_MS["d"]
+#: `query.interval` may also be `auto` (or be left out): the dashboard's choice by the
+#: range and the plot's width (`auto_interval`).
+AUTO = "auto"
+#: The intervals `auto` picks from, finest first, and the longest range drawn as raw
+#: samples: the dashboard's rule (dashboard.js `autoInterval`).
+AUTO_INTERVALS = ("1min", "5min", "1hr", "1day")
+AUTO_RAW_MAX_MS = 3 * 86_400_000
+#: At most this many buckets per pixel: two for lines and dots, a quarter for bars (each
+#: bar at least four pixels wide).
+AUTO_PER_PIXEL = {"line": 2.0, "scatter": 2.0, "bar": 0.25}
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ChartNotFound(NotFound):
     """No such chart for this caller: unknown, deleted, private to another token, or on a
     site this token may not read. All read alike."""
-
-
-def resolve_time(value: str, parameter: str, now_ms: int) -> int:
-    """A chart's saved time: `now`, a relative time (`-7d`), epoch ms, a date or ISO time."""
-    text = value.strip()
-    if text.lower() == "now":
-        return now_ms
-    relative = _RELATIVE.match(text)
-    if relative is not None:
-        amount, unit = float(relative.group(1)), relative.group(2).lower()
-        return now_ms - round(amount * _UNIT_MS[unit])
-    if text.isdigit():
-        return int(text)
-    return parse_time(text, parameter)
 
 
 def chart_json(chart: ChartRecord, viewer: str) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def chart_json(chart: ChartRecord, viewer: str) -> dict[str, Any]:
         "title": chart.title,
         "pointNames": list(chart.point_names),
         "configJson": json.loads(chart.config_json),
-        "query": chart.query,
+        "query": saved_query(chart),
         "thumbnailUrl": chart.thumbnail_url,
         "isPublic": chart.is_public,
         "viewCount": chart.view_count,
@@ -121,6 +121,47 @@ def chart_json(chart: ChartRecord, viewer: str) -> dict[str, Any]:
         "updatedAt": format_time(chart.updated_at * 1000),
         "owned": chart.user_id == viewer,
     }
+
+
+def saved_query(chart: ChartRecord) -> dict[str, Any]:
+    """The chart's query, naming its zone: a row saved before every chart stored `tz`
+    was saved by a dashboard that left out its default, the site's zone."""
+    return {**chart.query, "tz": chart.query.get("tz") or SITE}
+
+
+def auto_interval(chart_type: str, span_ms: int, width: int) -> str:
+    """The interval the dashboard's `auto` draws `chart_type` with over `span_ms` on a
+    plot `width` pixels wide: heat maps hourly; lines and dots raw samples up to three
+    days; otherwise the finest interval within `AUTO_PER_PIXEL` buckets per pixel."""
+    if chart_type == "heatmap":
+        return "1hr"
+    if chart_type != "bar" and span_ms <= AUTO_RAW_MAX_MS:
+        return "raw"
+    budget = AUTO_PER_PIXEL.get(chart_type, 2.0) * width
+    for name in AUTO_INTERVALS:
+        width_ms = INTERVALS[name]
+        if width_ms is not None and span_ms / width_ms <= budget:
+            return name
+    return AUTO_INTERVALS[-1]
+
+
+def heat_grid(
+    ts: np.ndarray[Any, np.dtype[np.int64]],
+    values: np.ndarray[Any, np.dtype[np.float64]],
+    tz: str,
+    start_ms: int,
+    end_ms: int,
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Hourly buckets as a heat map's cells: 24 rows (the hour on the zone's wall clock,
+    midnight first) by one column per local date from `start_ms`'s to `end_ms`'s; NaN
+    where no bucket falls. The repeated hour of a night the clocks go back holds its
+    second bucket, and the hour they skip stays empty."""
+    (first, last), _ = wall_clock(np.array([start_ms, max(start_ms, end_ms - 1)]), tz)
+    grid = np.full((24, int(last - first) + 1), np.nan)
+    days, hours = wall_clock(ts, tz)
+    inside = (days >= first) & (days <= last)
+    grid[hours[inside], days[inside] - first] = values[inside]
+    return grid
 
 
 @dataclass(frozen=True)
@@ -225,7 +266,6 @@ class ChartService:
             fields.setdefault("title", None)
             fields.setdefault("config_json", "{}")
             fields.setdefault("is_public", False)
-            fields.setdefault("query_json", None)
         now = max(int(self.clock()), chart.updated_at + 1)
         if not await self.table.update(chart.id, chart.user_id, fields, now=now):
             raise ChartNotFound(f"no chart {chart_id}", chartId=chart_id)
@@ -296,26 +336,35 @@ class ChartService:
 
     async def _draw(self, chart: ChartRecord, token: str, key: str) -> Thumbnail:
         now_ms = int(self.clock() * 1000)
-        query = self.query_of(chart, now_ms)
+        query = await self._resolved(self.query_of(chart, now_ms), token)
         result = await self.engine.query(query, token=token)
-        steps, groups = await self._styles(chart, token)
-        lines = [
-            (
-                np.ascontiguousarray(s.ts, dtype=np.int64),
-                np.ascontiguousarray(s.values, dtype=np.float64),
-                groups.get(s.name, 0),
-                s.name in steps,
+        if chart.chart_type == "heatmap":
+            first = result.series[0] if result.series else None
+            cells = (
+                heat_grid(first.ts, first.values, query.tz, query.start_ms, query.end_ms)
+                if first is not None
+                else np.full((24, 1), np.nan)
             )
-            for s in result.series
-        ]
-        png = await asyncio.to_thread(
-            render_thumbnail,
-            lines,
-            THUMBNAIL_WIDTH,
-            THUMBNAIL_HEIGHT,
-            query.start_ms,
-            query.end_ms,
-        )
+            png = await asyncio.to_thread(render_heatmap, cells, THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT)
+        else:
+            steps, groups = await self._styles(chart, token)
+            series = [
+                (
+                    np.ascontiguousarray(s.ts, dtype=np.int64),
+                    np.ascontiguousarray(s.values, dtype=np.float64),
+                    groups.get(s.name, 0),
+                    _mark(chart.chart_type, s.name in steps),
+                )
+                for s in result.series
+            ]
+            png = await asyncio.to_thread(
+                render_thumbnail,
+                series,
+                THUMBNAIL_WIDTH,
+                THUMBNAIL_HEIGHT,
+                query.start_ms,
+                query.end_ms,
+            )
         ttl = retention(min(query.end_ms, now_ms), now_ms).edge_s
         expires = now_ms // 1000 + ttl
         await self.store.put(
@@ -327,20 +376,39 @@ class ChartService:
         return Thumbnail(png, False, expires)
 
     def query_of(self, chart: ChartRecord, now_ms: int) -> Query:
-        """The engine query of a chart's thumbnail: its points over its saved range,
-        downsampled (MinMaxLTTB) to the thumbnail's width."""
-        saved = chart.query
-        start = resolve_time(str(saved.get("start", "-1d")), "query.start", now_ms)
-        end = resolve_time(str(saved.get("end", "now")), "query.end", now_ms)
+        """The engine query of a chart's thumbnail: what the dashboard asks for the saved
+        query (its interval, `auto` picked at the thumbnail's width, its statistic for
+        interval series, its zone), downsampled (MinMaxLTTB) to the thumbnail's width;
+        for a heat map, the first point's hourly buckets."""
+        saved = saved_query(chart)
+        start = parse_instant(str(saved.get("start", "-1d")), "query.start", now_ms=now_ms)
+        end = parse_instant(str(saved.get("end", "now")), "query.end", now_ms=now_ms)
+        interval = str(saved.get("interval") or AUTO)
+        if chart.chart_type == "heatmap" or interval == AUTO:
+            interval = auto_interval(chart.chart_type, end - start, THUMBNAIL_WIDTH)
+        heatmap = chart.chart_type == "heatmap"
         return Query(
             chart.site_id,
-            chart.point_names,
+            chart.point_names[:1] if heatmap else chart.point_names,
             start,
             end,
-            str(saved.get("interval") or "raw"),
-            "minmaxlttb",
-            THUMBNAIL_WIDTH,
+            interval,
+            None if heatmap else "minmaxlttb",
+            None if heatmap else THUMBNAIL_WIDTH,
+            tz=str(saved["tz"]),
+            # Raw samples carry no statistic: the dashboard draws them whatever `stat` says.
+            stat=str(saved.get("stat") or "avg") if interval != "raw" else "avg",
         ).validate(max_points=self.max_points, max_range_days=self.max_range_days)
+
+    async def _resolved(self, query: Query, token: str) -> Query:
+        """`query` in the site's zone; in UTC for a site whose record has no coordinates
+        (as the dashboard then draws it)."""
+        try:
+            return await self.engine.resolve(query, token=token)
+        except BadRequest as exc:
+            if query.tz != SITE or exc.parameter != "tz":
+                raise
+            return dataclasses.replace(query, tz="UTC")
 
     async def _styles(self, chart: ChartRecord, token: str) -> tuple[set[str], dict[str, int]]:
         """Which points are binary (drawn as steps) and each point's y-scale group (by unit),
@@ -433,8 +501,8 @@ class ChartService:
             if not isinstance(body["isPublic"], bool):
                 raise BadRequest("isPublic must be true or false", parameter="isPublic")
             out["is_public"] = body["isPublic"]
-        if "query" in body:
-            out["query_json"] = self._query(body["query"])
+        if "query" in body or not partial:
+            out["query_json"] = self._query(body.get("query"))
         return out
 
     def _points(self, value: object) -> tuple[str, ...]:
@@ -451,10 +519,11 @@ class ChartService:
             raise BadRequest("pointNames must not repeat a name", parameter="pointNames")
         return names
 
-    def _query(self, value: object) -> str | None:
-        """The saved query as compact JSON, after checking it resolves to a valid range."""
+    def _query(self, value: object) -> str:
+        """The saved query as compact JSON, after checking it resolves to a valid range;
+        none at all is the defaults (the last day, `auto`, the site's zone)."""
         if value is None:
-            return None
+            value = {}
         if not isinstance(value, Mapping):
             raise BadRequest(
                 "query must be an object (start, end, interval, ...)", parameter="query"
@@ -471,13 +540,22 @@ class ChartService:
                 raise BadRequest(f"query.{name} must be a string", parameter=f"query.{name}")
             clean[name] = str(item).strip()
         now_ms = int(self.clock() * 1000)
-        start = resolve_time(clean.get("start", "-1d"), "query.start", now_ms)
-        end = resolve_time(clean.get("end", "now"), "query.end", now_ms)
-        interval = clean.get("interval") or "raw"
-        if interval not in INTERVALS:
+        start = parse_instant(clean.get("start", "-1d"), "query.start", now_ms=now_ms)
+        end = parse_instant(clean.get("end", "now"), "query.end", now_ms=now_ms)
+        interval = clean.get("interval") or AUTO
+        if interval != AUTO and interval not in INTERVALS:
             raise BadRequest(
-                f"query.interval must be one of {', '.join(INTERVALS)}", parameter="query.interval"
+                f"query.interval must be one of {AUTO}, {', '.join(INTERVALS)}",
+                parameter="query.interval",
             )
+        if "stat" in clean and clean["stat"] not in STATS:
+            raise BadRequest(
+                f"query.stat must be one of {', '.join(STATS)}", parameter="query.stat"
+            )
+        # Every saved query names its zone, so a reader never has to guess a default.
+        clean["tz"] = clean.get("tz") or SITE
+        if clean["tz"] != SITE:
+            check_zone(clean["tz"], "query.tz")
         if "downsample" in clean and clean["downsample"] not in DOWNSAMPLERS:
             raise BadRequest(
                 f"query.downsample must be one of {', '.join(DOWNSAMPLERS)}",
@@ -518,6 +596,16 @@ def _config(value: object) -> str:
             maxBytes=MAX_CONFIG_BYTES,
         )
     return text
+
+
+def _mark(chart_type: str, binary: bool) -> Literal["line", "step", "bar", "scatter"]:
+    """How a series of a `chart_type` chart is drawn: as bars or dots, or as a line
+    (steps for a binary point)."""
+    if chart_type == "bar":
+        return "bar"
+    if chart_type == "scatter":
+        return "scatter"
+    return "step" if binary else "line"
 
 
 def _with_views(chart: ChartRecord, views: int) -> ChartRecord:

@@ -106,9 +106,11 @@ def chart_paths() -> dict[str, Any]:
         "/api/charts/{chart_id}/thumbnail.png": {
             "get": {
                 "operationId": "chartThumbnail",
-                "summary": f"A {THUMBNAIL_WIDTH}x{THUMBNAIL_HEIGHT} PNG of the chart's lines "
-                "over its saved range, drawn on the server; stored and served until the data's "
-                "TTL passes or the chart changes (`X-Cache-Status` HIT or MISS)",
+                "summary": f"A {THUMBNAIL_WIDTH}x{THUMBNAIL_HEIGHT} PNG of what the dashboard "
+                "draws for the chart's saved query (its chart type: lines, bars, dots, or an "
+                "hour-by-date heat map of its first point; its interval, stat and zone), drawn "
+                "on the server; stored and served until the data's TTL passes or the chart "
+                "changes (`X-Cache-Status` HIT or MISS)",
                 "parameters": [_ID],
                 "responses": {
                     "200": {
@@ -135,9 +137,19 @@ def chart_schemas(max_points: int) -> dict[str, Any]:
         "properties": {
             "start": {"type": "string", "default": "-1d"},
             "end": {"type": "string", "default": "now"},
-            "interval": {"enum": list(INTERVALS)},
-            "stat": {"enum": list(STATS)},
-            "tz": {"type": "string", "description": "An IANA zone name, or `site`"},
+            "interval": {
+                "enum": ["auto", *INTERVALS],
+                "default": "auto",
+                "description": "`auto`: the dashboard's choice by range and width (heat maps "
+                "are always hourly)",
+            },
+            "stat": {"enum": list(STATS), "default": "avg"},
+            "tz": {
+                "type": "string",
+                "default": "site",
+                "description": "An IANA zone name, or `site`; always stored (a chart saved "
+                "without it has `site`)",
+            },
             "downsample": {"enum": ["minmaxlttb", "m4"]},
         },
         "additionalProperties": False,

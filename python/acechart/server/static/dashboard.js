@@ -4,8 +4,10 @@
 // little-endian float64 `bin` fields), decoded by the vendored @msgpack/msgpack. Raw data is
 // asked for at the chart's pixel width (maxPoints, MinMaxLTTB), and every zoom asks again
 // for the visible window, so a year can be explored down to raw samples. Interval data
-// comes from /api/aggregations and is drawn as the average with a min/max band. The page's
-// state lives in its query string (a link reproduces the chart); the token in localStorage.
+// comes from /api/aggregations and is drawn as the average with a min/max band. A chart is
+// lines, bars (interval buckets), dots, or a heat map (hour of day x date of the first
+// point's hourly buckets). The page's state lives in its query string (a link reproduces
+// the chart); the token in localStorage.
 "use strict";
 
 (function () {
@@ -14,18 +16,22 @@
   const PRESETS = { "1h": 3600000, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY, "365d": 365 * DAY };
   const INTERVAL_MS = { "1min": 60000, "5min": 300000, "1hr": 3600000, "1day": DAY };
   const PALETTE = ["#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc"];
+  // The heat map's scale, low to high: the same stops the server's thumbnails use.
+  const HEAT = ["#313695", "#4575b4", "#74add1", "#abd9e9", "#e0f3f8", "#ffffbf", "#fee090", "#fdae61", "#f46d43", "#d73027", "#a50026"];
+  const TYPES = ["line", "bar", "scatter", "heatmap"];
   const BROWSER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   const TOKEN_KEY = "acechart.token";
 
   const state = {
     site: "", points: [], range: "1d", start: null, end: null,
-    interval: "auto", stat: "avg", tz: "site", chart: null, zoom: null,
+    interval: "auto", stat: "avg", tz: "site", type: "line", chart: null, zoom: null,
   };
   const meta = new Map();     // point name -> {displayName, unit, pointType}
   const debug = { requests: [], draws: 0, lastDraw: null };
   window.acechartDebug = debug;  // read by the browser tests and handy in the console
   let token = "";
   let chart = null;
+  let chartKind = null;       // what the ECharts instance was set up for: "time" or "heatmap"
   let siteTz = null;          // the site's zone, as the last answer for tz=site named it
   let siteTzMissing = false;  // the site record has no coordinates: tz=site is a 400, draw in UTC
   let drawSeq = 0;
@@ -64,6 +70,7 @@
     state.interval = p.get("interval") || "auto";
     state.stat = p.get("stat") || "avg";
     state.tz = p.get("tz") || "site";
+    state.type = TYPES.includes(p.get("type")) ? p.get("type") : "line";
     state.chart = p.get("chart");
     const zoom = (p.get("zoom") || "").split(",").map(Number);
     state.zoom = zoom.length === 2 && zoom.every(Number.isFinite) && zoom[1] > zoom[0] ? zoom : null;
@@ -82,6 +89,7 @@
     if (state.interval !== "auto") p.set("interval", state.interval);
     if (state.stat !== "avg") p.set("stat", state.stat);
     if (state.tz !== "site") p.set("tz", state.tz);
+    if (state.type !== "line") p.set("type", state.type);
     if (state.zoom) p.set("zoom", state.zoom.map(Math.round).join(","));
     history.replaceState(null, "", location.pathname + "?" + p.toString());
   }
@@ -127,12 +135,12 @@
   }
 
   // One request: the token, timing, the cache headers, and a line in the request log.
-  async function api(method, path, { body, accept, signal, retry = true } = {}) {
+  async function api(method, path, { body, accept, signal, cache, retry = true } = {}) {
     const headers = { "X-ACE-Token": token };
     if (accept) headers.Accept = accept;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const t = performance.now();
-    const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+    const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal, cache });
     const ms = performance.now() - t;
     const record = {
       method, path, status: resp.status, ms,
@@ -147,7 +155,7 @@
       const body429 = await resp.json().catch(() => null);
       showBanner(plainWords(429, body429, resp.headers));
       await new Promise((r) => setTimeout(r, Math.min(wait, 60) * 1000));
-      return api(method, path, { body, accept, signal, retry: false });
+      return api(method, path, { body, accept, signal, cache, retry: false });
     }
     if (!resp.ok && resp.status !== 304) {
       const err = await resp.json().catch(() => null);
@@ -233,7 +241,7 @@
 
   // The plot's width in pixels: the span of the visible window on the drawn x axis.
   function plotWidth() {
-    if (chart && lastDrawn) {
+    if (chart && chartKind === "time" && lastDrawn) {
       const [a0, a1] = state.zoom || [lastDrawn.t0, lastDrawn.t1];
       try {
         const a = chart.convertToPixel({ xAxisIndex: 0 }, Math.max(a0, lastDrawn.t0));
@@ -244,11 +252,16 @@
     return Math.max(100, $("chart").clientWidth - 200);
   }
 
-  // The finest interval whose buckets fit about two per pixel; raw for short windows.
-  function autoInterval(span, width) {
-    if (span <= 3 * DAY) return "raw";
+  // The interval `auto` draws a chart type with (the server's thumbnails follow the same
+  // rule, server/charts.py auto_interval): heat maps hourly; lines and dots raw samples up
+  // to 3 days, else the finest interval with at most two buckets per pixel; bars the finest
+  // with at most one bucket per 4 pixels.
+  function autoInterval(span, width, type) {
+    if (type === "heatmap") return "1hr";
+    if (type !== "bar" && span <= 3 * DAY) return "raw";
+    const perPixel = type === "bar" ? 0.25 : 2;
     for (const name of ["1min", "5min", "1hr", "1day"]) {
-      if (span / INTERVAL_MS[name] <= 2 * width) return name;
+      if (span / INTERVAL_MS[name] <= perPixel * width) return name;
     }
     return "1day";
   }
@@ -285,7 +298,7 @@
   // One y axis per unit, alternating left and right; axes on one side stand side by side,
   // each as wide as its widest label. The grid's margins are those widths added up, so no
   // label is ever cut (containLabel makes no room for axes offset beside others).
-  function axes(series) {
+  function axes(series, bars) {
     const units = [];
     for (const s of series) if (!units.includes(s.unit)) units.push(s.unit);
     const margins = { left: 0, right: 0 };
@@ -294,12 +307,13 @@
       let lo = Infinity, hi = -Infinity;
       for (const s of own) { lo = Math.min(lo, s.lo); hi = Math.max(hi, s.hi); }
       if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+      if (bars) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }  // bars stand on zero
       const position = i % 2 === 0 ? "left" : "right";
       const binary = unit === "state";
       const offset = margins[position];
       margins[position] += binary ? labelWidth(0, 1, "") : labelWidth(lo, hi, unit);
       return {
-        type: "value", name: unit, position, offset, scale: !binary,
+        type: "value", name: unit, position, offset, scale: !binary && !bars,
         min: binary ? 0 : undefined, max: binary ? 1 : undefined, interval: binary ? 1 : undefined,
         nameTextStyle: { align: position === "left" ? "right" : "left" },
         axisLine: { show: true }, axisTick: { show: true },
@@ -315,28 +329,53 @@
     return fmtTime(value, span > 4 * DAY ? "day" : span > DAY ? "hour" : "minute");
   }
 
-  function ensureChart() {
-    if (chart) return chart;
+  // The ECharts instance, set up afresh when the kind of axes changes (time or heat map).
+  function ensureChart(kind) {
+    if (chart && chartKind === kind) return chart;
+    if (chart) chart.dispose();
+    chartKind = kind;
     chart = echarts.init($("chart"), null, { renderer: "svg" });
     debug.chart = chart;
     chart.on("datazoom", onZoom);
-    new ResizeObserver(() => {
-      chart.resize();
-      // Asked again only when the plot's width changed enough to matter.
-      if (lastDrawn && Math.abs(plotWidth() - lastDrawn.width) > lastDrawn.width * 0.1) scheduleDraw("resize", 400);
-    }).observe($("chart"));
     return chart;
   }
 
+  new ResizeObserver(() => {
+    if (!chart) return;
+    chart.resize();
+    // Asked again only when the plot's width changed enough to matter.
+    if (lastDrawn && Math.abs(plotWidth() - lastDrawn.width) > lastDrawn.width * 0.1) scheduleDraw("resize", 400);
+  }).observe($("chart"));
+
+  // One ECharts series of a point, as the chart type draws it: a line (steps for a binary
+  // point), bars (centred on their bucket, side by side), or dots.
+  function seriesOption(s, i, yAxisIndex, interval) {
+    const color = PALETTE[i % PALETTE.length];
+    const common = { id: state.type + ":" + s.name, name: s.label, yAxisIndex, color, z: 3 };
+    if (state.type === "bar") {
+      const half = interval in INTERVAL_MS ? INTERVAL_MS[interval] / 2 : 0;
+      return { ...common, type: "bar", data: s.data.map(([t, v]) => [t + half, v]), barGap: "10%", barCategoryGap: "20%", large: s.data.length > 2000 };
+    }
+    if (state.type === "scatter") {
+      return { ...common, type: "scatter", data: s.data, symbolSize: 4, large: s.data.length > 2000 };
+    }
+    return {
+      ...common, type: "line", data: s.data,
+      showSymbol: s.data.length < 60, symbolSize: 4, step: s.step ? "end" : false,
+      connectNulls: false, sampling: undefined, lineStyle: { width: 1.5 },
+    };
+  }
+
   function render(series, t0, t1, interval) {
-    const c = ensureChart();
-    const { list: yAxis, margins } = axes(series);
+    if (state.type === "heatmap") { renderHeatmap(series[0], t0, t1); return; }
+    const c = ensureChart("time");
+    const { list: yAxis, margins } = axes(series, state.type === "bar");
     const units = yAxis.map((a) => a.name);
     const out = [];
     series.forEach((s, i) => {
       const color = PALETTE[i % PALETTE.length];
       const yAxisIndex = units.indexOf(s.unit);
-      if (s.band) {
+      if (s.band && state.type === "line") {
         // The band: the minimum (invisible), then max - min stacked on it and filled.
         out.push({
           id: "band-lo:" + s.name, name: s.label, type: "line", stack: "band:" + s.name, yAxisIndex,
@@ -348,11 +387,7 @@
           areaStyle: { color, opacity: 0.18 },
         });
       }
-      out.push({
-        id: "line:" + s.name, name: s.label, type: "line", yAxisIndex, data: s.data, color,
-        showSymbol: s.data.length < 60, symbolSize: 4, step: s.step ? "end" : false,
-        connectNulls: false, sampling: undefined, lineStyle: { width: 1.5 }, z: 3,
-      });
+      out.push(seriesOption(s, i, yAxisIndex, interval));
     });
     const first = !c.getOption() || !c.getOption().series;
     const option = {
@@ -381,6 +416,75 @@
     }
   }
 
+  // The local date (YYYY-MM-DD) and wall-clock hour of an instant in the chart's zone.
+  const clockFormats = new Map();
+  function wallClock(ms) {
+    let f = clockFormats.get(zone());
+    if (!f) {
+      f = new Intl.DateTimeFormat("en-CA", { timeZone: zone(), year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", hourCycle: "h23" });
+      clockFormats.set(zone(), f);
+    }
+    const p = Object.fromEntries(f.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+    return { date: p.year + "-" + p.month + "-" + p.day, hour: Number(p.hour) % 24 };
+  }
+
+  // Every local date from the one holding t0 to the one holding t1 - 1.
+  function datesBetween(t0, t1) {
+    const [first, last] = [wallClock(t0).date, wallClock(Math.max(t0, t1 - 1)).date];
+    const out = [];
+    for (let d = Date.parse(first + "T00:00:00Z"); out.length < 4000; d += DAY) {
+      const text = new Date(d).toISOString().slice(0, 10);
+      out.push(text);
+      if (text >= last) break;
+    }
+    return out;
+  }
+
+  const HOURS = Array.from({ length: 24 }, (_, h) => String(h).padStart(2, "0") + ":00");
+
+  // The heat map: one point's hourly buckets, hour of day (rows, midnight at the top) by
+  // local date (columns), coloured on one scale (visualMap) from its lowest to its highest.
+  function renderHeatmap(s, t0, t1) {
+    const c = ensureChart("heatmap");
+    const dates = datesBetween(t0, t1);
+    const column = new Map(dates.map((d, i) => [d, i]));
+    const data = [];
+    let lo = Infinity, hi = -Infinity;
+    for (const [t, v] of s ? s.data : []) {
+      if (v === null) continue;
+      const { date, hour } = wallClock(t);
+      if (!column.has(date)) continue;
+      data.push([column.get(date), hour, v]);
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+    const unit = s ? unitOf(s.name) : "";
+    const label = (v) => fmtNumber(v) + (unit ? " " + unit : "");
+    c.setOption({
+      animation: false,
+      title: { text: s ? s.label + " · hourly " + statName() : "", left: "center", top: 4, textStyle: { fontSize: 13, fontWeight: "normal" } },
+      // Room below the dates for the colour scale and the values its handles show.
+      grid: { left: 8 + labelWidth(0, 0, "00:00"), right: 24, top: 36, bottom: 104, containLabel: false },
+      tooltip: {
+        trigger: "item",
+        formatter: (p) => escapeHtml(dates[p.value[0]] + " " + HOURS[p.value[1]] + " (" + zone() + ")") + ": <b>" + escapeHtml(label(p.value[2])) + "</b>",
+      },
+      xAxis: { type: "category", data: dates, splitArea: { show: false }, axisLabel: { hideOverlap: true } },
+      yAxis: { type: "category", data: HOURS, inverse: true, axisLabel: { interval: 2 } },
+      visualMap: {
+        type: "continuous", min: lo, max: hi, calculable: true, orient: "horizontal",
+        left: "center", bottom: 10, itemHeight: 240, inRange: { color: HEAT },
+        formatter: (v) => label(v),
+      },
+      series: [{ id: "heatmap:" + (s ? s.name : ""), name: s ? s.label : "", type: "heatmap", data, progressive: 0 }],
+    }, { notMerge: true });
+  }
+
+  function statName() {
+    return $("stat").selectedOptions.length ? $("stat").selectedOptions[0].textContent : state.stat;
+  }
+
   // The readout: every charted point at the hovered time (ECharts' axis tooltip lists only
   // the series with a sample nearest to it, and points rarely share timestamps).
   function tooltip(params) {
@@ -388,7 +492,7 @@
     const t = params[0].axisValue;
     const rows = [fmtTime(t, "full")];
     lastDrawn.series.forEach((s, i) => {
-      const k = sampleAt(s.data, t, s.step);
+      const k = sampleAt(s.data, t, s.step || state.type === "bar");
       if (k < 0) return;
       const v = s.data[k][1];
       let text = s.step ? (v === null ? "–" : v >= 0.5 ? "on" : "off") : fmtNumber(v) + (s.unit ? " " + s.unit : "");
@@ -478,16 +582,19 @@
       return;
     }
     const [t0, t1] = fullRange();
-    let [w0, w1] = state.zoom || [t0, t1];
+    const heatmap = state.type === "heatmap";
+    // A heat map shows the whole range (its axes are dates and hours: nothing to zoom).
+    let [w0, w1] = (!heatmap && state.zoom) || [t0, t1];
     w0 = Math.max(w0, t0); w1 = Math.min(w1, t1);
     if (w1 <= w0) { w0 = t0; w1 = t1; }
     const width = plotWidth();
-    const interval = state.interval === "auto" ? autoInterval(w1 - w0, width) : state.interval;
+    const interval = state.interval === "auto" || heatmap ? autoInterval(w1 - w0, width, state.type) : state.interval;
     const seq = ++drawSeq;
     if (controller) controller.abort();
     controller = new AbortController();
     const started = performance.now();
-    const common = { site: state.site, points: state.points, start: new Date(Math.floor(w0)).toISOString(), end: new Date(Math.ceil(w1)).toISOString() };
+    const points = heatmap ? state.points.slice(0, 1) : state.points;
+    const common = { site: state.site, points, start: new Date(Math.floor(w0)).toISOString(), end: new Date(Math.ceil(w1)).toISOString() };
     // By default the site's zone: local days for interval data, and the answer names the
     // zone (metadata.timeZone) that raw and interval times are labelled in.
     if (state.tz === "site") {
@@ -498,12 +605,12 @@
     let path;
     if (interval === "raw") {
       path = "/api/timeseries?" + query({ ...common, maxPoints: width, downsample: "minmaxlttb", format: "msgpack", layout: "columns", async: "true" });
-    } else if (state.stat === "avg") {
+    } else if (state.stat === "avg" && !heatmap) {
       path = "/api/aggregations?" + query({ ...common, interval, format: "msgpack", layout: "columns" });
     } else {
       path = "/api/timeseries?" + query({ ...common, interval, stat: state.stat, format: "msgpack", layout: "columns", async: "true" });
     }
-    $("status").textContent = "Loading " + state.points.length + " point(s), " + (interval === "raw" ? "raw at " + width + " px" : interval + " buckets") + "…";
+    $("status").textContent = "Loading " + points.length + " point(s), " + (interval === "raw" ? "raw at " + width + " px" : interval + " buckets") + "…";
     try {
       let resp, record;
       try {
@@ -538,14 +645,16 @@
       const samples = series.reduce((n, s) => n + s.count, 0);
       const bits = [
         series.length + " series", fmtNumber(samples, 0) + " points drawn",
-        interval === "raw" ? "raw samples, downsampled to " + width + " px (MinMaxLTTB)" : interval + " " + (state.stat === "avg" ? "averages, min–max band" : state.stat),
+        heatmap ? "heat map of the first point: hourly " + state.stat + " by hour and date"
+          : interval === "raw" ? "raw samples, downsampled to " + width + " px (MinMaxLTTB)"
+          : interval + " " + (state.stat === "avg" ? (state.type === "line" ? "averages, min–max band" : "averages") : state.stat),
         "cache " + (record.cache || "–") + (record.source ? " from " + record.source : ""),
         "server " + (record.server || "–"), Math.round(performance.now() - started) + " ms in all",
         "times in " + zone() + (state.tz === "site" && siteTzMissing ? " (the site record has no coordinates)" : ""),
       ];
       $("status").textContent = bits.join(" · ");
       debug.draws += 1;
-      debug.lastDraw = { reason, interval, width, w0, w1, counts: record.counts, path };
+      debug.lastDraw = { reason, type: state.type, interval, width, w0, w1, counts: record.counts, path };
     } catch (err) {
       if (err.name === "AbortError" || seq !== drawSeq) return;
       showBanner(err.message || String(err));
@@ -657,14 +766,27 @@
   function renderControls() {
     for (const b of $("presets").querySelectorAll("button")) b.classList.toggle("active", b.dataset.range === state.range);
     $("custom").hidden = state.range !== "custom";
+    $("type").value = state.type;
     $("interval").value = state.interval;
+    // A heat map is always of hourly buckets.
+    $("interval").disabled = state.type === "heatmap";
     $("stat").value = state.stat;
+    zoneOption(state.tz);
     $("tz").value = state.tz;
     $("tz-site").title = siteTzMissing ? "the site record has no coordinates: UTC" : siteTz || "";
     const owned = !!(openChart && openChart.owned);
     $("update").disabled = !owned;
     $("delete").disabled = !owned;
     $("heading").textContent = openChart ? "Saved chart: " + (openChart.title || "(untitled)") + " · " + openChart.viewCount + " views" + (openChart.isPublic ? " · public" : "") + (owned ? "" : " · shared with you") : "";
+  }
+
+  // The zone select offers `zone` (a saved chart may name one the list lacks).
+  function zoneOption(zone) {
+    const select = $("tz");
+    if ([...select.options].some((o) => o.value === zone)) return;
+    const o = document.createElement("option");
+    o.value = o.textContent = zone;
+    select.append(o);
   }
 
   function changed() {
@@ -683,18 +805,23 @@
     const q = { ...range };
     if (state.interval !== "auto") q.interval = state.interval;
     if (state.stat !== "avg") q.stat = state.stat;
-    if (state.tz !== "site") q.tz = state.tz;
+    // The zone is always saved: "site", or a zone the server knows ("this browser's" is
+    // saved as the browser's zone, so the thumbnail and another browser draw the same).
+    q.tz = state.tz === "browser" ? BROWSER_TZ : state.tz;
     const option = chart ? chart.getOption() : {};
+    const heatmap = state.type === "heatmap";
     const skeleton = {
       title: { text: $("chart-title").value.trim() },
-      legend: { data: state.points.map(label) },
+      legend: { data: (heatmap ? state.points.slice(0, 1) : state.points).map(label) },
       yAxis: (option.yAxis || []).map((a) => ({ type: a.type, name: a.name, position: a.position })),
-      series: state.points.map((p) => ({ type: "line", name: label(p), step: isBinary(p) ? "end" : false })),
+      series: heatmap
+        ? [{ type: "heatmap", name: label(state.points[0]) }]
+        : state.points.map((p) => ({ type: state.type, name: label(p), ...(state.type === "line" ? { step: isBinary(p) ? "end" : false } : {}) })),
     };
     return {
-      siteId: state.site, chartType: "line", title: $("chart-title").value.trim() || null,
+      siteId: state.site, chartType: state.type, title: $("chart-title").value.trim() || null,
       pointNames: state.points, isPublic: $("chart-public").checked, query: q,
-      configJson: { echarts: skeleton, acechart: { range: state.range, interval: state.interval, stat: state.stat, tz: state.tz, zoom: state.zoom } },
+      configJson: { echarts: skeleton, acechart: { range: state.range, interval: state.interval, stat: state.stat, tz: state.tz, type: state.type, zoom: state.zoom } },
     };
   }
 
@@ -750,7 +877,8 @@
       }
       state.interval = q.interval || cfg.interval || "auto";
       state.stat = q.stat || "avg";
-      state.tz = q.tz || "site";
+      state.tz = q.tz || "site";  // charts saved before the zone was always stored: the site's
+      state.type = TYPES.includes(c.chartType) ? c.chartType : "line";
       state.zoom = cfg.zoom || null;
       $("chart-title").value = c.title || "";
       $("chart-public").checked = !!c.isPublic;
@@ -770,7 +898,9 @@
   const thumbUrls = new Map();
   async function thumbnail(img, url) {
     try {
-      const { resp } = await api("GET", url);
+      // Revalidated (its ETag) every time: a chart just updated has a new picture, which
+      // the browser's cache would otherwise hide until the old one's max-age ran out.
+      const { resp } = await api("GET", url, { cache: "no-cache" });
       const blob = await resp.blob();
       const old = thumbUrls.get(img.dataset.id);
       if (old) URL.revokeObjectURL(old);
@@ -897,7 +1027,7 @@
         changed();
       });
     }
-    for (const id of ["interval", "stat", "tz"]) {
+    for (const id of ["type", "interval", "stat", "tz"]) {
       $(id).addEventListener("change", () => {
         state[id] = $(id).value;
         timeFormats.clear();
