@@ -8,7 +8,7 @@ from dataclasses import dataclass
 __all__ = ["RequestInfo"]
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestInfo:
     request_id: str
     started: float

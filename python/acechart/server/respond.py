@@ -91,14 +91,15 @@ async def respond(
     if warning:
         headers["Warning"] = warning
 
-    if etag_matches(request.headers.get("If-None-Match"), entry.etag):
+    asked = request.headers
+    if "If-None-Match" in asked and etag_matches(asked["If-None-Match"], entry.etag):
         headers.pop("Content-Type", None)
         headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
         return web.Response(status=304, headers=headers)
 
     body = entry.body
     if len(body) >= app[SETTINGS].compress_min_bytes:
-        coding = choose_coding(request.headers.get("Accept-Encoding", ""))
+        coding = choose_coding(asked.get("Accept-Encoding", ""))
         if coding is not None:
             packed = entry.variants.get(coding)
             if packed is None:
@@ -126,7 +127,7 @@ async def body_response(
     out: CIMultiDict[str] = CIMultiDict(headers or {})
     out["Content-Type"] = content_type
     if len(body) >= request.app[SETTINGS].compress_min_bytes:
-        coding = choose_coding(request.headers.get("Accept-Encoding", ""))
+        coding = choose_coding(asked.get("Accept-Encoding", ""))
         if coding is not None:
             body = await compress_async(body, coding)
             out["Content-Encoding"] = coding
