@@ -60,7 +60,9 @@ def front_middleware(cors: Cors | None = None) -> Middleware:
         finally:
             elapsed = info.elapsed_ms()
             request.app[METRICS].record_response(endpoint_of(request), status, elapsed / 1000.0)
-            size = response.content_length if response is not None else None
+            size = info.size
+            if size is None and response is not None:
+                size = response.content_length
             log_request(request, info, status, elapsed, size, cancelled=status == 499)
 
     return front

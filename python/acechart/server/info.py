@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 __all__ = ["RequestInfo"]
 
 
-@dataclass(slots=True)
 class RequestInfo:
+    """Made on every request: only the id and the start are set then, the rest are
+    class defaults until a handler learns them."""
+
     request_id: str
     started: float
     """`time.perf_counter()` when the request arrived."""
@@ -23,6 +24,12 @@ class RequestInfo:
     samples: int | None = None
     client: str | None = None
     """First 12 hex digits of the token's MAC: enough to follow a caller, never the token."""
+    size: int | None = None
+    """Bytes of the body sent, when the answer knows them before it is sent."""
+
+    def __init__(self, request_id: str, started: float) -> None:
+        self.request_id = request_id
+        self.started = started
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

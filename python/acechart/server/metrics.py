@@ -125,6 +125,39 @@ class FastHistogram:
         yield family
 
 
+class AnswerCounts:
+    """The four counters of data answers (by class, format, cache status and source),
+    counted as one: each answer adds one to its combination, and the four families
+    are sums over the combinations when the registry is scraped."""
+
+    FAMILIES = (
+        (
+            "acechart_requests_by_size",
+            "Data requests by class (seed 4.1 on the planned origin cost)",
+            "size",
+        ),
+        ("acechart_requests_by_format", "Data requests by wire format", "format"),
+        ("acechart_requests_by_cache", "Data requests by X-Cache-Status", "status"),
+        ("acechart_requests_by_source", "Data requests by X-Cache-Source", "source"),
+    )
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.counts: dict[tuple[str, str, str, str], int] = {}
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        combined = list(self.counts.items())
+        for i, (name, documentation, label) in enumerate(self.FAMILIES):
+            totals: dict[str, int] = {}
+            for key, n in combined:
+                value = key[i] if i < 2 else key[i].lower()
+                totals[value] = totals.get(value, 0) + n
+            family = CounterMetricFamily(name, documentation, labels=(label,))
+            for value, n in totals.items():
+                family.add_metric([value], float(n))
+            yield family
+
+
 def error_type(status: int) -> str | None:
     """The seed's `errors.byType` label of a response status (None: not an error)."""
     if status == 429:
@@ -152,21 +185,7 @@ class Metrics:
         self.requests = FastCounter(
             "acechart_requests", "Requests by route and status", ("endpoint", "status"), r
         )
-        self.by_size = FastCounter(
-            "acechart_requests_by_size",
-            "Data requests by class (seed 4.1 on the planned origin cost)",
-            ("size",),
-            r,
-        )
-        self.by_format = FastCounter(
-            "acechart_requests_by_format", "Data requests by wire format", ("format",), r
-        )
-        self.by_cache = FastCounter(
-            "acechart_requests_by_cache", "Data requests by X-Cache-Status", ("status",), r
-        )
-        self.by_source = FastCounter(
-            "acechart_requests_by_source", "Data requests by X-Cache-Source", ("source",), r
-        )
+        self.answers = AnswerCounts(r)
         # performance
         self.response_time = FastHistogram(
             "acechart_response_seconds",
@@ -270,7 +289,6 @@ class Metrics:
         )
         # Labelled children by label values: `labels()` costs more than the increment.
         self._response_children: dict[tuple[str, int], tuple[_Count, _Spread, _Count | None]] = {}
-        self._answer_children: dict[tuple[str, str, str, str], tuple[_Count, ...]] = {}
         self._edge_latency: _Spread | None = None
 
     def record_response(self, endpoint: str, status: int, seconds: float) -> None:
@@ -284,25 +302,18 @@ class Metrics:
                 None if kind is None else self.errors.labels(kind),
             )
             self._response_children[key] = children
-        requests, response_time, errors = children
-        requests.inc()
-        response_time.observe(seconds)
+        requests, spread, errors = children
+        requests.value += 1
+        spread.counts[bisect.bisect_left(spread.bounds, seconds)] += 1
+        spread.sum += seconds
         if errors is not None:
-            errors.inc()
+            errors.value += 1
 
     def record_answer(self, size: str, fmt: str, cache_status: str, cache_source: str) -> None:
+        """One data answer, by class, format, cache status and source."""
+        counts = self.answers.counts
         key = (size, fmt, cache_status, cache_source)
-        children = self._answer_children.get(key)
-        if children is None:
-            children = (
-                self.by_size.labels(size),
-                self.by_format.labels(fmt),
-                self.by_cache.labels(cache_status.lower()),
-                self.by_source.labels(cache_source.lower()),
-            )
-            self._answer_children[key] = children
-        for child in children:
-            child.inc()
+        counts[key] = counts.get(key, 0) + 1
 
     def record_edge_hit(self, seconds: float) -> None:
         """The edge cache's latency of one hit (its labelled child looked up once)."""

@@ -78,34 +78,47 @@ def log_request(
     if not logger.isEnabledFor(logging.INFO):
         return
     url = request.rel_url.path_qs
+    request_fields = {
+        "method": request.method,
+        "url": url,
+        "siteId": info.site,
+        "pointCount": info.point_count,
+        "estimatedSamples": info.estimated_samples,
+        "format": info.format,
+        "client": info.client,
+    }
+    response_fields = {
+        "status": status,
+        "cacheStatus": info.cache_status,
+        "cacheSource": info.cache_source,
+        "processingTime": round(elapsed_ms, 2),
+        "dataSize": size,
+        "samples": info.samples,
+    }
+    sinks = _direct_sinks()
+    if sinks:
+        line = _json_line(
+            {
+                "timestamp": JsonFormatter.timestamp(time.time()),
+                "level": "info",
+                "logger": _NAME,
+                "type": "request",
+                "requestId": info.request_id,
+                "request": request_fields,
+                "response": response_fields,
+                "classification": info.classification,
+            }
+        )
+        for handler in sinks:
+            handler.queue(line)
+        return
     fields: dict[str, Any] = {
         "type": "request",
         "requestId": info.request_id,
-        "request": {
-            "method": request.method,
-            "url": url,
-            "siteId": info.site,
-            "pointCount": info.point_count,
-            "estimatedSamples": info.estimated_samples,
-            "format": info.format,
-            "client": info.client,
-        },
-        "response": {
-            "status": status,
-            "cacheStatus": info.cache_status,
-            "cacheSource": info.cache_source,
-            "processingTime": round(elapsed_ms, 2),
-            "dataSize": size,
-            "samples": info.samples,
-        },
+        "request": request_fields,
+        "response": response_fields,
         "classification": info.classification,
     }
-    sinks = _direct_sinks()
-    if sinks is not None:
-        now = time.time()
-        for handler, formatter in sinks:
-            handler.queue(formatter.line(now, "info", logger.name, fields))
-        return
     logger.info(
         "%s %s %d %.1fms%s",
         request.method,
@@ -117,30 +130,58 @@ def log_request(
     )
 
 
-def _direct_sinks() -> list[tuple[LineHandler, JsonFormatter]] | None:
+_NAME = logger.name
+_sinks: list[LineHandler] | None = None
+"""The handlers a request line reaches directly, as last found (None: look again). Found
+again after every batch a `LineHandler` writes, and when logging is configured: a
+handler added in between sees request lines at most one batch (`log_flush_s`) late."""
+
+
+def _direct_sinks() -> list[LineHandler]:
     """The handlers a request line would reach, when every one is a `LineHandler` with the
     JSON formatter and nothing on the way filters: the line is then queued on them
-    without a `LogRecord` (a third of its cost). None otherwise (a capturing test, a
+    without a `LogRecord` (a third of its cost). Empty otherwise (a capturing test, a
     text format, a handler of another kind): the line goes through `logging`."""
-    sinks: list[tuple[LineHandler, JsonFormatter]] = []
+    global _sinks
+    if _sinks is not None:
+        return _sinks
+    found: list[LineHandler] = []
     current: logging.Logger | None = logger
     while current is not None:
         if current.filters:
-            return None
+            found = []
+            break
+        direct = True
         for handler in current.handlers:
-            formatter = handler.formatter
             if (
                 type(handler) is not LineHandler
-                or type(formatter) is not JsonFormatter
+                or type(handler.formatter) is not JsonFormatter
                 or handler.filters
             ):
-                return None
+                direct = False
+                break
             if handler.level <= logging.INFO:
-                sinks.append((handler, formatter))
+                found.append(handler)
+        if not direct:
+            found = []
+            break
         if not current.propagate:
             break
         current = current.parent
-    return sinks
+    _sinks = found
+    return found
+
+
+def _forget_sinks() -> None:
+    global _sinks
+    _sinks = None
+
+
+def _json_line(out: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(out, default=str).decode()
+    except TypeError:
+        return _ENCODER.encode(out)
 
 
 _ENCODER = json.JSONEncoder(default=str)
@@ -151,35 +192,33 @@ argument builds a new encoder per call."""
 class JsonFormatter(logging.Formatter):
     """Every record as one JSON object; request lines carry their seed 7.2 fields."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._second = -1
-        self._stamp = ""
+    _second = -1
+    _stamp = ""
 
-    def timestamp(self, created: float) -> str:
+    @classmethod
+    def timestamp(cls, created: float) -> str:
         """ISO-8601 UTC with milliseconds (`2025-01-01T00:00:00.000+00:00`); the part up
         to the second is made once per second, as a request line is written per request."""
         second = int(created)
-        if second != self._second:
-            self._second = second
-            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._stamp}.{int((created - second) * 1000):03d}+00:00"
+        if second != cls._second:
+            cls._second = second
+            cls._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{cls._stamp}.{int((created - second) * 1000):03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "timestamp": self.timestamp(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
         fields = getattr(record, "fields", None)
-        if not isinstance(fields, dict):
-            fields = {"message": record.getMessage()}
+        if isinstance(fields, dict):
+            out.update(fields)
+        else:
+            out["message"] = record.getMessage()
         if record.exc_info:
-            fields = {**fields, "exception": self.formatException(record.exc_info)}
-        return self.line(record.created, record.levelname.lower(), record.name, fields)
-
-    def line(self, created: float, level: str, name: str, fields: dict[str, Any]) -> str:
-        """One JSON line: the time, level and logger, then `fields`."""
-        out = {"timestamp": self.timestamp(created), "level": level, "logger": name, **fields}
-        try:
-            return orjson.dumps(out, default=str).decode()
-        except TypeError:
-            return _ENCODER.encode(out)
+            out["exception"] = self.formatException(record.exc_info)
+        return _json_line(out)
 
 
 class LineHandler(logging.StreamHandler[IO[str]]):
@@ -236,6 +275,7 @@ class LineHandler(logging.StreamHandler[IO[str]]):
                 lines, self._queued = self._queued, []
                 self.stream.write("\n".join(lines) + "\n")
             self.stream.flush()
+            _forget_sinks()
         except Exception:
             self._queued.clear()
         finally:
@@ -254,6 +294,7 @@ def configure_logging(log_format: str, flush_s: float = 0.05) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    _forget_sinks()
     root = logging.getLogger()
     for handler in list(root.handlers):
         if type(handler) is not logging.StreamHandler:

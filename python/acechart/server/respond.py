@@ -109,6 +109,7 @@ async def respond(
                 body = packed
                 headers["Content-Encoding"] = coding
     headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
+    info.size = len(body)
     return web.Response(body=body, headers=headers)
 
 
@@ -127,7 +128,7 @@ async def body_response(
     out: CIMultiDict[str] = CIMultiDict(headers or {})
     out["Content-Type"] = content_type
     if len(body) >= request.app[SETTINGS].compress_min_bytes:
-        coding = choose_coding(asked.get("Accept-Encoding", ""))
+        coding = choose_coding(request.headers.get("Accept-Encoding", ""))
         if coding is not None:
             body = await compress_async(body, coding)
             out["Content-Encoding"] = coding
