@@ -7,8 +7,10 @@
 //!   columns `point` (dictionary-encoded utf8, int32 keys, one dictionary of every name
 //!   sent once), `time` (`timestamp[ms, tz]`) and `value` (float64); aggregate series
 //!   add `count` (int64), `sum`, `min`, `max`, `avg`, `stddev` and, when they carry
-//!   them, `first` and `last` (float64), and their `value` is `avg`. Nothing is null: a NaN value stays NaN. A reader that
-//!   concatenates the batches keeps each row's point.
+//!   them, `first` and `last` (float64), and their `value` is `avg`; series of chosen
+//!   statistics add their columns (int64 or float64) and `partial` (bool, true on the
+//!   running last bucket), their `value` being the chosen value column. Nothing is null:
+//!   a NaN value stays NaN. A reader that concatenates the batches keeps each row's point.
 //! - [`ArrowLayout::Wide`]: one record batch, `time` (the sorted union of every series'
 //!   times: an outer join) and one nullable float64 column per series, named by the
 //!   point (aggregates give their `avg`). A series without a sample at a time is null
@@ -18,13 +20,14 @@
 //! [`METADATA_KEY`], and under [`SERIES_KEY`] the series in batch (or column) order as a
 //! JSON list of `{"name": .., "rows": ..}`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray,
+    ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMillisecondArray,
 };
 use arrow_buffer::{BooleanBufferBuilder, NullBuffer, ScalarBuffer};
 use arrow_ipc::writer::StreamWriter;
@@ -33,7 +36,7 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use super::ace::first_unsorted;
 use super::meta::Meta;
 use super::sink::{Counter, Out};
-use super::{json, validate_all, Aggregates, Series};
+use super::{json, validate_all, Aggregates, Column, Series, Stats};
 use crate::error::{CoreError, Result};
 
 /// Schema metadata key of the document's metadata (JSON).
@@ -150,29 +153,41 @@ fn floats(values: &[f64]) -> ArrayRef {
     Arc::new(Float64Array::new(ScalarBuffer::from(values.to_vec()), None))
 }
 
-/// The value column of a series in the wide layout (aggregates: their average).
-fn ts_and_values<'a>(s: &Series<'a>) -> (&'a [i64], &'a [f64]) {
+/// The value column of a series in the wide layout (aggregates: their average;
+/// statistics: their value column, as floats).
+fn ts_and_values<'a>(s: &Series<'a>) -> (&'a [i64], Cow<'a, [f64]>) {
     match *s {
-        Series::Raw { ts, values, .. } => (ts, values),
-        Series::Agg { aggs, .. } => (aggs.ts, aggs.avg),
+        Series::Raw { ts, values, .. } => (ts, Cow::Borrowed(values)),
+        Series::Agg { aggs, .. } => (aggs.ts, Cow::Borrowed(aggs.avg)),
+        Series::Stats { stats, .. } => (stats.ts, value_column(&stats)),
+    }
+}
+
+/// The value column of a statistics series as floats (an integer column converted).
+fn value_column<'a>(a: &Stats<'a>) -> Cow<'a, [f64]> {
+    match a.columns[a.value].column {
+        Column::Float(c) => Cow::Borrowed(c),
+        Column::Int(c) => Cow::Owned(c.iter().map(|&v| v as f64).collect()),
     }
 }
 
 const AGG_COLUMNS: [&str; 6] = ["count", "sum", "min", "max", "avg", "stddev"];
 
 fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> Result<Vec<u8>> {
-    let aggregated = matches!(series.first(), Some(Series::Agg { .. }));
-    if let Some(other) = series
-        .iter()
-        .find(|s| matches!(s, Series::Agg { .. }) != aggregated)
-    {
+    let aggregated = series.first().is_some_and(Series::is_bucketed);
+    let kind = |s: &Series<'_>| match s {
+        Series::Raw { .. } => "raw",
+        Series::Agg { .. } => "aggregated",
+        Series::Stats { .. } => "statistics",
+    };
+    if let Some(other) = series.iter().find(|s| kind(s) != kind(&series[0])) {
         return Err(CoreError::Argument(format!(
             "the 'series' layout needs all series raw or all aggregates, but {:?} is {} and \
              {:?} is {}",
             series[0].name(),
-            if aggregated { "aggregated" } else { "raw" },
+            kind(&series[0]),
             other.name(),
-            if aggregated { "raw" } else { "aggregated" },
+            kind(other),
         )));
     }
     if series.len() > i32::MAX as usize {
@@ -207,7 +222,27 @@ fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> 
             other.name(),
         )));
     }
-    if aggregated {
+    if let Some(Series::Stats { stats: first, .. }) = series.first() {
+        if let Some(other) = series
+            .iter()
+            .find(|s| !matches!(s, Series::Stats { stats, .. } if stats.same_columns(first)))
+        {
+            return Err(CoreError::Argument(format!(
+                "the 'series' layout needs the same statistics columns in every series, but \
+                 {:?} and {:?} differ",
+                series[0].name(),
+                other.name(),
+            )));
+        }
+        for stat in first.columns {
+            let kind = match stat.column {
+                Column::Int(_) => DataType::Int64,
+                Column::Float(_) => DataType::Float64,
+            };
+            fields.push(Field::new(stat.name, kind, false));
+        }
+        fields.push(Field::new("partial", DataType::Boolean, false));
+    } else if aggregated {
         fields.push(Field::new("count", DataType::Int64, false));
         for name in &AGG_COLUMNS[1..] {
             fields.push(Field::new(*name, DataType::Float64, false));
@@ -234,6 +269,7 @@ fn by_series(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> 
         let columns: Vec<ArrayRef> = match *s {
             Series::Raw { ts, values, .. } => vec![point, times(ts, tz), floats(values)],
             Series::Agg { aggs, .. } => agg_columns(point, &aggs, tz),
+            Series::Stats { stats, .. } => stats_columns(point, &stats, tz),
         };
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(arrow_error)?;
         writer.write(&batch).map_err(arrow_error)?;
@@ -258,6 +294,19 @@ fn agg_columns(point: ArrayRef, a: &Aggregates<'_>, tz: &str) -> Vec<ArrayRef> {
         columns.push(floats(first));
         columns.push(floats(last));
     }
+    columns
+}
+
+fn stats_columns(point: ArrayRef, a: &Stats<'_>, tz: &str) -> Vec<ArrayRef> {
+    let mut columns = vec![point, times(a.ts, tz), floats(&value_column(a))];
+    for stat in a.columns {
+        columns.push(match stat.column {
+            Column::Int(c) => Arc::new(Int64Array::new(ScalarBuffer::from(c.to_vec()), None)),
+            Column::Float(c) => floats(c),
+        });
+    }
+    let partial: BooleanArray = (0..a.ts.len()).map(|i| Some(a.partial(i))).collect();
+    columns.push(Arc::new(partial));
     columns
 }
 
@@ -331,7 +380,7 @@ fn wide(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> Resul
             )));
         }
     }
-    let columns: Vec<(&[i64], &[f64])> = series.iter().map(ts_and_values).collect();
+    let columns: Vec<(&[i64], Cow<'_, [f64]>)> = series.iter().map(ts_and_values).collect();
     for (s, (ts, _)) in series.iter().zip(&columns) {
         if let Some(j) = first_unsorted(ts) {
             return Err(CoreError::Argument(format!(
