@@ -133,6 +133,33 @@ async def test_kathmandu_days_and_hours_roll_up_from_15min(svc: Service) -> None
     assert svc.sim.log.matching("/timeseries") == []
 
 
+async def test_lord_howe_hours_roll_up_from_15min_across_its_half_hour_shift(
+    svc: Service,
+) -> None:
+    from tests.test_local_buckets import wall_clock_hours
+
+    pts = svc.points(1)
+    zone = "Australia/Lord_Howe"
+    # 2024-10-06 02:00 local (+10:30, 15:30Z) springs forward to 02:30 (+11).
+    shift = local_ms("2024-10-05T15:30", "UTC")
+    start, end = shift - DAY, shift + DAY
+    cold = await svc.get("/api/aggregations", query(pts, start - DAY, end + DAY, interval="15min"))
+    assert cold.status == 200
+    svc.sim.log.clear()
+    resp = await svc.get("/api/aggregations", query(pts, start, end, interval="1hr", tz=zone))
+    assert resp.headers["X-Cache-Source"] == "D1"
+    rows = (await resp.json())["series"][0]["aggregations"]
+    stamps = [r["timestamp"] for r in rows]
+    assert {t % HOUR for t in stamps if t < shift} == {30 * 60_000}  # local hours at +10:30
+    assert {t % HOUR for t in stamps if t > shift} == {0}  # and at +11
+    assert shift in stamps and shift + 30 * 60_000 in stamps  # the half hour 02:30-03:00
+    ts, values = raw(svc, pts[0], stamps[0], stamps[-1] + HOUR)
+    want = wall_clock_hours(ts, values, zone)
+    want = want.rename(columns={"std": "stddev"}).assign(mean=want["sum"] / want["count"])
+    assert_rows_match(rows, want)
+    assert svc.sim.log.matching("/timeseries") == []
+
+
 async def test_weeks_and_months_follow_the_calendar(svc: Service) -> None:
     pts = svc.points(1)
     start, end = local_ms("2024-07-14T00:00", "UTC"), local_ms("2024-11-05T00:00", "UTC")
