@@ -183,12 +183,23 @@ pub(crate) fn item<S: Sink>(w: &mut S, s: &Series<'_>, layout: Layout) -> Result
 /// The elements of an `aggregations` array of chosen statistics (its header is already
 /// written): `timestamp`, then each column by name, in order.
 fn write_stats<S: Sink>(w: &mut S, a: &Stats<'_>) -> Result<()> {
+    // Each key once as its MessagePack string (names are short and plain: validated).
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(a.columns.len());
+    for stat in a.columns {
+        let mut c = Counter(0);
+        str_(&mut c, stat.name)?;
+        let mut key = vec![0; c.0];
+        let mut o = Out::new(&mut key);
+        str_(&mut o, stat.name)?;
+        o.finish()?;
+        keys.push(key);
+    }
     for i in 0..a.ts.len() {
         map_header(w, 1 + a.columns.len() + usize::from(a.partial(i)))?;
         w.array(K_TIMESTAMP);
         int(w, a.ts[i]);
-        for stat in a.columns {
-            str_(w, stat.name)?;
+        for (key, stat) in keys.iter().zip(a.columns) {
+            w.bytes(key);
             match stat.column {
                 Column::Int(c) => int(w, c[i]),
                 Column::Float(c) => float(w, c[i]),
