@@ -146,6 +146,48 @@ async def test_post_takes_the_same_parameters_as_a_json_body(svc: Service) -> No
     assert (await agg.json())["metadata"]["pointName"] == points[0]
 
 
+def test_a_post_body_takes_every_query_parameter_of_the_get() -> None:
+    """What the OpenAPI document says a POST body takes (`_body`: the GET's query
+    parameters) is what the route reads from it."""
+    from acechart.server.openapi.document import build_document
+    from acechart.server.params import BODY_NAMES
+    from acechart.settings import Settings
+
+    doc = build_document(Settings.from_env({}))
+    for path in ("/api/timeseries", "/api/aggregations"):
+        names = {p["name"] for p in doc["paths"][path]["get"]["parameters"] if p["in"] == "query"}
+        assert names <= BODY_NAMES, (path, names - BODY_NAMES)
+        body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        schema = doc["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+        assert set(schema["properties"]) - {"start_time", "end_time", "point_names"} <= names
+
+
+async def test_post_bodies_carry_tz_stat_and_partial(svc: Service) -> None:
+    points = svc.points(1)
+    start, end = NOW_MS - 5 * DAY, NOW_MS - 2 * DAY
+    headers = {"X-ACE-Token": TOKEN}
+    extra = {"interval": "1day", "tz": "America/Chicago"}
+    for path, stat in (("/api/timeseries", "max"), ("/api/aggregations", "max,delta")):
+        want = await (await svc.get(path, query(points, start, end, stat=stat, **extra))).json()
+        assert want["metadata"]["timeZone"] == "America/Chicago"
+        body = {"site": SITE, "points": points, "start": start, "end": end, "stat": stat, **extra}
+        got = await svc.client.post(path, json=body, headers=headers)
+        assert got.status == 200 and await got.json() == want
+    listed = {"site": SITE, "points": points, "start": start, "end": end, **extra}
+    got = await svc.client.post(
+        "/api/aggregations", json={**listed, "stat": ["max", "delta"]}, headers=headers
+    )
+    assert (await got.json())["metadata"]["stat"] == ["max", "delta"]
+    bad = await svc.client.post(
+        "/api/aggregations", json={**listed, "stat": ["max", "median"]}, headers=headers
+    )
+    assert bad.status == 400 and (await bad.json())["parameter"] == "stat"
+    bad = await svc.client.post(
+        "/api/aggregations", json={**listed, "partial": "maybe"}, headers=headers
+    )
+    assert bad.status == 400 and (await bad.json())["parameter"] == "partial"
+
+
 @pytest.mark.parametrize(
     ("body", "parameter"),
     [

@@ -69,6 +69,20 @@ def ref_series(item: tuple[Any, ...], *, json_mode: bool) -> dict[str, Any]:
         return {"name": name, "data": data}
     name, aggs = item
     rows = []
+    if "columns" in aggs:  # chosen statistics: exactly these, in order
+        for i in range(len(aggs["ts"])):
+            row = {"timestamp": int(aggs["ts"][i])}
+            for k in aggs["columns"]:
+                v = aggs[k][i]
+                row[k] = (
+                    int(v)
+                    if aggs[k].dtype == np.int64
+                    else ref_float(float(v), json_mode=json_mode)
+                )
+            if aggs.get("partial") is True and i == len(aggs["ts"]) - 1:
+                row["partial"] = True
+            rows.append(row)
+        return {"name": name, "aggregations": rows}
     for i in range(len(aggs["ts"])):
         row: dict[str, Any] = {"timestamp": int(aggs["ts"][i])}
         for k in AGG_ROW_KEYS:
@@ -140,6 +154,13 @@ def check_msgpack_columns(metadata: dict[str, Any], series: list[Any]) -> None:
             assert list(got) == ["name", "t", "v"]
             assert same_bits(np.frombuffer(got["t"], "<f8"), ts.astype(np.float64))
             assert same_bits(np.frombuffer(got["v"], "<f8"), values)
+        elif "columns" in item[1]:
+            aggs = item[1]
+            flag = ["partialLast"] if aggs.get("partial") is True else []
+            assert list(got) == ["name", "t", *aggs["columns"], *flag]
+            assert same_bits(np.frombuffer(got["t"], "<f8"), aggs["ts"].astype(np.float64))
+            for k in aggs["columns"]:
+                assert same_bits(np.frombuffer(got[k], "<f8"), aggs[k].astype(np.float64))
         else:
             aggs = item[1]
             keys = ["name", "t", "avg", "min", "max", "sum", "count", "stddev"]
@@ -171,6 +192,9 @@ def check_csv(series: list[Any]) -> None:
     """Parse ours with the csv module and compare field by field (times within datetime's range)."""
     rows = list(csv.reader(io.StringIO(encode_csv(series).decode(), newline="")))
     aggregated = bool(series) and len(series[0]) == 2
+    if aggregated and "columns" in series[0][1]:
+        check_csv_stats(series, rows)
+        return
     header = ["time", "point", "count", "sum", "min", "max", "avg", "stddev"]
     assert rows[0] == (header if aggregated else ["time", "point", "value"])
     want: list[list[str]] = []
@@ -198,6 +222,36 @@ def check_csv(series: list[Any]) -> None:
             else:
                 assert math.copysign(1, float(gf)) == math.copysign(1, float(wf))
                 assert float(gf) == float(wf), (gf, wf)
+
+
+def check_csv_stats(series: list[Any], rows: list[list[str]]) -> None:
+    """CSV of chosen statistics: `time,point`, the columns, `partial` (`true` on a
+    series' running last bucket)."""
+    names = list(series[0][1]["columns"])
+    assert rows[0] == ["time", "point", *names, "partial"]
+    want: list[list[str]] = []
+    for name, stats in series:
+        n = len(stats["ts"])
+        for i in range(n):
+            fields = [
+                str(int(stats[k][i]))
+                if stats[k].dtype == np.int64
+                else csv_field(float(stats[k][i]))
+                for k in names
+            ]
+            last = "true" if stats.get("partial") is True and i == n - 1 else "false"
+            want.append([iso_ms(int(stats["ts"][i])), name, *fields, last])
+    got = rows[1:]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g[:2] == w[:2] and g[-1] == w[-1]
+        for gf, wf in zip(g[2:-1], w[2:-1], strict=True):
+            if wf in ("", "inf", "-inf") or not any(c in wf for c in ".e"):  # NaN, inf, counts
+                assert gf == wf
+            else:
+                assert float(gf) == float(wf) and math.copysign(1, float(gf)) == math.copysign(
+                    1, float(wf)
+                ), (gf, wf)
 
 
 def raw(name: str, ts: list[int], values: list[float]) -> tuple[str, I64, F64]:
@@ -680,7 +734,66 @@ def agg_series(
     return draw(names), d
 
 
+csv_ts = st.integers(DT_MIN_MS, DT_MAX_MS)
+STAT_NAMES = (
+    "avg",
+    "min",
+    "max",
+    "sum",
+    "count",
+    "stddev",
+    "first",
+    "last",
+    "delta",
+    "twa",
+    "on_time",
+)
+
+
+@st.composite
+def stats_series(
+    draw: st.DrawFn,
+    ts_elements: st.SearchStrategy[int] = ts_values,
+    columns: tuple[str, ...] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """A series of chosen statistics: random columns (count int64, the rest float64), a
+    random value column and partial flag."""
+    n = draw(st.integers(0, 20))
+    if columns is None:
+        columns = tuple(
+            draw(st.lists(st.sampled_from(STAT_NAMES), min_size=1, max_size=6, unique=True))
+        )
+    d: dict[str, Any] = {
+        "ts": draw(hnp.arrays(np.int64, n, elements=ts_elements)),
+        "columns": columns,
+    }
+    for k in columns:
+        if k == "count":
+            d[k] = draw(hnp.arrays(np.int64, n, elements=ts_values))
+        else:
+            d[k] = draw(hnp.arrays(np.float64, n, elements=float_values))
+    d["value"] = draw(st.sampled_from(columns))
+    d["partial"] = draw(st.booleans())
+    return draw(names), d
+
+
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(metadata, st.lists(st.one_of(raw_series(), agg_series(), stats_series()), max_size=4))
+def test_property_stats_series(meta: dict[str, Any], series: list[Any]) -> None:
+    check_all(meta, series)
+
+
+@SETTINGS
+@given(
+    st.lists(st.sampled_from(STAT_NAMES), min_size=1, max_size=6, unique=True).flatmap(
+        lambda cols: st.lists(stats_series(csv_ts, tuple(cols)), max_size=4)
+    )
+)
+def test_property_csv_stats(series: list[Any]) -> None:
+    check_csv(series)
 
 
 @SETTINGS
@@ -699,9 +812,6 @@ def test_property_msgpack_rows(meta: dict[str, Any], series: list[Any]) -> None:
 @given(metadata, st.lists(st.one_of(raw_series(), agg_series()), max_size=4))
 def test_property_msgpack_columns(meta: dict[str, Any], series: list[Any]) -> None:
     check_msgpack_columns(meta, series)
-
-
-csv_ts = st.integers(DT_MIN_MS, DT_MAX_MS)
 
 
 @SETTINGS

@@ -121,6 +121,81 @@ def test_kathmandu_rolls_up_from_15min(interval: str) -> None:
     )
 
 
+def wall_clock_hours(ts: np.ndarray, values: np.ndarray, zone: str) -> pd.DataFrame:
+    """Hourly statistics by pandas on the zone's wall clock: each sample converted to the
+    zone (`tz_convert`), grouped by its local hour (`floor("h")` of the local time), the
+    group labelled by the first instant of that local hour; a local hour whose start the
+    clocks skip starts when they jump past it (zoneinfo's reading of the skipped time).
+
+    Not `resample("h")`: pandas steps fixed hours from the first local midnight, so
+    after a 30-minute shift its hours no longer start on the wall clock's hour. Nor
+    pandas' `nonexistent="shift_forward"` for the labels: it moves a skipped 02:00 to
+    03:00 (a whole hour), past the half hour the clocks really skipped."""
+    index = pd.DatetimeIndex(ts.view("datetime64[ms]"), tz="UTC").tz_convert(zone)
+    frame = pd.Series(values, index=index).dropna()
+    local = pd.DatetimeIndex(frame.index).tz_localize(None).floor("h")
+    out = frame.groupby(local).agg(["count", "sum", "min", "max", "first", "last", "std"])
+    labels = [to_ms(t.to_pydatetime().replace(tzinfo=ZoneInfo(zone))) for t in out.index]
+    out.index = pd.DatetimeIndex(np.asarray(labels, np.int64).view("datetime64[ms]"), tz="UTC")
+    return out
+
+
+# Lord Howe Island: UTC+11 in summer, +10:30 in winter. 2025-04-06 02:00 local (15:00Z)
+# falls back to 01:30; 2025-10-05 02:00 local (15:30Z) springs forward to 02:30.
+LORD_HOWE = "Australia/Lord_Howe"
+
+
+@pytest.mark.parametrize(
+    ("transition", "long_hour", "width"),
+    [
+        ("2025-04-05T15:00:00+00:00", "2025-04-05T14:00:00+00:00", 90 * MIN),
+        ("2025-10-04T15:30:00+00:00", "2025-10-04T15:30:00+00:00", 30 * MIN),
+    ],
+)
+def test_lord_howe_hours_follow_the_wall_clock_across_its_30_minute_shifts(
+    transition: str, long_hour: str, width: int
+) -> None:
+    at = to_ms(datetime.fromisoformat(transition))
+    ts, values = minute_samples(at - 3 * DAY + 7 * MIN, at + 3 * DAY, seed=width)
+    plan = plan_buckets(int(ts[0]), int(ts[-1]) + 1, "1hr", LORD_HOWE)
+    # Hours start on the UTC hour on one side and at :30 on the other: 15min holds both.
+    assert plan.level == "15min" and plan.edges is not None
+    widths = dict(zip(plan.edges[:-1].tolist(), np.diff(plan.edges).tolist(), strict=True))
+    odd = {t: w for t, w in widths.items() if w != HOUR}
+    assert odd == {to_ms(datetime.fromisoformat(long_hour)): width}
+    before = [t for t in widths if t < at - HOUR]
+    after = [t for t in widths if t > at + HOUR]
+    summer_first = transition.startswith("2025-04")
+    assert {t % HOUR for t in before} == {0 if summer_first else 30 * MIN}
+    assert {t % HOUR for t in after} == {30 * MIN if summer_first else 0}
+    got = rolled(ts, values, "1hr", LORD_HOWE)
+    want = wall_clock_hours(ts, values, LORD_HOWE)
+    assert_matches_pandas(got, want)
+    # Every local hour starts at :00 on the local clock (or when the clock jumped past it).
+    local = [pd.Timestamp(t, unit="ms", tz="UTC").tz_convert(LORD_HOWE) for t in got["ts"]]
+    assert {(s.minute, s.second) for s in local} <= {(0, 0), (30, 0)}
+    assert sum(s.minute == 30 for s in local) == (0 if summer_first else 1)
+
+
+def test_lord_howe_plans_are_exact_at_every_start() -> None:
+    """Whatever the range, its plan's edges are the same instants: the buckets of a wider
+    range restricted to a narrower one."""
+    at = to_ms(datetime.fromisoformat("2025-04-05T15:00:00+00:00"))
+    wide = plan_buckets(at - 2 * DAY, at + 2 * DAY, "1hr", LORD_HOWE)
+    assert wide.edges is not None
+    for start in range(at - 5 * HOUR, at + 5 * HOUR, 13 * MIN):
+        plan = plan_buckets(start, start + 7 * HOUR, "1hr", LORD_HOWE)
+        edges = plan.edges if plan.edges is not None else plan.edge_array()
+        assert set(edges.tolist()) <= set(wide.edges.tolist())
+        assert edges[0] <= start < edges[1] and edges[-2] < start + 7 * HOUR <= edges[-1]
+    # A summer range on one offset keeps the plain hourly grid (stored 1hr buckets).
+    summer = plan_buckets(at - 10 * DAY, at - 9 * DAY, "1hr", LORD_HOWE)
+    assert (summer.level, summer.edges) == ("1hr", None)
+    # 15min buckets lie on one grid in both offsets.
+    quarter = plan_buckets(at - DAY, at + DAY, "15min", LORD_HOWE)
+    assert (quarter.level, quarter.edges) == ("15min", None)
+
+
 @pytest.mark.parametrize("zone", ["Europe/Berlin", "America/Chicago", "UTC", "Asia/Kolkata"])
 @pytest.mark.parametrize("interval", ["1week", "1month"])
 def test_calendar_weeks_and_months(zone: str, interval: str) -> None:
@@ -180,6 +255,28 @@ def test_random_samples_roll_up_like_pandas(
         values[0] = 1.0
     assert_matches_pandas(
         rolled(ts, values, interval, zone), pandas_buckets(ts, values, interval, zone)
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start=st.sampled_from(["2025-04-05T15:00:00+00:00", "2025-10-04T15:30:00+00:00"]).map(
+        lambda text: to_ms(datetime.fromisoformat(text))
+    ),
+    lead=st.integers(0, 2 * DAY),
+    steps=hnp.arrays(np.int64, st.integers(1, 300), elements=st.integers(0, 40 * MIN)),
+    data=st.data(),
+)
+def test_random_lord_howe_samples_roll_up_like_the_wall_clock(
+    start: int, lead: int, steps: np.ndarray, data: st.DataObject
+) -> None:
+    ts = (start - lead + np.cumsum(steps)).astype(np.int64)
+    finite = st.floats(-1e4, 1e4, allow_nan=False)
+    values = data.draw(hnp.arrays(np.float64, len(ts), elements=finite | st.just(np.nan)))
+    if np.isnan(values).all():
+        values[0] = 1.0
+    assert_matches_pandas(
+        rolled(ts, values, "1hr", LORD_HOWE), wall_clock_hours(ts, values, LORD_HOWE)
     )
 
 

@@ -44,7 +44,8 @@ def whole(fmt: str, metadata: dict[str, Any], series: list[Any], layout: str) ->
 
 def joined(fmt: str, metadata: dict[str, Any], series: list[Any], layout: str) -> bytes:
     aggregated = bool(series) and isinstance(series[0][1], dict)
-    head = encode_head(fmt, metadata, len(series), layout, aggregated=aggregated)  # type: ignore[arg-type]
+    columns = series[0][1].get("columns") if aggregated else None
+    head = encode_head(fmt, metadata, len(series), layout, aggregated=aggregated, columns=columns)  # type: ignore[arg-type]
     parts = [encode_part(fmt, item, i, layout) for i, item in enumerate(series)]  # type: ignore[arg-type]
     return head + b"".join(parts) + encode_tail(fmt)  # type: ignore[arg-type]
 
@@ -153,6 +154,33 @@ def test_msgpack_head_matches_packb(n_series: int) -> None:
     assert encode_head("csv", metadata, n_series, aggregated=True) == (
         b"time,point,count,sum,min,max,avg,stddev\r\n" if n_series else b"time,point,value\r\n"
     )
+    assert encode_head("csv", metadata, n_series, columns=["twa", "count"]) == (
+        b"time,point,twa,count,partial\r\n" if n_series else b"time,point,value\r\n"
+    )
+
+
+def test_statistics_series_in_parts() -> None:
+    """Series of chosen statistics: head (naming their columns for CSV), parts and tail
+    are the whole document in every format; bad columns fail in the head too."""
+    ts = np.array([0, 3_600_000, 7_200_000], np.int64)
+    series = [
+        (
+            name,
+            {
+                "ts": ts,
+                "columns": ("delta", "count"),
+                "delta": np.array([0.5, np.nan, -0.0]),
+                "count": np.array([3, 0, 7], np.int64),
+                "partial": partial,
+            },
+        )
+        for name, partial in (("a", False), ("b,c", True))
+    ]
+    check({"interval": "1hr"}, series)
+    with pytest.raises(ValueError, match="none of"):
+        encode_head("csv", {}, 1, columns=["point"])
+    with pytest.raises(ValueError, match="at least one column"):
+        encode_head("csv", {}, 1, columns=[])
 
 
 def test_pieces_by_hand() -> None:

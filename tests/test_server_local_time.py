@@ -7,11 +7,13 @@ it stored, without reading raw samples again.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgpack
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +23,7 @@ from acechart.cache.catalog import zone_of
 from acechart.jobs.model import JobRequest
 from acechart.server.keys import RUNTIME
 from acechart.times import to_ms
-from tests.conftest import NOW_MS, SITE, Sim
+from tests.conftest import NOW_MS, SITE, TOKEN, Sim
 from tests.reference import delta_reference, held_reference
 from tests.server_helpers import DAY, HOUR, ClientFactory, Service, query, start_service
 
@@ -131,6 +133,33 @@ async def test_kathmandu_days_and_hours_roll_up_from_15min(svc: Service) -> None
     assert svc.sim.log.matching("/timeseries") == []
 
 
+async def test_lord_howe_hours_roll_up_from_15min_across_its_half_hour_shift(
+    svc: Service,
+) -> None:
+    from tests.test_local_buckets import wall_clock_hours
+
+    pts = svc.points(1)
+    zone = "Australia/Lord_Howe"
+    # 2024-10-06 02:00 local (+10:30, 15:30Z) springs forward to 02:30 (+11).
+    shift = local_ms("2024-10-05T15:30", "UTC")
+    start, end = shift - DAY, shift + DAY
+    cold = await svc.get("/api/aggregations", query(pts, start - DAY, end + DAY, interval="15min"))
+    assert cold.status == 200
+    svc.sim.log.clear()
+    resp = await svc.get("/api/aggregations", query(pts, start, end, interval="1hr", tz=zone))
+    assert resp.headers["X-Cache-Source"] == "D1"
+    rows = (await resp.json())["series"][0]["aggregations"]
+    stamps = [r["timestamp"] for r in rows]
+    assert {t % HOUR for t in stamps if t < shift} == {30 * 60_000}  # local hours at +10:30
+    assert {t % HOUR for t in stamps if t > shift} == {0}  # and at +11
+    assert shift in stamps and shift + 30 * 60_000 in stamps  # the half hour 02:30-03:00
+    ts, values = raw(svc, pts[0], stamps[0], stamps[-1] + HOUR)
+    want = wall_clock_hours(ts, values, zone)
+    want = want.rename(columns={"std": "stddev"}).assign(mean=want["sum"] / want["count"])
+    assert_rows_match(rows, want)
+    assert svc.sim.log.matching("/timeseries") == []
+
+
 async def test_weeks_and_months_follow_the_calendar(svc: Service) -> None:
     pts = svc.points(1)
     start, end = local_ms("2024-07-14T00:00", "UTC"), local_ms("2024-11-05T00:00", "UTC")
@@ -222,7 +251,9 @@ async def test_tz_site_is_the_zone_of_the_sites_coordinates(svc: Service) -> Non
         ("/api/aggregations", {"interval": "1day", "tz": "../../etc/localtime"}, "tz"),
         ("/api/timeseries", {"interval": "1day", "stat": "median"}, "stat"),
         ("/api/timeseries", {"stat": "max"}, "stat"),
-        ("/api/aggregations", {"stat": "max"}, "stat"),
+        ("/api/aggregations", {"stat": "max,median"}, "stat"),
+        ("/api/aggregations", {"stat": "avg,AVG"}, "stat"),
+        ("/api/aggregations", {"stat": "m2"}, "stat"),
         ("/api/aggregations", {"downsample": "m4", "maxPoints": "10"}, "downsample"),
         (
             "/api/timeseries",
@@ -304,6 +335,171 @@ async def test_twa_and_on_time_carry_the_previous_sample(svc: Service) -> None:
         assert [d[0] for d in data] == want["ts"].astype(np.int64).tolist()
         np.testing.assert_allclose([d[1] for d in data], want[stat], rtol=1e-12, atol=1e-9)
     assert 0 < sum(want["on_time"]) < 24 * 3600
+
+
+def joined_reference(
+    ts: np.ndarray, values: np.ndarray, edges: np.ndarray, until: int
+) -> pd.DataFrame:
+    """Every statistic per bucket of `edges`: pandas for the bucket statistics of the
+    samples inside, `delta_reference` and `held_reference` for the raw-derived ones, on
+    the union of the buckets each has (no sample: count and sum 0, the rest NaN)."""
+    inside = (ts >= edges[0]) & (ts < edges[-1]) & ~np.isnan(values)
+    bucket = edges[np.searchsorted(edges, ts[inside], side="right") - 1]
+    grouped = pd.Series(values[inside], index=bucket).groupby(level=0)
+    stats = grouped.agg(["count", "sum", "min", "max", "mean", "std", "first", "last"])
+    stats = stats.rename(columns={"mean": "avg", "std": "stddev"})
+    d_ts, d_v = delta_reference(ts, values, edges, 0.0)
+    held = held_reference(ts, values, edges, until)
+    out = stats.join(pd.Series(d_v, index=d_ts, name="delta"), how="outer")
+    held_frame = pd.DataFrame(
+        {"twa": held["twa"], "on_time": held["on_time"]}, index=held["ts"].astype(np.int64)
+    )
+    out = out.join(held_frame, how="outer").sort_index()
+    out[["count", "sum"]] = out[["count", "sum"]].fillna(0)
+    return out.astype({"count": np.int64})
+
+
+def column(rows: list[dict[str, Any]], key: str) -> list[float]:
+    return [math.nan if r[key] is None else r[key] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("kind", "stats"),
+    [
+        (1, ["delta", "max", "count"]),  # a meter: consumption beside its readings
+        (2, ["count", "twa", "on_time", "last"]),  # a fan: held values, sparse samples
+        (0, ["stddev", "avg", "twa", "delta", "first", "min", "sum", "on_time"]),
+    ],
+)
+async def test_stat_chooses_the_fields_of_aggregation_rows(
+    svc: Service, kind: int, stats: list[str]
+) -> None:
+    point = kind_points(svc, kind)
+    zone = "America/Chicago"
+    start, end = local_ms("2024-11-02T00:00", zone), local_ms("2024-11-04T00:00", zone)
+    resp = await svc.get(
+        "/api/aggregations",
+        query(point, start, end, interval="1hr", tz=zone, stat=",".join(stats)),
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["metadata"]["stat"] == stats
+    rows = body["series"][0]["aggregations"]
+    assert {tuple(r) for r in rows} == {("timestamp", *stats)}  # in the order asked for
+    # Chicago falls back on 2024-11-03: 49 hours, each one hour long.
+    edges = np.arange(start, end + 1, HOUR, dtype=np.int64)
+    ts, values = raw(svc, point[0], start - DAY, end)
+    want = joined_reference(ts, values, edges, int(edges[-1]))
+    assert [r["timestamp"] for r in rows] == want.index.tolist()
+    for stat in stats:
+        np.testing.assert_allclose(
+            column(rows, stat), want[stat].to_numpy(np.float64), rtol=1e-9, atol=1e-9,
+            err_msg=stat,
+        )  # fmt: skip
+    if "count" in stats:
+        assert all(isinstance(r["count"], int) for r in rows)
+    # The raw-derived statistics are the timeseries' own, bucket for bucket.
+    for stat in set(stats) & {"delta", "twa", "on_time"}:
+        series = await (
+            await svc.get(
+                "/api/timeseries", query(point, start, end, interval="1hr", tz=zone, stat=stat)
+            )
+        ).json()
+        data = dict(map(tuple, series["series"][0]["data"]))
+        assert [r[stat] for r in rows if r["timestamp"] in data] == list(data.values())
+
+
+async def test_stat_rows_join_buckets_with_a_held_value_but_no_sample(svc: Service) -> None:
+    fan = kind_points(svc, 2)
+    # The fan's longest silence in the last weeks spans whole hours: the value is held.
+    ts, values = raw(svc, fan[0], NOW_MS - 40 * DAY, NOW_MS - 2 * DAY)
+    at = int(np.argmax(np.diff(ts)))
+    assert ts[at + 1] - ts[at] > 2 * HOUR
+    start = int(ts[at]) // HOUR * HOUR - 6 * HOUR
+    end = start + DAY
+    body = await (
+        await svc.get(
+            "/api/aggregations",
+            query(fan, start, end, interval="1hr", stat="count,max,twa,on_time"),
+        )
+    ).json()
+    rows = body["series"][0]["aggregations"]
+    edges = np.arange(start, end + 1, HOUR, dtype=np.int64)
+    ts, values = raw(svc, fan[0], start - DAY, end)
+    want = joined_reference(ts, values, edges, int(edges[-1]))
+    assert [r["timestamp"] for r in rows] == want.index.tolist() == edges[:-1].tolist()
+    silent = [r for r in rows if r["count"] == 0]
+    assert silent and all(r["max"] is None and r["twa"] is not None for r in silent)
+    for stat in ("count", "max", "twa", "on_time"):
+        np.testing.assert_allclose(
+            column(rows, stat), want[stat].to_numpy(np.float64), rtol=1e-9, atol=1e-9
+        )
+
+
+async def test_stat_with_max_points_merges_raw_derived_buckets_too(svc: Service) -> None:
+    meter = kind_points(svc, 1)
+    start, end = NOW_MS - 13 * DAY, NOW_MS - 10 * DAY  # 72 hourly buckets -> 9 of 8 hours
+    params = query(meter, start, end, interval="1hr", stat="delta,sum,count")
+    hourly = (await (await svc.get("/api/aggregations", params)).json())["series"][0]
+    merged = await (await svc.get("/api/aggregations", {**params, "maxPoints": 10})).json()
+    assert merged["metadata"]["rebucketed"] == {"interval": "1hr", "factor": 8}
+    rows = merged["series"][0]["aggregations"]
+    assert len(rows) == 9
+    for k, row in enumerate(rows):
+        group = hourly["aggregations"][8 * k : 8 * k + 8]
+        assert row["timestamp"] == group[0]["timestamp"]
+        assert row["count"] == sum(r["count"] for r in group)
+        assert row["delta"] == pytest.approx(sum(r["delta"] for r in group), rel=1e-9)
+
+
+async def test_stat_rows_equal_the_full_rows_and_default_is_unchanged(svc: Service) -> None:
+    pts = svc.points(2)
+    start, end = NOW_MS - 12 * DAY, NOW_MS - 10 * DAY
+    params = query(pts, start, end, interval="1hr")
+    full = await svc.get("/api/aggregations", params)
+    full_body = await full.json()
+    assert "stat" not in full_body["metadata"]
+    for s in full_body["series"]:
+        assert list(s["aggregations"][0]) == [
+            "timestamp", "avg", "min", "max", "sum", "count", "stddev", "first", "last"
+        ]  # fmt: skip
+    # A stat list that names only bucket statistics comes from the same (stored) buckets.
+    chosen = await svc.get("/api/aggregations", {**params, "stat": "last,AVG, count"})
+    assert chosen.headers["X-Cache-Source"] == "D1"
+    body = await chosen.json()
+    assert body["metadata"]["stat"] == ["last", "avg", "count"]
+    for s, f in zip(body["series"], full_body["series"], strict=True):
+        want = [{k: r[k] for k in ("timestamp", "last", "avg", "count")} for r in f["aggregations"]]
+        assert s["aggregations"] == want
+    # The same in a POST body (a list or a comma string) and as MessagePack rows.
+    headers = {"X-ACE-Token": TOKEN}
+    post = {"site": SITE, "points": pts, "start": start, "end": end, "interval": "1hr"}
+    for stat in (["last", "avg", "count"], "last,avg,count"):
+        posted = await svc.client.post(
+            "/api/aggregations", json={**post, "stat": stat}, headers=headers
+        )
+        assert await posted.json() == body
+    packed = await svc.get(
+        "/api/aggregations", {**params, "stat": "last,avg,count", "format": "msgpack"}
+    )
+    assert msgpack.unpackb(await packed.read()) == body
+    columns = msgpack.unpackb(
+        await (
+            await svc.get(
+                "/api/aggregations",
+                {**params, "stat": "last,avg,count", "format": "msgpack", "layout": "columns"},
+            )
+        ).read()
+    )
+    for s, want in zip(columns["series"], body["series"], strict=True):
+        assert list(s) == ["name", "t", "last", "avg", "count"]
+        rows = want["aggregations"]
+        for key in ("last", "avg", "count"):
+            got = np.frombuffer(s[key], "<f8")
+            np.testing.assert_array_equal(got, [r[key] for r in rows])
+    # An empty stat is no stat: the seed's rows, byte for byte.
+    again = await svc.get("/api/aggregations", {**params, "stat": ""})
+    assert await again.read() == await full.read()
 
 
 async def test_max_points_rebuckets_aggregations_keeping_sums_true(svc: Service) -> None:

@@ -7,6 +7,7 @@ service answers, in every format and layout, must be exactly those samples.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 from pathlib import Path
@@ -135,6 +136,46 @@ async def test_csv_export(svc: Service) -> None:
     assert lines[0] == "time,point,value"
     assert len(lines) - 1 == int(resp.headers["X-Data-Samples"])
     assert lines[1].startswith("2024-12-12T00:") and pts[0] in lines[1]
+
+
+async def test_csv_aggregations_append_first_last_and_partial(svc: Service) -> None:
+    import pandas as pd
+    import polars as pl
+
+    pts = svc.points(2)
+    zone = "America/Chicago"  # the last local day is still running at the engine's now
+    params = query(pts, NOW_MS - 3 * DAY, NOW_MS, interval="1day", tz=zone)
+    doc = await (await svc.get("/api/aggregations", params)).json()
+    resp = await svc.get("/api/aggregations", {**params, "format": "csv"})
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+    text = await resp.text()
+    lines = text.splitlines()
+    # The columns it always had come first, in place: a positional reader keeps working.
+    assert lines[0] == "time,point,count,sum,min,max,avg,stddev,first,last,partial"
+    flat = [(s["name"], r) for s in doc["series"] for r in s["aggregations"]]
+    assert len(lines) - 1 == len(flat)
+    for line, (name, r) in zip(lines[1:], flat, strict=True):
+        fields = line.split(",")
+        assert fields[1] == name and int(fields[2]) == r["count"]
+        assert [float(f) for f in fields[3:10]] == [
+            r[k] for k in ("sum", "min", "max", "avg", "stddev", "first", "last")
+        ]
+        assert fields[10] == ("true" if r.get("partial") else "false")
+    frame = pd.read_csv(io.StringIO(text))
+    assert frame["partial"].dtype == bool and frame["partial"].sum() == len(pts)
+    assert frame.groupby("point")["partial"].last().all()
+    assert frame["first"].tolist() == [r["first"] for _, r in flat]
+    polars = pl.read_csv(io.StringIO(text))
+    assert polars["partial"].dtype == pl.Boolean and polars["last"].to_list() == [
+        r["last"] for _, r in flat
+    ]
+    # stat= names the columns, in order; count stays an integer.
+    chosen = await svc.get("/api/aggregations", {**params, "format": "csv", "stat": "last,count"})
+    chosen_lines = (await chosen.text()).splitlines()
+    assert chosen_lines[0] == "time,point,last,count,partial"
+    assert [line.split(",")[2:] for line in chosen_lines[1:]] == [
+        [repr(r["last"]), str(r["count"]), "true" if r.get("partial") else "false"] for _, r in flat
+    ]
 
 
 @pytest.mark.parametrize(("method", "limit"), [("minmaxlttb", 300), ("m4", 302)])

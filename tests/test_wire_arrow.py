@@ -274,8 +274,11 @@ async def test_aggregations_as_arrow(svc: Service) -> None:
     data = await resp.read()
     table = pa.ipc.open_stream(data).read_all()
     assert table.column_names == [
-        "point", "time", "value", "count", "sum", "min", "max", "avg", "stddev", "first", "last"
+        "point", "time", "value", "count", "sum", "min", "max", "avg", "stddev", "first", "last",
+        "partial",
     ]  # fmt: skip
+    assert table.schema.field("partial").type == pa.bool_()
+    assert table.column("partial").to_pylist() == [False] * 48  # sealed: nothing running
     want = [
         (s["name"], b["timestamp"], b["avg"], b["count"], b["first"], b["last"])
         for s in doc["series"]
@@ -296,6 +299,48 @@ async def test_aggregations_as_arrow(svc: Service) -> None:
     assert pl.read_ipc_stream(io.BytesIO(data))["count"].sum() == sum(w[3] for w in want)
     wide = await svc.get("/api/aggregations", {**params, "format": "arrow", "layout": "wide"})
     assert pa.ipc.open_stream(await wide.read()).read_all().column_names == ["time", *points]
+
+
+async def test_aggregations_as_arrow_mark_the_running_bucket_and_take_stat(
+    svc: Service,
+) -> None:
+    import pandas as pd
+
+    points = svc.points(2)
+    zone = "America/Chicago"  # the engine's now, 2025-01-01T00:00Z, is 18:00 on Dec 31 there
+    params = query(points, NOW_MS - 3 * DAY, NOW_MS, interval="1day", tz=zone)
+    doc = await (await svc.get("/api/aggregations", params)).json()
+    assert doc["metadata"]["partialLast"] is True
+    data = await (await svc.get("/api/aggregations", {**params, "format": "arrow"})).read()
+    table = pa.ipc.open_stream(data).read_all()
+    want = [r.get("partial", False) for s in doc["series"] for r in s["aggregations"]]
+    assert table.column("partial").to_pylist() == want
+    assert want.count(True) == len(points)  # each series' last row
+    frame = pl.read_ipc_stream(io.BytesIO(data))
+    assert frame["partial"].dtype == pl.Boolean and frame["partial"].sum() == len(points)
+    tidy = table.to_pandas()
+    assert tidy["partial"].dtype == bool
+    assert tidy.groupby("point", observed=True)["partial"].last().all()
+
+    chosen = {**params, "stat": "max,count,twa", "format": "arrow"}
+    stats = await svc.get("/api/aggregations", chosen)
+    table = pa.ipc.open_stream(await stats.read()).read_all()
+    assert table.column_names == ["point", "time", "value", "max", "count", "twa", "partial"]
+    assert table.schema.field("count").type == pa.int64()
+    meta = json.loads(table.schema.metadata[b"acechart:metadata"])
+    assert meta["stat"] == ["max", "count", "twa"] and meta["partialLast"] is True
+    rows = await (await svc.get("/api/aggregations", {**params, "stat": "max,count,twa"})).json()
+    flat = [r for s in rows["series"] for r in s["aggregations"]]
+    assert table.column("value").to_pylist() == [r["max"] for r in flat]  # the first stat
+    assert table.column("twa").to_pylist() == pytest.approx([r["twa"] for r in flat], rel=1e-12)
+    assert table.column("count").to_pylist() == [r["count"] for r in flat]
+    assert pd.Series(table.column("partial").to_pylist()).sum() == len(points)
+    wide = await svc.get("/api/aggregations", {**chosen, "layout": "wide"})
+    wide_table = pa.ipc.open_stream(await wide.read()).read_all()
+    assert wide_table.column_names == ["time", *points]
+    assert wide_table.column(points[0]).to_pylist() == [
+        r["max"] for r in rows["series"][0]["aggregations"]
+    ]
 
 
 # --- apache-arrow in Node --------------------------------------------------------------

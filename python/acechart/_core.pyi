@@ -61,7 +61,13 @@ _Agg = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64]]
 #: An aggregate series to encode: `_Agg` columns, optionally `first` and `last` (then
 #: written) and `partial: bool` (the last bucket is marked `"partial": true`).
 _AggDoc = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64] | bool]
-_Item = tuple[str, _I64, _F64] | tuple[str, _Agg] | tuple[str, _AggDoc]
+#: A series of chosen statistics: `ts` (int64 bucket starts), `columns` (a list or tuple
+#: of names: exactly these arrays are written, in this order, each int64 or float64;
+#: names of 1-32 of a-z, 0-9 and _, none of timestamp, partial, partialLast, name, t,
+#: time, point, value), optionally `value` (the column that is the series' value: Arrow's
+#: `value`; default the first) and `partial: bool`.
+_StatsDoc = dict[str, npt.NDArray[np.int64] | npt.NDArray[np.float64] | bool | str | Sequence[str]]
+_Item = tuple[str, _I64, _F64] | tuple[str, _Agg] | tuple[str, _AggDoc] | tuple[str, _StatsDoc]
 _Series = Sequence[_Item]
 _Format = Literal["json", "msgpack", "csv"]
 _Layout = Literal["rows", "columns"]
@@ -292,8 +298,10 @@ def encode_json(metadata: dict[str, Any], series: _Series) -> bytes:
 
     `{"metadata":{..},"series":[{"name":..,"data":[[ts,v],..]} |
     {"name":..,"aggregations":[{"timestamp":..,"avg":..,..},..]}]}`; NaN and
-    infinities are `null`. Each series is `(name, ts, values)` or `(name, aggregates)`
-    with the dict `aggregate` returns. The GIL is released for large documents.
+    infinities are `null`. Each series is `(name, ts, values)`, `(name, aggregates)`
+    with the dict `aggregate` returns, or `(name, statistics)` with a `columns` list
+    (its rows carry `timestamp` and exactly those columns, in order). The GIL is
+    released for large documents.
 
     Raises:
         TypeError: `metadata` is not a dict or holds an unsupported type (allowed:
@@ -301,8 +309,9 @@ def encode_json(metadata: dict[str, Any], series: _Series) -> bytes:
             is not a list or tuple of such tuples; a name is not str; an array is not a
             contiguous 1-D array of its dtype.
         ValueError: arrays of one series differ in length, an aggregate key is missing,
-            an integer does not fit in 64 bits, a string is not valid UTF-8, or the
-            metadata is nested deeper than 64 levels.
+            a statistics column is missing, repeated, badly named or reserved (or `value`
+            names none), an integer does not fit in 64 bits, a string is not valid UTF-8,
+            or the metadata is nested deeper than 64 levels.
     """
 
 def encode_msgpack(
@@ -320,14 +329,17 @@ def encode_msgpack(
     """
 
 def encode_csv(series: _Series) -> bytes:
-    """Long-format CSV: `time,point,value` (raw series) or
-    `time,point,count,sum,min,max,avg,stddev` (aggregate series), ISO 8601 UTC times.
+    """Long-format CSV: `time,point,value` (raw series),
+    `time,point,count,sum,min,max,avg,stddev` (aggregate series) or
+    `time,point,<columns>,partial` (statistics series; `partial` is `true` on a
+    series' running last bucket, else `false`), ISO 8601 UTC times.
 
     The GIL is released for large documents.
 
     Raises:
         TypeError: as `encode_json` for `series`.
-        ValueError: as `encode_json`, or raw and aggregate series in one list.
+        ValueError: as `encode_json`, raw and aggregate series in one list, or
+            statistics series with different columns.
     """
 
 def encode_head(
@@ -337,6 +349,7 @@ def encode_head(
     layout: _Layout = "rows",
     *,
     aggregated: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> bytes:
     """Everything of a document before its first series.
 
@@ -344,7 +357,8 @@ def encode_head(
     + encode_tail(format)` equals the whole document (`encode_json(metadata, series)`,
     `encode_msgpack(metadata, series, layout)` or `encode_csv(series)`) byte for byte.
     For MessagePack the head ends with the header of an array of `n_series`; for CSV it
-    is the header line, of aggregate columns when `aggregated` and `n_series > 0`
+    is the header line, of aggregate columns when `aggregated` and `n_series > 0`, or of
+    statistics series' `columns` (and `partial`) when given and `n_series > 0`
     (`metadata` is validated but not written). `layout` is validated for every format;
     both MessagePack layouts share one head.
 
@@ -438,10 +452,13 @@ def encode_arrow(
     `layout="series"`: one record batch per series, in list order, with the columns
     `point` (dictionary-encoded utf8 with int32 keys; one dictionary of all names),
     `time` (`timestamp[ms, tz]`) and `value` (float64); aggregate series (all or none)
-    add `count` (int64), `sum`, `min`, `max`, `avg`, `stddev`, and their `value` is
-    `avg`. Nothing is null: NaN stays NaN. `layout="wide"`: one batch, `time` (the
-    sorted union of all times) and one nullable float64 column per series named by its
-    point (aggregates: `avg`), null where the series has no sample at that time.
+    add `count` (int64), `sum`, `min`, `max`, `avg`, `stddev` (and `first`, `last` when
+    given), and their `value` is `avg`; statistics series (all with the same columns)
+    add their columns (int64 or float64) and `partial` (bool, true on the running last
+    bucket), their `value` being the `value` column. Nothing is null: NaN stays NaN.
+    `layout="wide"`: one batch, `time` (the sorted union of all times) and one nullable
+    float64 column per series named by its point (aggregates: `avg`; statistics: their
+    value), null where the series has no sample at that time.
     The schema metadata holds `metadata` as JSON under `acechart:metadata` and the
     series as a JSON list of `{"name", "rows"}` under `acechart:series`. `tz` is
     written into the time type, checked for its spelling only: a zone name such as
@@ -450,8 +467,9 @@ def encode_arrow(
 
     Raises:
         TypeError: `metadata` or `series` as for `encode_json`.
-        ValueError: as `encode_json`; an unknown `layout`; a malformed `tz`; raw and
-            aggregate series mixed in the `series` layout; in the `wide` layout, a
+        ValueError: as `encode_json`; an unknown `layout`; a malformed `tz`; raw,
+            aggregate and statistics series mixed, or statistics series with different
+            columns, in the `series` layout; in the `wide` layout, a
             point named `time` or twice, or a `ts` not sorted ascending without
             duplicates.
     """

@@ -7,12 +7,13 @@ With `tz=` (an IANA zone) buckets follow that zone's clock: `1day` starts at
 local midnight (a daylight-saving day is 23 or 25 hours long), `1week` on
 Monday at midnight, `1month` on the 1st at midnight; a fixed sub-day interval
 follows the zone's wall clock (in Asia/Kathmandu, UTC+5:45, hours start at :15
-past the UTC hour).
+past the UTC hour; on Lord Howe Island, whose clocks move by 30 minutes, hours start
+on the UTC hour in summer and at :30 past it in winter).
 
 Buckets with irregular edges are never computed from raw samples again: they
 are exact roll-ups of the finest stored UTC level whose grid holds every edge
-(`1hr` for whole-hour zones, `15min` for 30- and 45-minute offsets, `1day` for
-UTC weeks and months), merged in the Rust core (`rollup_edges`). The edges are
+(`1hr` for whole-hour zones, `15min` for 30- and 45-minute offsets and shifts, `1day`
+for UTC weeks and months), merged in the Rust core (`rollup_edges`). The edges are
 computed here, with `zoneinfo`, once per query.
 """
 
@@ -216,6 +217,91 @@ def _finest_stored(edges: NDArray[np.int64]) -> tuple[int, str | None]:
     return max(1, math.gcd(*(int(e) for e in np.unique(np.abs(edges))))), None
 
 
+#: How often `_offset_segments` looks at a zone's offset: no zone changes its clocks
+#: twice within it.
+_OFFSET_PROBE_MS = 6 * 3_600_000
+
+
+def _offset_segments(start_ms: int, end_ms: int, zone: ZoneInfo) -> list[tuple[int, int]]:
+    """`(from_ms, offset_ms)` of each stretch of one offset in `[start_ms, end_ms)`: the
+    offset looked at every `_OFFSET_PROBE_MS`, each change found to the millisecond."""
+    out = [(start_ms, _offset_ms(zone, start_ms))]
+    at = start_ms
+    while at < end_ms:
+        step = min(at + _OFFSET_PROBE_MS, end_ms)
+        offset = _offset_ms(zone, step)
+        if offset != out[-1][1]:
+            lo, hi = at, step  # the offset at lo is the old one, at hi the new one
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if _offset_ms(zone, mid) == offset:
+                    hi = mid
+                else:
+                    lo = mid
+            out.append((hi, offset))
+        at = step
+    return out
+
+
+@lru_cache(maxsize=256)
+def _year_offsets(tz: str, year: int) -> tuple[tuple[int, int], ...]:
+    """`_offset_segments` of one UTC calendar year of zone `tz` (looked at once per zone
+    and year: a query's plan then costs a lookup)."""
+    begin = to_ms(datetime(year, 1, 1, tzinfo=UTC))
+    end = to_ms(datetime(year + 1, 1, 1, tzinfo=UTC))
+    return tuple(_offset_segments(begin, end, _zone(tz)))
+
+
+def _offsets_in(tz: str, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+    """`(from_ms, offset_ms)` of each stretch of one offset of zone `tz` in
+    `[start_ms, end_ms)`, the first from `start_ms`."""
+    first, last = from_ms(start_ms).year, from_ms(end_ms - 1).year
+    out: list[tuple[int, int]] = []
+    for year in range(first, last + 1):
+        for begin, offset in _year_offsets(tz, year):
+            if begin >= end_ms or (out and offset == out[-1][1]):
+                continue
+            if begin <= start_ms:
+                out = [(start_ms, offset)]
+            else:
+                out.append((begin, offset))
+    return out
+
+
+def _wall_clock_plan(
+    interval: str,
+    start_ms: int,
+    end_ms: int,
+    width: int,
+    segments: list[tuple[int, int]],
+    stop_ms: int,
+) -> BucketPlan:
+    """Buckets of `width` on a wall clock whose offset changes by other than a multiple of
+    it: the edges are the instants the clock shows a multiple of `width`, and the instant
+    it jumps forward past one (as a local midnight that does not exist starts its day).
+    A stretch the clock passes twice makes its bucket longer (Lord Howe's 01:00 hour on
+    the night it falls back lasts 90 minutes); one it skips, shorter."""
+    pieces: list[NDArray[np.int64]] = []
+    bounds = [*(a for a, _ in segments[1:]), stop_ms]
+    previous: int | None = None
+    for (begin, offset), finish in zip(segments, bounds, strict=True):
+        first = begin + (-(begin + offset)) % width
+        pieces.append(np.arange(first, finish, width, dtype=np.int64))
+        if previous is not None and offset > previous:
+            skipped_from, skipped_to = begin + previous, begin + offset  # wall-clock times
+            if skipped_to - 1 - (skipped_to - 1) % width >= skipped_from:
+                pieces.append(np.asarray([begin], np.int64))
+        previous = offset
+    every = np.unique(np.concatenate(pieces))
+    lo = int(np.searchsorted(every, start_ms, side="right")) - 1
+    hi = int(np.searchsorted(every, end_ms, side="left"))
+    if lo < 0 or hi >= len(every):
+        raise ValueError(f"no {interval} edge around [{start_ms}, {end_ms})")
+    edges = np.ascontiguousarray(every[lo : hi + 1])
+    fine, level = _finest_stored(edges)
+    return BucketPlan(interval, int(edges[0]), int(edges[-1]), fine, level, edges)
+
+
 def plan_buckets(start_ms: int, end_ms: int, interval: str, tz: str) -> BucketPlan:
     """The whole buckets of `interval` in zone `tz` covering `[start_ms, end_ms)`."""
     if interval in CALENDAR_INTERVALS or (interval == "1day" and not _is_utc(tz)):
@@ -225,11 +311,16 @@ def plan_buckets(start_ms: int, end_ms: int, interval: str, tz: str) -> BucketPl
     width = FIXED_INTERVALS[interval]
     shift = 0
     if not _is_utc(tz):
-        # The zone's wall-clock grid: its offset at the start, modulo the width (offsets
-        # change by whole hours at daylight saving, which moves no sub-hour grid).
-        offset = from_ms(start_ms).astimezone(_zone(tz)).utcoffset()
-        offset_ms = 0 if offset is None else int(offset.total_seconds() * 1000)
-        shift = (-offset_ms) % width
+        # The zone's wall-clock grid. Offsets that agree modulo the width (most zones:
+        # daylight saving moves clocks by whole hours) give one grid, shifted by the
+        # offset; others (Lord Howe's 30-minute shift under 1hr) give edges where the
+        # wall clock shows a multiple of the width.
+        pad = 3 * width
+        segments = _offsets_in(tz, start_ms - pad, end_ms + pad)
+        shifts = {(-offset) % width for _, offset in segments}
+        if len(shifts) > 1:
+            return _wall_clock_plan(interval, start_ms, end_ms, width, segments, end_ms + pad)
+        shift = shifts.pop()
     start = start_ms - (start_ms - shift) % width
     end = end_ms + (-(end_ms - shift)) % width
     level = interval if interval in STORED_LEVELS else None

@@ -28,6 +28,7 @@ INTERVALS: dict[str, int | None] = {
     **dict.fromkeys(CALENDAR_INTERVALS),
 }
 __all__ = [
+    "AGG_STATS",
     "DOWNSAMPLERS",
     "INTERVALS",
     "RAW_STATS",
@@ -55,6 +56,9 @@ STATS: tuple[str, ...] = (
     "on_time",
 )
 RAW_STATS: frozenset[str] = frozenset({"delta", "twa", "on_time"})
+#: What an aggregation row may carry (`stat=` on `/api/aggregations`, a comma list): every
+#: value statistic and the sample standard deviation that the seed's rows carry.
+AGG_STATS: tuple[str, ...] = (*STATS, "stddev")
 DOWNSAMPLERS = ("minmaxlttb", "m4")
 #: Times a query may name: 1900-01-01 .. 2200-01-01 UTC. Outside it no building
 #: data exists, and every date computation downstream stays in range.
@@ -169,7 +173,9 @@ class Query:
     `downsample` with `max_points` thins each series to a chart's size (first and
     last kept); `max_buckets` instead merges neighbouring buckets into at most that
     many (sums and counts stay true). `reset_threshold` is the drop a `delta` series
-    takes as a meter reset (None: the engine's setting).
+    takes as a meter reset (None: the engine's setting). `stats` (aggregations) names
+    the statistics each bucket row carries, in order (empty: the seed's full row); the
+    series' value is then the first of them.
     """
 
     site: str
@@ -183,6 +189,17 @@ class Query:
     stat: str = "avg"
     max_buckets: int | None = None
     reset_threshold: float | None = None
+    stats: tuple[str, ...] = ()
+
+    @property
+    def value_stat(self) -> str:
+        """The statistic a bucket series carries as its value."""
+        return self.stats[0] if self.stats else self.stat
+
+    @property
+    def raw_stats(self) -> frozenset[str]:
+        """The statistics asked for that need the raw samples (`delta`, `twa`, `on_time`)."""
+        return RAW_STATS.intersection((self.stat, *self.stats))
 
     @property
     def bucket_ms(self) -> int | None:
@@ -237,11 +254,19 @@ class Query:
             raise BadRequest(
                 f"unknown stat {self.stat!r}; use one of {', '.join(STATS)}", parameter="stat"
             )
-        if self.stat != "avg" and self.interval == "raw":
+        if (self.stat != "avg" or self.stats) and self.interval == "raw":
             raise BadRequest(
                 "stat applies to interval series: give an interval (1min .. 1month)",
                 parameter="stat",
             )
+        for name in self.stats:
+            if name not in AGG_STATS:
+                raise BadRequest(
+                    f"unknown stat {name!r}; use a comma list of {', '.join(AGG_STATS)}",
+                    parameter="stat",
+                )
+        if len(set(self.stats)) != len(self.stats):
+            raise BadRequest("stat must not repeat a statistic", parameter="stat")
         if self.reset_threshold is not None and not (
             math.isfinite(self.reset_threshold) and self.reset_threshold >= 0
         ):

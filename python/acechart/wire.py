@@ -53,6 +53,8 @@ from acechart.result import AGG_FLOAT_KEYS, Aggregates, Result, Series
 from acechart.times import format_time
 
 __all__ = [
+    "AGG_ROW_STATS",
+    "AGG_TABLE_STATS",
     "ARROW_EOS",
     "CONTENT_TYPES",
     "EXTENSIONS",
@@ -162,6 +164,16 @@ _LAYOUT_NEEDS = {
 
 RawItem = tuple[str, NDArray[np.int64], NDArray[np.float64]]
 AggItem = tuple[str, Aggregates]
+"""A bucket series as the encoders take it: the aggregate columns (the seed's row), or
+chosen statistics (`columns` names them, `value` the series' value, `partial` flags)."""
+
+#: An aggregation row's statistics in JSON and MessagePack without `stat=` (the seed's
+#: order, byte for byte what existing clients parse).
+AGG_ROW_STATS: tuple[str, ...] = ("avg", "min", "max", "sum", "count", "stddev", "first", "last")
+#: The statistics columns of CSV and Arrow without `stat=`: the columns they always had
+#: first, `first` and `last` after them (then `partial`), so positional readers keep
+#: working.
+AGG_TABLE_STATS: tuple[str, ...] = ("count", "sum", "min", "max", "avg", "stddev", "first", "last")
 
 
 @dataclass(frozen=True)
@@ -503,10 +515,19 @@ def _check_wide(names: Sequence[str]) -> None:
         )
 
 
-def aggregation_items(result: Result) -> list[AggItem]:
+def aggregation_items(result: Result, rep: Representation = JSON_ROWS) -> list[AggItem]:
     """Each series' bucket statistics as contiguous columns (empty ones for a point
     without buckets), `first` and `last` included, and `partial` when its last bucket
-    has not ended yet."""
+    has not ended yet.
+
+    With `stat=` (`query.stats`) the rows carry exactly those statistics, in that order;
+    CSV and Arrow always name their columns (`AGG_TABLE_STATS` by default), which gives
+    them `first`, `last` and a `partial` column. JSON and MessagePack without `stat=`
+    keep the seed's row.
+    """
+    stats = result.query.stats
+    if stats or rep.format in ("csv", "arrow"):
+        return _stats_items(result, stats or AGG_TABLE_STATS)
     out: list[AggItem] = []
     for s in result.series:
         agg = s.aggregates
@@ -521,11 +542,29 @@ def aggregation_items(result: Result) -> list[AggItem]:
     return out
 
 
+def _stats_items(result: Result, names: tuple[str, ...]) -> list[AggItem]:
+    """Series of the chosen statistics `names`, the query's value statistic as `value`."""
+    value = result.query.value_stat if result.query.stats else "avg"
+    out: list[AggItem] = []
+    for s in result.series:
+        agg = s.aggregates
+        ts = np.zeros(0, np.int64) if agg is None else np.ascontiguousarray(agg["ts"], np.int64)
+        columns: dict[str, Any] = {"ts": ts, "columns": names, "value": value}
+        for name in names:
+            dtype = np.int64 if name == "count" else np.float64
+            column = np.zeros(0, dtype) if agg is None else agg[name]
+            columns[name] = np.ascontiguousarray(column, dtype)
+        columns["partial"] = s.partial_last
+        out.append((s.name, columns))
+    return out
+
+
 def aggregations_metadata(
     query: Query, data_points: int, *, partial_last: bool | None = None, bucket_factor: int = 1
 ) -> dict[str, Any]:
     """The seed's `/api/aggregations` metadata: `pointName` when there is one point; the
-    zone, the re-bucketing (`maxPoints`) and `partialLast` when they apply."""
+    zone, the re-bucketing (`maxPoints`), `partialLast` and the chosen statistics
+    (`stat`, a list) when they apply."""
     meta: dict[str, Any] = {"siteId": query.site}
     if len(query.points) == 1:
         meta["pointName"] = query.points[0]
@@ -537,12 +576,14 @@ def aggregations_metadata(
         dataPoints=data_points,
     )
     _bucket_metadata(meta, query, partial_last, bucket_factor)
+    if query.stats:
+        meta["stat"] = list(query.stats)
     return meta
 
 
 def encode_aggregations(result: Result, rep: Representation) -> bytes:
     """The `/api/aggregations` document of `result`."""
-    series: Sequence[AggItem] = aggregation_items(result)
+    series: Sequence[AggItem] = aggregation_items(result, rep)
     if rep.format == "csv":
         return encode_csv(series)
     meta = aggregations_metadata(

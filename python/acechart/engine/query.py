@@ -14,7 +14,9 @@ merged into local days, weeks or months by `rollup_edges` when the query's zone 
 calendar needs it, and into fewer, wider buckets when `max_buckets` asks. The
 series value is the bucket statistic `stat` names; `delta`, `twa` and `on_time`
 need the raw samples and the one before each bucket, so they read raw blocks from
-`stat_lookback_ms` before the range and never the aggregate tier.
+`stat_lookback_ms` before the range and never the aggregate tier. An aggregation
+query's `stats` may mix both kinds: its rows then join the bucket statistics of those
+raw samples with the raw-derived ones, bucket by bucket.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from acechart._core import (
+    aggregate,
     aggregate_many,
     downsample,
     held_values,
@@ -46,7 +49,7 @@ from acechart.engine.fetch import Columns, FetchEstimate, FetchPolicy, GapFetche
 from acechart.errors import OriginMisconfigured, OriginTimeout, OriginUnavailable
 from acechart.origin.client import OriginClient, ProgressCallback
 from acechart.query import RAW_STATS, Query
-from acechart.result import Aggregates, Provenance, Result, Series
+from acechart.result import AGG_INT_KEYS, Aggregates, Provenance, Result, Series
 from acechart.storage.locks import FetchLocks
 
 logger = logging.getLogger(__name__)
@@ -167,7 +170,7 @@ class Engine:
         """The raw samples a query needs: its whole buckets, and for `delta`, `twa` and
         `on_time` the lookback before them (for the sample carried into the first)."""
         start, end = query.aligned()
-        if query.stat in RAW_STATS:
+        if query.raw_stats:
             start -= self.stat_lookback_ms
         return start, end
 
@@ -351,7 +354,7 @@ class Engine:
                 to_store[point] = (ts, values, iv.union(cached.covered, gaps[point]))
         reads.clear()
         fine: dict[str, Aggregates] = {}
-        if plan is not None and query.stat not in RAW_STATS and merged:
+        if plan is not None and not query.raw_stats and merged:
             # Every point's fine buckets in one call: the GIL released once, the points on
             # every core.
             names = list(merged)
@@ -376,6 +379,9 @@ class Engine:
             if plan is None:
                 lo, hi = np.searchsorted(ts, [query.start_ms, query.end_ms])
                 series.append(self._finish(query, point, ts[lo:hi], values[lo:hi], None))
+            elif query.stats:
+                row, factor = await self._stat_rows(query, plan, point, ts, values, now)
+                series.append(row)
             else:
                 series.append(await self._raw_stat(query, plan, point, ts, values, now))
 
@@ -422,24 +428,30 @@ class Engine:
     @staticmethod
     def _level(query: Query) -> str | None:
         """The stored level an interval query reads and writes (None: raw samples only)."""
-        if query.interval == "raw" or query.stat in RAW_STATS:
+        if query.interval == "raw" or query.raw_stats:
             return None
         level = query.buckets.level
         return level if level in LEVELS else None
+
+    @staticmethod
+    def _answer_edges(query: Query, plan: BucketPlan) -> tuple[NDArray[np.int64] | None, int]:
+        """The edges of the answered buckets and how many of the plan's each merges:
+        the plan's edges (None: its fixed grid), or with `max_buckets` every `factor`-th."""
+        if query.max_buckets is None or plan.count <= query.max_buckets:
+            return plan.edges, 1
+        factor = -(-plan.count // query.max_buckets)
+        every = plan.edge_array()
+        edges = np.ascontiguousarray(every[::factor])
+        if edges[-1] != every[-1]:
+            edges = np.append(edges, every[-1])
+        return edges, factor
 
     async def _buckets(
         self, query: Query, plan: BucketPlan, fine: Aggregates
     ) -> tuple[Aggregates, int]:
         """The query's buckets from fine ones: merged into the plan's edges, then into at
         most `max_buckets` (every `factor` neighbours as one); returns (buckets, factor)."""
-        edges = plan.edges
-        factor = 1
-        if query.max_buckets is not None and plan.count > query.max_buckets:
-            factor = -(-plan.count // query.max_buckets)
-            every = plan.edge_array()
-            edges = np.ascontiguousarray(every[::factor])
-            if edges[-1] != every[-1]:
-                edges = np.append(edges, every[-1])
+        edges, factor = self._answer_edges(query, plan)
         if edges is None:
             return fine, factor
         if len(fine["ts"]) > 20_000:
@@ -452,7 +464,7 @@ class Engine:
         """The series of one point's buckets: `stat` as its value, the last bucket marked
         partial when it ends after now."""
         ts = agg["ts"]
-        values = np.asarray(agg[query.stat], np.float64)
+        values = np.asarray(agg[query.value_stat], np.float64)
         partial = bool(len(ts)) and self._bucket_end(query, plan, int(ts[-1])) > now
         out = self._finish(query, point, ts, values, agg)  # type: ignore[arg-type]
         return replace(out, partial_last=partial and (len(out.ts) == 0 or out.ts[-1] == ts[-1]))
@@ -489,6 +501,46 @@ class Engine:
         partial = bool(len(bts)) and int(plan.ends_of(bts[-1:])[0]) > now
         out = self._finish(query, point, bts, np.asarray(bv, np.float64), None)
         return replace(out, partial_last=partial and (len(out.ts) == 0 or out.ts[-1] == bts[-1]))
+
+    async def _stat_rows(
+        self,
+        query: Query,
+        plan: BucketPlan,
+        point: str,
+        ts: NDArray[np.int64],
+        values: NDArray[np.float64],
+        now: int,
+    ) -> tuple[Series, int]:
+        """The aggregation rows of `query.stats` when some need the raw samples: bucket
+        statistics of the samples in the buckets and `delta`, `twa`, `on_time` from the
+        same kernels as `_raw_stat` (with the lookback), joined on the bucket starts.
+
+        A bucket one kind has and the other lacks (a held value but no sample in it, say)
+        gets count and sum 0 and NaN for the other statistics. Returns (series, factor).
+        """
+        edges, factor = self._answer_edges(query, plan)
+        every = plan.edge_array() if edges is None else edges
+        wanted = set(query.stats)
+        parts: list[Aggregates] = []
+        if wanted - RAW_STATS:
+            lo, hi = np.searchsorted(ts, [plan.start, plan.end])
+            fine = await asyncio.to_thread(aggregate, ts[lo:hi], values[lo:hi], plan.fine_ms)
+            parts.append((await self._buckets(query, plan, fine))[0])
+        if "delta" in wanted:
+            threshold = (
+                self.reset_threshold if query.reset_threshold is None else query.reset_threshold
+            )
+            bts, bv = await asyncio.to_thread(meter_delta, ts, values, every, threshold)
+            parts.append({"ts": bts, "delta": bv})
+        if wanted & {"twa", "on_time"}:
+            until = min(int(every[-1]), now)
+            held = await asyncio.to_thread(held_values, ts, values, every, until)
+            parts.append({"ts": held["ts"], "twa": held["twa"], "on_time": held["on_time"]})
+        rows = _join_buckets(parts)
+        starts = np.asarray(rows["ts"], np.int64)
+        partial = bool(len(starts)) and self._bucket_end(query, plan, int(starts[-1])) > now
+        value = np.asarray(rows[query.value_stat], np.float64)
+        return Series(point, starts, value, rows, partial), factor
 
     async def _split_by_aggregates(self, query: Query) -> tuple[list[str], list[str]]:
         level = self._level(query)
@@ -540,6 +592,28 @@ def _cached_share(
     if total <= 0:
         return 1.0
     return 1.0 - sum(iv.total(g) for g in gaps.values()) / total
+
+
+def _join_buckets(parts: list[Aggregates]) -> Aggregates:
+    """Bucket columns of several kernels joined on their bucket starts (`ts`, sorted):
+    the union of the starts, each column in place; where a kernel has no bucket, its
+    columns are 0 for count and sum (nothing was counted) and NaN otherwise."""
+    stamps = np.unique(np.concatenate([np.asarray(p["ts"], np.int64) for p in parts]))
+    out: Aggregates = {"ts": stamps}
+    for part in parts:
+        at = np.searchsorted(stamps, part["ts"])
+        for key, column in part.items():
+            if key == "ts":
+                continue
+            if key in AGG_INT_KEYS:
+                filled: NDArray[np.int64] | NDArray[np.float64] = np.zeros(len(stamps), np.int64)
+            elif key == "sum":
+                filled = np.zeros(len(stamps), np.float64)
+            else:
+                filled = np.full(len(stamps), np.nan)
+            filled[at] = column
+            out[key] = filled
+    return out
 
 
 def _merge(

@@ -84,6 +84,10 @@ BODY_NAMES: frozenset[str] = frozenset(
         "maxPoints",
         "downsample",
         "async",
+        "tz",
+        "stat",
+        "resetThreshold",
+        "partial",
     }
 )
 
@@ -328,7 +332,8 @@ def parse_query(
 
     `tz` (an IANA zone or `site`, default UTC) places the buckets; `stat` and
     `resetThreshold` choose a timeseries' value. With `rebucket` (aggregations)
-    `maxPoints` merges neighbouring buckets instead of picking some.
+    `maxPoints` merges neighbouring buckets instead of picking some, and `stat` is a
+    comma list of the statistics each row carries (a JSON body may give a list).
     """
     params = _params(source)
     site = site_param(params)
@@ -342,12 +347,10 @@ def parse_query(
     stat = params.get("stat", "").strip().lower() or "avg"
     threshold = float_param(params, "resetThreshold")
     max_buckets = None
+    stats: tuple[str, ...] = ()
     if rebucket:
-        if params.get("stat", "").strip():
-            raise BadRequest(
-                "stat applies to /api/timeseries; aggregation rows carry every statistic",
-                parameter="stat",
-            )
+        stat = "avg"
+        stats = tuple(name.lower() for name in params.names("stat") if name)
         if downsample is not None:
             raise BadRequest(
                 "aggregations re-bucket to maxPoints buckets (sums and counts stay true);"
@@ -367,6 +370,7 @@ def parse_query(
         stat=stat,
         max_buckets=max_buckets,
         reset_threshold=threshold,
+        stats=stats,
     ).validate(max_points=settings.max_points_per_query, max_range_days=settings.max_range_days)
 
 

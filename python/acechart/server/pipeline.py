@@ -137,6 +137,7 @@ class DataRequest:
             q.stat,
             q.max_buckets,
             q.reset_threshold,
+            q.stats,
             r.format,
             r.layout,
         )

@@ -17,7 +17,7 @@ use crate::errors::{run, to_py, type_error, value_error, Gil};
 fn raw_series<'py>(series: &Bound<'py, PyAny>) -> PyResult<Vec<Held<'py>>> {
     let held = hold(series)?;
     for (i, h) in held.iter().enumerate() {
-        if let Held::Agg { name, .. } = h {
+        if let Held::Agg { name, .. } | Held::Stats { name, .. } = h {
             return Err(type_error(format!(
                 "series[{i}] ({name:?}): an ACE page takes (name, ts, values) tuples, got \
                  an aggregates dict"
@@ -28,7 +28,11 @@ fn raw_series<'py>(series: &Bound<'py, PyAny>) -> PyResult<Vec<Held<'py>>> {
 }
 
 fn views<'a>(held: &'a [Held<'_>]) -> PyResult<(Vec<Series<'a>>, Gil)> {
-    let views = held.iter().map(Held::view).collect::<PyResult<Vec<_>>>()?;
+    // raw series only (`raw_series`): no statistics columns to borrow
+    let views = held
+        .iter()
+        .map(|h| h.view(&[]))
+        .collect::<PyResult<Vec<_>>>()?;
     // the sort check reads every array: release the GIL by the series' size
     let rows: usize = views.iter().map(Series::len).sum();
     Ok((views, Gil::release_if(rows >= DETACH_MIN_ROWS)))

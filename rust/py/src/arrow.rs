@@ -10,7 +10,7 @@ use acechart_core::encode::Series;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::encode::{bytes_with, hold, metadata, Held, DETACH_MIN_ROWS};
+use crate::encode::{bytes_with, columns_of, hold, metadata, views, DETACH_MIN_ROWS};
 use crate::errors::{run, to_py, Gil};
 
 /// The series as an Arrow IPC stream: per-series record batches (`layout="series"`)
@@ -27,7 +27,8 @@ fn encode_arrow<'py>(
     let layout = ArrowLayout::parse(layout).map_err(to_py)?;
     let meta = self::metadata(metadata)?;
     let held = hold(series)?;
-    let views = held.iter().map(Held::view).collect::<PyResult<Vec<_>>>()?;
+    let columns = columns_of(&held)?;
+    let views = views(&held, &columns)?;
     let rows: usize = views.iter().map(Series::len).sum();
     let gil = Gil::release_if(rows >= DETACH_MIN_ROWS);
     let stream = run(py, gil, || arrow::plan(&meta, &views, layout, tz))?;

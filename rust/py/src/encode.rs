@@ -11,7 +11,7 @@
 //! lengths, a missing aggregate key, an integer beyond 64 bits...) `ValueError`.
 
 use acechart_core::encode::{
-    self, meta::MAX_DEPTH, parts, Aggregates, Format, Layout, Meta, Series,
+    self, meta::MAX_DEPTH, parts, Aggregates, Column, Format, Layout, Meta, Series, Stat, Stats,
 };
 use std::mem::MaybeUninit;
 
@@ -41,6 +41,20 @@ pub(crate) enum Held<'py> {
         first_last: Option<(PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, f64>)>,
         partial_last: bool,
     },
+    /// Chosen statistics: `{"ts", "columns": names, name: array.., "value"?, "partial"?}`.
+    Stats {
+        name: String,
+        ts: PyReadonlyArray1<'py, i64>,
+        columns: Vec<(String, HeldColumn<'py>)>,
+        value: usize,
+        partial_last: bool,
+    },
+}
+
+/// One column of a statistics series: int64 (counts) or float64.
+pub(crate) enum HeldColumn<'py> {
+    Int(PyReadonlyArray1<'py, i64>),
+    Float(PyReadonlyArray1<'py, f64>),
 }
 
 /// The keys of an aggregate dict that are encoded (others, like `m2`, are ignored;
@@ -137,6 +151,18 @@ impl<'py> Held<'py> {
         let Ok(d) = parts[1].cast::<PyDict>() else {
             return Err(shape_error());
         };
+        let partial_last = match d.get_item("partial")? {
+            Some(flag) => flag.extract::<bool>().map_err(|_| {
+                type_error(format!(
+                    "series {name:?}: \"partial\" must be a bool, got {}",
+                    type_name(&flag)
+                ))
+            })?,
+            None => false,
+        };
+        if let Some(names) = d.get_item("columns")? {
+            return Self::stats(name, d, &names, partial_last);
+        }
         let mut missing = Vec::new();
         let mut cols = Vec::with_capacity(AGG_KEYS.len());
         for key in AGG_KEYS {
@@ -160,15 +186,6 @@ impl<'py> Held<'py> {
             )),
             _ => None,
         };
-        let partial_last = match d.get_item("partial")? {
-            Some(flag) => flag.extract::<bool>().map_err(|_| {
-                type_error(format!(
-                    "series {name:?}: \"partial\" must be a bool, got {}",
-                    type_name(&flag)
-                ))
-            })?,
-            None => false,
-        };
         Ok(Held::Agg {
             first_last,
             partial_last,
@@ -183,8 +200,120 @@ impl<'py> Held<'py> {
         })
     }
 
-    pub(crate) fn view(&self) -> PyResult<Series<'_>> {
+    /// A statistics series from its dict: `columns` names the arrays to write, in order
+    /// (each int64 or float64); `value` names the value column (default: the first).
+    fn stats(
+        name: String,
+        d: &Bound<'py, PyDict>,
+        names: &Bound<'py, PyAny>,
+        partial_last: bool,
+    ) -> PyResult<Self> {
+        let names: Vec<String> = if names.cast::<PyString>().is_ok() {
+            return Err(type_error(format!(
+                "series {name:?}: \"columns\" must be a list or tuple of names, got str"
+            )));
+        } else {
+            names.extract().map_err(|_| {
+                type_error(format!(
+                    "series {name:?}: \"columns\" must be a list or tuple of names, got {}",
+                    type_name(names)
+                ))
+            })?
+        };
+        let ts = match d.get_item("ts")? {
+            Some(ts) => array(&ts, &name, "ts", "int64")?,
+            None => {
+                return Err(value_error(format!(
+                    "series {name:?}: statistics dict is missing key \"ts\""
+                )))
+            }
+        };
+        let mut columns = Vec::with_capacity(names.len());
+        for key in names {
+            let Some(obj) = d.get_item(&key)? else {
+                return Err(value_error(format!(
+                    "series {name:?}: statistics dict names column {key:?} but has no such key"
+                )));
+            };
+            let column = if let Ok(ints) = obj.extract::<PyReadonlyArray1<'py, i64>>() {
+                HeldColumn::Int(ints)
+            } else {
+                HeldColumn::Float(obj.extract::<PyReadonlyArray1<'py, f64>>().map_err(|_| {
+                    type_error(format!(
+                        "series {name:?}: {key:?} must be a 1-D int64 or float64 numpy array, \
+                         got {}",
+                        describe_array(&obj)
+                    ))
+                })?)
+            };
+            columns.push((key, column));
+        }
+        let value = match d.get_item("value")? {
+            None => 0,
+            Some(v) => {
+                let wanted: String = v.extract().map_err(|_| {
+                    type_error(format!(
+                        "series {name:?}: \"value\" must be a column name, got {}",
+                        type_name(&v)
+                    ))
+                })?;
+                columns
+                    .iter()
+                    .position(|(k, _)| *k == wanted)
+                    .ok_or_else(|| {
+                        value_error(format!(
+                            "series {name:?}: \"value\" names {wanted:?}, which is not a column"
+                        ))
+                    })?
+            }
+        };
+        Ok(Held::Stats {
+            name,
+            ts,
+            columns,
+            value,
+            partial_last,
+        })
+    }
+
+    /// The column slices of a statistics series (none for the others): what
+    /// [`Held::view`] borrows.
+    pub(crate) fn stat_columns(&self) -> PyResult<Vec<Stat<'_>>> {
+        let Held::Stats { name, columns, .. } = self else {
+            return Ok(Vec::new());
+        };
+        columns
+            .iter()
+            .map(|(key, col)| {
+                Ok(Stat {
+                    name: key,
+                    column: match col {
+                        HeldColumn::Int(a) => Column::Int(slice(a, name, key)?),
+                        HeldColumn::Float(a) => Column::Float(slice(a, name, key)?),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// The series over borrowed slices; `stats` is this series' `stat_columns()`.
+    pub(crate) fn view<'a>(&'a self, stats: &'a [Stat<'a>]) -> PyResult<Series<'a>> {
         Ok(match self {
+            Held::Stats {
+                name,
+                ts,
+                value,
+                partial_last,
+                ..
+            } => Series::Stats {
+                name,
+                stats: Stats {
+                    ts: slice(ts, name, "ts")?,
+                    columns: stats,
+                    value: *value,
+                    partial_last: *partial_last,
+                },
+            },
             Held::Raw { name, ts, values } => Series::Raw {
                 name,
                 ts: slice(ts, name, "ts")?,
@@ -222,6 +351,19 @@ impl<'py> Held<'py> {
             },
         })
     }
+}
+
+/// The column slices of every held series (see [`Held::stat_columns`]).
+pub(crate) fn columns_of<'a>(held: &'a [Held<'_>]) -> PyResult<Vec<Vec<Stat<'a>>>> {
+    held.iter().map(Held::stat_columns).collect()
+}
+
+/// Every held series over borrowed slices; `columns` is [`columns_of`] of `held`.
+pub(crate) fn views<'a>(
+    held: &'a [Held<'_>],
+    columns: &'a [Vec<Stat<'a>>],
+) -> PyResult<Vec<Series<'a>>> {
+    held.iter().zip(columns).map(|(h, c)| h.view(c)).collect()
 }
 
 /// Borrow the arrays of every series.
@@ -472,7 +614,8 @@ where
     W: Send + FnOnce(&[Series<'_>], &mut [MaybeUninit<u8>]) -> acechart_core::error::Result<()>,
 {
     let held = hold(series)?;
-    let views = held.iter().map(Held::view).collect::<PyResult<Vec<_>>>()?;
+    let columns = columns_of(&held)?;
+    let views = views(&held, &columns)?;
     let gil = Gil::release_if(views.iter().map(Series::len).sum::<usize>() >= DETACH_MIN_ROWS);
     let n = run(py, gil, || len(&views))?;
     // SAFETY: `write` writes every byte of its buffer when it returns `Ok` (this
@@ -551,10 +694,10 @@ fn non_negative(arg: &str, value: i64) -> PyResult<usize> {
 /// Everything of a document before its first series: for JSON up to the opening `[` of
 /// the series list, for MessagePack up to and including the header of an array of
 /// `n_series`, for CSV the header line (aggregate columns when `aggregated` and
-/// `n_series > 0`). `layout` is validated for every format; the head is the same for
+/// `n_series > 0`; the named `columns` and `partial` for series of chosen statistics). `layout` is validated for every format; the head is the same for
 /// both MessagePack layouts.
 #[pyfunction]
-#[pyo3(signature = (format, metadata, n_series, layout = "rows", *, aggregated = false))]
+#[pyo3(signature = (format, metadata, n_series, layout = "rows", *, aggregated = false, columns = None))]
 fn encode_head<'py>(
     py: Python<'py>,
     format: &str,
@@ -562,15 +705,20 @@ fn encode_head<'py>(
     n_series: i64,
     layout: &str,
     aggregated: bool,
+    columns: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let format = format_arg(format)?;
     Layout::parse(layout).map_err(to_py)?;
     let n_series = non_negative("n_series", n_series)?;
     let meta = self::metadata(metadata)?;
+    let refs: Option<Vec<&str>> = columns
+        .as_ref()
+        .map(|n| n.iter().map(String::as_str).collect());
     let head = parts::Head {
         metadata: &meta,
         n_series,
-        aggregated,
+        aggregated: aggregated || refs.is_some(),
+        columns: refs.as_deref(),
     };
     // A head holds metadata only: never worth releasing the GIL for.
     let n = run(py, Gil::Keep, || parts::head_len(format, &head))?;
@@ -594,7 +742,8 @@ fn encode_part<'py>(
     let layout = Layout::parse(layout).map_err(to_py)?;
     let index = non_negative("index", index)?;
     let held = Held::from_item(index, item)?;
-    let view = held.view()?;
+    let columns = held.stat_columns()?;
+    let view = held.view(&columns)?;
     let gil = Gil::release_if(view.len() >= DETACH_MIN_ROWS);
     let n = run(py, gil, || parts::part_len(format, &view, index, layout))?;
     // SAFETY: `part_into` writes every byte of its buffer when it returns `Ok`.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from acechart._core import __version__
-from acechart.query import DOWNSAMPLERS, INTERVALS, MAX_CHART_POINTS, STATS
+from acechart.query import AGG_STATS, DOWNSAMPLERS, INTERVALS, MAX_CHART_POINTS, STATS
 from acechart.server.openapi.charts import chart_paths, chart_schemas
 from acechart.server.openapi.common import (
     ARROW,
@@ -179,10 +179,37 @@ def _query_params(default_interval: str, settings: Settings) -> list[dict[str, A
             if default_interval == "raw"
             else [
                 param(
+                    "stat",
+                    "The statistics each row carries, comma-separated, in this order (no "
+                    "repeats): bucket statistics (avg, min, max, sum, count, stddev, first, "
+                    "last) and the raw-derived ones of /api/timeseries (`delta`, `twa`, "
+                    "`on_time`, from the raw samples and the one before each bucket). "
+                    "Without it: the seed's full row. Arrow's `value` is the first named; "
+                    "CSV and Arrow columns follow the list (then `partial`). A bucket that "
+                    "has a raw-derived value but no sample has count and sum 0 and null "
+                    "statistics. Unknown names: 400 naming `stat`.",
+                    {
+                        "type": "array",
+                        "items": {"enum": list(AGG_STATS)},
+                        "minItems": 1,
+                        "uniqueItems": True,
+                    },
+                    style="form",
+                    explode=False,
+                    example=["avg", "max", "delta"],
+                ),
+                param(
+                    "resetThreshold",
+                    "stat=delta: a drop larger than this is a meter reset or rollover "
+                    "(default: the ACECHART_METER_RESET_THRESHOLD setting)",
+                    {"type": "number", "minimum": 0},
+                ),
+                param(
                     "maxPoints",
                     "At most this many buckets per series: every k neighbouring buckets are "
                     "merged into one (k = ceil(buckets / maxPoints)), so sums, counts, min, "
-                    "max, first and last stay true; metadata.rebucketed names k",
+                    "max, first and last stay true (and delta, twa and on_time are those of "
+                    "the merged buckets); metadata.rebucketed names k",
                     {"type": "integer", "minimum": 1, "maximum": MAX_CHART_POINTS},
                 ),
             ]
@@ -234,15 +261,24 @@ def _data_content(schema: str) -> dict[str, Any]:
                 "series as `{name, t: bin, v: bin}` of little-endian float64 arrays",
             }
         },
-        CSV: {"schema": {"type": "string", "description": "time,point,value[,...] rows"}},
+        CSV: {
+            "schema": {
+                "type": "string",
+                "description": "time,point,value rows; aggregations: "
+                "time,point,count,sum,min,max,avg,stddev,first,last,partial (with `stat=`: "
+                "time,point, the named statistics, partial), `partial` true on a series' "
+                "running last bucket",
+            }
+        },
         ARROW: {
             "schema": {
                 "type": "string",
                 "format": "binary",
                 "description": "An Arrow IPC stream. layout=series: a record batch per point, "
                 "`point` (dictionary utf8), `time` (timestamp[ms, UTC]), `value` (float64; "
-                "aggregations add `count, sum, min, max, avg, stddev, first, last`, and `value` "
-                "is avg); "
+                "aggregations add `count, sum, min, max, avg, stddev, first, last` and "
+                "`partial` (bool: the running last bucket), and `value` is avg; with `stat=` "
+                "the named statistics, then `partial`, and `value` is the first named); "
                 "layout=wide: one batch, `time` and a nullable float64 column per point. "
                 f"The schema metadata holds the {schema} metadata as JSON under "
                 "`acechart:metadata` and `[{name, rows}]` per point under `acechart:series`.",
@@ -402,6 +438,11 @@ def build_document(settings: Settings) -> dict[str, Any]:
                         "dataPoints": {"type": "integer"},
                         "missing": missing,
                         **bucket_meta,
+                        "stat": {
+                            "type": "array",
+                            "items": {"enum": list(AGG_STATS)},
+                            "description": "the statistics `stat=` chose, when given",
+                        },
                         "rebucketed": {
                             "type": "object",
                             "description": "maxPoints merged every `factor` buckets into one",
@@ -432,6 +473,9 @@ def build_document(settings: Settings) -> dict[str, Any]:
                                         "stddev": number_or_null,
                                         "first": number_or_null,
                                         "last": number_or_null,
+                                        "delta": number_or_null,
+                                        "twa": number_or_null,
+                                        "on_time": number_or_null,
                                         "partial": {
                                             "const": True,
                                             "description": "on the last row when its bucket "
@@ -548,7 +592,8 @@ def build_document(settings: Settings) -> dict[str, Any]:
         "/api/aggregations": {
             "get": {
                 "operationId": "getAggregations",
-                "summary": "Bucket statistics (avg, min, max, sum, count, stddev) per point",
+                "summary": "Bucket statistics (avg, min, max, sum, count, stddev, first, last; "
+                "`stat=` chooses, delta, twa and on_time too) per point",
                 "parameters": _query_params("1hr", settings),
                 "responses": {
                     "200": {**ok_data, "content": _data_content("AggregationsDocument")},

@@ -1,17 +1,20 @@
-"""GET or POST /api/aggregations: bucket statistics (avg, min, max, sum, count, stddev) per point.
+"""GET or POST /api/aggregations: bucket statistics per point.
 
 The seed's shape for one point (`metadata` with siteId, pointName, interval,
 dataPoints; rows of timestamp/avg/min/max/count/stddev), extended to several
 points as a `series` list, each with its `aggregations` (see
-`acechart.wire.encode_aggregations`); as MessagePack, CSV, or an Arrow IPC stream
-(`point, time, value` = avg, `count, sum, min, max, avg, stddev` per bucket, a
-record batch per point; `layout=wide`: one avg column per point). A POST carries
-the same parameters as a JSON object body.
+`acechart.wire.encode_aggregations`); as MessagePack, CSV
+(`time,point,count,sum,min,max,avg,stddev,first,last,partial`), or an Arrow IPC
+stream (`point, time, value` = avg, `count, sum, min, max, avg, stddev, first,
+last, partial` per bucket, a record batch per point; `layout=wide`: one avg column
+per point). A POST carries the same parameters as a JSON object body.
 
 Rows carry `first` and `last` too, and the last row of a series whose bucket has
-not ended yet says `"partial": true`. `tz=` places the buckets in a zone (local
-days, weeks, months); `maxPoints` merges every k neighbouring buckets into one
-(at most maxPoints rows, sums and counts true) instead of picking some.
+not ended yet says `"partial": true`. `stat=` (a comma list) chooses the
+statistics of every row, in order, `delta`, `twa` and `on_time` included. `tz=`
+places the buckets in a zone (local days, weeks, months); `maxPoints` merges every
+k neighbouring buckets into one (at most maxPoints rows, sums and counts true)
+instead of picking some.
 """
 
 from __future__ import annotations

@@ -124,9 +124,9 @@ fn check<'a>(series: &[Series<'a>]) -> Result<Vec<Raw<'a>>> {
                     }
                     Ok(Raw { name, ts, values })
                 }
-                Series::Agg { name, .. } => Err(CoreError::Argument(format!(
-                    "series {name:?}: an ACE page holds raw samples, not aggregates"
-                ))),
+                Series::Agg { name, .. } | Series::Stats { name, .. } => Err(CoreError::Argument(
+                    format!("series {name:?}: an ACE page holds raw samples, not aggregates"),
+                )),
             }
         })
         .collect()

@@ -8,8 +8,10 @@
 //!   columns `point` (dictionary-encoded utf8, int32 keys, one dictionary of every name
 //!   sent once), `time` (`timestamp[ms, tz]`) and `value` (float64); aggregate series
 //!   add `count` (int64), `sum`, `min`, `max`, `avg`, `stddev` and, when they carry
-//!   them, `first` and `last` (float64), and their `value` is `avg`. Nothing is null: a NaN value stays NaN. A reader that
-//!   concatenates the batches keeps each row's point.
+//!   them, `first` and `last` (float64), and their `value` is `avg`; series of chosen
+//!   statistics add their columns (int64 or float64) and `partial` (bool, true on the
+//!   running last bucket), their `value` being the chosen value column. Nothing is null:
+//!   a NaN value stays NaN. A reader that concatenates the batches keeps each row's point.
 //! - [`ArrowLayout::Wide`]: one record batch, `time` (the sorted union of every series'
 //!   times: an outer join) and one nullable float64 column per series, named by the
 //!   point (aggregates give their `avg`). A series without a sample at a time is null
@@ -42,7 +44,7 @@ use flatbuffers::FlatBufferBuilder;
 use super::ace::first_unsorted;
 use super::meta::Meta;
 use super::sink::{to_vec, Counter, Out, Sink};
-use super::{json, validate_all, Aggregates, Series};
+use super::{json, validate_all, Aggregates, Column, Series, Stats};
 use crate::error::{CoreError, Result};
 
 /// Schema metadata key of the document's metadata (JSON).
@@ -160,11 +162,21 @@ fn time_type(tz: &str) -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some(tz.into()))
 }
 
-/// The value column of a series in the wide layout (aggregates: their average).
-fn ts_and_values<'a>(s: &Series<'a>) -> (&'a [i64], &'a [f64]) {
+/// The value column of a series in the wide layout (aggregates: their average;
+/// statistics: their value column, as floats).
+fn ts_and_values<'a>(s: &Series<'a>) -> (&'a [i64], Cow<'a, [f64]>) {
     match *s {
-        Series::Raw { ts, values, .. } => (ts, values),
-        Series::Agg { aggs, .. } => (aggs.ts, aggs.avg),
+        Series::Raw { ts, values, .. } => (ts, Cow::Borrowed(values)),
+        Series::Agg { aggs, .. } => (aggs.ts, Cow::Borrowed(aggs.avg)),
+        Series::Stats { stats, .. } => (stats.ts, value_column(&stats)),
+    }
+}
+
+/// The value column of a statistics series as floats (an integer column converted).
+fn value_column<'a>(a: &Stats<'a>) -> Cow<'a, [f64]> {
+    match a.columns[a.value].column {
+        Column::Float(c) => Cow::Borrowed(c),
+        Column::Int(c) => Cow::Owned(c.iter().map(|&v| v as f64).collect()),
     }
 }
 
@@ -201,7 +213,8 @@ pub struct Stream<'a> {
 }
 
 enum Part<'a> {
-    /// Messages (schema, dictionary, a batch's header) and the end-of-stream marker.
+    /// Messages (schema, dictionary, a batch's header), the end-of-stream marker and
+    /// bit-packed boolean values.
     Bytes(Vec<u8>),
     I64s(Cow<'a, [i64]>),
     F64s(Cow<'a, [f64]>),
@@ -248,7 +261,7 @@ impl<'a> Stream<'a> {
     /// One record batch of `rows` rows: its message, then each column's validity
     /// bitmap and values, each padded to the alignment (the buffers arrow-rs writes for
     /// non-nested columns under metadata V5: validity, then values).
-    fn batch(&mut self, rows: usize, columns: Vec<Column<'a>>) -> Result<()> {
+    fn batch(&mut self, rows: usize, columns: Vec<BatchColumn<'a>>) -> Result<()> {
         let mut nodes = Vec::with_capacity(columns.len());
         let mut buffers = Vec::with_capacity(2 * columns.len());
         let mut offset = 0usize;
@@ -337,16 +350,16 @@ impl<'a> Stream<'a> {
 }
 
 /// One column of a record batch.
-struct Column<'a> {
+struct BatchColumn<'a> {
     null_count: usize,
     /// The validity bitmap; `None` when every row is valid.
     validity: Option<Vec<u8>>,
     values: Part<'a>,
 }
 
-impl<'a> Column<'a> {
+impl<'a> BatchColumn<'a> {
     fn of(values: Part<'a>) -> Self {
-        Column {
+        BatchColumn {
             null_count: 0,
             validity: None,
             values,
@@ -354,11 +367,11 @@ impl<'a> Column<'a> {
     }
 
     fn f64s(values: &'a [f64]) -> Self {
-        Column::of(Part::F64s(Cow::Borrowed(values)))
+        BatchColumn::of(Part::F64s(Cow::Borrowed(values)))
     }
 
     fn i64s(values: &'a [i64]) -> Self {
-        Column::of(Part::I64s(Cow::Borrowed(values)))
+        BatchColumn::of(Part::I64s(Cow::Borrowed(values)))
     }
 }
 
@@ -404,18 +417,19 @@ fn by_series<'a>(
     tz: &str,
     meta: HashMap<String, String>,
 ) -> Result<Stream<'a>> {
-    let aggregated = matches!(series.first(), Some(Series::Agg { .. }));
-    if let Some(other) = series
-        .iter()
-        .find(|s| matches!(s, Series::Agg { .. }) != aggregated)
-    {
+    let kind = |s: &Series<'_>| match s {
+        Series::Raw { .. } => "raw",
+        Series::Agg { .. } => "aggregated",
+        Series::Stats { .. } => "statistics",
+    };
+    if let Some(other) = series.iter().find(|s| kind(s) != kind(&series[0])) {
         return Err(CoreError::Argument(format!(
             "the 'series' layout needs all series raw or all aggregates, but {:?} is {} and \
              {:?} is {}",
             series[0].name(),
-            if aggregated { "aggregated" } else { "raw" },
+            kind(&series[0]),
             other.name(),
-            if aggregated { "raw" } else { "aggregated" },
+            kind(other),
         )));
     }
     if series.len() > i32::MAX as usize {
@@ -441,7 +455,20 @@ fn by_series<'a>(
             other.name(),
         )));
     }
-    let schema = series_schema(tz, aggregated, edges, meta);
+    if let Some(Series::Stats { stats: first, .. }) = series.first() {
+        if let Some(other) = series
+            .iter()
+            .find(|s| !matches!(s, Series::Stats { stats, .. } if stats.same_columns(first)))
+        {
+            return Err(CoreError::Argument(format!(
+                "the 'series' layout needs the same statistics columns in every series, but \
+                 {:?} and {:?} differ",
+                series[0].name(),
+                other.name(),
+            )));
+        }
+    }
+    let schema = series_schema(tz, series.first(), meta);
     // one dictionary of every name, shared by all batches: sent once
     let names: ArrayRef = Arc::new(StringArray::from_iter_values(
         series.iter().map(Series::name),
@@ -449,12 +476,13 @@ fn by_series<'a>(
     let mut stream = Stream::new();
     head(&mut stream, &schema, (!series.is_empty()).then_some(names))?;
     for (i, s) in series.iter().enumerate() {
-        let point = Column::of(Part::Keys(i as i32, s.len()));
+        let point = BatchColumn::of(Part::Keys(i as i32, s.len()));
         let columns = match *s {
             Series::Raw { ts, values, .. } => {
-                vec![point, Column::i64s(ts), Column::f64s(values)]
+                vec![point, BatchColumn::i64s(ts), BatchColumn::f64s(values)]
             }
             Series::Agg { aggs, .. } => agg_columns(point, &aggs),
+            Series::Stats { stats, .. } => stats_columns(point, &stats),
         };
         stream.batch(s.len(), columns)?;
     }
@@ -462,13 +490,10 @@ fn by_series<'a>(
     Ok(stream)
 }
 
-/// The `series` layout's schema: `point`, `time`, `value`, then the aggregate columns.
-fn series_schema(
-    tz: &str,
-    aggregated: bool,
-    edges: bool,
-    meta: HashMap<String, String>,
-) -> SchemaRef {
+/// The `series` layout's schema: `point`, `time`, `value`, then the columns of the
+/// series' kind, read from the first series (all are of its kind and columns, checked
+/// before).
+fn series_schema(tz: &str, first: Option<&Series<'_>>, meta: HashMap<String, String>) -> SchemaRef {
     let mut fields = vec![
         Field::new(
             "point",
@@ -478,36 +503,77 @@ fn series_schema(
         Field::new("time", time_type(tz), false),
         Field::new("value", DataType::Float64, false),
     ];
-    if aggregated {
-        fields.push(Field::new("count", DataType::Int64, false));
-        for name in &AGG_COLUMNS[1..] {
-            fields.push(Field::new(*name, DataType::Float64, false));
+    match first {
+        Some(Series::Agg { aggs, .. }) => {
+            fields.push(Field::new("count", DataType::Int64, false));
+            for name in &AGG_COLUMNS[1..] {
+                fields.push(Field::new(*name, DataType::Float64, false));
+            }
+            if aggs.first_last.is_some() {
+                fields.push(Field::new("first", DataType::Float64, false));
+                fields.push(Field::new("last", DataType::Float64, false));
+            }
         }
-        if edges {
-            fields.push(Field::new("first", DataType::Float64, false));
-            fields.push(Field::new("last", DataType::Float64, false));
+        Some(Series::Stats { stats, .. }) => {
+            for stat in stats.columns {
+                let kind = match stat.column {
+                    Column::Int(_) => DataType::Int64,
+                    Column::Float(_) => DataType::Float64,
+                };
+                fields.push(Field::new(stat.name, kind, false));
+            }
+            fields.push(Field::new("partial", DataType::Boolean, false));
         }
+        Some(Series::Raw { .. }) | None => {}
     }
     Arc::new(Schema::new_with_metadata(fields, meta))
 }
 
-fn agg_columns<'a>(point: Column<'a>, a: &Aggregates<'a>) -> Vec<Column<'a>> {
+fn agg_columns<'a>(point: BatchColumn<'a>, a: &Aggregates<'a>) -> Vec<BatchColumn<'a>> {
     let mut columns = vec![
         point,
-        Column::i64s(a.ts),
-        Column::f64s(a.avg),
-        Column::i64s(a.count),
-        Column::f64s(a.sum),
-        Column::f64s(a.min),
-        Column::f64s(a.max),
-        Column::f64s(a.avg),
-        Column::f64s(a.stddev),
+        BatchColumn::i64s(a.ts),
+        BatchColumn::f64s(a.avg),
+        BatchColumn::i64s(a.count),
+        BatchColumn::f64s(a.sum),
+        BatchColumn::f64s(a.min),
+        BatchColumn::f64s(a.max),
+        BatchColumn::f64s(a.avg),
+        BatchColumn::f64s(a.stddev),
     ];
     if let Some((first, last)) = a.first_last {
-        columns.push(Column::f64s(first));
-        columns.push(Column::f64s(last));
+        columns.push(BatchColumn::f64s(first));
+        columns.push(BatchColumn::f64s(last));
     }
     columns
+}
+
+fn stats_columns<'a>(point: BatchColumn<'a>, a: &Stats<'a>) -> Vec<BatchColumn<'a>> {
+    let mut columns = vec![
+        point,
+        BatchColumn::i64s(a.ts),
+        BatchColumn::of(Part::F64s(value_column(a))),
+    ];
+    for stat in a.columns {
+        columns.push(match stat.column {
+            Column::Int(c) => BatchColumn::i64s(c),
+            Column::Float(c) => BatchColumn::f64s(c),
+        });
+    }
+    columns.push(BatchColumn::of(Part::Bytes(bits(a.ts.len(), |i| {
+        a.partial(i)
+    }))));
+    columns
+}
+
+/// `n` booleans bit-packed the way Arrow (and arrow-rs's writer) stores them: row `i`
+/// in bit `i % 8` of byte `i / 8`, the unused bits of the last byte zero.
+fn bits(n: usize, bit: impl Fn(usize) -> bool) -> Vec<u8> {
+    let mut out = vec![0u8; n.div_ceil(8)];
+    for i in (0..n).filter(|&i| bit(i)) {
+        out[i / 8] |= 1 << (i % 8);
+    }
+    out
 }
 
 /// The sorted union of sorted, duplicate-free time arrays. Merging into the running
@@ -546,14 +612,14 @@ fn union_times<'a>(all: &[&'a [i64]]) -> Cow<'a, [i64]> {
 
 /// `values` placed at their times in `union` (which holds every one of `ts`), null
 /// elsewhere; borrowed as they are when `ts` is the whole union.
-fn aligned<'a>(union: &[i64], ts: &[i64], values: &'a [f64]) -> Column<'a> {
+fn aligned<'a>(union: &[i64], ts: &[i64], values: Cow<'a, [f64]>) -> BatchColumn<'a> {
     if ts.len() == union.len() {
-        return Column::f64s(values);
+        return BatchColumn::of(Part::F64s(values));
     }
     let mut out = vec![0.0; union.len()];
     let mut valid = vec![0u8; union.len().div_ceil(8)];
     let mut u = 0;
-    for (&t, &v) in ts.iter().zip(values) {
+    for (&t, &v) in ts.iter().zip(values.iter()) {
         while union[u] < t {
             u += 1;
         }
@@ -561,7 +627,7 @@ fn aligned<'a>(union: &[i64], ts: &[i64], values: &'a [f64]) -> Column<'a> {
         valid[u / 8] |= 1 << (u % 8);
         u += 1;
     }
-    Column {
+    BatchColumn {
         null_count: union.len() - ts.len(),
         validity: Some(valid),
         values: Part::F64s(Cow::Owned(out)),
@@ -583,7 +649,7 @@ fn wide<'a>(series: &[Series<'a>], tz: &str, meta: HashMap<String, String>) -> R
             )));
         }
     }
-    let columns: Vec<(&[i64], &[f64])> = series.iter().map(ts_and_values).collect();
+    let columns: Vec<(&[i64], Cow<'_, [f64]>)> = series.iter().map(ts_and_values).collect();
     for (s, (ts, _)) in series.iter().zip(&columns) {
         if let Some(j) = first_unsorted(ts) {
             return Err(CoreError::Argument(format!(
@@ -602,8 +668,8 @@ fn wide<'a>(series: &[Series<'a>], tz: &str, meta: HashMap<String, String>) -> R
     head(&mut stream, &schema, None)?;
     let rows = union.len();
     let mut batch = Vec::with_capacity(1 + columns.len());
-    batch.extend(columns.iter().map(|(ts, vs)| aligned(&union, ts, vs)));
-    batch.insert(0, Column::of(Part::I64s(union)));
+    batch.extend(columns.into_iter().map(|(ts, vs)| aligned(&union, ts, vs)));
+    batch.insert(0, BatchColumn::of(Part::I64s(union)));
     stream.batch(rows, batch)?;
     stream.end();
     Ok(stream)
@@ -623,12 +689,13 @@ fn wide_schema(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::Stat;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
     use arrow_array::Array;
     use arrow_ipc::reader::StreamReader;
 
-    use arrow_array::{Float64Array, Int64Array, TimestampMillisecondArray};
+    use arrow_array::{BooleanArray, Float64Array, Int64Array, TimestampMillisecondArray};
     use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
     use arrow_ipc::writer::StreamWriter;
 
@@ -649,9 +716,7 @@ mod tests {
         let mut batches = Vec::new();
         let schema = match layout {
             ArrowLayout::Series => {
-                let aggregated = matches!(series.first(), Some(Series::Agg { .. }));
-                let edges = matches!(series.first(), Some(Series::Agg { aggs, .. }) if aggs.first_last.is_some());
-                let schema = series_schema(tz, aggregated, edges, meta);
+                let schema = series_schema(tz, series.first(), meta);
                 let names: ArrayRef = Arc::new(StringArray::from_iter_values(
                     series.iter().map(Series::name),
                 ));
@@ -683,6 +748,22 @@ mod tests {
                             }
                             c
                         }
+                        Series::Stats { stats: a, .. } => {
+                            let mut c = vec![point, times(a.ts), floats(&value_column(&a))];
+                            for stat in a.columns {
+                                c.push(match stat.column {
+                                    Column::Int(v) => Arc::new(Int64Array::new(
+                                        ScalarBuffer::from(v.to_vec()),
+                                        None,
+                                    )),
+                                    Column::Float(v) => floats(v),
+                                });
+                            }
+                            let partial: BooleanArray =
+                                (0..a.ts.len()).map(|i| Some(a.partial(i))).collect();
+                            c.push(Arc::new(partial));
+                            c
+                        }
                     };
                     batches.push(RecordBatch::try_new(Arc::clone(&schema), columns).unwrap());
                 }
@@ -690,7 +771,8 @@ mod tests {
             }
             ArrowLayout::Wide => {
                 let schema = wide_schema(series, tz, meta);
-                let columns: Vec<(&[i64], &[f64])> = series.iter().map(ts_and_values).collect();
+                let columns: Vec<(&[i64], Cow<'_, [f64]>)> =
+                    series.iter().map(ts_and_values).collect();
                 let all: Vec<&[i64]> = columns.iter().map(|(ts, _)| *ts).collect();
                 let union = union_times(&all);
                 let mut arrays = vec![times(&union)];
@@ -779,7 +861,39 @@ mod tests {
                     },
                 })
                 .collect();
-            for series in [&raw_series, &agg_series] {
+            // statistics: an integer and a float column, the value either one (an
+            // integer value column is converted), the last bucket running or not
+            let stat_columns: Vec<[Stat<'_>; 2]> = data
+                .iter()
+                .zip(&counts)
+                .map(|((_, vs), count)| {
+                    [
+                        Stat {
+                            name: "on_time",
+                            column: Column::Int(count),
+                        },
+                        Stat {
+                            name: "twa",
+                            column: Column::Float(vs),
+                        },
+                    ]
+                })
+                .collect();
+            let stats_series: Vec<Series<'_>> = data
+                .iter()
+                .zip(&names)
+                .zip(&stat_columns)
+                .map(|(((ts, _), name), columns)| Series::Stats {
+                    name,
+                    stats: Stats {
+                        ts,
+                        columns,
+                        value: (next() % 2) as usize,
+                        partial_last: next() % 2 == 0,
+                    },
+                })
+                .collect();
+            for series in [&raw_series, &agg_series, &stats_series] {
                 for layout in [ArrowLayout::Series, ArrowLayout::Wide] {
                     let got = encode(&meta(), series, layout, "Europe/Paris").unwrap();
                     let want = reference(&meta(), series, layout, "Europe/Paris");
@@ -886,6 +1000,80 @@ mod tests {
         let (_, batches) =
             read(&encode(&Meta::Null, &[s, raw_too], ArrowLayout::Wide, "UTC").unwrap());
         assert_eq!(batches[0].num_columns(), 3);
+    }
+
+    #[test]
+    fn statistics_and_partial() {
+        let columns = [
+            Stat {
+                name: "on_time",
+                column: Column::Int(&[60, 45, 3]),
+            },
+            Stat {
+                name: "twa",
+                column: Column::Float(&[1.5, 2.5, f64::NAN]),
+            },
+        ];
+        let stats = |value, partial_last| Series::Stats {
+            name: "q",
+            stats: Stats {
+                ts: &[0, 60_000, 120_000],
+                columns: &columns,
+                value,
+                partial_last,
+            },
+        };
+        let bytes = encode(&Meta::Null, &[stats(0, true)], ArrowLayout::Series, "UTC").unwrap();
+        let (schema, batches) = read(&bytes);
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            ["point", "time", "value", "on_time", "twa", "partial"]
+        );
+        let b = &batches[0];
+        // an integer value column becomes float64
+        assert_eq!(
+            b.column(2).as_primitive::<Float64Type>().values().as_ref(),
+            &[60.0, 45.0, 3.0]
+        );
+        assert_eq!(
+            b.column(3).as_primitive::<Int64Type>().values().as_ref(),
+            &[60, 45, 3]
+        );
+        let partial = b.column(5).as_boolean();
+        assert_eq!(partial.null_count(), 0);
+        assert_eq!(
+            partial.iter().collect::<Vec<_>>(),
+            [Some(false), Some(false), Some(true)]
+        );
+        let (_, batches) =
+            read(&encode(&Meta::Null, &[stats(1, false)], ArrowLayout::Series, "UTC").unwrap());
+        assert_eq!(batches[0].column(5).as_boolean().true_count(), 0);
+        // statistics series of different columns do not share a schema
+        let other = [columns[0]];
+        let s2 = Series::Stats {
+            name: "r",
+            stats: Stats {
+                ts: &[0, 60_000, 120_000],
+                columns: &other,
+                value: 0,
+                partial_last: false,
+            },
+        };
+        let err = encode(
+            &Meta::Null,
+            &[stats(0, true), s2],
+            ArrowLayout::Series,
+            "UTC",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("same statistics columns"), "{err}");
+        // the wide layout takes the value column
+        let (_, batches) =
+            read(&encode(&Meta::Null, &[stats(1, true)], ArrowLayout::Wide, "UTC").unwrap());
+        let v = batches[0].column(1).as_primitive::<Float64Type>();
+        assert_eq!(v.value(1), 2.5);
     }
 
     #[test]

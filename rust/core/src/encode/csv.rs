@@ -1,7 +1,10 @@
 //! CSV exports in long format (RFC 4180: CRLF line ends, minimal quoting).
 //!
 //! Raw series: `time,point,value`; aggregate series:
-//! `time,point,count,sum,min,max,avg,stddev`. One list must hold one kind. Rows come
+//! `time,point,count,sum,min,max,avg,stddev`; series of chosen statistics:
+//! `time,point,<their columns>,partial` (`partial` is `true` on a series' running last
+//! bucket, else `false`). One list must hold one kind (statistics series: the same
+//! columns). Rows come
 //! series by series, in the order given. `time` is ISO 8601 UTC with milliseconds
 //! (`2024-01-01T00:00:00.000Z`); years outside 0000..=9999 use the expanded form of
 //! JavaScript's `toISOString` (`+275760-09-13T00:00:00.000Z`, `-000001-12-31T...`).
@@ -11,7 +14,7 @@
 use std::mem::MaybeUninit;
 
 use super::sink::{to_vec, Counter, Out, Sink};
-use super::{validate_all, Aggregates, Series};
+use super::{validate_all, Aggregates, Column, Series, Stats};
 use crate::error::{CoreError, Result};
 use crate::time::civil_from_days;
 
@@ -41,14 +44,28 @@ pub fn encode_into(series: &[Series<'_>], out: &mut [MaybeUninit<u8>]) -> Result
     w.finish()
 }
 
-/// Equal lengths, and one kind of series.
+/// Equal lengths, and one kind of series (statistics series: one set of columns).
 fn check(series: &[Series<'_>]) -> Result<()> {
     validate_all(series)?;
-    let aggregated = matches!(series.first(), Some(Series::Agg { .. }));
-    match series
-        .iter()
-        .find(|s| matches!(s, Series::Agg { .. }) != aggregated)
-    {
+    if let Some(Series::Stats { stats: first, .. }) = series.first() {
+        if let Some(other) = series
+            .iter()
+            .find(|s| !matches!(s, Series::Stats { stats, .. } if stats.same_columns(first)))
+        {
+            return Err(CoreError::Argument(format!(
+                "CSV series of statistics must all have the same columns, but {:?} and {:?} \
+                 differ",
+                series[0].name(),
+                other.name()
+            )));
+        }
+        return Ok(());
+    }
+    let Some(first) = series.first() else {
+        return Ok(());
+    };
+    let kind_of = std::mem::discriminant::<Series<'_>>;
+    match series.iter().find(|s| kind_of(s) != kind_of(first)) {
         Some(other) => Err(CoreError::Argument(format!(
             "CSV series must all be raw or all be aggregates, but {:?} is {} and {:?} is {}",
             series[0].name(),
@@ -63,7 +80,10 @@ fn check(series: &[Series<'_>]) -> Result<()> {
 /// The text is [`head`] (the header line), then [`item`] for each series; there is
 /// nothing after the last row. The parts API writes the same pieces one at a time.
 fn document<S: Sink>(w: &mut S, series: &[Series<'_>]) {
-    head(w, matches!(series.first(), Some(Series::Agg { .. })));
+    match series.first() {
+        Some(Series::Stats { stats, .. }) => stats_head(w, stats.columns.iter().map(|c| c.name)),
+        first => head(w, matches!(first, Some(Series::Agg { .. }))),
+    }
     let mut clock = Clock::new();
     for s in series {
         item(w, &mut clock, s);
@@ -75,6 +95,16 @@ pub(crate) fn head<S: Sink>(w: &mut S, aggregated: bool) {
     w.bytes(if aggregated { AGG_HEADER } else { RAW_HEADER }.as_bytes());
 }
 
+/// The header line of series of chosen statistics: `time,point`, the columns, `partial`.
+pub(crate) fn stats_head<'a, S: Sink>(w: &mut S, names: impl Iterator<Item = &'a str>) {
+    w.bytes(b"time,point");
+    for name in names {
+        w.byte(b',');
+        w.bytes(name.as_bytes());
+    }
+    w.bytes(b",partial\r\n");
+}
+
 /// The rows of one series. `clock` only caches the date text: a fresh one writes the
 /// same bytes.
 pub(crate) fn item<S: Sink>(w: &mut S, clock: &mut Clock, s: &Series<'_>) {
@@ -82,13 +112,14 @@ pub(crate) fn item<S: Sink>(w: &mut S, clock: &mut Clock, s: &Series<'_>) {
     match *s {
         Series::Raw { ts, values, .. } => write_raw(w, clock, &point, ts, values),
         Series::Agg { aggs, .. } => write_agg(w, clock, &point, &aggs),
+        Series::Stats { stats, .. } => write_stats(w, clock, &point, &stats),
     }
 }
 
 fn kind(s: &Series<'_>) -> &'static str {
     match s {
         Series::Raw { .. } => "raw",
-        Series::Agg { .. } => "aggregated",
+        Series::Agg { .. } | Series::Stats { .. } => "aggregated",
     }
 }
 
@@ -146,6 +177,26 @@ fn write_agg<S: Sink>(w: &mut S, clock: &mut Clock, point: &[u8], a: &Aggregates
             value(w, col[i]);
         }
         w.array(*b"\r\n");
+    }
+}
+
+fn write_stats<S: Sink>(w: &mut S, clock: &mut Clock, point: &[u8], a: &Stats<'_>) {
+    for i in 0..a.ts.len() {
+        clock.write(w, a.ts[i]);
+        w.byte(b',');
+        w.bytes(point);
+        for stat in a.columns {
+            w.byte(b',');
+            match stat.column {
+                Column::Int(c) => w.int(c[i]),
+                Column::Float(c) => value(w, c[i]),
+            }
+        }
+        if a.partial(i) {
+            w.array(*b",true\r\n");
+        } else {
+            w.array(*b",false\r\n");
+        }
     }
 }
 

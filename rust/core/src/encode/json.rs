@@ -15,7 +15,7 @@ use std::mem::MaybeUninit;
 use super::meta::Meta;
 use super::num::{int_len, Short, Ts13Words, TS13};
 use super::sink::{fill, to_vec, Counter, Out, Sink};
-use super::{validate_all, Aggregates, Series};
+use super::{validate_all, Aggregates, Column, Series, Stats};
 use crate::error::{CoreError, Result};
 
 /// Encode a response document as compact JSON.
@@ -43,7 +43,7 @@ pub fn encoded_len(metadata: &Meta, series: &[Series<'_>]) -> Result<usize> {
                 c.0 += pairs_len(ts, values);
                 c.array(RAW_CLOSE);
             }
-            Series::Agg { .. } => item(&mut c, i, s),
+            Series::Agg { .. } | Series::Stats { .. } => item(&mut c, i, s),
         }
     }
     c.bytes(TAIL);
@@ -72,7 +72,7 @@ pub fn encode_into(
                 pos = write_pairs_fast(out, pos, ts, values)?;
                 pos = put(out, pos, Piece::RawClose)?;
             }
-            Series::Agg { .. } => pos = put(out, pos, Piece::Item(i, s))?,
+            Series::Agg { .. } | Series::Stats { .. } => pos = put(out, pos, Piece::Item(i, s))?,
         }
     }
     pos = put(out, pos, Piece::Tail)?;
@@ -178,6 +178,11 @@ pub(crate) fn item<S: Sink>(w: &mut S, index: usize, s: &Series<'_>) {
         Series::Agg { aggs, .. } => {
             w.array(*b",\"aggregations\":[");
             write_buckets(w, &aggs);
+            w.byte(b']');
+        }
+        Series::Stats { stats, .. } => {
+            w.array(*b",\"aggregations\":[");
+            write_stats(w, &stats);
             w.byte(b']');
         }
     }
@@ -324,6 +329,34 @@ fn write_buckets<S: Sink>(w: &mut S, a: &Aggregates<'_>) {
             number(w, first[i]);
             w.array(*K_LAST);
             number(w, last[i]);
+        }
+        if a.partial(i) {
+            w.array(*K_PARTIAL);
+        }
+        w.byte(b'}');
+    }
+}
+
+/// The elements of an `aggregations` array of chosen statistics (without the brackets):
+/// `{"timestamp":..` then each column by name, in order (names are plain: validated).
+fn write_stats<S: Sink>(w: &mut S, a: &Stats<'_>) {
+    let keys: Vec<Vec<u8>> = a
+        .columns
+        .iter()
+        .map(|c| format!(",\"{}\":", c.name).into_bytes())
+        .collect();
+    for i in 0..a.ts.len() {
+        if i > 0 {
+            w.byte(b',');
+        }
+        w.array(*K_TIMESTAMP);
+        w.int(a.ts[i]);
+        for (key, stat) in keys.iter().zip(a.columns) {
+            w.bytes(key);
+            match stat.column {
+                Column::Int(c) => w.int(c[i]),
+                Column::Float(c) => number(w, c[i]),
+            }
         }
         if a.partial(i) {
             w.array(*K_PARTIAL);

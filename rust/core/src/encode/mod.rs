@@ -65,6 +65,100 @@ impl Aggregates<'_> {
     }
 }
 
+/// One statistic column of a [`Stats`] series: integers (counts) or floats.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    Int(&'a [i64]),
+    Float(&'a [f64]),
+}
+
+impl Column<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Int(c) => c.len(),
+            Column::Float(c) => c.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i` as a float (an integer column converted).
+    #[inline(always)]
+    pub fn f64_at(&self, i: usize) -> f64 {
+        match self {
+            Column::Int(c) => c[i] as f64,
+            Column::Float(c) => c[i],
+        }
+    }
+}
+
+/// A named statistic column of a [`Stats`] series.
+#[derive(Debug, Clone, Copy)]
+pub struct Stat<'a> {
+    pub name: &'a str,
+    pub column: Column<'a>,
+}
+
+/// Names a statistic column may not take: the row's own keys in some format (JSON's
+/// `timestamp` and `partial`, MessagePack columns' `name`, `t` and `partialLast`, the
+/// CSV and Arrow `time`, `point`, `value` and `partial`).
+pub const RESERVED_STAT_NAMES: [&str; 8] = [
+    "timestamp",
+    "partial",
+    "partialLast",
+    "name",
+    "t",
+    "time",
+    "point",
+    "value",
+];
+
+/// Bucket statistics chosen by name: the columns a caller selected, in its order.
+///
+/// Every format writes exactly `columns` per bucket. CSV and Arrow add a `partial`
+/// column (true on the running last bucket), JSON and MessagePack rows mark that
+/// bucket `"partial": true` as for [`Aggregates`], MessagePack columns say
+/// `partialLast`. Arrow's `value` (and the wide layout's column) is `columns[value]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats<'a> {
+    /// Bucket start, ms since the epoch.
+    pub ts: &'a [i64],
+    pub columns: &'a [Stat<'a>],
+    /// Index into `columns` of the series' value (Arrow's `value` column).
+    pub value: usize,
+    /// Whether the last bucket is still running.
+    pub partial_last: bool,
+}
+
+impl Stats<'_> {
+    /// Whether bucket `i` is the running last one.
+    #[inline]
+    pub fn partial(&self, i: usize) -> bool {
+        self.partial_last && i + 1 == self.ts.len()
+    }
+
+    /// The value column's row `i` as a float.
+    #[inline]
+    pub fn value_at(&self, i: usize) -> f64 {
+        self.columns[self.value].column.f64_at(i)
+    }
+
+    /// Whether `other` has the same column names and kinds (one CSV header, one Arrow
+    /// schema).
+    pub fn same_columns(&self, other: &Stats<'_>) -> bool {
+        self.columns.len() == other.columns.len()
+            && self.columns.iter().zip(other.columns).all(|(a, b)| {
+                a.name == b.name
+                    && matches!(
+                        (a.column, b.column),
+                        (Column::Int(_), Column::Int(_)) | (Column::Float(_), Column::Float(_))
+                    )
+            })
+    }
+}
+
 /// One series of a response.
 #[derive(Debug, Clone, Copy)]
 pub enum Series<'a> {
@@ -76,12 +170,16 @@ pub enum Series<'a> {
     },
     /// Bucketed aggregates.
     Agg { name: &'a str, aggs: Aggregates<'a> },
+    /// Bucket statistics chosen by name.
+    Stats { name: &'a str, stats: Stats<'a> },
 }
 
 impl<'a> Series<'a> {
     pub fn name(&self) -> &'a str {
         match self {
-            Series::Raw { name, .. } | Series::Agg { name, .. } => name,
+            Series::Raw { name, .. } | Series::Agg { name, .. } | Series::Stats { name, .. } => {
+                name
+            }
         }
     }
 
@@ -90,7 +188,13 @@ impl<'a> Series<'a> {
         match self {
             Series::Raw { ts, .. } => ts.len(),
             Series::Agg { aggs, .. } => aggs.ts.len(),
+            Series::Stats { stats, .. } => stats.ts.len(),
         }
+    }
+
+    /// Whether the series holds buckets (aggregates or chosen statistics).
+    pub fn is_bucketed(&self) -> bool {
+        !matches!(self, Series::Raw { .. })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -135,6 +239,44 @@ impl<'a> Series<'a> {
                         if col.len() != n {
                             return mismatch(what, col.len());
                         }
+                    }
+                }
+            }
+            Series::Stats { stats, .. } => {
+                let bad = |why: String| {
+                    Err(CoreError::Argument(format!(
+                        "series {:?}: {why}",
+                        self.name()
+                    )))
+                };
+                if stats.columns.is_empty() {
+                    return bad("a statistics series needs at least one column".into());
+                }
+                if stats.value >= stats.columns.len() {
+                    return bad(format!(
+                        "value column {} of {} columns",
+                        stats.value,
+                        stats.columns.len()
+                    ));
+                }
+                for (i, stat) in stats.columns.iter().enumerate() {
+                    let name = stat.name;
+                    let plain = !name.is_empty()
+                        && name.len() <= 32
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                    if !plain || RESERVED_STAT_NAMES.contains(&name) {
+                        return bad(format!(
+                            "column name {name:?} must be 1-32 of a-z, 0-9 and _, and none of {}",
+                            RESERVED_STAT_NAMES.join(", ")
+                        ));
+                    }
+                    if stats.columns[..i].iter().any(|s| s.name == name) {
+                        return bad(format!("column {name:?} appears twice"));
+                    }
+                    if stat.column.len() != stats.ts.len() {
+                        return mismatch(name, stat.column.len());
                     }
                 }
             }
@@ -215,5 +357,98 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("'stddev' has 0"), "{err}");
+    }
+
+    fn stats<'a>(columns: &'a [Stat<'a>], partial_last: bool) -> Series<'a> {
+        Series::Stats {
+            name: "p",
+            stats: Stats {
+                ts: &[0, 60_000],
+                columns,
+                value: 0,
+                partial_last,
+            },
+        }
+    }
+
+    #[test]
+    fn stats_columns_are_checked() {
+        let ok = [Stat {
+            name: "max",
+            column: Column::Float(&[1.0, 2.0]),
+        }];
+        assert!(stats(&ok, false).validate().is_ok());
+        for (columns, want) in [
+            (vec![], "at least one column"),
+            (
+                vec![Stat {
+                    name: "time",
+                    column: Column::Float(&[1.0, 2.0]),
+                }],
+                "none of",
+            ),
+            (
+                vec![Stat {
+                    name: "Max",
+                    column: Column::Float(&[1.0, 2.0]),
+                }],
+                "a-z",
+            ),
+            (
+                vec![
+                    Stat {
+                        name: "max",
+                        column: Column::Float(&[1.0, 2.0]),
+                    },
+                    Stat {
+                        name: "max",
+                        column: Column::Int(&[1, 2]),
+                    },
+                ],
+                "appears twice",
+            ),
+            (
+                vec![Stat {
+                    name: "count",
+                    column: Column::Int(&[1]),
+                }],
+                "'count' has 1",
+            ),
+        ] {
+            let err = stats(&columns, false).validate().unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn stats_rows_carry_their_columns_in_order() {
+        let columns = [
+            Stat {
+                name: "delta",
+                column: Column::Float(&[0.5, f64::NAN]),
+            },
+            Stat {
+                name: "count",
+                column: Column::Int(&[3, 0]),
+            },
+        ];
+        let json = json::encode(&Meta::Map(vec![]), &[stats(&columns, true)]).unwrap();
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            r#"{"metadata":{},"series":[{"name":"p","aggregations":[{"timestamp":0,"delta":0.5,"count":3},{"timestamp":60000,"delta":null,"count":0,"partial":true}]}]}"#
+        );
+        let text = csv::encode(&[stats(&columns, true)]).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "time,point,delta,count,partial\r\n\
+             1970-01-01T00:00:00.000Z,p,0.5,3,false\r\n\
+             1970-01-01T00:01:00.000Z,p,,0,true\r\n"
+        );
+        let other = [Stat {
+            name: "delta",
+            column: Column::Float(&[0.5, 1.0]),
+        }];
+        let err = csv::encode(&[stats(&columns, false), stats(&other, false)]).unwrap_err();
+        assert!(err.to_string().contains("same columns"), "{err}");
     }
 }

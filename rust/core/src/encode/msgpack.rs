@@ -18,7 +18,7 @@ use std::mem::MaybeUninit;
 
 use super::meta::Meta;
 use super::sink::{to_vec, Counter, Out, Sink};
-use super::{validate_all, Aggregates, Layout, Series};
+use super::{validate_all, Aggregates, Column, Layout, Series, Stats};
 use crate::error::{CoreError, Result};
 
 /// Encode a response document as MessagePack.
@@ -153,6 +153,66 @@ pub(crate) fn item<S: Sink>(w: &mut S, s: &Series<'_>, layout: Layout) -> Result
                 str_(w, "partialLast")?;
                 w.byte(0xc3);
             }
+        }
+        (Layout::Rows, Series::Stats { name, stats }) => {
+            map_header(w, 2)?;
+            str_(w, "name")?;
+            str_(w, name)?;
+            str_(w, "aggregations")?;
+            array_header(w, stats.ts.len())?;
+            write_stats(w, &stats)?;
+        }
+        (Layout::Columns, Series::Stats { name, stats }) => {
+            map_header(w, 2 + stats.columns.len() + usize::from(stats.partial_last))?;
+            str_(w, "name")?;
+            str_(w, name)?;
+            str_(w, "t")?;
+            bin_header(w, stats.ts.len())?;
+            w.i64_as_f64_le(stats.ts);
+            for stat in stats.columns {
+                str_(w, stat.name)?;
+                bin_header(w, stat.column.len())?;
+                match stat.column {
+                    Column::Int(c) => w.i64_as_f64_le(c),
+                    Column::Float(c) => w.f64_le(c),
+                }
+            }
+            if stats.partial_last {
+                str_(w, "partialLast")?;
+                w.byte(0xc3);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The elements of an `aggregations` array of chosen statistics (its header is already
+/// written): `timestamp`, then each column by name, in order.
+fn write_stats<S: Sink>(w: &mut S, a: &Stats<'_>) -> Result<()> {
+    // Each key once as its MessagePack string (names are short and plain: validated).
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(a.columns.len());
+    for stat in a.columns {
+        let mut c = Counter(0);
+        str_(&mut c, stat.name)?;
+        let mut key = vec![0; c.0];
+        let mut o = Out::new(&mut key);
+        str_(&mut o, stat.name)?;
+        o.finish()?;
+        keys.push(key);
+    }
+    for i in 0..a.ts.len() {
+        map_header(w, 1 + a.columns.len() + usize::from(a.partial(i)))?;
+        w.array(K_TIMESTAMP);
+        int(w, a.ts[i]);
+        for (key, stat) in keys.iter().zip(a.columns) {
+            w.bytes(key);
+            match stat.column {
+                Column::Int(c) => int(w, c[i]),
+                Column::Float(c) => float(w, c[i]),
+            }
+        }
+        if a.partial(i) {
+            w.array(K_PARTIAL);
         }
     }
     Ok(())

@@ -58,13 +58,19 @@ pub struct Head<'a> {
     /// CSV only: whether the series are aggregates (the header line). A document of
     /// no series has the raw header, as [`csv::encode`] of an empty list does.
     pub aggregated: bool,
+    /// CSV only: the columns of series of chosen statistics ([`super::Stats`]), whose
+    /// header line names them (and `partial`); None for raw and aggregate series.
+    pub columns: Option<&'a [&'a str]>,
 }
 
 fn write_head<S: Sink>(w: &mut S, format: Format, h: &Head<'_>) -> Result<()> {
     match format {
         Format::Json => json::head(w, h.metadata),
         Format::Msgpack => msgpack::head(w, h.metadata, h.n_series)?,
-        Format::Csv => csv::head(w, h.aggregated && h.n_series > 0),
+        Format::Csv => match h.columns {
+            Some(names) if h.n_series > 0 => csv::stats_head(w, names.iter().copied()),
+            _ => csv::head(w, h.aggregated && h.n_series > 0),
+        },
     }
     Ok(())
 }
@@ -72,6 +78,26 @@ fn write_head<S: Sink>(w: &mut S, format: Format, h: &Head<'_>) -> Result<()> {
 fn check_head(format: Format, h: &Head<'_>) -> Result<()> {
     if format != Format::Csv {
         h.metadata.check_depth()?;
+    }
+    if let Some(names) = h.columns {
+        // The columns a statistics series of these names would pass.
+        let stats: Vec<super::Stat<'_>> = names
+            .iter()
+            .map(|&name| super::Stat {
+                name,
+                column: super::Column::Float(&[]),
+            })
+            .collect();
+        let probe = Series::Stats {
+            name: "",
+            stats: super::Stats {
+                ts: &[],
+                columns: &stats,
+                value: 0,
+                partial_last: false,
+            },
+        };
+        probe.validate()?;
     }
     Ok(())
 }
@@ -172,10 +198,15 @@ mod tests {
     /// head + parts + tail, for `series`.
     fn joined(format: Format, meta: &Meta, series: &[Series<'_>], layout: Layout) -> Vec<u8> {
         let aggregated = matches!(series.first(), Some(Series::Agg { .. }));
+        let names: Vec<&str> = match series.first() {
+            Some(Series::Stats { stats, .. }) => stats.columns.iter().map(|c| c.name).collect(),
+            _ => vec![],
+        };
         let h = Head {
             metadata: meta,
             n_series: series.len(),
             aggregated,
+            columns: (!names.is_empty()).then_some(&names[..]),
         };
         let mut out = head(format, &h).unwrap();
         assert_eq!(out.len(), head_len(format, &h).unwrap());
@@ -312,6 +343,7 @@ mod tests {
                 metadata: &m,
                 n_series: n,
                 aggregated: false,
+                columns: None,
             };
             let got = head(Format::Msgpack, &h).unwrap();
             let mut want = empty_doc[..empty_doc.len() - 1].to_vec();
@@ -322,6 +354,7 @@ mod tests {
             metadata: &m,
             n_series: u32::MAX as usize + 1,
             aggregated: false,
+            columns: None,
         };
         let err = head(Format::Msgpack, &h).unwrap_err();
         assert!(matches!(err, CoreError::Encode(_)), "{err:?}");
@@ -334,6 +367,7 @@ mod tests {
             metadata: &m,
             n_series,
             aggregated,
+            columns: None,
         };
         assert_eq!(
             head(Format::Csv, &h(1, false)).unwrap(),
@@ -386,6 +420,7 @@ mod tests {
             metadata: &deep,
             n_series: 0,
             aggregated: false,
+            columns: None,
         };
         for format in [Format::Json, Format::Msgpack] {
             assert!(head(format, &h)
