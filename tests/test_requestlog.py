@@ -17,8 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from acechart.server.requestlog import JsonFormatter, LineHandler, configure_logging
+from acechart.server.requestlog import (
+    JsonFormatter,
+    LineHandler,
+    configure_logging,
+    line_fields,
+    request_line,
+)
 from tests.conftest import SITE, Sim
 from tests.server_helpers import ClientFactory, start_service
 
@@ -191,3 +199,50 @@ async def test_the_direct_request_line_is_the_line_logging_writes(
     assert first["response"]["cacheStatus"] == "HIT"
     assert first["logger"] == "acechart.server.requestlog" and first["level"] == "info"
     assert first["request"]["siteId"] == SITE and first["response"]["status"] == 200
+
+
+_text = st.none() | st.text(max_size=40)
+_count = st.none() | st.integers(min_value=0, max_value=2**62)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    url=st.text(max_size=80),
+    fields=st.tuples(_text, _count, _count, _text, _text),
+    status=st.integers(100, 599),
+    rest=st.tuples(_text, _text, _count, _count, _text),
+    stamp=st.integers(0, 4_000_000_000_000),
+    request_id=st.from_regex(r"[A-Za-z0-9._:-]{1,64}", fullmatch=True),
+    took=st.floats(min_value=0, max_value=1e9, allow_nan=False).map(lambda x: round(x, 2)),
+)
+def test_a_templated_line_is_the_line_the_formatter_writes(
+    url: str,
+    fields: tuple[Any, ...],
+    status: int,
+    rest: tuple[Any, ...],
+    stamp: int,
+    request_id: str,
+    took: float,
+) -> None:
+    key = ("GET", url, *fields, status, *rest)
+    created = stamp / 1000.0
+    record = logging.LogRecord("acechart.server.requestlog", logging.INFO, "", 0, "x", None, None)
+    record.created = created
+    record.fields = line_fields(request_id, took, key)
+    expected = JsonFormatter().format(record)
+    at = JsonFormatter.timestamp(created)
+    assert request_line(at, request_id, took, key) == expected
+    # Seen again (its template now cached), with other changing values.
+    other = JsonFormatter.timestamp(created + 1.5)
+    again = json.loads(request_line(other, request_id + "x", took + 1, key))
+    assert again["timestamp"] == other and again["requestId"] == request_id + "x"
+    assert again["response"]["processingTime"] == took + 1
+    assert again["request"] == json.loads(expected)["request"]
+
+
+def test_a_value_holding_a_stand_in_is_serialised_whole() -> None:
+    key = ("GET", '/x?"\x00t"', None, 1, None, "json", None, 200, "HIT", "EDGE", 5, 1, "cached")
+    line = request_line("2025-01-01T00:00:00.000+00:00", "id-1", 0.5, key)
+    doc = json.loads(line)
+    assert doc["request"]["url"] == '/x?"\x00t"' and doc["requestId"] == "id-1"
+    assert doc["timestamp"] == "2025-01-01T00:00:00.000+00:00"

@@ -36,8 +36,10 @@ __all__ = [
     "LineHandler",
     "configure_logging",
     "endpoint_of",
+    "line_fields",
     "log_request",
     "new_info",
+    "request_line",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,47 +80,29 @@ def log_request(
     if not logger.isEnabledFor(logging.INFO):
         return
     url = request.rel_url.path_qs
-    request_fields = {
-        "method": request.method,
-        "url": url,
-        "siteId": info.site,
-        "pointCount": info.point_count,
-        "estimatedSamples": info.estimated_samples,
-        "format": info.format,
-        "client": info.client,
-    }
-    response_fields = {
-        "status": status,
-        "cacheStatus": info.cache_status,
-        "cacheSource": info.cache_source,
-        "processingTime": round(elapsed_ms, 2),
-        "dataSize": size,
-        "samples": info.samples,
-    }
+    key = (
+        request.method,
+        url,
+        info.site,
+        info.point_count,
+        info.estimated_samples,
+        info.format,
+        info.client,
+        status,
+        info.cache_status,
+        info.cache_source,
+        size,
+        info.samples,
+        info.classification,
+    )
+    processing = round(elapsed_ms, 2)
     sinks = _direct_sinks()
     if sinks:
-        line = _json_line(
-            {
-                "timestamp": JsonFormatter.timestamp(time.time()),
-                "level": "info",
-                "logger": _NAME,
-                "type": "request",
-                "requestId": info.request_id,
-                "request": request_fields,
-                "response": response_fields,
-                "classification": info.classification,
-            }
-        )
+        line = request_line(JsonFormatter.timestamp(time.time()), info.request_id, processing, key)
         for handler in sinks:
             handler.queue(line)
         return
-    fields: dict[str, Any] = {
-        "type": "request",
-        "requestId": info.request_id,
-        "request": request_fields,
-        "response": response_fields,
-        "classification": info.classification,
-    }
+    fields = line_fields(info.request_id, processing, key)
     logger.info(
         "%s %s %d %.1fms%s",
         request.method,
@@ -131,6 +115,92 @@ def log_request(
 
 
 _NAME = logger.name
+
+#: What a request line says beyond its time, id and processing time: the method, URL, site,
+#: point count, estimated samples, format, client, status, cache status and source, data
+#: size, samples and classification.
+LineKey = tuple[Any, ...]
+
+
+def line_fields(request_id: str, processing: Any, key: LineKey) -> dict[str, Any]:
+    """The seed 7.2 fields of a request line (what follows its time, level and logger)."""
+    (method, url, site, points, estimated, fmt, client) = key[:7]
+    (status, cache_status, cache_source, size, samples, classification) = key[7:]
+    return {
+        "type": "request",
+        "requestId": request_id,
+        "request": {
+            "method": method,
+            "url": url,
+            "siteId": site,
+            "pointCount": points,
+            "estimatedSamples": estimated,
+            "format": fmt,
+            "client": client,
+        },
+        "response": {
+            "status": status,
+            "cacheStatus": cache_status,
+            "cacheSource": cache_source,
+            "processingTime": processing,
+            "dataSize": size,
+            "samples": samples,
+        },
+        "classification": classification,
+    }
+
+
+_AT, _ID, _TOOK = "\x00t", "\x00r", "\x00p"
+"""Stand-ins for a line's three changing values in its cached template (a NUL is escaped
+in JSON and never in a time, id or number, so each appears once, where it stands)."""
+_QUOTED = tuple(f'"\\u0000{c}"' for c in "trp")
+_TEMPLATES: dict[LineKey, tuple[str, str, str, str] | None] = {}
+_TEMPLATES_MAX = 1024
+_UNSEEN: tuple[str, str, str, str] = ("\x00",) * 4
+"""What `_TEMPLATES` gives for a key it has not seen (told apart by identity)."""
+
+
+def request_line(timestamp: str, request_id: str, processing_ms: float, key: LineKey) -> str:
+    """The JSON request line, exactly as `JsonFormatter` writes its record.
+
+    Repeated requests (a dashboard's) differ only in time, id and processing time:
+    the rest is serialised once per `key` into a template of four pieces, and a line
+    is those pieces around the three values. `request_id` is a checked id (letters,
+    digits, `._:-`) and `timestamp` ISO digits, so neither needs escaping.
+    """
+    parts = _TEMPLATES.get(key, _UNSEEN)
+    if parts is _UNSEEN:
+        parts = _template(key)
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = parts
+    if parts is None:
+        return _whole_line(timestamp, request_id, processing_ms, key)
+    head, after_time, after_id, tail = parts
+    number = orjson.dumps(processing_ms).decode()
+    return f'{head}"{timestamp}"{after_time}"{request_id}"{after_id}{number}{tail}'
+
+
+def _whole_line(timestamp: str, request_id: str, processing: Any, key: LineKey) -> str:
+    head = {"timestamp": timestamp, "level": "info", "logger": _NAME}
+    return _json_line(head | line_fields(request_id, processing, key))
+
+
+def _template(key: LineKey) -> tuple[str, str, str, str] | None:
+    """The line of `key` cut at its three stand-ins; None when a value of `key` itself
+    holds one (then each line is serialised whole)."""
+    text = _whole_line(_AT, _ID, _TOOK, key)
+    pieces: list[str] = []
+    for stand_in in _QUOTED:
+        before, found, text = text.partition(stand_in)
+        if not found or stand_in in text:
+            return None
+        pieces.append(before)
+    pieces.append(text)
+    head, after_time, after_id, tail = pieces
+    return head, after_time, after_id, tail
+
+
 _sinks: list[LineHandler] | None = None
 """The handlers a request line reaches directly, as last found (None: look again). Found
 again after every batch a `LineHandler` writes, and when logging is configured: a
