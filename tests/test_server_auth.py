@@ -145,3 +145,13 @@ async def test_cors_preflight_and_headers(
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
     )
     assert "Access-Control-Allow-Origin" not in bad_preflight.headers
+
+
+async def test_a_fingerprint_is_the_token_s_keyed_mac(svc: Service) -> None:
+    import hashlib
+
+    access = svc.app[ACCESS]
+    for token in ("tok-a", "tok-b", "x" * 300):
+        expected = hashlib.blake2b(token.encode(), key=access._secret, digest_size=32)
+        assert access.fingerprint(token) == expected.hexdigest()
+    assert access.fingerprint("tok-a") != access.fingerprint("tok-b")

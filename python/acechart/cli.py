@@ -359,7 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run: Command = args.run
     try:
-        return run(args)
+        try:
+            return run(args)
+        finally:
+            # Batched log lines (`LineHandler`) go out before an error's own line.
+            for handler in logging.getLogger().handlers:
+                handler.flush()
     except ConfigError as exc:
         print(f"acechart: {_config_error(exc)}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ import logging
 import re
 import secrets
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -79,7 +80,7 @@ def log_request(
     """Write the request's line (seed 7.2 fields) at INFO."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    url = request.rel_url.path_qs
+    url = request.raw_path  # as sent: decoding it would cost more than the rest of the line
     key = (
         request.method,
         url,
@@ -312,6 +313,7 @@ class LineHandler(logging.StreamHandler[IO[str]]):
         self.max_lines = max_lines
         self._queued: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_thread = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -327,6 +329,8 @@ class LineHandler(logging.StreamHandler[IO[str]]):
         if urgent or len(self._queued) >= self.max_lines or self.delay_s <= 0:
             self.flush()
             return
+        if self._timer is not None and threading.get_ident() == self._timer_thread:
+            return  # the batch's flush is due on this thread's loop (no getpid() for it)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -334,6 +338,7 @@ class LineHandler(logging.StreamHandler[IO[str]]):
             return
         if self._timer is None:
             self._timer = loop.call_later(self.delay_s, self.flush)
+            self._timer_thread = threading.get_ident()
 
     def flush(self) -> None:
         self.acquire()
