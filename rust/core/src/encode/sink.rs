@@ -25,6 +25,24 @@ pub(crate) fn fill(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
     }
 }
 
+/// The 8-byte plain values written as little-endian words (`Out::words`).
+pub(crate) trait Word: Copy {
+    #[cfg_attr(target_endian = "little", allow(dead_code))] // written whole on little-endian
+    fn le_bytes(self) -> [u8; 8];
+}
+
+impl Word for i64 {
+    fn le_bytes(self) -> [u8; 8] {
+        self.to_le_bytes()
+    }
+}
+
+impl Word for f64 {
+    fn le_bytes(self) -> [u8; 8] {
+        self.to_le_bytes()
+    }
+}
+
 pub(crate) trait Sink {
     fn byte(&mut self, b: u8);
     fn array<const N: usize>(&mut self, b: [u8; N]);
@@ -212,22 +230,7 @@ impl Sink for Out<'_> {
     }
 
     fn f64_le(&mut self, values: &[f64]) {
-        let Some(dst) = self.take(8 * values.len()) else {
-            self.overflow = true;
-            return;
-        };
-        #[cfg(target_endian = "little")]
-        {
-            // SAFETY: f64 has no padding bytes, so its memory is a valid `[u8]` view of
-            // exactly `8 * len` bytes; on little-endian targets that is the wire format.
-            let src =
-                unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), dst.len()) };
-            fill(dst, src);
-        }
-        #[cfg(not(target_endian = "little"))]
-        for (d, v) in dst.chunks_exact_mut(8).zip(values) {
-            fill(d, &v.to_le_bytes());
-        }
+        self.words(values);
     }
 
     fn i64_as_f64_le(&mut self, values: &[i64]) {
@@ -244,21 +247,27 @@ impl Sink for Out<'_> {
 impl Out<'_> {
     /// Little-endian copies of `values`.
     pub(crate) fn i64_le(&mut self, values: &[i64]) {
+        self.words(values);
+    }
+
+    /// Little-endian copies of 8-byte words (`i64`, `f64`).
+    fn words<T: Word>(&mut self, values: &[T]) {
         let Some(dst) = self.take(8 * values.len()) else {
             self.overflow = true;
             return;
         };
         #[cfg(target_endian = "little")]
         {
-            // SAFETY: i64 has no padding bytes, so its memory is a valid `[u8]` view of
-            // exactly `8 * len` bytes; on little-endian targets that is the wire format.
+            // SAFETY: a `Word` is 8 bytes without padding (i64, f64), so the slice's memory
+            // is a valid `[u8]` view of exactly `8 * len` bytes; on little-endian targets
+            // that is the wire format.
             let src =
                 unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), dst.len()) };
             fill(dst, src);
         }
         #[cfg(not(target_endian = "little"))]
-        for (d, v) in dst.chunks_exact_mut(8).zip(values) {
-            fill(d, &v.to_le_bytes());
+        for (d, &v) in dst.chunks_exact_mut(8).zip(values) {
+            fill(d, &v.le_bytes());
         }
     }
 
