@@ -928,6 +928,41 @@ async def test_latency_jitter_and_slow_body(either: Sim, http: aiohttp.ClientSes
     assert time.perf_counter() - t0 >= 0.3
 
 
+async def test_a_body_for_a_client_already_gone_is_dropped_not_raised() -> None:
+    """A fetch that gave up (its timeout, a cancelled query) leaves the simulator writing
+    to a closing connection: a dropped connection, as for a gateway, not a server error
+    with a traceback (the chaos test saw one)."""
+    from aiohttp import web
+    from aiohttp.http_writer import StreamWriter
+    from aiohttp.test_utils import make_mocked_request
+
+    from acechart.simulator.app import _stream_faulty
+    from acechart.simulator.faults import Fault
+
+    class Closing(asyncio.Transport):
+        aborted = False
+
+        def is_closing(self) -> bool:
+            return True
+
+        def abort(self) -> None:
+            self.aborted = True
+
+    class Protocol:
+        def __init__(self, transport: asyncio.Transport) -> None:
+            self.transport = transport
+
+    transport = Closing()
+    loop = asyncio.get_running_loop()
+    cases: list[tuple[float, Fault | None]] = [(0.0, "drop"), (0.01, None), (0.0, "corrupt")]
+    for slow_s, fault in cases:
+        writer = StreamWriter(Protocol(transport), loop)  # type: ignore[arg-type]
+        request = make_mocked_request("GET", "/sites", transport=transport, writer=writer)
+        sent = await _stream_faulty(request, web.Response(body=b"x" * 100), fault, slow_s)
+        assert isinstance(sent, web.StreamResponse) and transport.aborted
+        transport.aborted = False
+
+
 async def test_random_fault_rates_are_seeded(make_simulator: SimFactory) -> None:
     outcomes = []
     for _ in range(2):

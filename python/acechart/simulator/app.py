@@ -383,14 +383,19 @@ async def _stream_faulty(
         body = body[: len(body) // 2]
     stream = web.StreamResponse(status=response.status, headers=response.headers)
     stream.content_length = len(body)
-    await stream.prepare(request)
     cut = len(body) // 2 if fault == "drop" else len(body)
     chunks = 10 if slow_s else 1
     step = max(1, math.ceil(cut / chunks))
-    for offset in range(0, cut, step):
-        if slow_s:
-            await asyncio.sleep(slow_s / chunks)
-        await stream.write(body[offset : offset + step])
+    try:
+        await stream.prepare(request)
+        for offset in range(0, cut, step):
+            if slow_s:
+                await asyncio.sleep(slow_s / chunks)
+            await stream.write(body[offset : offset + step])
+    except ConnectionResetError:
+        # The client gave up mid-answer (its timeout, a cancelled fetch): as a real
+        # gateway would, drop the connection without logging a server error.
+        fault = "drop"
     if fault == "drop":
         if request.transport is not None:
             request.transport.abort()
