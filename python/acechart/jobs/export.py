@@ -43,7 +43,7 @@ import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -144,6 +144,23 @@ class SeriesEntry:
         }
 
 
+_T = TypeVar("_T")
+
+
+async def _to_thread_to_the_end(fn: Callable[..., _T], *args: Any) -> _T:
+    """`asyncio.to_thread`, but a cancelled caller still waits for the thread to finish.
+
+    A thread cannot be stopped: without the wait, the caller's `finally` (closing
+    the spools) would race a thread still writing into them.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
+
+
 class _Spool:
     """An anonymous temporary file filled piece by piece, then read back in chunks."""
 
@@ -151,9 +168,13 @@ class _Spool:
         self.directory = directory
         self.size = 0
         self._file: IO[bytes] | None = None
+        self._closed = False
 
     def write(self, data: bytes) -> int:
         """Append `data`; returns the offset it was written at."""
+        if self._closed:
+            # Never reopen: a file opened after `close` would be nobody's to close.
+            raise RuntimeError("the spool is closed")
         if self._file is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             # Open across many calls and closed by `close`: no `with` can span that.
@@ -174,6 +195,7 @@ class _Spool:
             yield chunk
 
     def close(self) -> None:
+        self._closed = True
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -372,7 +394,7 @@ class ResultWriter:
     async def add(self, series: Sequence[Series]) -> None:
         """Encode and spool series in order (in a thread: the encoders release the GIL)."""
         for s in series:
-            await asyncio.to_thread(self._add_one, series_item(s))
+            await _to_thread_to_the_end(self._add_one, series_item(s))
 
     def _add_one(self, item: RawItem) -> None:
         name, ts, values = item
