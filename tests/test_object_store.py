@@ -400,6 +400,32 @@ async def test_local_crash_leftovers_are_invisible_and_swept(local_store: LocalO
     assert await local_store.get("dir/blk") == b"old"
 
 
+async def test_local_put_stream_cancelled_at_once_leaves_nothing(
+    local_store: LocalObjectStore,
+) -> None:
+    """A writer cancelled while its temp file is being created leaves no file, open or
+    on disk (a client gone mid-upload, a job stopped at shutdown)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x" * 10
+
+    for delay in (0.0, 0.0, 0.0001, 0.0005, 0.001, 0.002):
+        task = asyncio.create_task(local_store.put_stream("c/obj", body()))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.2)  # any create still running in its thread has finished
+    root = str(local_store.root)
+    opened = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(root):
+                opened.append(fd)
+    assert opened == []
+    assert [p.name for p in local_store.root.rglob("*.tmp")] == []
+
+
 async def test_local_iter_chunks_reads_a_snapshot(local_store: LocalObjectStore) -> None:
     await local_store.put("snap", b"a" * 10_000)
     async with contextlib.aclosing(local_store.iter_chunks("snap", 4_000)) as chunks:

@@ -194,7 +194,13 @@ class LocalObjectStore:
     ) -> ObjectInfo:
         path = self._path(key)
         meta = validate_metadata(metadata, key)
-        f, tmp = await asyncio.to_thread(self._create_temp, path, key)
+        # As in `iter_chunks`: a create outliving a cancelled caller is undone, not leaked.
+        creating = asyncio.ensure_future(asyncio.to_thread(self._create_temp, path, key))
+        try:
+            f, tmp = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            creating.add_done_callback(_discard_created)
+            raise
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
 
@@ -478,6 +484,12 @@ def _close_opened(opening: asyncio.Future[tuple[IO[bytes], _Footer]]) -> None:
     """Close the file of an open whose caller was cancelled before it could use it."""
     if not opening.cancelled() and opening.exception() is None:
         opening.result()[0].close()
+
+
+def _discard_created(creating: asyncio.Future[tuple[IO[bytes], Path]]) -> None:
+    """Close and remove the temp file of a create whose caller was cancelled meanwhile."""
+    if not creating.cancelled() and creating.exception() is None:
+        _discard_sync(*creating.result())
 
 
 async def _discard(f: IO[bytes], tmp: Path) -> None:
