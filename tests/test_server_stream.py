@@ -25,6 +25,7 @@ from acechart._core import encode_head, encode_part, encode_tail
 from acechart.query import Query
 from acechart.result import Provenance, Result, Series
 from acechart.server.stream import send_stream
+from acechart.settings import Settings
 from acechart.wire import Representation, encode_timeseries, timeseries_pieces
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim
 from tests.server_helpers import DAY, ClientFactory, Service, query, start_service
@@ -201,6 +202,17 @@ def test_malloc_tuning_applies_once_and_defers_to_the_owner(
         check=True,
     )
     assert out.stdout.strip() == str(applied)
+
+
+def test_the_default_mmap_threshold_keeps_socket_reads_on_the_heap() -> None:
+    """asyncio reads a socket into a fresh `bytes` of its transport's `max_size` (then
+    shrinks it): at or over the threshold, every request read would map, remap and
+    unmap it (`server.malloc`)."""
+    from asyncio import selector_events
+
+    read: int = getattr(selector_events, "_SelectorSocketTransport").max_size  # noqa: B009
+    bytes_header = sys.getsizeof(b"")
+    assert Settings().malloc_mmap_threshold_bytes > read + bytes_header
 
 
 async def test_head_of_a_streamed_answer_sends_headers_only(pair: tuple[Service, Service]) -> None:

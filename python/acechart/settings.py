@@ -347,10 +347,11 @@ class Settings:
     compress_min_bytes: int = 1024
     """Smallest response body compressed (gzip, br or zstd by Accept-Encoding)."""
 
-    malloc_mmap_threshold_bytes: int = 131_072
+    malloc_mmap_threshold_bytes: int = 294_912
     """glibc only: allocations from this size are mapped and given back to the system when
-    freed (fixed, so it does not rise after the first large answer; see `server.malloc`);
-    0: glibc's own rising threshold."""
+    freed (fixed, so it does not rise after the first large answer; above asyncio's 256 KiB
+    socket read buffer, which would otherwise be mapped on every read; see
+    `server.malloc`); 0: glibc's own rising threshold."""
 
     malloc_trim_threshold_bytes: int = 33_554_432
     """glibc only: free memory at the top of the heap kept for reuse before it is given back

@@ -10,6 +10,13 @@ thread, and stays resident after it is freed. Measured on the warm raw year of
 50 points (`benches.bench_memory`): a streamed answer peaked at 2.1x its
 arrays' bytes with the rising threshold, 1.2x with it fixed.
 
+The fixed threshold sits just above 256 KiB, not at glibc's starting 128 KiB:
+asyncio reads every socket into a fresh 256 KiB `bytes` (its transports'
+`max_size`), shrunk to what arrived. Under the threshold that buffer is mapped,
+remapped and unmapped on every request read, three system calls and a page
+fault each (`strace -c` on `benches.bench_http`: one of each per cached answer,
+the ceiling none). Block buffers of a month (350 KiB) are still mapped.
+
 `tune(threshold, trim_threshold)` fixes the threshold (`mallopt(M_MMAP_THRESHOLD)`,
 which also stops it from rising) and the trim threshold. Fixing the first leaves
 the second at glibc's 128 KiB, and a cached answer's body (90 KB for three

@@ -55,6 +55,7 @@ from acechart.server.auth import CLIENT
 from acechart.server.classify import Classification, assess, refusal
 from acechart.server.edge_cache import Entry, Freshness, Lookup
 from acechart.server.headers import client_address, token_from, trusted_networks
+from acechart.server.info import RequestInfo
 from acechart.server.keys import (
     ACCESS,
     BACKGROUND,
@@ -86,6 +87,7 @@ __all__ = [
     "DataRequest",
     "Encoder",
     "answer",
+    "answer_query",
     "authorize",
     "check_points",
     "data_request",
@@ -152,7 +154,9 @@ PARSED_ENTRIES = 1024
 """Parsed GETs remembered (`PARSED`), by endpoint, query string, `Accept` and `Prefer`."""
 
 
-async def data_request(request: web.Request, endpoint: str, build: Builder) -> DataRequest:
+async def data_request(
+    request: web.Request, endpoint: str, build: Builder, app: web.Application | None = None
+) -> DataRequest:
     """The route's `DataRequest` for `request`: `build`'s over its parameters, a GET's
     remembered (`PARSED`) by endpoint, query string, `Accept` and `Prefer`.
 
@@ -167,12 +171,18 @@ async def data_request(request: web.Request, endpoint: str, build: Builder) -> D
         return build(request, Params.of(request))
     headers = request.headers
     key = (endpoint, qs, headers.get("Accept", ""), headers.get("Prefer", ""))
-    memo = request.app[PARSED]
+    memo = (app if app is not None else request.app)[PARSED]
     data: DataRequest | None = memo.get(key)
     if data is None:
         data = build(request, Params.of(request))
         memo.put(key, data)
     return data
+
+
+async def answer_query(request: web.Request, endpoint: str, build: Builder) -> web.StreamResponse:
+    """A data route's whole handler: its parse (`data_request`), then `answer`."""
+    app = request.app
+    return await answer(request, await data_request(request, endpoint, build, app), app)
 
 
 @dataclass
@@ -213,17 +223,26 @@ async def identify(
     """
     app = request.app
     token = token_from(request)
-    fingerprint = app[ACCESS].fingerprint(token)
-    request[INFO].client = fingerprint[:12]
+    if limited:
+        fingerprint = await _limit(app, request[INFO], token, endpoint)
+    else:
+        fingerprint = app[ACCESS].fingerprint(token)
+        request[INFO].client = fingerprint[:12]
     if bind:
         bind_client(request)
-    if limited:
-        limiter = app[LIMITER]
-        if limiter.local:
-            limiter.check(fingerprint, endpoint)
-        else:
-            await limiter.acquire(fingerprint, endpoint, token)
     return token, fingerprint
+
+
+async def _limit(app: web.Application, info: RequestInfo, token: str, endpoint: str) -> str:
+    """The token's fingerprint, after its rate limit for `endpoint`."""
+    fingerprint = app[ACCESS].fingerprint(token)
+    info.client = fingerprint[:12]
+    limiter = app[LIMITER]
+    if limiter.local:
+        limiter.check(fingerprint, endpoint)
+    else:
+        await limiter.acquire(fingerprint, endpoint, token)
+    return fingerprint
 
 
 def bind_client(request: web.Request) -> None:
@@ -270,13 +289,18 @@ async def check_points(request: web.Request, site: str, points: Sequence[str], t
         )
 
 
-async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
-    app = request.app
+async def answer(
+    request: web.Request, data: DataRequest, app: web.Application | None = None
+) -> web.StreamResponse:
+    """The answer to `data`: from the edge cache when it holds it, else computed."""
+    if app is None:
+        app = request.app
     info = request[INFO]
     q = data.query
     info.site, info.point_count = q.site, len(q.points)
     info.format = data.representation.format
-    token, fingerprint = await identify(request, data.endpoint, bind=False)
+    token = token_from(request)
+    fingerprint = await _limit(app, info, token, data.endpoint)
     access = app[ACCESS]
     if not access.confirmed(fingerprint, q.site):
         # The token's check may wait on the origin: it counts against the deadline.
@@ -306,6 +330,8 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
             request,
             key,
             found.entry,
+            app=app,
+            info=info,
             cache_status="HIT" if found.freshness is Freshness.FRESH else "STALE",
             cache_source="EDGE",
             size="cached",

@@ -24,7 +24,7 @@ from aiohttp import web
 from acechart.errors import BadRequest
 from acechart.server.keys import SETTINGS
 from acechart.server.params import Params, bool_param, parse_query, wants_async
-from acechart.server.pipeline import DataRequest, answer, data_request
+from acechart.server.pipeline import DataRequest, answer_query
 from acechart.times import format_time
 from acechart.wire import encode_aggregations, negotiate
 
@@ -32,7 +32,7 @@ __all__ = ["handle"]
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    return await answer(request, await data_request(request, "aggregations", _parse))
+    return await answer_query(request, "aggregations", _parse)
 
 
 def _parse(request: web.Request, params: Params) -> DataRequest:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from acechart.server.keys import SETTINGS
 from acechart.server.params import Params, bool_param, parse_query, wants_async
-from acechart.server.pipeline import DataRequest, answer, data_request
+from acechart.server.pipeline import DataRequest, answer_query
 from acechart.times import format_time
 from acechart.wire import encode_timeseries, negotiate, timeseries_pieces
 
@@ -16,7 +16,7 @@ __all__ = ["handle"]
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    return await answer(request, await data_request(request, "timeseries", _parse))
+    return await answer_query(request, "timeseries", _parse)
 
 
 def _parse(request: web.Request, params: Params) -> DataRequest:
