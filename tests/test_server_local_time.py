@@ -254,6 +254,7 @@ async def test_tz_site_is_the_zone_of_the_sites_coordinates(svc: Service) -> Non
         ("/api/aggregations", {"stat": "max,median"}, "stat"),
         ("/api/aggregations", {"stat": "avg,AVG"}, "stat"),
         ("/api/aggregations", {"stat": "m2"}, "stat"),
+        ("/api/aggregations", {"stat": ",,"}, "stat"),
         ("/api/aggregations", {"downsample": "m4", "maxPoints": "10"}, "downsample"),
         (
             "/api/timeseries",

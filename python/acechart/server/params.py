@@ -351,6 +351,9 @@ def parse_query(
     if rebucket:
         stat = "avg"
         stats = tuple(name.lower() for name in params.names("stat") if name)
+        if not stats and params.get("stat", "").strip():
+            # `stat=,`: something was asked for, but no statistic named.
+            raise BadRequest("stat names no statistic", parameter="stat")
         if downsample is not None:
             raise BadRequest(
                 "aggregations re-bucket to maxPoints buckets (sums and counts stay true);"
