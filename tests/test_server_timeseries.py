@@ -6,6 +6,7 @@ service answers, in every format and layout, must be exactly those samples.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import json
@@ -339,3 +340,33 @@ async def test_large_requests_opting_in_become_jobs(
     status = await svc.get(f"/api/jobs/{ids.pop()}")
     assert status.status == 200
     assert (await status.json())["status"] in {"queued", "processing", "completed"}
+
+
+async def test_a_large_aggregation_suggests_the_timeseries_job_that_makes_it_fit(
+    aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path
+) -> None:
+    """Jobs take timeseries queries: a too-large aggregation says so, even with
+    async=true, and the job it names caches what the aggregation then reads."""
+    svc = await start_service(aiohttp_client, sim, tmp_path, **SLOW_ORIGIN)
+    pts = svc.points(1)
+    start, end = NOW_MS - 60 * DAY, NOW_MS - 48 * DAY
+    asked = query(pts, start, end, interval="1day", stat="avg,max")
+    for extra in ({}, {"async": "true"}):
+        refused = await svc.get("/api/aggregations", {**asked, **extra})
+        assert refused.status == 413
+        suggestions = (await refused.json())["suggestions"]
+        assert not any(s.startswith("Use async mode") for s in suggestions)
+        assert any("/api/timeseries" in s and "async=true" in s for s in suggestions)
+    submitted = await svc.get("/api/timeseries", query(pts, start, end, **{"async": "true"}))
+    assert submitted.status == 202
+    status_url = (await submitted.json())["statusUrl"]
+    for _ in range(400):
+        job = await (await svc.get(status_url)).json()
+        if job["status"] in {"completed", "failed"}:
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "completed", job
+    answered = await svc.get("/api/aggregations", asked)
+    assert answered.status == 200
+    rows = (await answered.json())["series"][0]["aggregations"]
+    assert len(rows) == 12 and all(set(r) == {"timestamp", "avg", "max"} for r in rows)

@@ -483,7 +483,10 @@ async def _compute(
     plan = await engine.plan(q)
     c = await assess(engine, plan, settings, token=token)
     if c.large:
-        raise await refusal(engine, plan, c, settings, token=token)
+        alternatives = _AGGREGATIONS_ALTERNATIVES if data.endpoint == "aggregations" else None
+        if alternatives is None:
+            raise await refusal(engine, plan, c, settings, token=token)
+        raise await refusal(engine, plan, c, settings, token=token, alternatives=alternatives)
     policy = PartialPolicy(settings.partial_min_share, settings.partial_wait_s) if partial else None
     result = await engine.query(q, token=token, partial=policy)
 
@@ -540,6 +543,14 @@ async def _compute(
         app[EDGE].store(key, entry)  # a partial answer is never kept: the next one asks again
     return _Computed(entry, prov.cache_status, prov.cache_source, c, warning=warning)
 
+
+_AGGREGATIONS_ALTERNATIVES = (
+    "Fetch the raw data first with a background job: /api/timeseries with the same "
+    "site, points, start and end and async=true (or POST /api/jobs); once it completes "
+    "the data is cached and this aggregation is answered synchronously",
+)
+"""What a too-large `/api/aggregations` suggests: jobs take timeseries queries, and the
+aggregation of cached data costs no origin time."""
 
 _MISSING_HEADER_RANGES = 16
 
