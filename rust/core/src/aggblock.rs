@@ -21,14 +21,22 @@
 
 use crate::aggregate::Aggregates;
 use crate::error::{CoreError, Result};
+use crate::frame::{bad, check_intervals, open, seal, Kind, Reader};
 
-const MAGIC: &[u8; 3] = b"ACG";
 pub const VERSION: u8 = 1;
-const LEVEL: i32 = 3;
 /// Upper bound of the identity and interval list inside the payload.
 const MAX_META: usize = 1 << 24;
 /// Stored columns: ts, count, sum, min, max, m2, first, last.
 const COLUMNS: usize = 8;
+const KIND: Kind = Kind {
+    magic: b"ACG",
+    version: VERSION,
+    not_this: "not an aggregate block (bad magic)",
+    unsupported: "unsupported aggregate block version",
+    item: "bucket",
+    item_bytes: 8 * COLUMNS,
+    meta_max: MAX_META,
+};
 
 /// Which series a block belongs to; all four are stored under the checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,27 +54,6 @@ pub struct AggBlock {
     pub aggs: Aggregates,
     /// Covered `[start, end)` intervals in ms, sorted and disjoint.
     pub covered: Vec<(i64, i64)>,
-}
-
-/// A decoding failure: the only error the decoders return.
-fn bad(message: impl Into<String>) -> CoreError {
-    CoreError::Block(message.into())
-}
-
-fn check_intervals(covered: &[(i64, i64)]) -> Result<()> {
-    for (k, &(s, e)) in covered.iter().enumerate() {
-        if s >= e {
-            return Err(CoreError::Argument(format!(
-                "covered interval {k} is empty or reversed ({s} >= {e})"
-            )));
-        }
-        if k > 0 && covered[k - 1].1 > s {
-            return Err(CoreError::Argument(format!(
-                "covered intervals must be sorted and disjoint (at {k})"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Index of the first bucket start outside every covered interval (both sorted).
@@ -223,85 +210,13 @@ pub fn encode(id: &Identity, a: &Aggregates, covered: &[(i64, i64)]) -> Result<V
         shuffle(col.iter().map(|x| x.to_bits()), &mut payload);
     }
 
-    let mut out = Vec::with_capacity(12 + payload.len() / 3);
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    out.extend_from_slice(&(n as u64).to_le_bytes());
-    let mut encoder =
-        zstd::bulk::Compressor::new(LEVEL).map_err(|e| CoreError::Encode(e.to_string()))?;
-    encoder
-        .include_checksum(true)
-        .and_then(|_| encoder.include_contentsize(true))
-        .map_err(|e| CoreError::Encode(e.to_string()))?;
-    let compressed = encoder
-        .compress(&payload)
-        .map_err(|e| CoreError::Encode(e.to_string()))?;
-    out.extend_from_slice(&compressed);
-    Ok(out)
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| bad(format!("truncated in {what}")))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4, what)?);
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8, what)?);
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn str(&mut self, what: &str) -> Result<&'a str> {
-        let len = self.u32(what)? as usize;
-        std::str::from_utf8(self.take(len, what)?).map_err(|_| bad(format!("{what} is not UTF-8")))
-    }
+    seal(&KIND, n, &payload, 3)
 }
 
 /// Decompress and parse a block; the columns stay shuffled words in the payload.
 fn parse(data: &[u8]) -> Result<AggBlock> {
-    let mut r = Reader { buf: data, pos: 0 };
-    if r.take(3, "magic")? != MAGIC {
-        return Err(bad("not an aggregate block (bad magic)"));
-    }
-    let version = r.take(1, "version")?[0];
-    if version != VERSION {
-        return Err(bad(format!(
-            "unsupported aggregate block version {version}"
-        )));
-    }
-    let n = usize::try_from(r.u64("bucket count")?).map_err(|_| bad("implausible bucket count"))?;
-    let frame = &data[r.pos..];
-    let content = match zstd::zstd_safe::get_frame_content_size(frame) {
-        Ok(Some(size)) => usize::try_from(size).map_err(|_| bad("implausible payload size"))?,
-        _ => return Err(bad("payload frame header unreadable")),
-    };
-    let limit = n
-        .checked_mul(8 * COLUMNS)
-        .and_then(|b| b.checked_add(MAX_META));
-    if limit.is_none_or(|limit| content > limit) {
-        return Err(bad("payload larger than its bucket count allows"));
-    }
-    let payload =
-        crate::block::decompress_exact(frame, content).map_err(|e| bad(format!("payload: {e}")))?;
-    let mut p = Reader {
-        buf: &payload,
-        pos: 0,
-    };
+    let (n, payload) = open(&KIND, data)?;
+    let mut p = Reader::new(&payload);
     let identity = Identity {
         site: p.str("site")?.to_owned(),
         point: p.str("point name")?.to_owned(),
@@ -316,7 +231,7 @@ fn parse(data: &[u8]) -> Result<AggBlock> {
         covered.push((s, e));
     }
     check_intervals(&covered).map_err(|e| bad(e.to_string()))?;
-    let columns = &payload[p.pos..];
+    let columns = p.rest();
     if columns.len() != n * 8 * COLUMNS {
         return Err(bad(format!(
             "payload holds {} column bytes, expected {}",

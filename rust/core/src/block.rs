@@ -13,12 +13,20 @@
 //! be served for a different point, whatever its storage key.
 
 use crate::error::{CoreError, Result};
+use crate::frame::{bad, check_intervals, open, seal, Kind, Reader};
 
-const MAGIC: &[u8; 3] = b"ACB";
 pub const VERSION: u8 = 1;
-const LEVEL: i32 = 3;
 /// Upper bound of the name and interval list inside the payload.
 const MAX_META: usize = 1 << 24;
+const KIND: Kind = Kind {
+    magic: b"ACB",
+    version: VERSION,
+    not_this: "not a block (bad magic)",
+    unsupported: "unsupported version",
+    item: "sample",
+    item_bytes: 16,
+    meta_max: MAX_META,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Block {
@@ -27,27 +35,6 @@ pub struct Block {
     pub values: Vec<f64>,
     /// Covered `[start, end)` intervals in ms, sorted and disjoint.
     pub covered: Vec<(i64, i64)>,
-}
-
-/// A decoding failure: the only error [`decode_block`] returns.
-fn bad(message: impl Into<String>) -> CoreError {
-    CoreError::Block(message.into())
-}
-
-fn check_intervals(covered: &[(i64, i64)]) -> Result<()> {
-    for (k, &(s, e)) in covered.iter().enumerate() {
-        if s >= e {
-            return Err(CoreError::Argument(format!(
-                "covered interval {k} is empty or reversed ({s} >= {e})"
-            )));
-        }
-        if k > 0 && covered[k - 1].1 > s {
-            return Err(CoreError::Argument(format!(
-                "covered intervals must be sorted and disjoint (at {k})"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Transpose `width`-byte words so byte k of every word is contiguous.
@@ -117,104 +104,12 @@ pub fn encode_block(
     shuffle(&raw_ts, 8, &mut payload);
     shuffle(&raw_values, 8, &mut payload);
 
-    let mut out = Vec::with_capacity(12 + payload.len() / 4);
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    out.extend_from_slice(&(ts.len() as u64).to_le_bytes());
-    let mut encoder =
-        zstd::bulk::Compressor::new(LEVEL).map_err(|e| CoreError::Encode(e.to_string()))?;
-    encoder
-        .include_checksum(true)
-        .and_then(|_| encoder.include_contentsize(true))
-        .map_err(|e| CoreError::Encode(e.to_string()))?;
-    let compressed = encoder
-        .compress(&payload)
-        .map_err(|e| CoreError::Encode(e.to_string()))?;
-    out.extend_from_slice(&compressed);
-    Ok(out)
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| bad(format!("truncated in {what}")))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4, what)?);
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8, what)?);
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn i64(&mut self, what: &str) -> Result<i64> {
-        Ok(self.u64(what)? as i64)
-    }
-}
-
-/// Decompress one zstd frame whose header claims `content` bytes, failing unless it
-/// yields exactly that many. The output grows only as bytes really come out of the
-/// frame: a damaged header (or sample count) claiming terabytes cannot make it
-/// reserve them, which `zstd::bulk::decompress` would, aborting the process.
-pub(crate) fn decompress_exact(
-    frame: &[u8],
-    content: usize,
-) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
-    let decoder = zstd::stream::read::Decoder::with_buffer(frame).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(content.min(frame.len().saturating_mul(8)));
-    let wanted = u64::try_from(content).map_err(|e| e.to_string())?;
-    decoder
-        .single_frame()
-        .take(wanted.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    if out.len() != content {
-        return Err(format!(
-            "{} bytes where the frame header says {content}",
-            out.len()
-        ));
-    }
-    Ok(out)
+    seal(&KIND, ts.len(), &payload, 4)
 }
 
 pub fn decode_block(data: &[u8]) -> Result<Block> {
-    let mut r = Reader { buf: data, pos: 0 };
-    if r.take(3, "magic")? != MAGIC {
-        return Err(bad("not a block (bad magic)"));
-    }
-    let version = r.take(1, "version")?[0];
-    if version != VERSION {
-        return Err(bad(format!("unsupported version {version}")));
-    }
-    let n = usize::try_from(r.u64("sample count")?).map_err(|_| bad("implausible sample count"))?;
-    let frame = &data[r.pos..];
-    let content = match zstd::zstd_safe::get_frame_content_size(frame) {
-        Ok(Some(size)) => usize::try_from(size).map_err(|_| bad("implausible payload size"))?,
-        _ => return Err(bad("payload frame header unreadable")),
-    };
-    let limit = n.checked_mul(16).and_then(|b| b.checked_add(MAX_META));
-    if limit.is_none_or(|limit| content > limit) {
-        return Err(bad("payload larger than its sample count allows"));
-    }
-    let payload = decompress_exact(frame, content).map_err(|e| bad(format!("payload: {e}")))?;
-    let mut p = Reader {
-        buf: &payload,
-        pos: 0,
-    };
+    let (n, payload) = open(&KIND, data)?;
+    let mut p = Reader::new(&payload);
     let name_len = p.u32("name length")? as usize;
     let name = std::str::from_utf8(p.take(name_len, "point name")?)
         .map_err(|_| bad("point name is not UTF-8"))?;
@@ -224,7 +119,7 @@ pub fn decode_block(data: &[u8]) -> Result<Block> {
         covered.push((p.i64("intervals")?, p.i64("intervals")?));
     }
     check_intervals(&covered).map_err(|e| bad(e.to_string()))?;
-    let columns = &payload[p.pos..];
+    let columns = p.rest();
     if columns.len() != n * 16 {
         return Err(bad(format!(
             "payload holds {} column bytes, expected {}",

@@ -9,6 +9,7 @@ pub mod block;
 pub mod downsample;
 pub mod encode;
 pub mod error;
+mod frame;
 pub mod meter;
 pub mod page;
 pub mod sort;
