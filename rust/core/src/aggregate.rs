@@ -8,6 +8,7 @@
 //! series and small enough to stay in L1 between the passes.
 
 use crate::error::{CoreError, Result};
+use crate::sort::first_descent;
 
 /// Lanes of the inner loops: independent accumulators let the compiler vectorise
 /// the NaN-skipping sums without reassociating a single chain.
@@ -219,26 +220,6 @@ fn check_args(ts: &[i64], values: &[f64], bucket_ms: i64) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Index `i` of the first `ts[i] > ts[i + 1]`, if any: branch-free over chunks so it
-/// vectorises, the culprit located only on failure.
-fn first_descent(ts: &[i64]) -> Option<usize> {
-    const CHUNK: usize = 1024;
-    let n = ts.len();
-    let mut start = 0;
-    while start + 1 < n {
-        let end = (start + CHUNK).min(n - 1);
-        let descends = ts[start..end]
-            .iter()
-            .zip(&ts[start + 1..end + 1])
-            .fold(false, |acc, (a, b)| acc | (a > b));
-        if descends {
-            return (start..end).find(|&i| ts[i] > ts[i + 1]);
-        }
-        start = end;
-    }
-    None
 }
 
 /// Index of the first element at or after `from` with `ts >= end` (galloping search).

@@ -59,6 +59,28 @@ pub fn sort_dedup(point_index: &[i32], ts: &[i64], values: &[f64]) -> Result<Sor
     Ok(out)
 }
 
+/// Index `i` of the first `ts[i] > ts[i + 1]`, if any: branch-free over chunks so it
+/// vectorises, the culprit located only on failure. Inlined into its callers, so each
+/// compiles it for its own target features (`downsample`'s dispatch).
+#[inline(always)]
+pub(crate) fn first_descent(ts: &[i64]) -> Option<usize> {
+    const CHUNK: usize = 1024;
+    let n = ts.len();
+    let mut start = 0;
+    while start + 1 < n {
+        let end = (start + CHUNK).min(n - 1);
+        let descends = ts[start..end]
+            .iter()
+            .zip(&ts[start + 1..end + 1])
+            .fold(false, |acc, (a, b)| acc | (a > b));
+        if descends {
+            return (start..end).find(|&i| ts[i] > ts[i + 1]);
+        }
+        start = end;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

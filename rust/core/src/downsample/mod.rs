@@ -59,6 +59,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{CoreError, Result};
+use crate::sort::first_descent as first_descent_impl;
 
 /// Run `$imp` compiled for AVX2 when the CPU has it (the release build targets baseline
 /// x86-64), else as is. Same arithmetic either way: Rust never fuses a multiply and an
@@ -279,27 +280,6 @@ fn check_sorted(ts: &[i64]) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Index `i` of the first `ts[i] > ts[i + 1]`, if any.
-#[inline(always)]
-fn first_descent_impl(ts: &[i64]) -> Option<usize> {
-    const CHUNK: usize = 1024;
-    let n = ts.len();
-    let mut start = 0;
-    while start + 1 < n {
-        let end = (start + CHUNK).min(n - 1);
-        // Branch-free over the chunk so it vectorises; locate the culprit only on failure.
-        let descends = ts[start..end]
-            .iter()
-            .zip(&ts[start + 1..end + 1])
-            .fold(false, |acc, (a, b)| acc | (a > b));
-        if descends {
-            return (start..end).find(|&i| ts[i] > ts[i + 1]);
-        }
-        start = end;
-    }
-    None
 }
 
 #[cfg(test)]
