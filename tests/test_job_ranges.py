@@ -5,6 +5,7 @@ range encodes only the series it overlaps (counted by `/metrics`)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
@@ -189,6 +190,20 @@ async def test_a_whole_download_records_the_layout_and_a_bad_one_is_never_truste
     start = _head_length(index) + 1
     resp, body = await ranged(client, url, f"bytes={start}-{start + 10}")
     assert resp.status == 503 and json.loads(body)["error"] == "storage_unavailable"
+    # ... and the index is dropped, so the next request records the layout afresh.
+    assert await stack.store.head(key) is None
+    resp, data = await ranged(client, url, f"bytes={start}-{start + 10}")
+    assert resp.status == 206 and data == whole[start : start + 11]
+    assert (await layout_of(stack, job_id, rep))["crc32"] == index["crc32"]
+
+    # Concurrent first ranges of a conversion (a download manager's connections) share
+    # one measuring pass: each series is encoded once, and none again for head bytes.
+    rep = Representation("csv", "rows")
+    url = f"/api/jobs/{job_id}/result?format=csv"
+    before = await encoded_so_far(client)
+    answers = await asyncio.gather(*(ranged(client, url, "bytes=0-4") for _ in range(4)))
+    assert all(resp.status == 206 and data == b"time," for resp, data in answers)
+    assert await encoded_so_far(client) - before == 4
 
     # Deleting the job deletes its conversion indexes with the result.
     resp = await client.delete(f"/api/jobs/{job_id}", headers=OWNER)

@@ -91,6 +91,7 @@ __all__ = [
     "METADATA_FILE",
     "PARQUET_ROW_GROUP_ROWS",
     "Conversion",
+    "Layout",
     "ResultWriter",
     "SeriesEntry",
     "blocks_key",
@@ -578,7 +579,7 @@ def conversion_etag(stored_etag: str, rep: Representation) -> str:
 
 
 @dataclass(frozen=True)
-class _Layout:
+class Layout:
     """Where the pieces of one converted document lie: the head and tail as bytes, each
     part by length and CRC-32 (what a re-encoding must reproduce)."""
 
@@ -605,7 +606,7 @@ class _Layout:
         ).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes, etag: str, parts: int) -> _Layout | None:
+    def from_json(cls, raw: bytes, etag: str, parts: int) -> Layout | None:
         """The layout, or None when it is not this conversion's (another ETag: an older
         encoder) or does not read (it is then rebuilt, never trusted)."""
         try:
@@ -633,7 +634,7 @@ class Conversion:
     stored one: one block read, decoded and encoded at a time). Its byte layout
     (head and tail bytes, each part's length and CRC-32) is kept in a small
     conversion index beside the result (`conversion_key`), written after the
-    first whole encoding, by a full download or by `measure`. With it, the
+    first whole encoding, by a full download or by `measured`. With it, the
     size is known up front and a byte range encodes only the series it
     overlaps: each part is independent of the others (the Rust core's parts
     take their index, an Arrow part carries its own dictionary, a Parquet row
@@ -650,7 +651,7 @@ class Conversion:
     wanted: Representation
     etag: str
     series: list[_Indexed]
-    layout: _Layout | None
+    layout: Layout | None
     encoded: int = 0
 
     @classmethod
@@ -672,7 +673,7 @@ class Conversion:
         except ObjectNotFound:
             layout = None
         else:
-            layout = _Layout.from_json(raw, etag, len(series))
+            layout = Layout.from_json(raw, etag, len(series))
             if layout is None:
                 logger.warning(
                     "job %s: the %s index is stale or damaged; rebuilt on demand",
@@ -686,14 +687,14 @@ class Conversion:
         """The document's length in bytes, when its layout is known."""
         return None if self.layout is None else self.layout.size
 
-    async def measure(self) -> int:
-        """The document's length, encoding it once (and keeping its layout) if need be."""
+    async def measured(self) -> Layout:
+        """The document's layout, encoding it once (and storing it) if need be."""
         if self.layout is None:
             async with contextlib.aclosing(self.whole()) as chunks:
                 async for _ in chunks:
                     pass
         assert self.layout is not None  # whole() sets it once it has run to the end
-        return self.layout.size
+        return self.layout
 
     async def whole(self) -> AsyncGenerator[bytes, None]:
         """The whole document, one series at a time; its layout is stored at the end.
@@ -713,7 +714,7 @@ class Conversion:
             data = await _reencoded(self.store, key, i, index[i], pieces.part)
             self.encoded += 1
             if self.layout is not None:  # its length was announced: hold it to that
-                self._check(i, data)
+                await self._check(i, data)
             lengths.append(len(data))
             crcs.append(zlib.crc32(data))
             return data
@@ -729,15 +730,12 @@ class Conversion:
                 yield await part(i)
             tail = await asyncio.to_thread(pieces.tail, metadata, listing)
             if self.layout is not None and (head, tail) != (self.layout.head, self.layout.tail):
-                raise CorruptObject(
-                    conversion_key(self.job_id, self.wanted),
-                    "the head or tail re-encoded to other bytes than the conversion index records",
-                )
+                await self._mismatch("the head or tail")
             yield tail
         finally:
             pieces.close()
         if self.layout is None:
-            self.layout = _Layout(head, tail, tuple(lengths), tuple(crcs))
+            self.layout = Layout(head, tail, tuple(lengths), tuple(crcs))
             await self.store.put(
                 conversion_key(self.job_id, self.wanted),
                 self.layout.to_json(self.etag, self.wanted),
@@ -750,7 +748,7 @@ class Conversion:
         encoding only the series that overlap them."""
         layout = self.layout
         if layout is None:
-            raise RuntimeError("measure() the conversion before asking for a range")
+            raise RuntimeError("measure the conversion (`measured`) before asking for a range")
         key = blocks_key(self.job_id)
         encode = functools.partial(_part_alone, self.wanted)
         position = 0
@@ -764,21 +762,25 @@ class Conversion:
                 else:
                     data = await _reencoded(self.store, key, piece, self.series[piece], encode)
                     self.encoded += 1
-                    self._check(piece, data)
+                    await self._check(piece, data)
                 yield data[lo - position : hi - position]
             position += length
             if position >= end:
                 return
 
-    def _check(self, i: int, data: bytes) -> None:
+    async def _check(self, i: int, data: bytes) -> None:
         layout = self.layout
         assert layout is not None
         if len(data) != layout.lengths[i] or zlib.crc32(data) != layout.crcs[i]:
-            raise CorruptObject(
-                conversion_key(self.job_id, self.wanted),
-                f"series {i} ({self.series[i].name!r}) re-encoded to other bytes than its "
-                "conversion index records",
-            )
+            await self._mismatch(f"series {i} ({self.series[i].name!r})")
+
+    async def _mismatch(self, what: str) -> None:
+        """Refuse to splice: `CorruptObject`, after deleting the index (the next request
+        records the layout afresh rather than failing for good)."""
+        key = conversion_key(self.job_id, self.wanted)
+        logger.error("job %s: %s re-encoded to other bytes than %s records", self.job_id, what, key)
+        await self.store.delete(key)
+        raise CorruptObject(key, f"{what} re-encoded to other bytes than the index records")
 
 
 def _part_alone(rep: Representation, item: RawItem, index: int) -> bytes:

@@ -28,7 +28,7 @@ from typing import Any
 
 from acechart.engine import Engine
 from acechart.errors import BadRequest, JobNotFound, JobResultUnavailable
-from acechart.jobs.export import Conversion, drop_outputs
+from acechart.jobs.export import Conversion, Layout, drop_outputs
 from acechart.jobs.model import Job, JobRequest
 from acechart.jobs.queue import JobQueue, SqliteJobQueue
 from acechart.jobs.redis_queue import RedisJobQueue
@@ -124,6 +124,9 @@ class JobService:
         self._sweeper: asyncio.Task[None] | None = None
         self._change = asyncio.Event()
         self._closing = False
+        # One measuring pass per conversion at a time, whoever asks (a download
+        # manager opens several ranged connections at once): keyed by job and ETag.
+        self._measuring: dict[tuple[str, str], asyncio.Task[Layout]] = {}
 
     @classmethod
     async def open(
@@ -150,6 +153,10 @@ class JobService:
     async def close(self) -> None:
         """Stop workers, hand running jobs back to the queue, finish notifications."""
         self._closing = True
+        measuring = list(self._measuring.values())
+        for task in measuring:
+            task.cancel()
+        await asyncio.gather(*measuring, return_exceptions=True)
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
@@ -302,11 +309,23 @@ class JobService:
             raise self._expired(job) from None
 
     async def measure(self, job: Job, conversion: Conversion) -> int:
-        """The converted document's length (encoding it once if it never was)."""
-        try:
-            return await conversion.measure()
-        except ObjectNotFound:
-            raise self._expired(job) from None
+        """The converted document's length, encoding it once if it never was.
+
+        Concurrent requests for one conversion share a single pass, which runs on
+        if the request that started it goes away (the others still wait for it).
+        """
+        if conversion.layout is None:
+            key = (job.id, conversion.etag)
+            task = self._measuring.get(key)
+            if task is None:
+                task = asyncio.ensure_future(conversion.measured())
+                self._measuring[key] = task
+                task.add_done_callback(lambda _: self._measuring.pop(key, None))
+            try:
+                conversion.layout = await asyncio.shield(task)
+            except ObjectNotFound:
+                raise self._expired(job) from None
+        return conversion.layout.size
 
     async def converted(
         self, job: Job, conversion: Conversion, byte_range: tuple[int, int] | None = None
