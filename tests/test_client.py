@@ -21,10 +21,13 @@ import pyarrow as pa
 import pytest
 
 import acechart
-from acechart.client import parse_when
+from acechart.client import parse_stats, parse_when
 from acechart.errors import BadRequest, ConfigError, OriginAuthError
+from acechart.server import create_app
+from acechart.server.keys import RUNTIME
 from tests.conftest import TOKEN, SimFactory, origin_settings
 from tests.real_processes import free_port, start_process
+from tests.server_helpers import ClientFactory, ServiceServer
 
 SITE = "ses_falls_city"
 NOW = "2025-01-01T00:00:00Z"
@@ -271,3 +274,97 @@ async def test_a_site_without_coordinates_falls_back_to_utc_with_a_warning(
     assert fallback.zone == "UTC" and str(fallback.to_pandas().index.tz) == "UTC"
     np.testing.assert_array_equal(fallback.series[0].ts, utc.series[0].ts)
     np.testing.assert_array_equal(fallback.series[0].values, utc.series[0].values)
+
+
+# --- stats=: exactly the statistics asked for, as /api/aggregations gives them ------
+
+STATS = ["max", "avg", "delta", "count", "twa", "last", "stddev"]
+
+
+async def test_stats_give_the_columns_the_http_api_gives(
+    origin: str, tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    """`stats=` in the notebook API against `/api/aggregations?stat=` of a running service
+    over the same origin: the same columns in the same order, value for value."""
+    settings = origin_settings(origin, data_dir=str(tmp_path / "service"))
+    http = await aiohttp_client(ServiceServer(create_app(settings)))
+    http.app[RUNTIME].engine.clock = lambda: NOW_MS
+    async with await acechart.AsyncClient.open(
+        "demo-token", origin_url=origin, data_dir=str(tmp_path / "nb"), progress=False
+    ) as ace:
+        ace.runtime.engine.clock = lambda: NOW_MS
+        names = list((await ace.points(SITE))["name"].iloc[:3])
+        start, end = "2024-12-20T00:00:00Z", "2024-12-23T06:00:00Z"
+        for interval, tz in (("1hr", "UTC"), ("1day", "America/Chicago")):
+            result = await ace.query(SITE, names, start, end, interval=interval, tz=tz, stats=STATS)
+            resp = await http.get(
+                "/api/aggregations",
+                params={
+                    "site": SITE,
+                    "points": ",".join(names),
+                    "start": start,
+                    "end": end,
+                    "interval": interval,
+                    "tz": tz,
+                    "stat": ",".join(STATS),
+                    "format": "arrow",
+                },
+                headers={"X-ACE-Token": "demo-token"},
+            )
+            assert resp.status == 200, await resp.text()
+            served = pa.ipc.open_stream(await resp.read()).read_all()
+            table = result.to_arrow()
+            assert table.column_names == ["point", "time", "value", *STATS]
+            assert served.column_names == ["point", "time", "value", *STATS, "partial"]
+            assert table.num_rows == served.num_rows > 0
+            assert (
+                table.column("point").cast(pa.string()).to_pylist()
+                == served.column("point").cast(pa.string()).to_pylist()
+            )
+            for column in ("time", "value", *STATS):
+                ours, theirs = table.column(column), served.column(column)
+                assert ours.type == theirs.type, column
+                if column == "time":
+                    assert ours.cast(pa.int64()).equals(theirs.cast(pa.int64()))
+                else:
+                    mine, want = ours.to_numpy(), theirs.to_numpy()
+                    if column != "count":
+                        mine, want = mine.view(np.int64), want.view(np.int64)  # NaN for NaN
+                    assert np.array_equal(mine, want), (interval, column)
+            assert np.array_equal(table.column("value"), table.column("max"))
+            tidy = result.to_pandas(long=True)
+            assert list(tidy.columns) == ["point", "time", "value", *STATS]
+            assert str(tidy["time"].dt.tz) == tz
+            assert list(result.to_polars(long=True).columns) == ["point", "time", "value", *STATS]
+
+
+def test_stats_are_checked_before_any_request(tmp_path: Path) -> None:
+    """Nothing listens at the origin URL: every refusal below comes before a request."""
+    ace = acechart.Client(
+        token="demo-token",
+        origin_url=f"http://127.0.0.1:{free_port()}",
+        data_dir=str(tmp_path / "cache"),
+        progress=False,
+    )
+    with ace:
+        refusals: list[tuple[dict[str, Any], str]] = [
+            ({"stats": ["avg", "median"]}, r"unknown statistic 'median' in stats; use any of avg"),
+            ({"stats": ["p95", "mode", "max"]}, r"'p95', 'mode'"),
+            ({"stats": []}, "must name statistics"),
+            ({"stats": "avg,,max"}, "must name statistics"),
+            ({"stats": ["max", "MAX"]}, "max twice"),
+            ({"stats": [1, 2]}, "strings"),
+            ({"stats": ["max"], "interval": "raw"}, "give an interval"),
+            ({"stats": ["max"], "stat": "min"}, "not both"),
+        ]
+        for extra, words in refusals:
+            kw: dict[str, Any] = {"interval": "1hr", **extra}
+            with pytest.raises(BadRequest, match=words) as caught:
+                ace.query(SITE, "a/point", "-1d", "now", **kw)
+            assert caught.value.extra["parameter"] == "stats", extra
+        with pytest.raises(BadRequest) as caught:
+            ace.query(SITE, "a/point", "-1d", "now", interval="1hr", stats=["median"])
+        assert caught.value.extra["unknownStats"] == ["median"]
+    assert parse_stats("Max, avg", interval="1hr") == ("max", "avg")
+    assert parse_stats(("twa",), interval="1day") == ("twa",)
+    assert parse_stats(None, interval="raw") == ()

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from acechart import _core
 from acechart.errors import BadRequest, JobNotFound
-from acechart.jobs import JobRequest
+from acechart.jobs import Job, JobRequest
 from acechart.jobs.model import JobError
 from acechart.jobs.queue import STATUSES, SqliteJobQueue
 from acechart.query import Query
@@ -32,6 +32,7 @@ from acechart.wire import Representation, series_item
 from tests.backends import open_test_db
 from tests.conftest import SITE, TOKEN
 from tests.jobs_support import (
+    Stack,
     StackFactory,
     encode_whole,
     finish,
@@ -41,6 +42,16 @@ from tests.jobs_support import (
 from tests.storage_fixtures import MotoS3
 
 OTHER_TOKEN = "another-token"
+
+
+async def converted(stack: Stack, job: Job, wanted: Representation) -> AsyncIterator[bytes]:
+    """The job's result converted to `wanted`, whole, as the result route asks for it."""
+    assert job.result_key is not None
+    info = await stack.store.head(job.result_key)
+    assert info is not None
+    conversion = await stack.jobs.conversion(job, wanted, info)
+    async for chunk in stack.jobs.converted(job, conversion):
+        yield chunk
 
 
 async def test_a_year_of_50_points_equals_the_direct_answer(stacks: StackFactory) -> None:
@@ -153,7 +164,7 @@ async def test_every_conversion_equals_the_direct_encoding(
             direct, stored.format, stored.layout
         )
         for wanted in REPRESENTATIONS:
-            chunks = [c async for c in stack.jobs.converted(final, wanted)]
+            chunks = [c async for c in converted(stack, final, wanted)]
             assert b"".join(chunks) == encode_whole(direct, wanted.format, wanted.layout), (
                 stored,
                 wanted,
@@ -176,7 +187,7 @@ async def test_a_damaged_export_is_a_corrupt_object(stacks: StackFactory) -> Non
     damaged = bytearray(blocks)
     damaged[second["blockOffset"] + second["blockLength"] // 2] ^= 0xFF
     await stack.store.put(blocks_key, bytes(damaged), None, "application/octet-stream")
-    chunks = stack.jobs.converted(final, wanted)
+    chunks = converted(stack, final, wanted)
     assert (await anext(chunks)).startswith(b"time,point,value")  # the head, then series 0
     await anext(chunks)
     with pytest.raises(CorruptObject, match=r"series\.blocks.*series 1"):
@@ -185,13 +196,13 @@ async def test_a_damaged_export_is_a_corrupt_object(stacks: StackFactory) -> Non
 
     await stack.store.put(blocks_key, b"not blocks at all", None, "application/octet-stream")
     with pytest.raises(CorruptObject, match="series 0"):
-        await anext(stack.jobs.converted(final, wanted))
+        await anext(converted(stack, final, wanted))
     await stack.store.put(f"exports/{job.id}/metadata.json", b"{", None, "application/json")
     with pytest.raises(CorruptObject, match=r"metadata\.json"):
-        await anext(stack.jobs.converted(final, wanted))
+        await anext(converted(stack, final, wanted))
     await stack.store.delete(f"exports/{job.id}/metadata.json")
     with pytest.raises(JobNotFound, match="expired"):
-        await anext(stack.jobs.converted(final, wanted))
+        await anext(converted(stack, final, wanted))
 
 
 def test_head_framing_for_many_series() -> None:

@@ -24,14 +24,14 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from acechart.errors import BadRequest, ConfigError, OriginMisconfigured
 from acechart.origin.client import Progress
-from acechart.query import Query, parse_instant
+from acechart.query import AGG_STATS, Query, parse_instant
 from acechart.result import Result
 from acechart.runtime import Runtime
 from acechart.settings import Settings
@@ -40,7 +40,7 @@ from acechart.times import to_ms
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SITE_ZONE", "AsyncClient", "Client", "When", "connect", "parse_when"]
+__all__ = ["SITE_ZONE", "AsyncClient", "Client", "When", "connect", "parse_stats", "parse_when"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,49 @@ def parse_when(value: object, parameter: str, *, now_ms: int) -> int:
         f" like '-7d', got {type(value).__name__}",
         parameter=parameter,
     )
+
+
+def parse_stats(
+    stats: str | Sequence[str] | None, *, interval: str, stat: str = "avg"
+) -> tuple[str, ...]:
+    """The statistics an interval query's rows carry, in order (`stats=`), checked here so
+    a wrong name is a `BadRequest` naming `stats` before any request is sent.
+
+    A string is one name or a comma list, as `/api/aggregations?stat=` takes them;
+    names are case-insensitive. None: the default row.
+    """
+    if stats is None:
+        return ()
+    raw = stats.split(",") if isinstance(stats, str) else list(stats)
+    if not all(isinstance(name, str) for name in raw):
+        raise BadRequest("stats must be names of statistics (strings)", parameter="stats")
+    names = tuple(name.strip().lower() for name in raw)
+    choices = ", ".join(AGG_STATS)
+    if not names or not all(names):
+        raise BadRequest(f"stats must name statistics: any of {choices}", parameter="stats")
+    unknown = [name for name in names if name not in AGG_STATS]
+    if unknown:
+        listed = ", ".join(repr(name) for name in unknown)
+        raise BadRequest(
+            f"unknown statistic {listed} in stats; use any of {choices}",
+            parameter="stats",
+            unknownStats=unknown,
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BadRequest(f"stats names {', '.join(repeated)} twice", parameter="stats")
+    if interval == "raw":
+        raise BadRequest(
+            "stats are the statistics of interval buckets: give an interval (1min .. 1month)",
+            parameter="stats",
+        )
+    if stat != "avg":
+        raise BadRequest(
+            "give stat (the one value of a bucket series) or stats (the statistics of each "
+            "row, the first as the value), not both",
+            parameter="stats",
+        )
+    return names
 
 
 def _points(points: str | Iterable[str]) -> tuple[str, ...]:
@@ -127,6 +170,7 @@ class AsyncClient:
         tz: str | None = None,
         stat: str = "avg",
         reset_threshold: float | None = None,
+        stats: str | Sequence[str] | None = None,
     ) -> Result:
         """The history of `points` of `site` in [start, end); see `When` for the times.
 
@@ -135,6 +179,13 @@ class AsyncClient:
         and carry `stat` (avg, min, max, sum, count, first, last, delta, twa, on_time);
         `Result.to_pandas` indexes them in that zone (`Result.zone`).
 
+        `stats` names the statistics each bucket carries, in order, as
+        `/api/aggregations?stat=` does (avg, min, max, sum, count, stddev, first, last,
+        delta, twa, on_time): `Result.to_arrow()` and `to_pandas(long=True)` then have
+        exactly those columns after `time, point, value` (`value` being the first);
+        without it they carry `count, sum, min, max, avg, stddev`. An unknown name is a
+        `BadRequest` naming `stats`, raised before anything is fetched.
+
         By default (`tz=None`) interval buckets lie in the site's zone; should the site
         record have no usable coordinates, they fall back to UTC with a `UserWarning`
         rather than failing a query whose caller never asked for a zone. An explicit
@@ -142,6 +193,7 @@ class AsyncClient:
         instants: by default they stay in UTC, without a look at the site record.
         """
         s = self.runtime.settings
+        names = parse_stats(stats, interval=interval, stat=stat)
         now = self.runtime.engine.clock()
         defaulted = tz is None
         if tz is None:
@@ -157,6 +209,7 @@ class AsyncClient:
             tz=tz,
             stat=stat,
             reset_threshold=reset_threshold,
+            stats=names,
         ).validate(max_points=s.max_points_per_query, max_range_days=s.max_range_days)
         await self._confirm(site)
         try:
@@ -285,6 +338,7 @@ class Client:
         tz: str | None = None,
         stat: str = "avg",
         reset_threshold: float | None = None,
+        stats: str | Sequence[str] | None = None,
     ) -> Result:
         """See `AsyncClient.query` (by default, interval buckets in the site's zone)."""
         return self._run(
@@ -300,6 +354,7 @@ class Client:
                 tz=tz,
                 stat=stat,
                 reset_threshold=reset_threshold,
+                stats=stats,
             )
         )
 

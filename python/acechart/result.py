@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 Aggregates = dict[str, NDArray[np.int64] | NDArray[np.float64]]
 """One point's bucket columns, keyed by `AGG_KEYS`, as `acechart._core.aggregate` returns them."""
 
+#: The statistics `Result.to_arrow` gives each bucket when the query names none.
+_BUCKET_COLUMNS: tuple[str, ...] = ("count", "sum", "min", "max", "avg", "stddev")
+
 #: Keys of an aggregate column set, exactly as `acechart._core.aggregate` returns them.
 AGG_KEYS: tuple[str, ...] = (
     "ts",
@@ -131,7 +134,8 @@ class Result:
 
     def to_arrow(self) -> pa.Table:
         """The long table: `point` (dictionary), `time` (timestamp[ms, UTC]), `value`, and
-        for interval queries each bucket's `count, sum, min, max, avg, stddev`.
+        for interval queries each bucket's statistics: those the query names
+        (`Query.stats`, in order), else `count, sum, min, max, avg, stddev`.
 
         Each series' arrays enter Arrow without a copy; the table is their
         concatenation, one chunk per series.
@@ -139,7 +143,7 @@ class Result:
         import pyarrow as pa
 
         stamp = pa.timestamp("ms", tz="UTC")
-        stats = self.query.interval != "raw"
+        stats = () if self.query.interval == "raw" else self.query.stats or _BUCKET_COLUMNS
         names = [s.name for s in self.series]
         batches = []
         for i, s in enumerate(self.series):
@@ -150,11 +154,10 @@ class Result:
                 "time": pa.array(np.asarray(s.ts, np.int64)).view(stamp),
                 "value": pa.array(np.asarray(s.values, np.float64)),
             }
-            if stats:
-                agg = s.aggregates or {}
-                for key in ("count", "sum", "min", "max", "avg", "stddev"):
-                    default = np.zeros(len(s), np.int64 if key == "count" else np.float64)
-                    columns[key] = pa.array(np.asarray(agg.get(key, default)))
+            agg = s.aggregates or {}
+            for key in stats:
+                dtype = np.int64 if key == "count" else np.float64
+                columns[key] = pa.array(np.asarray(agg.get(key, np.zeros(len(s), dtype)), dtype))
             batches.append(pa.record_batch(columns))
         if not batches:
             schema = pa.schema(
@@ -162,6 +165,7 @@ class Result:
                     ("point", pa.dictionary(pa.int32(), pa.string())),
                     ("time", stamp),
                     ("value", pa.float64()),
+                    *[(key, pa.int64() if key == "count" else pa.float64()) for key in stats],
                 ]
             )
             return schema.empty_table()

@@ -33,13 +33,25 @@ at a time with a ranged get, decodes it to arrays and encodes it as a part of
 the wanted document: nothing is parsed back out of the stored document, and
 memory holds one series. A block that does not decode is reported as a
 `CorruptObject`, never passed on.
+
+A converted document can be resumed: its first whole encoding records its
+byte layout (head, tail, each part's length and checksum) in a conversion
+index beside the result, so later requests know its length and a byte range
+re-encodes only the series it overlaps (`Conversion`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
+import functools
+import hashlib
 import json
+import logging
 import tempfile
+import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +62,7 @@ from numpy.typing import NDArray
 
 from acechart._core import (
     BlockDecodeError,
+    __version__,
     decode_block,
     encode_block,
     encode_head,
@@ -59,7 +72,7 @@ from acechart._core import (
 from acechart.query import Query
 from acechart.result import Series
 from acechart.storage.keys import export_key, export_prefix
-from acechart.storage.objects import CorruptObject, ObjectInfo, ObjectStore
+from acechart.storage.objects import CorruptObject, ObjectInfo, ObjectNotFound, ObjectStore
 from acechart.times import format_time
 from acechart.wire import (
     ARROW_EOS,
@@ -77,14 +90,19 @@ __all__ = [
     "BLOCKS_FILE",
     "METADATA_FILE",
     "PARQUET_ROW_GROUP_ROWS",
+    "Conversion",
+    "Layout",
     "ResultWriter",
     "SeriesEntry",
     "blocks_key",
-    "convert",
+    "conversion_etag",
+    "conversion_key",
     "data_key",
     "drop_outputs",
     "metadata_key",
 ]
+
+logger = logging.getLogger(__name__)
 
 METADATA_FILE = "metadata.json"
 BLOCKS_FILE = "series.blocks"
@@ -94,6 +112,8 @@ _SPOOL_READ = 1 << 20
 #: Rows of one Parquet row group at most: a longer series is split (a row group is
 #: buffered whole by the writer, so this bounds its memory too).
 PARQUET_ROW_GROUP_ROWS = 1 << 20
+#: What every Parquet file starts (and ends) with.
+PARQUET_MAGIC = b"PAR1"
 
 
 def data_key(job_id: str, fmt: str) -> str:
@@ -531,45 +551,262 @@ class _Indexed:
     length: int
 
 
-async def convert(
-    store: ObjectStore, job_id: str, query: Query, wanted: Representation
-) -> AsyncGenerator[bytes, None]:
-    """A stored result as a document in `wanted`, one series at a time.
+def conversion_key(job_id: str, rep: Representation) -> str:
+    """`exports/{jobId}/converted.{format}.{layout}.json`: the byte layout of one conversion."""
+    return export_key(job_id, f"converted.{rep.format}.{rep.layout}.json")
 
-    Each series is one ranged get of its block, decoded to arrays and encoded
-    as a part of the wanted document. The first series is read before the head
-    is yielded, so a missing or damaged export fails before any byte is sent.
-    `ObjectNotFound` when the export is gone; `CorruptObject` when its
-    metadata.json or a block does not read back.
+
+def _encoder_version(rep: Representation) -> str:
+    """What the converted bytes depend on besides the stored arrays: our encoders, and for
+    Parquet pyarrow's writer (its footer names it)."""
+    if rep.format == "parquet":
+        import pyarrow
+
+        return f"acechart {__version__}; pyarrow {pyarrow.__version__}"
+    return f"acechart {__version__}"
+
+
+def conversion_etag(stored_etag: str, rep: Representation) -> str:
+    """The strong ETag of a result converted to `rep`.
+
+    The conversion is a pure function of the stored blocks (one stored ETag), the
+    representation and the encoders' version, so the same tag always means the
+    same bytes; the part checksums in the conversion index hold every re-encoding
+    to that.
     """
-    index_key = metadata_key(job_id)
-    index = _read_index(await store.get(index_key), index_key)
-    key = blocks_key(job_id)
-    metadata = timeseries_metadata(query, sum(e.samples for e in index))
-    listing = [(e.name, e.samples) for e in index]
-    pieces = await asyncio.to_thread(_pieces, wanted)
+    seed = "\n".join([stored_etag, rep.format, rep.layout, _encoder_version(rep)])
+    return '"c-' + hashlib.sha256(seed.encode()).hexdigest()[:32] + '"'
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the pieces of one converted document lie: the head and tail as bytes, each
+    part by length and CRC-32 (what a re-encoding must reproduce)."""
+
+    head: bytes
+    tail: bytes
+    lengths: tuple[int, ...]
+    crcs: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + sum(self.lengths) + len(self.tail)
+
+    def to_json(self, etag: str, rep: Representation) -> bytes:
+        return json.dumps(
+            {
+                "etag": etag,
+                "format": rep.format,
+                "layout": rep.layout,
+                "head": base64.b64encode(self.head).decode(),
+                "tail": base64.b64encode(self.tail).decode(),
+                "lengths": self.lengths,
+                "crc32": self.crcs,
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, etag: str, parts: int) -> Layout | None:
+        """The layout, or None when it is not this conversion's (another ETag: an older
+        encoder) or does not read (it is then rebuilt, never trusted)."""
+        try:
+            doc = json.loads(raw)
+            if doc["etag"] != etag:
+                return None
+            layout = cls(
+                base64.b64decode(doc["head"], validate=True),
+                base64.b64decode(doc["tail"], validate=True),
+                tuple(int(n) for n in doc["lengths"]),
+                tuple(int(n) for n in doc["crc32"]),
+            )
+        except (ValueError, TypeError, KeyError, binascii.Error):
+            return None
+        if len(layout.lengths) != parts or len(layout.crcs) != parts:
+            return None
+        return layout
+
+
+@dataclass
+class Conversion:
+    """A stored result as a document in another representation, whole or by byte range.
+
+    The whole document is encoded series by series (as `ResultWriter` wrote the
+    stored one: one block read, decoded and encoded at a time). Its byte layout
+    (head and tail bytes, each part's length and CRC-32) is kept in a small
+    conversion index beside the result (`conversion_key`), written after the
+    first whole encoding, by a full download or by `measured`. With it, the
+    size is known up front and a byte range encodes only the series it
+    overlaps: each part is independent of the others (the Rust core's parts
+    take their index, an Arrow part carries its own dictionary, a Parquet row
+    group comes out of a fresh writer byte for byte as out of a shared one, its
+    file magic aside), and every re-encoded part is checked against the index's
+    length and checksum, so a range is never spliced from different bytes.
+
+    `encoded` counts the series encoded, for the metrics.
+    """
+
+    store: ObjectStore
+    job_id: str
+    query: Query
+    wanted: Representation
+    etag: str
+    series: list[_Indexed]
+    layout: Layout | None
+    encoded: int = 0
+
+    @classmethod
+    async def open(
+        cls,
+        store: ObjectStore,
+        job_id: str,
+        query: Query,
+        wanted: Representation,
+        stored_etag: str,
+    ) -> Conversion:
+        """`ObjectNotFound` when the export is gone; `CorruptObject` when its
+        metadata.json does not read."""
+        index_key = metadata_key(job_id)
+        series = _read_index(await store.get(index_key), index_key)
+        etag = conversion_etag(stored_etag, wanted)
+        try:
+            raw = await store.get(conversion_key(job_id, wanted))
+        except ObjectNotFound:
+            layout = None
+        else:
+            layout = Layout.from_json(raw, etag, len(series))
+            if layout is None:
+                logger.warning(
+                    "job %s: the %s index is stale or damaged; rebuilt on demand",
+                    job_id,
+                    conversion_key(job_id, wanted),
+                )
+        return cls(store, job_id, query, wanted, etag, series, layout)
+
+    @property
+    def size(self) -> int | None:
+        """The document's length in bytes, when its layout is known."""
+        return None if self.layout is None else self.layout.size
+
+    async def measured(self) -> Layout:
+        """The document's layout, encoding it once (and storing it) if need be."""
+        if self.layout is None:
+            async with contextlib.aclosing(self.whole()) as chunks:
+                async for _ in chunks:
+                    pass
+        assert self.layout is not None  # whole() sets it once it has run to the end
+        return self.layout
+
+    async def whole(self) -> AsyncGenerator[bytes, None]:
+        """The whole document, one series at a time; its layout is stored at the end.
+
+        The first series is read before the head is yielded, so a missing or
+        damaged export fails before any byte is sent.
+        """
+        key = blocks_key(self.job_id)
+        index = self.series
+        metadata = timeseries_metadata(self.query, sum(e.samples for e in index))
+        listing = [(e.name, e.samples) for e in index]
+        pieces = await asyncio.to_thread(_pieces, self.wanted)
+        lengths: list[int] = []
+        crcs: list[int] = []
+
+        async def part(i: int) -> bytes:
+            data = await _reencoded(self.store, key, i, index[i], pieces.part)
+            self.encoded += 1
+            if self.layout is not None:  # its length was announced: hold it to that
+                await self._check(i, data)
+            lengths.append(len(data))
+            crcs.append(zlib.crc32(data))
+            return data
+
+        try:
+            head = await asyncio.to_thread(pieces.head, metadata, listing)
+            first = await part(0) if index else None
+            if head:  # Parquet's is empty: its magic comes with the first part
+                yield head
+            if first is not None:
+                yield first
+            for i in range(1, len(index)):
+                yield await part(i)
+            tail = await asyncio.to_thread(pieces.tail, metadata, listing)
+            if self.layout is not None and (head, tail) != (self.layout.head, self.layout.tail):
+                await self._mismatch("the head or tail")
+            yield tail
+        finally:
+            pieces.close()
+        if self.layout is None:
+            self.layout = Layout(head, tail, tuple(lengths), tuple(crcs))
+            await self.store.put(
+                conversion_key(self.job_id, self.wanted),
+                self.layout.to_json(self.etag, self.wanted),
+                None,
+                "application/json",
+            )
+
+    async def span(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        """Bytes [start, end) of the document (its layout known: see `measure`),
+        encoding only the series that overlap them."""
+        layout = self.layout
+        if layout is None:
+            raise RuntimeError("measure the conversion (`measured`) before asking for a range")
+        key = blocks_key(self.job_id)
+        encode = functools.partial(_part_alone, self.wanted)
+        position = 0
+        pieces: list[bytes | int] = [layout.head, *range(len(layout.lengths)), layout.tail]
+        for piece in pieces:
+            length = len(piece) if isinstance(piece, bytes) else layout.lengths[piece]
+            lo, hi = max(start, position), min(end, position + length)
+            if lo < hi:
+                if isinstance(piece, bytes):
+                    data = piece
+                else:
+                    data = await _reencoded(self.store, key, piece, self.series[piece], encode)
+                    self.encoded += 1
+                    await self._check(piece, data)
+                yield data[lo - position : hi - position]
+            position += length
+            if position >= end:
+                return
+
+    async def _check(self, i: int, data: bytes) -> None:
+        layout = self.layout
+        assert layout is not None
+        if len(data) != layout.lengths[i] or zlib.crc32(data) != layout.crcs[i]:
+            await self._mismatch(f"series {i} ({self.series[i].name!r})")
+
+    async def _mismatch(self, what: str) -> None:
+        """Refuse to splice: `CorruptObject`, after deleting the index (the next request
+        records the layout afresh rather than failing for good)."""
+        key = conversion_key(self.job_id, self.wanted)
+        logger.error("job %s: %s re-encoded to other bytes than %s records", self.job_id, what, key)
+        await self.store.delete(key)
+        raise CorruptObject(key, f"{what} re-encoded to other bytes than the index records")
+
+
+def _part_alone(rep: Representation, item: RawItem, index: int) -> bytes:
+    """Part `index` of a document in `rep`, encoded on its own (see `Conversion`)."""
+    pieces = _pieces(rep)
     try:
-        head = await asyncio.to_thread(pieces.head, metadata, listing)
-        first = await _reencoded(store, key, 0, index[0], pieces) if index else None
-        if head:  # Parquet's is empty: its magic comes with the first part
-            yield head
-        if first is not None:
-            yield first
-        for i in range(1, len(index)):
-            yield await _reencoded(store, key, i, index[i], pieces)
-        yield await asyncio.to_thread(pieces.tail, metadata, listing)
+        part = pieces.part(item, index)
     finally:
         pieces.close()
+    if rep.format == "parquet" and index > 0:
+        # A fresh writer starts its file with the magic; in the document only the first does.
+        part = part.removeprefix(PARQUET_MAGIC)
+    return part
+
+
+_Encode = Callable[[RawItem, int], bytes]
 
 
 async def _reencoded(
-    store: ObjectStore, key: str, index: int, entry: _Indexed, pieces: _Pieces
+    store: ObjectStore, key: str, index: int, entry: _Indexed, encode: _Encode
 ) -> bytes:
     block = await store.get_range(key, entry.offset, entry.offset + entry.length)
-    return await asyncio.to_thread(_block_to_part, block, key, index, entry, pieces)
+    return await asyncio.to_thread(_block_to_part, block, key, index, entry, encode)
 
 
-def _block_to_part(block: bytes, key: str, index: int, entry: _Indexed, pieces: _Pieces) -> bytes:
+def _block_to_part(block: bytes, key: str, index: int, entry: _Indexed, encode: _Encode) -> bytes:
     where = f"series {index} ({entry.name!r})"
     try:
         name, ts, values, _ = decode_block(block)
@@ -579,7 +816,7 @@ def _block_to_part(block: bytes, key: str, index: int, entry: _Indexed, pieces: 
         raise CorruptObject(
             key, f"{where}: the block holds {name!r} with {len(ts)} samples, not the indexed one"
         )
-    return pieces.part((name, ts, values), index)
+    return encode((name, ts, values), index)
 
 
 def _read_index(raw: bytes, key: str) -> list[_Indexed]:

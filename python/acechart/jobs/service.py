@@ -28,7 +28,7 @@ from typing import Any
 
 from acechart.engine import Engine
 from acechart.errors import BadRequest, JobNotFound, JobResultUnavailable
-from acechart.jobs.export import convert, drop_outputs
+from acechart.jobs.export import Conversion, Layout, drop_outputs
 from acechart.jobs.model import Job, JobRequest
 from acechart.jobs.queue import JobQueue, SqliteJobQueue
 from acechart.jobs.redis_queue import RedisJobQueue
@@ -124,6 +124,9 @@ class JobService:
         self._sweeper: asyncio.Task[None] | None = None
         self._change = asyncio.Event()
         self._closing = False
+        # One measuring pass per conversion at a time, whoever asks (a download
+        # manager opens several ranged connections at once): keyed by job and ETag.
+        self._measuring: dict[tuple[str, str], asyncio.Task[Layout]] = {}
 
     @classmethod
     async def open(
@@ -150,6 +153,10 @@ class JobService:
     async def close(self) -> None:
         """Stop workers, hand running jobs back to the queue, finish notifications."""
         self._closing = True
+        measuring = list(self._measuring.values())
+        for task in measuring:
+            task.cancel()
+        await asyncio.gather(*measuring, return_exceptions=True)
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
@@ -287,23 +294,59 @@ class JobService:
             )
         info = await self.store.head(job.result_key)
         if info is None:
-            raise JobNotFound(f"the result of job {job.id} has expired", jobId=job.id)
+            raise self._expired(job)
         return job, info
 
-    async def converted(self, job: Job, wanted: Representation) -> AsyncGenerator[bytes, None]:
-        """A finished job's result in another representation, one series at a time.
+    async def conversion(self, job: Job, wanted: Representation, stored: ObjectInfo) -> Conversion:
+        """A finished job's result in another representation (see `export.Conversion`);
+        `stored` is its stored result object, whose ETag the conversion's derives from.
+
+        `JobNotFound` once the result has expired.
+        """
+        try:
+            return await Conversion.open(self.store, job.id, job.request.query, wanted, stored.etag)
+        except ObjectNotFound:
+            raise self._expired(job) from None
+
+    async def measure(self, job: Job, conversion: Conversion) -> int:
+        """The converted document's length, encoding it once if it never was.
+
+        Concurrent requests for one conversion share a single pass, which runs on
+        if the request that started it goes away (the others still wait for it).
+        """
+        if conversion.layout is None:
+            key = (job.id, conversion.etag)
+            task = self._measuring.get(key)
+            if task is None:
+                task = asyncio.ensure_future(conversion.measured())
+                self._measuring[key] = task
+                task.add_done_callback(lambda _: self._measuring.pop(key, None))
+            try:
+                conversion.layout = await asyncio.shield(task)
+            except ObjectNotFound:
+                raise self._expired(job) from None
+        return conversion.layout.size
+
+    async def converted(
+        self, job: Job, conversion: Conversion, byte_range: tuple[int, int] | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """The converted document, whole or bytes [start, end) of it, a series at a time.
 
         `JobNotFound` once the result has expired; `CorruptObject` (a
         `StorageError`) when what was stored does not read back. Both come
-        before the first chunk when they can (see `export.convert`).
+        before the first chunk when they can.
         """
-        parts = convert(self.store, job.id, job.request.query, wanted)
+        parts = conversion.whole() if byte_range is None else conversion.span(*byte_range)
         try:
             async with contextlib.aclosing(parts) as chunks:
                 async for chunk in chunks:
                     yield chunk
         except ObjectNotFound:
-            raise JobNotFound(f"the result of job {job.id} has expired", jobId=job.id) from None
+            raise self._expired(job) from None
+
+    @staticmethod
+    def _expired(job: Job) -> JobNotFound:
+        return JobNotFound(f"the result of job {job.id} has expired", jobId=job.id)
 
     async def watch(
         self, job_id: str, token: str, *, keepalive_s: float | None = None

@@ -287,6 +287,11 @@ class Metrics:
             "Mean run time of the completed jobs still retained",
             registry=r,
         )
+        self.job_converted_series = Counter(
+            "acechart_job_converted_series",
+            "Series of job results encoded into another representation for a download",
+            registry=r,
+        )
         # Labelled children by label values: `labels()` costs more than the increment.
         self._response_children: dict[tuple[str, int], tuple[_Count, _Spread, _Count | None]] = {}
         self._edge_latency: _Spread | None = None

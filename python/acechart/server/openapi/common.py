@@ -97,7 +97,7 @@ _ERROR_TEXT: dict[int, str] = {
     "budget (`estimatedSamples`, `estimatedSeconds`, `budgetSeconds`, `suggestions`, "
     "`suggestedRange`, `suggestedPoints`)",
     414: "Request line too long: send the parameters as a JSON body with POST",
-    416: "The byte range starts past the end of the result",
+    416: "The byte range starts past the end of the result (`Content-Range: bytes */total`)",
     429: "Rate limit exceeded; wait `Retry-After` seconds",
     431: "A request header is too long",
     500: "Internal error; the body quotes the request id",

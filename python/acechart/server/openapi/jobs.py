@@ -58,10 +58,19 @@ _JOB_ID = {
 }
 
 
+_RESULT_HEADERS: dict[str, Any] = {
+    "ETag": {
+        "description": "Strong: the stored object's, or the conversion's (`\"c-...\"`)",
+        "schema": {"type": "string"},
+    },
+    "Accept-Ranges": {"schema": {"type": "string", "enum": ["bytes"]}},
+}
+
+
 def _result_op(head: bool) -> dict[str, Any]:
     return {
         "operationId": "headJobResult" if head else "getJobResult",
-        "summary": "The result: stored format with byte ranges, or converted (format / Accept)",
+        "summary": "The result: stored, or converted (format / Accept); byte ranges of both",
         "parameters": [
             _JOB_ID,
             _TOKEN,
@@ -85,13 +94,33 @@ def _result_op(head: bool) -> dict[str, Any]:
                 "name": "Range",
                 "in": "header",
                 "required": False,
-                "description": "One byte range of the stored format (`bytes=0-1023`, `bytes=-500`)",
+                "description": "One byte range (`bytes=0-1023`, `bytes=1024-`, `bytes=-500`) "
+                "of the stored or the converted document (a conversion never encoded before is "
+                "encoded once to learn its length; then only the series a range overlaps "
+                "are); several ranges get the whole document",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "If-Range",
+                "in": "header",
+                "required": False,
+                "description": "The ETag the range belongs to; any other value gets the whole "
+                "document (200)",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "ETags already held: 304 when one is the representation's",
                 "schema": {"type": "string"},
             },
         ],
         "responses": {
             "200": {
-                "description": "The whole document",
+                "description": "The whole document (with `Content-Length` once its length is "
+                "known: always for the stored one, for a conversion once it has been encoded)",
+                "headers": _RESULT_HEADERS,
                 "content": {
                     JSON: {"schema": {"type": "object"}},
                     MSGPACK: {"schema": {"type": "string", "format": "binary"}},
@@ -116,7 +145,14 @@ def _result_op(head: bool) -> dict[str, Any]:
                     },
                 },
             },
-            "206": {"description": "The requested byte range (`Content-Range`)"},
+            "206": {
+                "description": "The requested byte range (`Content-Range: bytes a-b/total`), "
+                "of the stored or the converted document",
+                "headers": {
+                    **_RESULT_HEADERS,
+                    "Content-Range": {"schema": {"type": "string"}},
+                },
+            },
             "304": {"description": "Unchanged (`If-None-Match`)"},
             **_errors(400, 401, 404, 409, 416),
         },

@@ -3,7 +3,7 @@
 ```
 POST   /api/jobs                 the seed's QueueMessage fields -> 202, Location, the seed's body
 GET    /api/jobs/{id}            queued / processing / completed / failed / cancelled body
-GET    /api/jobs/{id}/result     the stored document (Range, ETag) or another format, streamed
+GET    /api/jobs/{id}/result     the stored document or another format (Range, ETag), streamed
 GET    /api/jobs/{id}/events     Server-Sent Events of progress until the job ends
 DELETE /api/jobs/{id}            cancel a queued or running job; delete a finished one
 ```
@@ -21,16 +21,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
 from acechart.errors import AcechartError, BadRequest, JobNotFound
 from acechart.jobs.model import Job, JobRequest
 from acechart.server.headers import etag_matches, parse_range
-from acechart.server.keys import INFO, JOBS, SETTINGS
+from acechart.server.keys import INFO, JOBS, METRICS, SETTINGS
 from acechart.server.pipeline import authorize, check_points, identify
 from acechart.server.respond import json_response
-from acechart.storage.objects import DEFAULT_CHUNK_SIZE, ObjectNotFound
+from acechart.storage.objects import DEFAULT_CHUNK_SIZE, ObjectInfo, ObjectNotFound
 from acechart.wire import JOB_FORMATS, JOB_LAYOUTS, Representation, negotiate
 
 __all__ = ["cancel", "events", "result", "status", "submit"]
@@ -136,8 +137,8 @@ async def result(request: web.Request) -> web.StreamResponse:
     stored one as the default, Parquet among the formats and no `wide` layout
     (a result is converted series by series). The stored representation is
     served as is, with `Content-Length`, `ETag` and single byte ranges (`Range`,
-    `If-Range`); another is converted series by series and sent chunked, without
-    ranges.
+    `If-Range`); another is converted series by series, with its own strong
+    ETag and the same ranges (see `export.Conversion`).
     """
     token, _ = await identify(request, "job-result")
     jobs = request.app[JOBS]
@@ -158,23 +159,14 @@ async def result(request: web.Request) -> web.StreamResponse:
         "Vary": "Accept",
     }
     if wanted != stored:
-        return await _send_converted(request, job, wanted, headers)
+        return await _send_converted(request, job, stored_info, wanted, headers)
 
     etag = f'"{stored_info.etag}"'
     headers |= {"Accept-Ranges": "bytes", "ETag": etag}
     if etag_matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers={"ETag": etag})
     size = stored_info.size
-    start, end, code = 0, size, 200
-    header = request.headers.get("Range")
-    if header and request.headers.get("If-Range", etag) == etag:
-        byte_range = parse_range(header, size)
-        if isinstance(byte_range, str):
-            raise RangeNotSatisfiable(size, etag)
-        if byte_range is not None:
-            start, end = byte_range
-            code = 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    start, end, code = _byte_range(request, size, etag, headers)
     response = web.StreamResponse(status=code, headers=headers)
     response.content_length = end - start
     await response.prepare(request)
@@ -199,14 +191,83 @@ async def result(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _range_asked(request: web.Request, etag: str) -> bool:
+    """Whether a `Range` header applies: there is one, and `If-Range` (if any) names our
+    ETag (a date or another tag means "send it all")."""
+    return bool(request.headers.get("Range")) and request.headers.get("If-Range", etag) == etag
+
+
+def _byte_range(
+    request: web.Request, size: int, etag: str, headers: dict[str, str]
+) -> tuple[int, int, int]:
+    """[start, end) and the status of an answer of `size` bytes: 206 (with `Content-Range`
+    added to `headers`) for one satisfiable range, 200 for all of it (no range, a stale
+    `If-Range`, several ranges); `RangeNotSatisfiable` past the end."""
+    if not _range_asked(request, etag):
+        return 0, size, 200
+    byte_range = parse_range(request.headers["Range"], size)
+    if isinstance(byte_range, str):
+        raise RangeNotSatisfiable(size, etag)
+    if byte_range is None:
+        return 0, size, 200
+    start, end = byte_range
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return start, end, 206
+
+
 async def _send_converted(
-    request: web.Request, job: Job, wanted: Representation, headers: dict[str, str]
+    request: web.Request,
+    job: Job,
+    stored: ObjectInfo,
+    wanted: Representation,
+    headers: dict[str, str],
 ) -> web.StreamResponse:
-    parts = request.app[JOBS].converted(job, wanted)
+    """A converted result, with ranges like the stored one's.
+
+    Its length is known once the conversion has been encoded whole (by an
+    earlier download, or now for a range); until then a whole answer is sent
+    chunked.
+    """
+    jobs = request.app[JOBS]
+    conversion = await jobs.conversion(job, wanted, stored)
+    etag = conversion.etag
+    headers |= {"Accept-Ranges": "bytes", "ETag": etag}
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers={"ETag": etag})
+    try:
+        size = conversion.size
+        if size is None and _range_asked(request, etag):
+            size = await jobs.measure(job, conversion)
+        if size is None:
+            start, end, code = 0, 0, 200
+        else:
+            start, end, code = _byte_range(request, size, etag, headers)
+        return await _stream_converted(
+            request,
+            job,
+            wanted,
+            jobs.converted(job, conversion, (start, end) if code == 206 else None),
+            web.StreamResponse(status=code, headers=headers),
+            None if size is None else end - start,
+        )
+    finally:
+        request.app[METRICS].job_converted_series.inc(conversion.encoded)
+
+
+async def _stream_converted(
+    request: web.Request,
+    job: Job,
+    wanted: Representation,
+    parts: AsyncGenerator[bytes, None],
+    response: web.StreamResponse,
+    length: int | None,
+) -> web.StreamResponse:
     async with contextlib.aclosing(parts) as chunks:
         first = await anext(chunks, None)  # an expired result is a 404 before any byte is sent
-        response = web.StreamResponse(headers={**headers, "Accept-Ranges": "none"})
-        response.enable_chunked_encoding()
+        if length is None:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = length
         await response.prepare(request)
         if request.method == "HEAD":
             return response
@@ -234,7 +295,7 @@ async def _send_converted(
 
 
 class RangeNotSatisfiable(web.HTTPRequestRangeNotSatisfiable):
-    """416 for a range past the end of the stored result, with the size in Content-Range."""
+    """416 for a range past the end of the result, with its size in Content-Range."""
 
     def __init__(self, size: int, etag: str) -> None:
         super().__init__(headers={"Content-Range": f"bytes */{size}", "ETag": etag})
