@@ -12,7 +12,7 @@ import pytest
 from acechart.jobs.export import ResultWriter
 from acechart.query import Query
 from acechart.result import Series
-from acechart.wire import JSON_ROWS
+from acechart.wire import JSON_ROWS, Representation
 
 
 def open_under(directory: Path) -> list[str]:
@@ -33,12 +33,16 @@ def big_series(name: str, n: int) -> Series:
     return Series(name, ts, np.sin(np.arange(n, dtype=np.float64)))
 
 
-async def test_a_run_cancelled_mid_encode_leaves_no_spool_open(tmp_path: Path) -> None:
+@pytest.mark.parametrize("representation", [JSON_ROWS, Representation("parquet")])
+async def test_a_run_cancelled_mid_encode_leaves_no_spool_open(
+    tmp_path: Path, representation: Representation
+) -> None:
+    """Parquet too: its writer is closed with the spools, never under a running part."""
     spool_dir = tmp_path / "spool"
     n = 1_000_000
     query = Query("site", ("a", "b"), 0, n * 60_000)
     for delay in (0.0, 0.002, 0.01, 0.03):
-        writer = ResultWriter("job", query, JSON_ROWS, spool_dir)
+        writer = ResultWriter("job", query, representation, spool_dir)
         adding = asyncio.create_task(writer.add([big_series("a", n), big_series("b", n)]))
         await asyncio.sleep(delay)
         adding.cancel()

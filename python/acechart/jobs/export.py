@@ -171,7 +171,7 @@ async def _to_thread_to_the_end(fn: Callable[..., _T], *args: Any) -> _T:
     """`asyncio.to_thread`, but a cancelled caller still waits for the thread to finish.
 
     A thread cannot be stopped: without the wait, the caller's `finally` (closing
-    the spools) would race a thread still writing into them.
+    the spools, or a Parquet writer) would race a thread still writing into them.
     """
     work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
     try:
@@ -446,8 +446,8 @@ class ResultWriter:
         rep = self.representation
         metadata = timeseries_metadata(self.query, self.total_samples)
         listing = [(e.name, e.samples) for e in self.entries]
-        head = await asyncio.to_thread(self._pieces.head, metadata, listing)
-        tail = await asyncio.to_thread(self._pieces.tail, metadata, listing)
+        head = await _to_thread_to_the_end(self._pieces.head, metadata, listing)
+        tail = await _to_thread_to_the_end(self._pieces.tail, metadata, listing)
         total = len(head) + self._parts.size + len(tail) + self._blocks.size
         done = 0
 
@@ -720,7 +720,7 @@ class Conversion:
             return data
 
         try:
-            head = await asyncio.to_thread(pieces.head, metadata, listing)
+            head = await _to_thread_to_the_end(pieces.head, metadata, listing)
             first = await part(0) if index else None
             if head:  # Parquet's is empty: its magic comes with the first part
                 yield head
@@ -728,7 +728,7 @@ class Conversion:
                 yield first
             for i in range(1, len(index)):
                 yield await part(i)
-            tail = await asyncio.to_thread(pieces.tail, metadata, listing)
+            tail = await _to_thread_to_the_end(pieces.tail, metadata, listing)
             if self.layout is not None and (head, tail) != (self.layout.head, self.layout.tail):
                 await self._mismatch("the head or tail")
             yield tail
@@ -803,7 +803,8 @@ async def _reencoded(
     store: ObjectStore, key: str, index: int, entry: _Indexed, encode: _Encode
 ) -> bytes:
     block = await store.get_range(key, entry.offset, entry.offset + entry.length)
-    return await asyncio.to_thread(_block_to_part, block, key, index, entry, encode)
+    # Waited for even when cancelled: `encode` may write into pieces the caller closes.
+    return await _to_thread_to_the_end(_block_to_part, block, key, index, entry, encode)
 
 
 def _block_to_part(block: bytes, key: str, index: int, entry: _Indexed, encode: _Encode) -> bytes:
