@@ -454,8 +454,9 @@ _CORE_FORMATS: dict[Format, Literal["json", "msgpack", "csv"]] = {
 
 
 def streamable(rep: Representation) -> bool:
-    """Whether a document in `rep` can be written series by series (`timeseries_pieces`):
-    every format but Arrow's `wide` table, which joins all series into one."""
+    """Whether a document in `rep` can be written series by series (`timeseries_pieces`,
+    `aggregation_pieces`): every format but Arrow's `wide` table, which joins all series
+    into one."""
     return (rep.format in _CORE_FORMATS or rep.format == "arrow") and rep.layout != "wide"
 
 

@@ -15,6 +15,10 @@ statistics of every row, in order, `delta`, `twa` and `on_time` included. `tz=`
 places the buckets in a zone (local days, weeks, months); `maxPoints` merges every
 k neighbouring buckets into one (at most maxPoints rows, sums and counts true)
 instead of picking some.
+
+An answer of `stream_min_samples` statistics or more (buckets times the statistics
+of a row, `wire.aggregation_values`) is streamed point by point
+(`wire.aggregation_pieces`), as large `/api/timeseries` answers are.
 """
 
 from __future__ import annotations
