@@ -28,6 +28,7 @@ REPRESENTATIONS = [
     ("msgpack", "columns"),
     ("csv", "rows"),
     ("arrow", "series"),
+    ("arrow", "wide"),
 ]
 #: The seed's rows, chosen statistics (raw-sample ones included), local-time buckets.
 SHAPES: list[dict[str, Any]] = [
@@ -50,6 +51,35 @@ def arrow_table(body: bytes) -> pa.Table:
     return pa.ipc.open_stream(io.BytesIO(body)).read_all()
 
 
+def same_table(got: bytes, want: bytes) -> None:
+    """Arrow bodies of the same schema (metadata included) and rows (NaN equal to NaN,
+    nulls in the same places)."""
+    a, b = arrow_table(got), arrow_table(want)
+    assert a.schema.equals(b.schema, check_metadata=True)
+    assert a.num_rows == b.num_rows > 0
+    for name in a.column_names:
+        x, y = a.column(name), b.column(name)
+        if name == "point":
+            assert x.to_pylist() == y.to_pylist()
+            continue
+        assert x.is_null().to_pylist() == y.is_null().to_pylist(), name
+        np.testing.assert_array_equal(x.drop_null().to_numpy(), y.drop_null().to_numpy())
+
+
+async def test_a_streamed_wide_timeseries_answer_is_the_whole_table(
+    pair: tuple[Service, Service],
+) -> None:
+    """Arrow's `wide` table streams in record batches of row ranges on both routes."""
+    streaming, whole = pair
+    params = query(streaming.points(3), NOW_MS - 12 * DAY, NOW_MS - 10 * DAY)
+    params.update(format="arrow", layout="wide")
+    streamed = await streaming.get("/api/timeseries", params)
+    assert streamed.status == 200 and streamed.headers.get("Transfer-Encoding") == "chunked"
+    plain = await whole.get("/api/timeseries", params)
+    assert "Content-Length" in plain.headers
+    same_table(await streamed.read(), await plain.read())
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
 @pytest.mark.parametrize(("fmt", "layout"), REPRESENTATIONS)
 async def test_a_streamed_aggregation_answer_is_the_whole_answer(
@@ -68,12 +98,7 @@ async def test_a_streamed_aggregation_answer_is_the_whole_answer(
     assert streamed.headers["X-Data-Samples"] == plain.headers["X-Data-Samples"]
     assert int(streamed.headers["X-Data-Samples"]) >= 3 * 4
     if fmt == "arrow":
-        a, b = arrow_table(got), arrow_table(want)
-        assert a.schema.equals(b.schema, check_metadata=True)
-        assert a.column("point").to_pylist() == b.column("point").to_pylist()
-        assert a.num_rows == b.num_rows > 0
-        for name in a.column_names[1:]:
-            np.testing.assert_array_equal(a.column(name).to_numpy(), b.column(name).to_numpy())
+        same_table(got, want)
     else:
         assert got == want
     again = await streaming.get("/api/aggregations", params)

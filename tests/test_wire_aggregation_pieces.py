@@ -18,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import acechart.wire
 from acechart._core import aggregate
+from acechart.errors import BadRequest
 from acechart.query import AGG_STATS, Query
 from acechart.result import Provenance, Result, Series
 from acechart.wire import (
@@ -28,7 +30,9 @@ from acechart.wire import (
     aggregation_pieces,
     aggregation_values,
     encode_aggregations,
+    encode_timeseries,
     streamable,
+    timeseries_pieces,
 )
 
 HOUR = 3_600_000
@@ -39,6 +43,7 @@ BYTE_IDENTICAL = [
     Representation("csv", "rows"),
 ]
 ARROW = Representation("arrow", "series")
+WIDE = Representation("arrow", "wide")
 
 
 def _series(name: str, n_samples: int, seed: int, partial: bool, empty: bool) -> Series:
@@ -98,21 +103,36 @@ def _arrow(body: bytes) -> pa.Table:
 
 
 def _same_arrow(got: bytes, want: bytes) -> None:
+    """The same schema (metadata included) and rows; NaN statistics compare equal here,
+    as in the bytes, and a `wide` column's nulls by their places."""
     a, b = _arrow(got), _arrow(want)
     assert a.schema.equals(b.schema, check_metadata=True)
-    assert a.column("point").to_pylist() == b.column("point").to_pylist()
     assert a.num_rows == b.num_rows
-    for name in a.column_names[1:]:  # NaN statistics compare equal here, as in the bytes
-        np.testing.assert_array_equal(a.column(name).to_numpy(), b.column(name).to_numpy())
+    for name in a.column_names:
+        x, y = a.column(name), b.column(name)
+        if name == "point":
+            assert x.to_pylist() == y.to_pylist()
+            continue
+        assert x.is_null().to_pylist() == y.is_null().to_pylist(), name
+        np.testing.assert_array_equal(x.drop_null().to_numpy(), y.drop_null().to_numpy())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(results())
-def test_pieces_join_to_the_whole_document(case: tuple[Result, Any]) -> None:
+@given(results(), st.sampled_from([1, 2, 5, 64]))
+def test_pieces_join_to_the_whole_document(case: tuple[Result, Any], wide_rows: int) -> None:
     _, build = case
     for rep in BYTE_IDENTICAL:
         assert _joined(build(), rep) == encode_aggregations(build(), rep), rep
     _same_arrow(_joined(build(), ARROW), encode_aggregations(build(), ARROW))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(acechart.wire, "WIDE_PIECE_ROWS", wide_rows)
+        result = build()
+        pieces = list(aggregation_pieces(result, WIDE))
+        assert result.series == []
+        longest = max((len(s) for s in build().series), default=0)
+        # head, a batch per range of `wide_rows` rows of the longest (at least one), end
+        assert len(pieces) == 2 + max(1, -(-longest // wide_rows))
+        _same_arrow(b"".join(p() for p in pieces), encode_aggregations(build(), WIDE))
 
 
 def _fixed(stats: tuple[str, ...] = (), *, partial: bool = True, tz: str = "UTC") -> Result:
@@ -188,8 +208,38 @@ def test_no_series_and_the_values_counted() -> None:
     assert aggregation_values(_fixed(("twa",)), ARROW) == buckets
 
 
-def test_wide_is_not_written_in_pieces() -> None:
-    wide = Representation("arrow", "wide")
-    assert not streamable(wide)
+@pytest.mark.parametrize("rows", [1, 3, 1000])
+def test_wide_tables_in_row_ranges(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    """Raw series of their own times (an outer join with nulls), in batches of `rows`."""
+    monkeypatch.setattr(acechart.wire, "WIDE_PIECE_ROWS", rows)
+
+    def result() -> Result:
+        rng = np.random.default_rng(rows)
+        series = []
+        for i, n in enumerate([0, 1, 40, 17]):
+            ts = np.sort(rng.choice(100, n, replace=False)).astype(np.int64) * 60_000
+            series.append(Series(f"p{i}", ts, rng.normal(size=n)))
+        return Result(Query("site", ("p0", "p1", "p2", "p3"), 0, HOUR * 2), series, Provenance())
+
+    want = encode_timeseries(result(), WIDE)
+    built = result()
+    pieces = list(timeseries_pieces(built, WIDE))
+    assert built.series == []
+    assert len(pieces) == 2 + -(-40 // rows)  # head, a batch per `rows` of the longest, end
+    got = b"".join(p() for p in pieces)
+    _same_arrow(got, want)
+    assert _arrow(got).column("p0").null_count == _arrow(got).num_rows
+
+
+def test_wide_refusals_come_before_any_piece() -> None:
+    assert streamable(WIDE) and not streamable(Representation("parquet", "series"))
+    q = Query("site", ("time",), 0, HOUR, interval="1hr")
+    result = Result(q, [_series("time", 10, 1, False, False)], Provenance())
+    with pytest.raises(BadRequest, match="layout=wide"):
+        aggregation_pieces(result, WIDE)
+    backwards = Series("p", np.array([2, 1], np.int64), np.zeros(2))
+    raw = Result(Query("site", ("p",), 0, HOUR), [backwards], Provenance())
+    with pytest.raises(ValueError, match="sorted ascending"):
+        timeseries_pieces(raw, WIDE)
     with pytest.raises(ValueError, match="not written in pieces"):
-        next(aggregation_pieces(_fixed(), wide))
+        aggregation_pieces(_fixed(), Representation("parquet", "series"))

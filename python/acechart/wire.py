@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 
 from acechart._core import (
     encode_arrow,
+    encode_arrow_wide_head,
     encode_csv,
     encode_head,
     encode_json,
@@ -67,6 +68,7 @@ __all__ = [
     "LIVE_FORMATS",
     "MEDIA_TYPES",
     "SEED_FORMAT_NAMES",
+    "WIDE_PIECE_ROWS",
     "AggItem",
     "Format",
     "Layout",
@@ -93,6 +95,7 @@ __all__ = [
     "streamable",
     "timeseries_metadata",
     "timeseries_pieces",
+    "wide_pieces",
 ]
 
 Format = Literal["json", "msgpack", "csv", "arrow", "parquet"]
@@ -454,10 +457,10 @@ _CORE_FORMATS: dict[Format, Literal["json", "msgpack", "csv"]] = {
 
 
 def streamable(rep: Representation) -> bool:
-    """Whether a document in `rep` can be written series by series (`timeseries_pieces`,
-    `aggregation_pieces`): every format but Arrow's `wide` table, which joins all series
-    into one."""
-    return (rep.format in _CORE_FORMATS or rep.format == "arrow") and rep.layout != "wide"
+    """Whether a document in `rep` can be written in pieces (`timeseries_pieces`,
+    `aggregation_pieces`): every live format and layout (Arrow's `wide` table as record
+    batches of row ranges)."""
+    return rep.format in _CORE_FORMATS or rep.format == "arrow"
 
 
 def timeseries_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
@@ -467,13 +470,25 @@ def timeseries_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
     end), so a series' arrays are freed once its piece is sent, and the caller holds
     at most one encoded series at a time. JSON, MessagePack and CSV join to exactly
     `encode_timeseries`'s bytes; Arrow to a stream of the same schema and rows (each
-    series' dictionary batch before its record batch, as `arrow_part` writes it).
+    series' dictionary batch before its record batch, as `arrow_part` writes it; the
+    `wide` table as record batches of row ranges, `wide_pieces`). What would make the
+    whole encoder refuse (`wide` naming a point `time`) is raised here, before any
+    piece is made.
     """
     if not streamable(rep):
         raise ValueError(f"a {rep.format} {rep.layout} document is not written in pieces")
-    series = result.series
     meta = timeseries_metadata(result.query, result.total_samples, partial_last=result.partial_last)
     meta.update(missing_metadata(result.missing))
+    if rep.layout == "wide":
+        items = [series_item(s) for s in result.series]
+        result.series.clear()
+        return wide_pieces(meta, items)
+    return _timeseries_pieces(result.series, meta, rep)
+
+
+def _timeseries_pieces(
+    series: list[Series], meta: dict[str, Any], rep: Representation
+) -> Iterator[Piece]:
     if rep.format == "arrow":
         listing = [(s.name, len(s)) for s in series]
         yield functools.partial(arrow_head, meta, listing)
@@ -490,6 +505,80 @@ def timeseries_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
         yield functools.partial(encode_part, fmt, series_item(series.pop(0)), index, layout)
         index += 1
     yield functools.partial(encode_tail, fmt)
+
+
+#: Rows of the longest series in each record batch of a `wide` document in pieces.
+WIDE_PIECE_ROWS = 65_536
+
+
+def wide_pieces(
+    metadata: dict[str, Any], items: Sequence[RawItem | AggItem], rows: int | None = None
+) -> Iterator[Piece]:
+    """An Arrow `wide` document (`encode_arrow(metadata, items, "wide")`) in pieces: the
+    schema message, a record batch per time range, the end-of-stream marker.
+
+    The ranges are cut at every `rows`-th (`WIDE_PIECE_ROWS`) time of the longest
+    series, so each holds about `rows` rows of the outer-joined table (exactly, when
+    the series share their times) and every time falls in one range: the batches'
+    rows, in order, are the whole table's. Every series takes part in every batch, so
+    the items stay until the last; what is never held whole is the table's body.
+    Raises what the whole encoder would for the names (`BadRequest`) and times
+    (`ValueError`) before any piece is made.
+    """
+    _check_wide([item[0] for item in items])
+    times = [_item_ts(item) for item in items]
+    for (name, *_), ts in zip(items, times, strict=True):
+        if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+            raise ValueError(
+                f"series {name!r}: the 'wide' layout needs 'ts' sorted ascending without duplicates"
+            )
+    listing = [(item[0], len(ts)) for item, ts in zip(items, times, strict=True)]
+    longest = max(times, key=len, default=np.zeros(0, np.int64))
+    step = rows or WIDE_PIECE_ROWS
+    cuts = longest[step::step]
+    return _wide_pieces(metadata, items, times, listing, cuts)
+
+
+def _wide_pieces(
+    metadata: dict[str, Any],
+    items: Sequence[RawItem | AggItem],
+    times: list[NDArray[np.int64]],
+    listing: list[tuple[str, int]],
+    cuts: NDArray[np.int64],
+) -> Iterator[Piece]:
+    yield functools.partial(encode_arrow_wide_head, metadata, listing)
+    starts = [0] * len(items)
+    for end in [*(int(t) for t in cuts), None]:
+        window = []
+        for i, (item, ts) in enumerate(zip(items, times, strict=True)):
+            stop = len(ts) if end is None else int(np.searchsorted(ts, end, "left"))
+            window.append(_slice_item(item, starts[i], stop))
+            starts[i] = stop
+        yield functools.partial(_wide_batch, window)
+    yield ARROW_EOS.__bytes__
+
+
+def _item_ts(item: RawItem | AggItem) -> NDArray[np.int64]:
+    if len(item) == 3:
+        return item[1]
+    return item[1]["ts"]  # type: ignore[return-value]
+
+
+def _slice_item(item: RawItem | AggItem, start: int, stop: int) -> RawItem | AggItem:
+    """Rows `[start, stop)` of an encoder item (views, no copy)."""
+    if len(item) == 3:
+        name, ts, values = item
+        return (name, ts[start:stop], values[start:stop])
+    name, columns = item
+    sliced: dict[str, Any] = {
+        k: v[start:stop] if isinstance(v, np.ndarray) else v for k, v in columns.items()
+    }
+    return (name, sliced)
+
+
+def _wide_batch(window: Sequence[RawItem | AggItem]) -> bytes:
+    """The record batch of a `wide` table of these series' rows (one time range)."""
+    return _split_stream(encode_arrow({}, window, "wide"))[1]
 
 
 def _encode(
@@ -637,13 +726,27 @@ def aggregation_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
     function `encode_aggregations` uses, and the Rust core writes the whole document
     as these same pieces, so JSON, MessagePack and CSV join to exactly its bytes;
     Arrow (`series` layout) to a stream of the same schema, metadata and rows (a
-    dictionary batch before each point's record batch, as `arrow_part` writes it).
+    dictionary batch before each point's record batch, as `arrow_part` writes it),
+    and the `wide` table to record batches of row ranges (`wide_pieces`).
     """
     if not streamable(rep):
         raise ValueError(f"a {rep.format} {rep.layout} document is not written in pieces")
-    series = result.series
     item = _aggregation_item(result.query, rep)
     meta = _aggregations_document_metadata(result)
+    if rep.layout == "wide":
+        items = [item(s) for s in result.series]
+        result.series.clear()
+        return wide_pieces(meta, items)
+    return _aggregation_pieces(result.series, item, meta, result.query, rep)
+
+
+def _aggregation_pieces(
+    series: list[Series],
+    item: Callable[[Series], AggItem],
+    meta: dict[str, Any],
+    query: Query,
+    rep: Representation,
+) -> Iterator[Piece]:
     if rep.format == "arrow":
         listing = [(s.name, _buckets(s)) for s in series]
         like = item(series[0]) if series else None
@@ -656,13 +759,9 @@ def aggregation_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
     fmt = _CORE_FORMATS[rep.format]
     layout: Literal["rows", "columns"] = "columns" if rep.layout == "columns" else "rows"
     if fmt == "csv":
+        columns = _table_stats(query, rep)
         yield functools.partial(
-            encode_head,
-            "csv",
-            {},
-            len(series),
-            aggregated=True,
-            columns=_table_stats(result.query, rep),
+            encode_head, "csv", {}, len(series), aggregated=True, columns=columns
         )
     else:
         yield functools.partial(encode_head, fmt, meta, len(series), layout)
