@@ -507,7 +507,7 @@ def _timeseries_pieces(
     yield functools.partial(encode_tail, fmt)
 
 
-#: Rows of the longest series in each record batch of a `wide` document in pieces.
+#: About the most rows of each record batch of a `wide` document in pieces.
 WIDE_PIECE_ROWS = 65_536
 
 
@@ -517,10 +517,11 @@ def wide_pieces(
     """An Arrow `wide` document (`encode_arrow(metadata, items, "wide")`) in pieces: the
     schema message, a record batch per time range, the end-of-stream marker.
 
-    The ranges are cut at every `rows`-th (`WIDE_PIECE_ROWS`) time of the longest
-    series, so each holds about `rows` rows of the outer-joined table (exactly, when
-    the series share their times) and every time falls in one range: the batches'
-    rows, in order, are the whole table's. Every series takes part in every batch, so
+    Each range holds at most about `rows` (`WIDE_PIECE_ROWS`) rows of the outer-joined
+    table: it is cut at every (`rows` / number of series)-th time of the longest
+    series, so even series that share no time (whose union is the sum of their rows)
+    give batches of that size; every time falls in one range, so the batches' rows,
+    in order, are the whole table's. Every series takes part in every batch, so
     the items stay until the last; what is never held whole is the table's body.
     Raises what the whole encoder would for the names (`BadRequest`) and times
     (`ValueError`) before any piece is made.
@@ -534,7 +535,7 @@ def wide_pieces(
             )
     listing = [(item[0], len(ts)) for item, ts in zip(items, times, strict=True)]
     longest = max(times, key=len, default=np.zeros(0, np.int64))
-    step = rows or WIDE_PIECE_ROWS
+    step = max(1, (rows or WIDE_PIECE_ROWS) // max(1, len(items)))
     cuts = longest[step::step]
     return _wide_pieces(metadata, items, times, listing, cuts)
 
