@@ -13,6 +13,11 @@ writing a download would.
 
 Target: the peak under 2x the arrays' bytes (samples x 16).
 
+`--aggregations` measures `/api/aggregations` instead: 50 points x 30 days at 1min
+with the seed's every statistic (2.16 M buckets, 80 bytes of arrays each: `ts`,
+`count`, `sum`, `min`, `max`, `avg`, `stddev`, `m2`, `first`, `last`), computed
+from the warm raw blocks.
+
 Run: `.venv/bin/python -m benches.bench_memory` (a few minutes: the cold year comes
 from the simulator), or with `make bench` (`test_memory_warm_raw_year`).
 """
@@ -25,7 +30,7 @@ import json
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,16 +67,40 @@ def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
+def _url(base: str, endpoint: str, points: list[str], start: int, **params: str) -> str:
+    query = {"site": SITE, "points": ",".join(points), "start": format_time(start)}
+    query.update(end=format_time(END), **params)
+    return f"{base}/api/{endpoint}?{urlencode(query)}"
+
+
 def year_url(base: str, points: list[str], fmt: str, layout: str) -> str:
-    params = {
-        "site": SITE,
-        "points": ",".join(points),
-        "start": format_time(START),
-        "end": format_time(END),
-        "format": fmt,
-        "layout": layout,
-    }
-    return f"{base}/api/timeseries?{urlencode(params)}"
+    return _url(base, "timeseries", points, START, format=fmt, layout=layout)
+
+
+AGG_START = END - 30 * DAY
+
+
+def month_aggregations_url(base: str, points: list[str], fmt: str, layout: str) -> str:
+    return _url(base, "aggregations", points, AGG_START, interval="1min", format=fmt, layout=layout)
+
+
+def month_raw_url(base: str, points: list[str], fmt: str, layout: str) -> str:
+    """The raw month under the aggregations, fetched once (cold) into the block store."""
+    return _url(base, "timeseries", points, AGG_START, format=fmt, layout=layout)
+
+
+@dataclass(frozen=True)
+class Case:
+    """What is measured: the warm answer's URL, the cold one that fills the caches, and
+    the bytes of arrays behind each counted row (`X-Data-Samples`)."""
+
+    url: Callable[[str, list[str], str, str], str]
+    cold_url: Callable[[str, list[str], str, str], str]
+    row_bytes: int
+
+
+RAW_YEAR = Case(year_url, year_url, 16)
+AGGREGATIONS_MONTH = Case(month_aggregations_url, month_raw_url, 80)
 
 
 @dataclass
@@ -84,10 +113,11 @@ class Measured:
     rss_before_mib: float
     peak_mib: float
     streamed: bool
+    row_bytes: int = 16
 
     @property
     def arrays_mib(self) -> float:
-        return self.samples * 16 / 2**20
+        return self.samples * self.row_bytes / 2**20
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,7 +134,7 @@ class Measured:
         }
 
 
-def ask(url: str, pid: int, path: str, fmt: str) -> Measured:
+def ask(url: str, pid: int, path: str, fmt: str, row_bytes: int = 16) -> Measured:
     reset_peak(pid)
     before = status_kib(pid, "VmRSS") / 1024
     t0 = time.perf_counter()
@@ -117,7 +147,7 @@ def ask(url: str, pid: int, path: str, fmt: str) -> Measured:
             size += len(chunk)
     seconds = time.perf_counter() - t0
     peak = status_kib(pid, "VmHWM") / 1024
-    return Measured(path, fmt, samples, size, seconds, before, peak, streamed)
+    return Measured(path, fmt, samples, size, seconds, before, peak, streamed, row_bytes)
 
 
 @contextlib.contextmanager
@@ -134,15 +164,18 @@ def run(
     formats: tuple[tuple[str, str], ...] = FORMATS,
     paths: tuple[str, ...] = ("streamed", "whole"),
     extra_env: dict[str, str] | None = None,
+    case: Case = RAW_YEAR,
 ) -> list[Measured]:
-    """The cold year once, then each warm request in a service process of its own (so a
+    """The cold data once, then each warm request in a service process of its own (so a
     peak is that request's, not what an earlier one left in the heap)."""
     points = one_minute_points(50)
     out = []
     with origin() as url, tempfile.TemporaryDirectory(prefix="acechart-mem-") as data:
         with service(url, data_dir=data, **_ENV) as (proc, base):
-            cold = ask(year_url(base, points, "json", "rows"), proc.pid, "streamed (cold)", "json")
-            out.append(cold)
+            cold_url = case.cold_url(base, points, "json", "rows")
+            cold = ask(cold_url, proc.pid, "streamed (cold)", "json")
+            if case is RAW_YEAR:
+                out.append(cold)
         for path in paths:
             env = {**_ENV, **(_WHOLE if path == "whole" else {}), **(extra_env or {})}
             for fmt, layout in formats:
@@ -150,7 +183,8 @@ def run(
                     continue  # a 2.9 GB body held whole (and copied by the transport): 9 GB
                 name = fmt if layout == FORMATS_OWN[fmt] else f"{fmt} {layout}"
                 with service(url, data_dir=data, **env) as (proc, base):
-                    out.append(ask(year_url(base, points, fmt, layout), proc.pid, path, name))
+                    warm = case.url(base, points, fmt, layout)
+                    out.append(ask(warm, proc.pid, path, name, case.row_bytes))
     return out
 
 
@@ -185,12 +219,28 @@ def test_memory_warm_raw_year(benchmark: Any) -> None:
     assert all(m.samples == rows[0].samples for m in rows)
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_memory_warm_aggregations_month(benchmark: Any) -> None:
+    benchmark.group = "memory warm 1min aggregations 50 points x 30 days"
+    formats = (("json", "rows"), ("msgpack", "rows"), ("arrow", "series"))
+    rows = benchmark.pedantic(
+        run, args=(formats,), kwargs={"case": AGGREGATIONS_MONTH}, rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(impl="acechart", report=[m.to_json() for m in rows])
+    streamed = [m for m in rows if m.path == "streamed"]
+    assert streamed and all(m.streamed for m in streamed)
+    assert all(m.samples == rows[0].samples for m in rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benches.bench_memory", description=__doc__)
     p.add_argument("--json", action="store_true", help="print the rows as JSON too")
     p.add_argument("--formats", nargs="*", help="e.g. json msgpack:columns (default: all)")
     p.add_argument("--paths", nargs="*", default=["streamed", "whole"], help="streamed, whole")
     p.add_argument("--env", nargs="*", default=[], help="K=V settings of the warm services")
+    p.add_argument(
+        "--aggregations", action="store_true", help="1min aggregations of 50 points x 30 days"
+    )
     args = p.parse_args(argv)
     formats = FORMATS
     if args.formats:
@@ -199,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             for f in args.formats
         )
     env = dict(e.split("=", 1) for e in args.env)
-    rows = run(formats, tuple(args.paths), env)
+    case = AGGREGATIONS_MONTH if args.aggregations else RAW_YEAR
+    rows = run(formats, tuple(args.paths), env, case)
     print(table(rows))
     if args.json:
         print(json.dumps([m.to_json() for m in rows], indent=1))

@@ -35,6 +35,7 @@ __all__ = [
     "encode_ace_page",
     "encode_agg_block",
     "encode_arrow",
+    "encode_arrow_wide_head",
     "encode_block",
     "encode_csv",
     "encode_head",
@@ -472,6 +473,23 @@ def encode_arrow(
             columns, in the `series` layout; in the `wide` layout, a
             point named `time` or twice, or a `ts` not sorted ascending without
             duplicates.
+    """
+
+def encode_arrow_wide_head(
+    metadata: dict[str, Any], listing: Sequence[tuple[str, int]], tz: str = "UTC"
+) -> bytes:
+    """The schema message of a `layout="wide"` stream written in pieces, for series
+    named and sized by `listing` (`(name, rows)` each, in order): the schema message
+    `encode_arrow(metadata, series, "wide", tz)` begins with, and nothing after it.
+
+    Record batches of row ranges of the same table may follow (each the batch of a
+    wide `encode_arrow` of the series' rows in that time range), then the
+    end-of-stream marker.
+
+    Raises:
+        TypeError: `metadata` as for `encode_json`, or `listing` not `(str, int)` pairs.
+        ValueError: a malformed `tz`, metadata nested too deep, or a point named
+            `time` or twice.
     """
 
 def encode_block(point: str, ts: _I64, values: _F64, covered: npt.NDArray[np.int64]) -> bytes:

@@ -359,9 +359,10 @@ class Settings:
     every request; see `server.malloc`); 0: glibc's own."""
 
     stream_min_samples: int = 1_000_000
-    """Samples from which a synchronous `/api/timeseries` answer is streamed (chunked, series by
-    series, each released once sent; no ETag or Content-Length, not kept in the edge cache);
-    0: never stream."""
+    """Values from which a synchronous answer is streamed (chunked, series by series, each
+    released once sent; no ETag or Content-Length, not kept in the edge cache): samples of
+    `/api/timeseries`, buckets times statistics per row of `/api/aggregations`; 0: never
+    stream."""
 
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (`https://a.example,https://b.example`; `*`: any);

@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 
 from acechart._core import (
     encode_arrow,
+    encode_arrow_wide_head,
     encode_csv,
     encode_head,
     encode_json,
@@ -67,6 +68,7 @@ __all__ = [
     "LIVE_FORMATS",
     "MEDIA_TYPES",
     "SEED_FORMAT_NAMES",
+    "WIDE_PIECE_ROWS",
     "AggItem",
     "Format",
     "Layout",
@@ -75,6 +77,8 @@ __all__ = [
     "Representation",
     "ace_format",
     "aggregation_items",
+    "aggregation_pieces",
+    "aggregation_values",
     "aggregations_metadata",
     "arrow_head",
     "arrow_part",
@@ -91,6 +95,7 @@ __all__ = [
     "streamable",
     "timeseries_metadata",
     "timeseries_pieces",
+    "wide_pieces",
 ]
 
 Format = Literal["json", "msgpack", "csv", "arrow", "parquet"]
@@ -452,9 +457,10 @@ _CORE_FORMATS: dict[Format, Literal["json", "msgpack", "csv"]] = {
 
 
 def streamable(rep: Representation) -> bool:
-    """Whether a document in `rep` can be written series by series (`timeseries_pieces`):
-    every format but Arrow's `wide` table, which joins all series into one."""
-    return (rep.format in _CORE_FORMATS or rep.format == "arrow") and rep.layout != "wide"
+    """Whether a document in `rep` can be written in pieces (`timeseries_pieces`,
+    `aggregation_pieces`): every live format and layout (Arrow's `wide` table as record
+    batches of row ranges)."""
+    return rep.format in _CORE_FORMATS or rep.format == "arrow"
 
 
 def timeseries_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
@@ -464,13 +470,25 @@ def timeseries_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
     end), so a series' arrays are freed once its piece is sent, and the caller holds
     at most one encoded series at a time. JSON, MessagePack and CSV join to exactly
     `encode_timeseries`'s bytes; Arrow to a stream of the same schema and rows (each
-    series' dictionary batch before its record batch, as `arrow_part` writes it).
+    series' dictionary batch before its record batch, as `arrow_part` writes it; the
+    `wide` table as record batches of row ranges, `wide_pieces`). What would make the
+    whole encoder refuse (`wide` naming a point `time`) is raised here, before any
+    piece is made.
     """
     if not streamable(rep):
         raise ValueError(f"a {rep.format} {rep.layout} document is not written in pieces")
-    series = result.series
     meta = timeseries_metadata(result.query, result.total_samples, partial_last=result.partial_last)
     meta.update(missing_metadata(result.missing))
+    if rep.layout == "wide":
+        items = [series_item(s) for s in result.series]
+        result.series.clear()
+        return wide_pieces(meta, items)
+    return _timeseries_pieces(result.series, meta, rep)
+
+
+def _timeseries_pieces(
+    series: list[Series], meta: dict[str, Any], rep: Representation
+) -> Iterator[Piece]:
     if rep.format == "arrow":
         listing = [(s.name, len(s)) for s in series]
         yield functools.partial(arrow_head, meta, listing)
@@ -487,6 +505,81 @@ def timeseries_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
         yield functools.partial(encode_part, fmt, series_item(series.pop(0)), index, layout)
         index += 1
     yield functools.partial(encode_tail, fmt)
+
+
+#: About the most rows of each record batch of a `wide` document in pieces.
+WIDE_PIECE_ROWS = 65_536
+
+
+def wide_pieces(
+    metadata: dict[str, Any], items: Sequence[RawItem | AggItem], rows: int | None = None
+) -> Iterator[Piece]:
+    """An Arrow `wide` document (`encode_arrow(metadata, items, "wide")`) in pieces: the
+    schema message, a record batch per time range, the end-of-stream marker.
+
+    Each range holds at most about `rows` (`WIDE_PIECE_ROWS`) rows of the outer-joined
+    table: it is cut at every (`rows` / number of series)-th time of the longest
+    series, so even series that share no time (whose union is the sum of their rows)
+    give batches of that size; every time falls in one range, so the batches' rows,
+    in order, are the whole table's. Every series takes part in every batch, so
+    the items stay until the last; what is never held whole is the table's body.
+    Raises what the whole encoder would for the names (`BadRequest`) and times
+    (`ValueError`) before any piece is made.
+    """
+    _check_wide([item[0] for item in items])
+    times = [_item_ts(item) for item in items]
+    for (name, *_), ts in zip(items, times, strict=True):
+        if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+            raise ValueError(
+                f"series {name!r}: the 'wide' layout needs 'ts' sorted ascending without duplicates"
+            )
+    listing = [(item[0], len(ts)) for item, ts in zip(items, times, strict=True)]
+    longest = max(times, key=len, default=np.zeros(0, np.int64))
+    step = max(1, (rows or WIDE_PIECE_ROWS) // max(1, len(items)))
+    cuts = longest[step::step]
+    return _wide_pieces(metadata, items, times, listing, cuts)
+
+
+def _wide_pieces(
+    metadata: dict[str, Any],
+    items: Sequence[RawItem | AggItem],
+    times: list[NDArray[np.int64]],
+    listing: list[tuple[str, int]],
+    cuts: NDArray[np.int64],
+) -> Iterator[Piece]:
+    yield functools.partial(encode_arrow_wide_head, metadata, listing)
+    starts = [0] * len(items)
+    for end in [*(int(t) for t in cuts), None]:
+        window = []
+        for i, (item, ts) in enumerate(zip(items, times, strict=True)):
+            stop = len(ts) if end is None else int(np.searchsorted(ts, end, "left"))
+            window.append(_slice_item(item, starts[i], stop))
+            starts[i] = stop
+        yield functools.partial(_wide_batch, window)
+    yield ARROW_EOS.__bytes__
+
+
+def _item_ts(item: RawItem | AggItem) -> NDArray[np.int64]:
+    if len(item) == 3:
+        return item[1]
+    return item[1]["ts"]  # type: ignore[return-value]
+
+
+def _slice_item(item: RawItem | AggItem, start: int, stop: int) -> RawItem | AggItem:
+    """Rows `[start, stop)` of an encoder item (views, no copy)."""
+    if len(item) == 3:
+        name, ts, values = item
+        return (name, ts[start:stop], values[start:stop])
+    name, columns = item
+    sliced: dict[str, Any] = {
+        k: v[start:stop] if isinstance(v, np.ndarray) else v for k, v in columns.items()
+    }
+    return (name, sliced)
+
+
+def _wide_batch(window: Sequence[RawItem | AggItem]) -> bytes:
+    """The record batch of a `wide` table of these series' rows (one time range)."""
+    return _split_stream(encode_arrow({}, window, "wide"))[1]
 
 
 def _encode(
@@ -525,38 +618,52 @@ def aggregation_items(result: Result, rep: Representation = JSON_ROWS) -> list[A
     them `first`, `last` and a `partial` column. JSON and MessagePack without `stat=`
     keep the seed's row.
     """
-    stats = result.query.stats
-    if stats or rep.format in ("csv", "arrow"):
-        return _stats_items(result, stats or AGG_TABLE_STATS)
-    out: list[AggItem] = []
-    for s in result.series:
-        agg = s.aggregates
-        if agg is None:
-            columns: Aggregates = {"ts": np.zeros(0, np.int64), "count": np.zeros(0, np.int64)}
-            columns.update({k: np.zeros(0, np.float64) for k in AGG_FLOAT_KEYS})
-        else:
-            columns = {k: v if v.flags.c_contiguous else v.copy() for k, v in agg.items()}
-        if s.partial_last:
-            columns["partial"] = True  # type: ignore[assignment]
-        out.append((s.name, columns))
-    return out
+    item = _aggregation_item(result.query, rep)
+    return [item(s) for s in result.series]
 
 
-def _stats_items(result: Result, names: tuple[str, ...]) -> list[AggItem]:
-    """Series of the chosen statistics `names`, the query's value statistic as `value`."""
-    value = result.query.value_stat if result.query.stats else "avg"
-    out: list[AggItem] = []
-    for s in result.series:
-        agg = s.aggregates
-        ts = np.zeros(0, np.int64) if agg is None else np.ascontiguousarray(agg["ts"], np.int64)
-        columns: dict[str, Any] = {"ts": ts, "columns": names, "value": value}
-        for name in names:
-            dtype = np.int64 if name == "count" else np.float64
-            column = np.zeros(0, dtype) if agg is None else agg[name]
-            columns[name] = np.ascontiguousarray(column, dtype)
-        columns["partial"] = s.partial_last
-        out.append((s.name, columns))
-    return out
+def _aggregation_item(query: Query, rep: Representation) -> Callable[[Series], AggItem]:
+    """How one series of an aggregation answer in `rep` becomes an encoder item: the one
+    function behind the whole document (`aggregation_items`) and its pieces
+    (`aggregation_pieces`), so the two cannot write different rows."""
+    names = _table_stats(query, rep)
+    if names is not None:
+        value = query.value_stat if query.stats else "avg"
+        return functools.partial(_stats_item, names=names, value=value)
+    return _seed_item
+
+
+def _table_stats(query: Query, rep: Representation) -> tuple[str, ...] | None:
+    """The statistics columns an aggregation answer in `rep` names (None: the seed's row)."""
+    if query.stats or rep.format in ("csv", "arrow"):
+        return query.stats or AGG_TABLE_STATS
+    return None
+
+
+def _seed_item(s: Series) -> AggItem:
+    """A series as the seed's rows: every aggregate column."""
+    agg = s.aggregates
+    if agg is None:
+        columns: Aggregates = {"ts": np.zeros(0, np.int64), "count": np.zeros(0, np.int64)}
+        columns.update({k: np.zeros(0, np.float64) for k in AGG_FLOAT_KEYS})
+    else:
+        columns = {k: v if v.flags.c_contiguous else v.copy() for k, v in agg.items()}
+    if s.partial_last:
+        columns["partial"] = True  # type: ignore[assignment]
+    return (s.name, columns)
+
+
+def _stats_item(s: Series, *, names: tuple[str, ...], value: str) -> AggItem:
+    """A series of the chosen statistics `names`, the query's value statistic as `value`."""
+    agg = s.aggregates
+    ts = np.zeros(0, np.int64) if agg is None else np.ascontiguousarray(agg["ts"], np.int64)
+    columns: dict[str, Any] = {"ts": ts, "columns": names, "value": value}
+    for name in names:
+        dtype = np.int64 if name == "count" else np.float64
+        column = np.zeros(0, dtype) if agg is None else agg[name]
+        columns[name] = np.ascontiguousarray(column, dtype)
+    columns["partial"] = s.partial_last
+    return (s.name, columns)
 
 
 def aggregations_metadata(
@@ -581,11 +688,9 @@ def aggregations_metadata(
     return meta
 
 
-def encode_aggregations(result: Result, rep: Representation) -> bytes:
-    """The `/api/aggregations` document of `result`."""
-    series: Sequence[AggItem] = aggregation_items(result, rep)
-    if rep.format == "csv":
-        return encode_csv(series)
+def _aggregations_document_metadata(result: Result) -> dict[str, Any]:
+    """The metadata member of `result`'s `/api/aggregations` document (missing ranges
+    included): read before any series leaves the result."""
     meta = aggregations_metadata(
         result.query,
         result.total_samples,
@@ -593,7 +698,84 @@ def encode_aggregations(result: Result, rep: Representation) -> bytes:
         bucket_factor=result.bucket_factor,
     )
     meta.update(missing_metadata(result.missing))
-    return _encode(meta, series, rep)
+    return meta
+
+
+def encode_aggregations(result: Result, rep: Representation) -> bytes:
+    """The `/api/aggregations` document of `result`."""
+    series: Sequence[AggItem] = aggregation_items(result, rep)
+    if rep.format == "csv":
+        return encode_csv(series)
+    return _encode(_aggregations_document_metadata(result), series, rep)
+
+
+def aggregation_values(result: Result, rep: Representation) -> int:
+    """How many statistics an `/api/aggregations` answer of `result` in `rep` writes
+    (buckets times the statistics of each row): what its encoded size, and so the
+    memory of encoding it whole, grows with. A bucket of the seed's row carries eight
+    statistics, a raw sample one value, so buckets alone would stream an aggregation
+    answer eight times too late."""
+    names = _table_stats(result.query, rep)
+    return result.total_samples * len(names if names is not None else AGG_ROW_STATS)
+
+
+def aggregation_pieces(result: Result, rep: Representation) -> Iterator[Piece]:
+    """The `/api/aggregations` document of `result` in pieces: head, one per series, tail.
+
+    As `timeseries_pieces`: the series leave `result.series` as they are encoded, so
+    at most one encoded series is held at a time. Each piece's item is made by the
+    function `encode_aggregations` uses, and the Rust core writes the whole document
+    as these same pieces, so JSON, MessagePack and CSV join to exactly its bytes;
+    Arrow (`series` layout) to a stream of the same schema, metadata and rows (a
+    dictionary batch before each point's record batch, as `arrow_part` writes it),
+    and the `wide` table to record batches of row ranges (`wide_pieces`).
+    """
+    if not streamable(rep):
+        raise ValueError(f"a {rep.format} {rep.layout} document is not written in pieces")
+    item = _aggregation_item(result.query, rep)
+    meta = _aggregations_document_metadata(result)
+    if rep.layout == "wide":
+        items = [item(s) for s in result.series]
+        result.series.clear()
+        return wide_pieces(meta, items)
+    return _aggregation_pieces(result.series, item, meta, result.query, rep)
+
+
+def _aggregation_pieces(
+    series: list[Series],
+    item: Callable[[Series], AggItem],
+    meta: dict[str, Any],
+    query: Query,
+    rep: Representation,
+) -> Iterator[Piece]:
+    if rep.format == "arrow":
+        listing = [(s.name, _buckets(s)) for s in series]
+        like = item(series[0]) if series else None
+        yield functools.partial(arrow_head, meta, listing, like)
+        del listing, like
+        while series:
+            yield functools.partial(arrow_part, item(series.pop(0)))
+        yield ARROW_EOS.__bytes__
+        return
+    fmt = _CORE_FORMATS[rep.format]
+    layout: Literal["rows", "columns"] = "columns" if rep.layout == "columns" else "rows"
+    if fmt == "csv":
+        columns = _table_stats(query, rep)
+        yield functools.partial(
+            encode_head, "csv", {}, len(series), aggregated=True, columns=columns
+        )
+    else:
+        yield functools.partial(encode_head, fmt, meta, len(series), layout)
+    index = 0
+    while series:
+        yield functools.partial(encode_part, fmt, item(series.pop(0)), index, layout)
+        index += 1
+    yield functools.partial(encode_tail, fmt)
+
+
+def _buckets(s: Series) -> int:
+    """The rows a series' aggregation item holds (none without aggregates)."""
+    return 0 if s.aggregates is None else len(s.aggregates["ts"])
 
 
 # --- an Arrow document in pieces (job results) --------------------------------------
@@ -612,9 +794,10 @@ def _split_stream(stream: bytes) -> tuple[bytes, bytes]:
     return stream[:end], stream[end : -len(ARROW_EOS)]
 
 
-def arrow_part(item: RawItem) -> bytes:
+def arrow_part(item: RawItem | AggItem) -> bytes:
     """One series of an Arrow document written in pieces: a dictionary batch holding its
-    point's name, then its record batch (`point` keys all 0, `time`, `value`).
+    point's name, then its record batch (`point` keys all 0, `time`, `value`, and an
+    aggregation item's statistics columns).
 
     Each part replaces the dictionary of the one before, which the IPC stream
     format allows (pyarrow, polars and apache-arrow in JavaScript read it), so
@@ -624,29 +807,44 @@ def arrow_part(item: RawItem) -> bytes:
     return _split_stream(encode_arrow({}, [item]))[1]
 
 
-def arrow_head(metadata: dict[str, Any], series: Sequence[tuple[str, int]]) -> bytes:
-    """The schema message of an Arrow document of raw series, `(name, rows)` each, in
-    order: the schema `encode_arrow(metadata, ...)` writes, with `acechart:series`
-    naming every part that follows.
+def arrow_head(
+    metadata: dict[str, Any],
+    series: Sequence[tuple[str, int]],
+    like: RawItem | AggItem | None = None,
+) -> bytes:
+    """The schema message of an Arrow document of series, `(name, rows)` each, in order:
+    the schema `encode_arrow(metadata, ...)` writes, with `acechart:series` naming
+    every part that follows. Its columns are those of series like `like` (one of the
+    document's items; its rows are not read), raw series' when None.
 
     The Rust core writes `acechart:series` from the arrays it is given, and a
     document in pieces has none at hand, so the message is that of a stand-in
-    series whose name makes the listing at least as long as the real one, the
-    listing then written over the stand-in's in place (a flatbuffer string is
-    its length, its bytes and a NUL; what is left of the old one is zeroed and
-    unreferenced). The message keeps its size, offsets and layout.
+    series (`like` emptied) whose name makes the listing at least as long as the
+    real one, the listing then written over the stand-in's in place (a flatbuffer
+    string is its length, its bytes and a NUL; what is left of the old one is zeroed
+    and unreferenced). The message keeps its size, offsets and layout.
     """
     listing = _compact([{"name": name, "rows": rows} for name, rows in series])
     stand_in = "x" * len(listing)
-    schema, _ = _split_stream(
-        encode_arrow(metadata, [(stand_in, np.zeros(0, np.int64), np.zeros(0, np.float64))])
-    )
+    schema, _ = _split_stream(encode_arrow(metadata, [_empty_like(stand_in, like)]))
     old = _flat_string(_compact([{"name": stand_in, "rows": 0}]))
     at = schema.find(old)
     if at < 0 or schema.find(old, at + 1) >= 0:
         raise ValueError("encode_arrow's schema does not hold its series listing once")
     new = _flat_string(listing).ljust(len(old), b"\0")
     return schema[:at] + new + schema[at + len(old) :]
+
+
+def _empty_like(name: str, like: RawItem | AggItem | None) -> RawItem | AggItem:
+    """A series named `name` of no rows, of `like`'s kind and columns."""
+    if like is None or len(like) == 3:
+        return (name, np.zeros(0, np.int64), np.zeros(0, np.float64))
+    columns = like[1]
+    empty: dict[str, Any] = {
+        k: (v[:0] if isinstance(v, np.ndarray) else v) for k, v in columns.items()
+    }
+    empty["partial"] = False
+    return (name, empty)
 
 
 def _compact(value: Any) -> bytes:

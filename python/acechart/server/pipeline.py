@@ -99,6 +99,13 @@ logger = logging.getLogger(__name__)
 
 Encoder = Callable[[Result, Representation], bytes]
 PieceEncoder = Callable[[Result, Representation], Iterator[Piece]]
+Measure = Callable[[Result, Representation], int]
+
+
+def answer_samples(result: Result, rep: Representation) -> int:
+    """The values a `/api/timeseries` answer writes: one per sample (or bucket)."""
+    return result.total_samples
+
 
 _ENCODE_IN_THREAD_SAMPLES = 20_000
 
@@ -113,6 +120,8 @@ class DataRequest:
     encode: Encoder = field(compare=False)
     pieces: PieceEncoder | None = field(default=None, compare=False)
     """The document in pieces, for answers streamed (`stream_min_samples`); None: never."""
+    values: Measure = field(default=answer_samples, compare=False)
+    """How many values the answer writes, which `stream_min_samples` is compared with."""
     wants_async: bool = False
     partial: bool = True
     """Whether a mostly cached answer may be partial when the origin fails (`partial=`)."""
@@ -507,7 +516,7 @@ async def _compute(
         # may outlive the fastest point's cadence (a 30 s point is never 5 minutes stale).
         max_age = min(max_age, await _cadence_s(app, q, token))
 
-    if _streams(data, result.total_samples, settings.stream_min_samples):
+    if _streams(data, data.values(result, data.representation), settings.stream_min_samples):
         headers = {
             "Content-Type": content_type,
             "Vary": VARY,
@@ -592,12 +601,13 @@ async def _cadence_s(app: web.Application, q: Query, token: str) -> int:
     return max(1, shortest // 1000)
 
 
-def _streams(data: DataRequest, samples: int, stream_min: int) -> bool:
-    """Whether an answer of `samples` is streamed rather than encoded whole."""
+def _streams(data: DataRequest, values: int, stream_min: int) -> bool:
+    """Whether an answer writing `values` (`DataRequest.values`) is streamed rather
+    than encoded whole."""
     return (
         data.pieces is not None
         and stream_min > 0
-        and samples >= stream_min
+        and values >= stream_min
         and streamable(data.representation)
     )
 

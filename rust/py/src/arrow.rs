@@ -36,7 +36,26 @@ fn encode_arrow<'py>(
     unsafe { bytes_with(py, stream.len(), gil, |out| stream.write_into(out)) }
 }
 
+/// The schema message of a `wide` stream written in pieces, for series named and sized
+/// by `listing` (`(name, rows)` each, in order): the schema `encode_arrow(metadata,
+/// series, "wide", tz)` writes, without batches or end-of-stream marker.
+#[pyfunction]
+#[pyo3(signature = (metadata, listing, tz = "UTC"))]
+fn encode_arrow_wide_head<'py>(
+    py: Python<'py>,
+    metadata: &Bound<'py, PyAny>,
+    listing: Vec<(String, usize)>,
+    tz: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let meta = self::metadata(metadata)?;
+    let refs: Vec<(&str, usize)> = listing.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+    // A schema holds metadata and names only: never worth releasing the GIL for.
+    let head = run(py, Gil::Keep, || arrow::wide_head(&meta, &refs, tz))?;
+    Ok(PyBytes::new(py, &head))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_arrow_wide_head, m)?)?;
     Ok(())
 }

@@ -58,8 +58,9 @@ def _data_headers() -> dict[str, Any]:
         ),
         "ETag": header(
             "Weak validator; send it back in If-None-Match for a 304. Absent on a streamed "
-            "answer (`/api/timeseries` of `stream_min_samples` samples or more: chunked, no "
-            "Content-Length; a failure mid-stream aborts the connection)"
+            "answer (`/api/timeseries` of `stream_min_samples` samples or more, "
+            "`/api/aggregations` of as many statistics: chunked, no Content-Length; a "
+            "failure mid-stream aborts the connection)"
         ),
         "Vary": header("`Accept, Accept-Encoding`"),
         "Warning": header(

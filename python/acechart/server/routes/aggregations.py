@@ -15,6 +15,10 @@ statistics of every row, in order, `delta`, `twa` and `on_time` included. `tz=`
 places the buckets in a zone (local days, weeks, months); `maxPoints` merges every
 k neighbouring buckets into one (at most maxPoints rows, sums and counts true)
 instead of picking some.
+
+An answer of `stream_min_samples` statistics or more (buckets times the statistics
+of a row, `wire.aggregation_values`) is streamed point by point
+(`wire.aggregation_pieces`), as large `/api/timeseries` answers are.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from acechart.server.keys import SETTINGS
 from acechart.server.params import Params, bool_param, parse_query, wants_async
 from acechart.server.pipeline import DataRequest, answer_query
 from acechart.times import format_time
-from acechart.wire import encode_aggregations, negotiate
+from acechart.wire import aggregation_pieces, aggregation_values, encode_aggregations, negotiate
 
 __all__ = ["handle"]
 
@@ -47,6 +51,8 @@ def _parse(request: web.Request, params: Params) -> DataRequest:
         query=query,
         representation=negotiate(params, request.headers.get("Accept", "")),
         encode=encode_aggregations,
+        pieces=aggregation_pieces,
+        values=aggregation_values,
         wants_async=wants_async(request, params),
         partial=bool_param(params, "partial", default=True),
         download_name=f"{query.site}_{format_time(query.start_ms)[:10]}_{query.interval}_stats",

@@ -104,7 +104,7 @@ pub fn plan<'a>(
     validate_all(series)?;
     metadata.check_depth()?;
     check_tz(tz)?;
-    let schema_meta = schema_metadata(metadata, series);
+    let schema_meta = schema_metadata(metadata, series.iter().map(|s| (s.name(), s.len())));
     match layout {
         ArrowLayout::Series => by_series(series, tz, schema_meta),
         ArrowLayout::Wide => wide(series, tz, schema_meta),
@@ -140,14 +140,18 @@ fn json_text(v: &Meta) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
-fn schema_metadata(metadata: &Meta, series: &[Series<'_>]) -> HashMap<String, String> {
+/// The schema metadata: the document's metadata and the series listing, `(name, rows)`
+/// each in order.
+fn schema_metadata<'n>(
+    metadata: &Meta,
+    listing: impl Iterator<Item = (&'n str, usize)>,
+) -> HashMap<String, String> {
     let list = Meta::List(
-        series
-            .iter()
-            .map(|s| {
+        listing
+            .map(|(name, rows)| {
                 Meta::Map(vec![
-                    ("name".into(), Meta::Str(s.name().to_owned())),
-                    ("rows".into(), Meta::UInt(s.len() as u64)),
+                    ("name".into(), Meta::Str(name.to_owned())),
+                    ("rows".into(), Meta::UInt(rows as u64)),
                 ])
             })
             .collect(),
@@ -634,14 +638,14 @@ fn aligned<'a>(union: &[i64], ts: &[i64], values: Cow<'a, [f64]>) -> BatchColumn
     }
 }
 
-fn wide<'a>(series: &[Series<'a>], tz: &str, meta: HashMap<String, String>) -> Result<Stream<'a>> {
+/// A `wide` table names a column by each point, beside `time`: each name once.
+fn check_wide_names<'n>(names: impl Iterator<Item = &'n str>) -> Result<()> {
     let mut seen = HashSet::from(["time"]);
-    for s in series {
-        if !seen.insert(s.name()) {
+    for name in names {
+        if !seen.insert(name) {
             return Err(CoreError::Argument(format!(
-                "the 'wide' layout names a column by its point, but {:?} {}",
-                s.name(),
-                if s.name() == "time" {
+                "the 'wide' layout names a column by its point, but {name:?} {}",
+                if name == "time" {
                     "is the time column's name"
                 } else {
                     "appears twice"
@@ -649,6 +653,26 @@ fn wide<'a>(series: &[Series<'a>], tz: &str, meta: HashMap<String, String>) -> R
             )));
         }
     }
+    Ok(())
+}
+
+/// The schema message of a `wide` stream written in pieces (nothing after it, no
+/// end-of-stream marker): the schema [`encode`] writes for series named and sized by
+/// `listing`, in order. Record batches of row ranges of the same table may follow it,
+/// each the batch of a `wide` [`encode`] of the series' rows in that range.
+pub fn wide_head(metadata: &Meta, listing: &[(&str, usize)], tz: &str) -> Result<Vec<u8>> {
+    metadata.check_depth()?;
+    check_tz(tz)?;
+    check_wide_names(listing.iter().map(|&(name, _)| name))?;
+    let meta = schema_metadata(metadata, listing.iter().copied());
+    let schema = wide_schema(listing.iter().map(|&(name, _)| name), tz, meta);
+    let mut stream = Stream::new();
+    head(&mut stream, &schema, None)?;
+    stream.to_vec()
+}
+
+fn wide<'a>(series: &[Series<'a>], tz: &str, meta: HashMap<String, String>) -> Result<Stream<'a>> {
+    check_wide_names(series.iter().map(Series::name))?;
     let columns: Vec<(&[i64], Cow<'_, [f64]>)> = series.iter().map(ts_and_values).collect();
     for (s, (ts, _)) in series.iter().zip(&columns) {
         if let Some(j) = first_unsorted(ts) {
@@ -663,7 +687,7 @@ fn wide<'a>(series: &[Series<'a>], tz: &str, meta: HashMap<String, String>) -> R
     }
     let all: Vec<&[i64]> = columns.iter().map(|(ts, _)| *ts).collect();
     let union = union_times(&all);
-    let schema = wide_schema(series, tz, meta);
+    let schema = wide_schema(series.iter().map(Series::name), tz, meta);
     let mut stream = Stream::new();
     head(&mut stream, &schema, None)?;
     let rows = union.len();
@@ -676,13 +700,13 @@ fn wide<'a>(series: &[Series<'a>], tz: &str, meta: HashMap<String, String>) -> R
 }
 
 /// The `wide` layout's schema: `time`, then a nullable column per series.
-fn wide_schema(series: &[Series<'_>], tz: &str, meta: HashMap<String, String>) -> SchemaRef {
+fn wide_schema<'n>(
+    names: impl Iterator<Item = &'n str>,
+    tz: &str,
+    meta: HashMap<String, String>,
+) -> SchemaRef {
     let mut fields = vec![Field::new("time", time_type(tz), false)];
-    fields.extend(
-        series
-            .iter()
-            .map(|s| Field::new(s.name(), DataType::Float64, true)),
-    );
+    fields.extend(names.map(|name| Field::new(name, DataType::Float64, true)));
     Arc::new(Schema::new_with_metadata(fields, meta))
 }
 
@@ -703,7 +727,7 @@ mod tests {
     /// written by its `StreamWriter` (how this module wrote streams before it planned
     /// them). `encode` must give these bytes exactly.
     fn reference(metadata: &Meta, series: &[Series<'_>], layout: ArrowLayout, tz: &str) -> Vec<u8> {
-        let meta = schema_metadata(metadata, series);
+        let meta = schema_metadata(metadata, series.iter().map(|s| (s.name(), s.len())));
         let times = |ts: &[i64]| -> ArrayRef {
             Arc::new(
                 TimestampMillisecondArray::new(ScalarBuffer::from(ts.to_vec()), None)
@@ -770,7 +794,7 @@ mod tests {
                 schema
             }
             ArrowLayout::Wide => {
-                let schema = wide_schema(series, tz, meta);
+                let schema = wide_schema(series.iter().map(Series::name), tz, meta);
                 let columns: Vec<(&[i64], Cow<'_, [f64]>)> =
                     series.iter().map(ts_and_values).collect();
                 let all: Vec<&[i64]> = columns.iter().map(|(ts, _)| *ts).collect();
@@ -1105,6 +1129,30 @@ mod tests {
         let (_, batches) = read(&encode(&meta(), &[nan], ArrowLayout::Wide, "UTC").unwrap());
         let n = batches[0].column(1).as_primitive::<Float64Type>();
         assert!(n.is_valid(0) && n.value(0).is_nan());
+    }
+
+    #[test]
+    fn wide_head_is_the_schema_message_of_the_whole_stream() {
+        let a = raw("a", &[1, 3, 5], &[1.0, 3.0, f64::NAN]);
+        let b = raw("b\"é", &[2, 3], &[20.0, 30.0]);
+        let whole = encode(&meta(), &[a, b], ArrowLayout::Wide, "America/Chicago").unwrap();
+        let head = wide_head(&meta(), &[("a", 3), ("b\"é", 2)], "America/Chicago").unwrap();
+        assert!(
+            head.len() < whole.len() && whole.starts_with(&head),
+            "{head:?}"
+        );
+        let empty = encode(&meta(), &[], ArrowLayout::Wide, "UTC").unwrap();
+        let mut no_series = wide_head(&meta(), &[], "UTC").unwrap();
+        assert!(empty.starts_with(&no_series));
+        no_series.extend_from_slice(&CONTINUATION);
+        no_series.extend_from_slice(&0i32.to_le_bytes());
+        // a stream of no series has an empty batch before its end (the union is empty)
+        assert!(no_series.len() < empty.len());
+        for bad in [&[("time", 0)][..], &[("a", 0), ("a", 1)][..]] {
+            let err = wide_head(&meta(), bad, "UTC").unwrap_err().to_string();
+            assert!(err.contains("'wide' layout names a column"), "{err}");
+        }
+        assert!(wide_head(&meta(), &[], "not a zone!").is_err());
     }
 
     #[test]
