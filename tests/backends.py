@@ -53,6 +53,7 @@ SHARED_MODULES = frozenset(
         "test_block",
         "test_engine",
         "test_jobs",
+        "test_job_idle",
         "test_job_routes",
         "test_job_metrics",
         "test_job_formats",

@@ -243,7 +243,14 @@ class Settings:
     """How long a finished job and its result are kept before the sweeper deletes them."""
 
     job_poll_interval_s: float = 1.0
-    """How often idle workers and event streams re-read the job table for outside changes."""
+    """How often event streams, and workers that just had work, re-read the job table for
+    changes made outside this process (changes made in it wake them at once)."""
+
+    job_idle_poll_max_s: float = 30.0
+    """Longest pause between two looks of an idle worker: from `job_poll_interval_s` it
+    doubles while nothing comes, up to this. Bounds how late a job another process put in
+    a SQLite file is seen; with Redis a submission anywhere wakes the workers at once, and
+    due retries and crash recovery keep their own pace."""
 
     job_progress_interval_s: float = 0.5
     """Shortest interval between two progress writes (and cancel checks) of a running job."""
@@ -619,6 +626,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
         "job_retry_cap_s",
         "job_result_ttl_s",
         "job_poll_interval_s",
+        "job_idle_poll_max_s",
         "job_progress_interval_s",
         "job_chunk_samples",
         "job_webhook_attempts",

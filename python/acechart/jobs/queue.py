@@ -13,14 +13,16 @@ migrations 2 and 4 for the columns) and their notifyUrls in `job_subscribers`
 (migration 7). It is the single-instance backend: on
 start, every row left `processing` was orphaned by this instance's previous
 life (a crash or a kill), and `recover` puts it back to `pending`. Workers in
-this process are woken at once by an enqueue; changes made by other processes
-are seen at the next poll.
+this process are woken at once by whatever may give them work (an enqueue, a
+retry, a release, a recovery); a retry waiting for its due time is claimed
+when it falls due. Changes made by other processes are seen at the next poll,
+which is `poll_s` after the last job or change and backs off, doubling, to
+`idle_poll_s` while the queue stays empty: an idle service barely wakes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -31,7 +33,7 @@ from typing import Any, Protocol, get_args, runtime_checkable
 from acechart.jobs.model import PRIORITIES, Job, JobError, JobRequest, JobStatus
 from acechart.storage.database import Database, Row
 
-__all__ = ["STATUSES", "JobQueue", "QueueStats", "SqliteJobQueue"]
+__all__ = ["STATUSES", "JobQueue", "QueueStats", "SqliteJobQueue", "Wakeup"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,42 @@ class QueueStats:
         return max(0.0, now - self.oldest_pending_created_at)
 
 
+class Wakeup:
+    """Changes that may give a waiting worker work, counted, so that none is missed.
+
+    A waiter takes a `ticket` before it looks at the queue and then waits with it:
+    a change made while it was looking (by another coroutine of this process) ends
+    the wait at once, where a plain `asyncio.Event` cleared by another waiter would
+    let it sleep through that change until the next poll.
+    """
+
+    def __init__(self) -> None:
+        self._changes = 0
+        self._event = asyncio.Event()
+
+    def ticket(self) -> int:
+        """The count of changes so far; pass it to `wait`."""
+        return self._changes
+
+    def set(self) -> None:
+        """Something changed: wake every waiter (and any that waits with an older ticket)."""
+        self._changes += 1
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, ticket: int, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a change after `ticket`; whether one came."""
+        if self._changes != ticket:
+            return True
+        event = self._event
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
 @runtime_checkable
 class JobQueue(Protocol):
     """Durable jobs: stored once, run by one worker at a time, never lost.
@@ -97,7 +135,8 @@ class JobQueue(Protocol):
     async def claim(self, worker: str, timeout: float) -> Job | None:
         """The next due `pending` job, now `processing` with `attempts` + 1.
 
-        Highest priority first, then oldest. Waits up to `timeout` seconds for one.
+        Highest priority first, then oldest. Waits up to `timeout` seconds for one
+        (`math.inf`: until one comes or the queue closes); None when none came.
         """
         ...
 
@@ -163,8 +202,10 @@ _SUBSCRIBE = "INSERT OR IGNORE INTO job_subscribers (job_id, notify_url) VALUES 
 class SqliteJobQueue:
     """Jobs as rows of `queue_jobs` in the instance's SQLite database.
 
-    `result_ttl_s` sets `expires_at` when a job finishes; `poll_s` bounds how
-    long a waiting `claim` goes without looking at the table.
+    `result_ttl_s` sets `expires_at` when a job finishes. A waiting `claim`
+    looks at the table `poll_s` after its last look, then after twice as long
+    each time it finds nothing, up to `idle_poll_s` (never less than `poll_s`);
+    a change in this process (`wakeup`) brings it back to `poll_s` at once.
     """
 
     def __init__(
@@ -173,13 +214,15 @@ class SqliteJobQueue:
         *,
         result_ttl_s: int,
         poll_s: float,
+        idle_poll_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
         self.result_ttl_s = result_ttl_s
         self.poll_s = poll_s
+        self.idle_poll_s = max(poll_s, poll_s if idle_poll_s is None else idle_poll_s)
         self.clock = clock
-        self._wakeup = asyncio.Event()
+        self.wakeup = Wakeup()
         self._closed = False
 
     # --- the protocol ---------------------------------------------------------------
@@ -201,7 +244,7 @@ class SqliteJobQueue:
             )
         if changed:
             logger.warning("recovered %d job(s) left running by a previous process", changed)
-            self._wakeup.set()
+            self.wakeup.set()
         return changed
 
     async def enqueue(self, job: Job, dedup_key: str) -> tuple[Job, bool]:
@@ -248,7 +291,7 @@ class SqliteJobQueue:
             if request.notify_url is not None:
                 await tx.execute(_SUBSCRIBE, (job.id, request.notify_url))
         assert row is not None
-        self._wakeup.set()
+        self.wakeup.set()
         return _job_from_row(row), True
 
     async def subscribers(self, job_id: str) -> list[str]:
@@ -265,8 +308,9 @@ class SqliteJobQueue:
 
     async def claim(self, worker: str, timeout: float) -> Job | None:
         deadline = time.monotonic() + timeout
+        pause = self.poll_s
         while not self._closed:
-            self._wakeup.clear()
+            ticket = self.wakeup.ticket()
             # Shielded: a claim committed as the caller is cancelled must not be lost.
             attempt = asyncio.ensure_future(self._claim_once())
             try:
@@ -282,12 +326,17 @@ class SqliteJobQueue:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            wait = min(left, self.poll_s)
+            wait = min(left, pause)
             if next_due_ms is not None:
+                # A retry is claimed when it falls due, however long the idle pause.
                 wait = min(wait, max(0.0, next_due_ms / 1000 - self.clock()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), wait)
+            pause = self.next_pause(pause, await self.wakeup.wait(ticket, wait))
         return None
+
+    def next_pause(self, pause: float, woken: bool) -> float:
+        """The wait before the next look: the poll interval after a change in this
+        process, else twice the last one, up to the idle ceiling."""
+        return self.poll_s if woken else min(pause * 2, self.idle_poll_s)
 
     async def heartbeat(self, job_id: str, progress: int, estimated_remaining: int | None) -> bool:
         async with self.db.transaction() as tx:
@@ -327,7 +376,7 @@ class SqliteJobQueue:
             job_id,
             "processing",
         )
-        self._wakeup.set()
+        self.wakeup.set()
         return job
 
     async def fail(self, job_id: str, error: JobError) -> Job | None:
@@ -386,7 +435,7 @@ class SqliteJobQueue:
             job_id,
             "processing",
         )
-        self._wakeup.set()
+        self.wakeup.set()
         return job
 
     async def expired(self, now: float, limit: int = 100) -> list[Job]:
@@ -429,7 +478,7 @@ class SqliteJobQueue:
 
     async def close(self) -> None:
         self._closed = True
-        self._wakeup.set()
+        self.wakeup.set()
 
     # --- internals ------------------------------------------------------------------
 

@@ -21,7 +21,16 @@ Redis carries delivery:
   `attempts` the finishing worker claimed, so a run taken over from a worker
   that was only slow cannot complete, fail or retry the job a second time.
 - Retries wait in a sorted set scored by `not_before_ms` and are moved back
-  into the stream when due (one Lua script, so no two instances move one).
+  into the stream when due (one Lua script, so no two instances move one): by
+  a timer of the instance that scheduled the retry, which wakes a blocked
+  reader on any instance, and by every claim loop, which also learns when the
+  next one falls due and blocks no longer than that.
+- Idle workers block in XREADGROUP, which returns as soon as any instance
+  XADDs: a submission anywhere is claimed at once. The block lasts the poll
+  interval, then doubles up to the idle ceiling while nothing comes, cut short
+  by the next due retry, the next XAUTOCLAIM round (every quarter of the
+  visibility timeout, at most 5 s, so crash recovery keeps its pace) and the
+  client's socket timeout (a longer read would fail as a timeout).
 - `recover` (at start) creates the group, and re-adds pending rows Redis does
   not know (written while Redis was down, or lost with a Redis restart):
   `jobs:known` holds the ids Redis has been given.
@@ -29,10 +38,12 @@ Redis carries delivery:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
@@ -52,7 +63,8 @@ _LEVELS = tuple(sorted(set(PRIORITIES.values()), reverse=True))
 
 # Moves due retries from the delayed set into their streams; atomic, so each moves once.
 # KEYS[1] delayed zset; ARGV[1] now ms; ARGV[2] stream key prefix; ARGV[3] max count.
-# Members are "<priority>:<job id>".
+# Members are "<priority>:<job id>". Returns the score (due ms) of the next one still
+# waiting, or nil when none waits.
 _PROMOTE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, member in ipairs(due) do
@@ -62,7 +74,8 @@ for _, member in ipairs(due) do
   local job = string.sub(member, sep + 1)
   redis.call('XADD', ARGV[2] .. level, '*', 'job', job)
 end
-return #due
+local after = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return after[2]
 """
 
 
@@ -78,9 +91,12 @@ class RedisJobQueue(SqliteJobQueue):
         result_ttl_s: int,
         poll_s: float,
         visibility_s: float,
+        idle_poll_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(db, result_ttl_s=result_ttl_s, poll_s=poll_s, clock=clock)
+        super().__init__(
+            db, result_ttl_s=result_ttl_s, poll_s=poll_s, idle_poll_s=idle_poll_s, clock=clock
+        )
         self.redis = redis
         self.consumer = consumer
         self.visibility_s = visibility_s
@@ -93,6 +109,15 @@ class RedisJobQueue(SqliteJobQueue):
         #: Entries read but not yet turned into a claim (a blocking read may return several).
         self._buffer: list[tuple[int, str, str, str]] = []
         self._last_autoclaim = 0.0
+        #: Dead runs are looked for this often (a share of the visibility timeout).
+        self._autoclaim_every = min(self.visibility_s / 4, 5.0)
+        #: Timers promoting the retries this instance scheduled (each when it falls due),
+        #: and reads handed back by stopped workers.
+        self._tasks: set[asyncio.Task[None]] = set()
+        # A blocking read must end well before the client's socket timeout (redis-py's
+        # default is 5 s): past it the read fails, and the client reconnects and retries.
+        socket_timeout = redis.client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._max_block_s = math.inf if socket_timeout is None else 0.8 * float(socket_timeout)
 
     # --- the protocol ---------------------------------------------------------------
 
@@ -130,8 +155,11 @@ class RedisJobQueue(SqliteJobQueue):
 
     async def claim(self, worker: str, timeout: float) -> Job | None:
         deadline = time.monotonic() + timeout
+        pause = self.poll_s
         while not self._closed:
-            job = await self._claim_from_redis(max(0.0, deadline - time.monotonic()))
+            left = max(0.0, deadline - time.monotonic())
+            job, delivered = await self._claim_from_redis(left, pause)
+            pause = self.next_pause(pause, delivered)
             if job is not None:
                 logger.info(
                     "worker %s/%s claimed job %s (attempt %d)",
@@ -233,6 +261,39 @@ class RedisJobQueue(SqliteJobQueue):
             else:
                 pipe.xadd(self._streams.get(priority, self._streams[1]), {"job": job_id})
             await pipe.execute()
+        if not_before_ms > self.clock() * 1000 and not self._closed:
+            self._background(self._promote_at(not_before_ms), f"job-{job_id}-retry-timer")
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hand_back(self, read: asyncio.Future[Any]) -> None:
+        """A worker stopped during a blocking read: give back what the read delivered."""
+        try:
+            got = await read
+            for _, stream, entry, job_id in _entries(got, 0, self._streams):
+                await self._drop(stream, entry)
+                await self.redis.client.xadd(stream, {"job": job_id})
+        except RedisError:
+            logger.warning("could not hand back a read; XAUTOCLAIM will", exc_info=True)
+
+    async def _promote_at(self, due_ms: int) -> None:
+        """Move retries into their streams once `due_ms` has come, waking a blocked reader."""
+        await asyncio.sleep(max(0.0, due_ms / 1000 - self.clock()))
+        try:
+            await self._promote_due()
+        except RedisError:
+            logger.warning("could not move due retries into their streams; the next poll will")
+
+    async def _promote_due(self) -> int | None:
+        """Move due retries into their streams; when the next one falls due (unix ms)."""
+        after = await self._promote(
+            keys=[self._delayed],
+            args=[int(self.clock() * 1000), self.redis.key("jobs", "stream", ""), 100],
+        )
+        return None if after is None else int(float(after))
 
     async def _finish(self, job_id: str, *, keep_known: bool = False) -> None:
         """Acknowledge and delete the run's entry; forget the job unless it runs again."""
@@ -255,17 +316,18 @@ class RedisJobQueue(SqliteJobQueue):
                 pipe.xdel(stream, entry)
                 await pipe.execute()
 
-    async def _claim_from_redis(self, wait_s: float) -> Job | None:
+    async def _claim_from_redis(self, wait_s: float, pause: float) -> tuple[Job | None, bool]:
+        """One look: a job, or None after blocking up to `pause` (and `wait_s`) for one;
+        with whether anything was delivered (a look that found work resets the pause)."""
         r = self.redis.client
-        now_ms = int(self.clock() * 1000)
-        await self._promote(
-            keys=[self._delayed], args=[now_ms, self.redis.key("jobs", "stream", ""), 100]
-        )
-        if time.monotonic() - self._last_autoclaim >= min(self.visibility_s / 4, 5.0):
+        next_due_ms = await self._promote_due()
+        autoclaim_in = self._autoclaim_every - (time.monotonic() - self._last_autoclaim)
+        if autoclaim_in <= 0:
             self._last_autoclaim = time.monotonic()
+            autoclaim_in = self._autoclaim_every
             job = await self._take_over_dead()
             if job is not None:
-                return job
+                return job, True
         if not self._buffer:
             for level, stream in self._streams.items():
                 got = await r.xreadgroup(_GROUP, self.consumer, {stream: ">"}, count=1)
@@ -273,22 +335,37 @@ class RedisJobQueue(SqliteJobQueue):
                 if self._buffer:
                     break
         if not self._buffer and wait_s > 0:
-            got = await r.xreadgroup(
-                _GROUP,
-                self.consumer,
-                {s: ">" for s in self._streams.values()},
-                count=1,
-                # At most a poll interval: due retries are promoted between two reads.
-                block=max(1, int(min(wait_s, self.poll_s) * 1000)),
+            # Woken by any instance's XADD; no longer than the next due retry (promoted
+            # between two reads) or the next look for dead runs.
+            block_s = min(wait_s, pause, autoclaim_in, self._max_block_s)
+            if next_due_ms is not None:
+                block_s = min(block_s, max(0.0, next_due_ms / 1000 - self.clock()))
+            read = asyncio.ensure_future(
+                r.xreadgroup(
+                    _GROUP,
+                    self.consumer,
+                    {s: ">" for s in self._streams.values()},
+                    count=1,
+                    block=max(1, int(block_s * 1000)),  # 0 would block for ever
+                )
             )
+            try:
+                # Shielded: redis-py can lose a cancellation that lands in a blocking
+                # read (the read is retried and the task never ends). The read ends by
+                # itself within the block; what it delivered then is handed back.
+                got = await asyncio.shield(read)
+            except asyncio.CancelledError:
+                self._background(self._hand_back(read), "job-read-hand-back")
+                raise
             self._buffer += _entries(got, 0, self._streams)
+        delivered = bool(self._buffer)
         self._buffer.sort(key=lambda e: -e[0])
         while self._buffer:
             _, stream, entry, job_id = self._buffer.pop(0)
             job = await self._claim_row(stream, entry, job_id)
             if job is not None:
-                return job
-        return None
+                return job, True
+        return None, delivered
 
     async def _claim_row(self, stream: str, entry: str, job_id: str) -> Job | None:
         """`pending -> processing` for a delivered entry; a dead run's takeover; or drop it."""
@@ -361,6 +438,11 @@ class RedisJobQueue(SqliteJobQueue):
     async def close(self) -> None:
         await super().close()
         self._buffer.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            if task.get_name().endswith("-retry-timer"):
+                task.cancel()  # asleep until a retry falls due; a hand-back ends by itself
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _text(value: Any) -> str:

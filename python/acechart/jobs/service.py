@@ -90,12 +90,17 @@ class JobService:
                 consumer=s.instance_id,
                 result_ttl_s=s.job_result_ttl_s,
                 poll_s=s.job_poll_interval_s,
+                idle_poll_s=s.job_idle_poll_max_s,
                 visibility_s=s.job_visibility_timeout_s,
                 clock=clock,
             )
         else:
             self.queue = SqliteJobQueue(
-                db, result_ttl_s=s.job_result_ttl_s, poll_s=s.job_poll_interval_s, clock=clock
+                db,
+                result_ttl_s=s.job_result_ttl_s,
+                poll_s=s.job_poll_interval_s,
+                idle_poll_s=s.job_idle_poll_max_s,
+                clock=clock,
             )
         self.vault = vault or TokenVault.from_settings(s.job_token_key, s.data_dir)
         self.notifier = Notifier(

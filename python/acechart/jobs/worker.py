@@ -26,12 +26,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from acechart.engine import Engine
 from acechart.jobs.export import ResultWriter, drop_outputs
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 #: A running job's row is touched at least this often, even without progress.
 _HEARTBEAT_S = 5.0
+#: How long `close` lets waiting claims end by themselves before cancelling them.
+_CLAIM_STOP_S = 10.0
 
 
 @dataclass(eq=False)
@@ -101,6 +104,8 @@ class Workers:
         self.spool_dir = Path(settings.data_dir) / "tmp" / "jobs"
         self.runs: dict[str, Run] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: Workers inside `queue.claim` (the others wait for a run).
+        self._claiming: set[asyncio.Task[Any]] = set()
         self._closing = False
 
     async def start(self) -> None:
@@ -125,8 +130,17 @@ class Workers:
     async def close(self) -> None:
         """Stop claiming, then hand every running job back to the queue."""
         self._closing = True
+        # A closed queue ends every waiting claim within its current wait, so a claim is
+        # not cancelled mid-command (redis-py can lose a cancelled command's reply);
+        # workers waiting for a run are cancelled at once (the run is stopped below).
+        await self.queue.close()
         for task in self._tasks:
-            task.cancel()
+            if task not in self._claiming:
+                task.cancel()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=_CLAIM_STOP_S)
+            for task in late:
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         runs = [r for r in self.runs.values() if r.task is not None]
         for run in runs:
@@ -139,17 +153,27 @@ class Workers:
 
     async def _work(self, name: str) -> None:
         poll = self.settings.job_poll_interval_s
+        me = asyncio.current_task()
+        assert me is not None
         while not self._closing:
+            self._claiming.add(me)
             try:
-                job = await self.queue.claim(name, poll)
+                # One wait for as long as the queue is empty: the queue paces its own
+                # looks (backing off while idle) and wakes at once for work.
+                job = await self.queue.claim(name, math.inf)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("worker %s could not claim a job; retrying", name)
                 await asyncio.sleep(poll)
                 continue
+            finally:
+                self._claiming.discard(me)
             if job is None:
                 continue
+            if self._closing:
+                await self.queue.release(job.id)  # claimed as the service closes
+                return
             run = Run(job, RunProgress(len(job.request.query.points), job.estimated_duration))
             run.task = asyncio.create_task(self._execute(run), name=f"job-{job.id}")
             self.runs[job.id] = run
