@@ -97,3 +97,13 @@ async def test_a_job_submitted_on_another_instance_is_picked_up(
     assert final.status == "completed"
     assert (await a.jobs.get(job.id, TOKEN)).result_key == final.result_key
     assert a.jobs.workers.running == 0 and b.jobs.workers.running == 2
+
+
+async def test_idle_workers_stop_promptly(backend: Backend, stacks: StackFactory) -> None:
+    """Stopping waits for each worker's wait to end (a blocking Redis read is not
+    cancelled, redis-py could lose it): that wait is short even with a long poll."""
+    stack = await stacks.open(**LONG_POLL, **SLOW_TAKEOVER)
+    await asyncio.sleep(1.0)  # every worker is waiting (backed off to the 30 s ceiling)
+    stopping = time.monotonic()
+    await stack.jobs.close()
+    assert time.monotonic() - stopping < 2.0  # not a poll interval, nor a 4 s read

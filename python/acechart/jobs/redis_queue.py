@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -116,8 +115,12 @@ class RedisJobQueue(SqliteJobQueue):
         self._tasks: set[asyncio.Task[None]] = set()
         # A blocking read must end well before the client's socket timeout (redis-py's
         # default is 5 s): past it the read fails, and the client reconnects and retries.
+        # And `close` waits for a read rather than cancel it (see `_claim_from_redis`), so
+        # the longest read is what stopping the service waits: at most `_BLOCK_MAX_S`.
         socket_timeout = redis.client.connection_pool.connection_kwargs.get("socket_timeout")
-        self._max_block_s = math.inf if socket_timeout is None else 0.8 * float(socket_timeout)
+        self._max_block_s = _BLOCK_MAX_S
+        if socket_timeout is not None:
+            self._max_block_s = min(_BLOCK_MAX_S, 0.8 * float(socket_timeout))
 
     # --- the protocol ---------------------------------------------------------------
 
@@ -443,6 +446,11 @@ class RedisJobQueue(SqliteJobQueue):
             if task.get_name().endswith("-retry-timer"):
                 task.cancel()  # asleep until a retry falls due; a hand-back ends by itself
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+_BLOCK_MAX_S = 0.5
+"""Longest blocking read: an idle worker's one wakeup per half second costs a round trip
+to Redis, and a stopping service waits at most this long for its workers' reads."""
 
 
 def _text(value: Any) -> str:
