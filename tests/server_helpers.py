@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web_runner import BaseRunner
@@ -115,3 +116,12 @@ def unlabelled(text: str) -> str:
     """A `/metrics` exposition without the `instance_id` label every sample carries, so
     a test can look for a sample line as prometheus_client writes it."""
     return _INSTANCE_LABEL.sub(lambda m: "{" if m[1] == "," else "", text)
+
+
+@pytest.fixture
+async def pair(aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path) -> tuple[Service, Service]:
+    """The same origin behind a service that streams any answer of 10 or more values
+    (samples, or bucket statistics) and one that never streams."""
+    streaming = await start_service(aiohttp_client, sim, tmp_path / "a", stream_min_samples=10)
+    whole = await start_service(aiohttp_client, sim, tmp_path / "b", stream_min_samples=0)
+    return streaming, whole

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import gzip
-import io
 import os
 import subprocess
 import sys
@@ -16,7 +15,6 @@ from pathlib import Path
 import aiohttp
 import brotli  # type: ignore[import-untyped]
 import numpy as np
-import pyarrow as pa
 import pytest
 import zstandard
 from aiohttp import web
@@ -27,8 +25,9 @@ from acechart.result import Provenance, Result, Series
 from acechart.server.stream import send_stream
 from acechart.settings import Settings
 from acechart.wire import Representation, encode_timeseries, timeseries_pieces
+from tests.arrow_support import arrow_table
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim
-from tests.server_helpers import DAY, ClientFactory, Service, query, start_service
+from tests.server_helpers import DAY, ClientFactory, Service, pair, query, start_service
 
 REPRESENTATIONS = [
     ("json", "rows"),
@@ -38,18 +37,7 @@ REPRESENTATIONS = [
     ("arrow", "series"),
 ]
 
-
-@pytest.fixture
-async def pair(aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path) -> tuple[Service, Service]:
-    """The same origin behind a service that streams any answer of 10+ samples and one
-    that never streams."""
-    streaming = await start_service(aiohttp_client, sim, tmp_path / "a", stream_min_samples=10)
-    whole = await start_service(aiohttp_client, sim, tmp_path / "b", stream_min_samples=0)
-    return streaming, whole
-
-
-def arrow_table(body: bytes) -> pa.Table:
-    return pa.ipc.open_stream(io.BytesIO(body)).read_all()
+__all__ = ["pair"]  # the fixture, used by parameter
 
 
 @pytest.mark.parametrize(("fmt", "layout"), REPRESENTATIONS)

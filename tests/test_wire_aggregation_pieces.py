@@ -8,12 +8,10 @@ beside them, as the engine adds them."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 import numpy as np
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +32,7 @@ from acechart.wire import (
     streamable,
     timeseries_pieces,
 )
+from tests.arrow_support import arrow_table, same_table
 
 HOUR = 3_600_000
 BYTE_IDENTICAL = [
@@ -98,32 +97,13 @@ def _joined(result: Result, rep: Representation) -> bytes:
     return b"".join(piece() for piece in aggregation_pieces(result, rep))
 
 
-def _arrow(body: bytes) -> pa.Table:
-    return pa.ipc.open_stream(io.BytesIO(body)).read_all()
-
-
-def _same_arrow(got: bytes, want: bytes) -> None:
-    """The same schema (metadata included) and rows; NaN statistics compare equal here,
-    as in the bytes, and a `wide` column's nulls by their places."""
-    a, b = _arrow(got), _arrow(want)
-    assert a.schema.equals(b.schema, check_metadata=True)
-    assert a.num_rows == b.num_rows
-    for name in a.column_names:
-        x, y = a.column(name), b.column(name)
-        if name == "point":
-            assert x.to_pylist() == y.to_pylist()
-            continue
-        assert x.is_null().to_pylist() == y.is_null().to_pylist(), name
-        np.testing.assert_array_equal(x.drop_null().to_numpy(), y.drop_null().to_numpy())
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(results(), st.sampled_from([1, 2, 5, 64]))
 def test_pieces_join_to_the_whole_document(case: tuple[Result, Any], wide_rows: int) -> None:
     _, build = case
     for rep in BYTE_IDENTICAL:
         assert _joined(build(), rep) == encode_aggregations(build(), rep), rep
-    _same_arrow(_joined(build(), ARROW), encode_aggregations(build(), ARROW))
+    same_table(_joined(build(), ARROW), encode_aggregations(build(), ARROW))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(acechart.wire, "WIDE_PIECE_ROWS", wide_rows)
         result = build()
@@ -134,7 +114,7 @@ def test_pieces_join_to_the_whole_document(case: tuple[Result, Any], wide_rows: 
         step = max(1, wide_rows // max(1, len(series)))
         # head, a batch per `step` rows of the longest series (at least one), end
         assert len(pieces) == 2 + max(1, -(-longest // step))
-        _same_arrow(b"".join(p() for p in pieces), encode_aggregations(build(), WIDE))
+        same_table(b"".join(p() for p in pieces), encode_aggregations(build(), WIDE))
 
 
 def _fixed(stats: tuple[str, ...] = (), *, partial: bool = True, tz: str = "UTC") -> Result:
@@ -166,7 +146,7 @@ def test_each_series_leaves_the_result_as_its_piece_is_made(
     assert result.series == []
     got = head + first() + b"".join(rest)
     if rep.format == "arrow":
-        _same_arrow(got, want)
+        same_table(got, want)
     else:
         assert got == want
 
@@ -188,7 +168,7 @@ def test_the_edges_are_in_the_document() -> None:
     lines = text.splitlines()
     assert lines[0] == "time,point," + ",".join(AGG_TABLE_STATS) + ",partial"
     assert lines[-2].endswith(",true") or any(line.endswith(",true") for line in lines)
-    table = _arrow(_joined(_fixed(), ARROW))
+    table = arrow_table(_joined(_fixed(), ARROW))
     assert table.column_names == ["point", "time", "value", *AGG_TABLE_STATS, "partial"]
     assert table.column("partial").to_pylist().count(True) == 1
 
@@ -199,7 +179,7 @@ def test_no_series_and_the_values_counted() -> None:
         assert _joined(Result(q, [], Provenance()), rep) == encode_aggregations(
             Result(q, [], Provenance()), rep
         )
-    _same_arrow(
+    same_table(
         _joined(Result(q, [], Provenance()), ARROW),
         encode_aggregations(Result(q, [], Provenance()), ARROW),
     )
@@ -230,8 +210,8 @@ def test_wide_tables_in_row_ranges(monkeypatch: pytest.MonkeyPatch, rows: int) -
     step = max(1, rows // 4)  # rows of the longest (40) per batch, among 4 series
     assert len(pieces) == 2 + -(-40 // step)
     got = b"".join(p() for p in pieces)
-    _same_arrow(got, want)
-    assert _arrow(got).column("p0").null_count == _arrow(got).num_rows
+    same_table(got, want)
+    assert arrow_table(got).column("p0").null_count == arrow_table(got).num_rows
 
 
 def test_wide_refusals_come_before_any_piece() -> None:
