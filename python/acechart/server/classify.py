@@ -24,7 +24,7 @@ from acechart.errors import RequestTooLarge
 from acechart.settings import Settings
 from acechart.times import format_time
 
-__all__ = ["Classification", "Size", "assess", "classify", "refusal", "too_large"]
+__all__ = ["ASYNC_MODE", "Classification", "Size", "assess", "classify", "refusal", "too_large"]
 
 Size = Literal["cached", "small", "medium", "large"]
 DAY_MS = 86_400_000
@@ -69,6 +69,10 @@ async def assess(engine: Engine, plan: Plan, settings: Settings, *, token: str) 
     return classify(plan, await engine.estimate(plan, token=token), settings)
 
 
+ASYNC_MODE = ("Use async mode: ?async=true (or Prefer: respond-async) for a background job",)
+"""The suggestion of a too-large `/api/timeseries` answer: its job."""
+
+
 async def refusal(
     engine: Engine,
     plan: Plan,
@@ -79,9 +83,7 @@ async def refusal(
     start_param: str = "start",
     end_param: str = "end",
     inclusive_end: bool = False,
-    alternatives: tuple[str, ...] = (
-        "Use async mode: ?async=true (or Prefer: respond-async) for a background job",
-    ),
+    alternatives: tuple[str, ...] = ASYNC_MODE,
 ) -> RequestTooLarge:
     """The 413 for a `large` plan, naming what would fit the budget (`inclusive_end`: the
     route's end parameter is included, as the origin's `end_time` is)."""

@@ -52,7 +52,7 @@ from acechart.errors import (
 from acechart.query import Query
 from acechart.result import Result
 from acechart.server.auth import CLIENT
-from acechart.server.classify import Classification, assess, refusal
+from acechart.server.classify import ASYNC_MODE, Classification, assess, refusal
 from acechart.server.edge_cache import Entry, Freshness, Lookup
 from acechart.server.headers import client_address, token_from, trusted_networks
 from acechart.server.info import RequestInfo
@@ -163,9 +163,7 @@ PARSED_ENTRIES = 1024
 """Parsed GETs remembered (`PARSED`), by endpoint, query string, `Accept` and `Prefer`."""
 
 
-async def data_request(
-    request: web.Request, endpoint: str, build: Builder, app: web.Application | None = None
-) -> DataRequest:
+async def data_request(request: web.Request, endpoint: str, build: Builder) -> DataRequest:
     """The route's `DataRequest` for `request`: `build`'s over its parameters, a GET's
     remembered (`PARSED`) by endpoint, query string, `Accept` and `Prefer`.
 
@@ -180,7 +178,7 @@ async def data_request(
         return build(request, Params.of(request))
     headers = request.headers
     key = (endpoint, qs, headers.get("Accept", ""), headers.get("Prefer", ""))
-    memo = (app if app is not None else request.app)[PARSED]
+    memo = request.app[PARSED]
     data: DataRequest | None = memo.get(key)
     if data is None:
         data = build(request, Params.of(request))
@@ -190,8 +188,7 @@ async def data_request(
 
 async def answer_query(request: web.Request, endpoint: str, build: Builder) -> web.StreamResponse:
     """A data route's whole handler: its parse (`data_request`), then `answer`."""
-    app = request.app
-    return await answer(request, await data_request(request, endpoint, build, app), app)
+    return await answer(request, await data_request(request, endpoint, build))
 
 
 @dataclass
@@ -232,26 +229,28 @@ async def identify(
     """
     app = request.app
     token = token_from(request)
+    fingerprint = _caller(app, request[INFO], token)
     if limited:
-        fingerprint = await _limit(app, request[INFO], token, endpoint)
-    else:
-        fingerprint = app[ACCESS].fingerprint(token)
-        request[INFO].client = fingerprint[:12]
+        await _limit(app, token, fingerprint, endpoint)
     if bind:
         bind_client(request)
     return token, fingerprint
 
 
-async def _limit(app: web.Application, info: RequestInfo, token: str, endpoint: str) -> str:
-    """The token's fingerprint, after its rate limit for `endpoint`."""
-    fingerprint = app[ACCESS].fingerprint(token)
+def _caller(app: web.Application, info: RequestInfo, token: str) -> str:
+    """The token's fingerprint, the request log's `client` (its first 12 digits)."""
+    fingerprint: str = app[ACCESS].fingerprint(token)
     info.client = fingerprint[:12]
+    return fingerprint
+
+
+async def _limit(app: web.Application, token: str, fingerprint: str, endpoint: str) -> None:
+    """The caller's rate limit for `endpoint` (in process, or shared through Redis)."""
     limiter = app[LIMITER]
     if limiter.local:
         limiter.check(fingerprint, endpoint)
     else:
         await limiter.acquire(fingerprint, endpoint, token)
-    return fingerprint
 
 
 def bind_client(request: web.Request) -> None:
@@ -298,18 +297,16 @@ async def check_points(request: web.Request, site: str, points: Sequence[str], t
         )
 
 
-async def answer(
-    request: web.Request, data: DataRequest, app: web.Application | None = None
-) -> web.StreamResponse:
+async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
     """The answer to `data`: from the edge cache when it holds it, else computed."""
-    if app is None:
-        app = request.app
+    app = request.app
     info = request[INFO]
     q = data.query
     info.site, info.point_count = q.site, len(q.points)
     info.format = data.representation.format
     token = token_from(request)
-    fingerprint = await _limit(app, info, token, data.endpoint)
+    fingerprint = _caller(app, info, token)
+    await _limit(app, token, fingerprint, data.endpoint)
     access = app[ACCESS]
     if not access.confirmed(fingerprint, q.site):
         # The token's check may wait on the origin: it counts against the deadline.
@@ -339,8 +336,6 @@ async def answer(
             request,
             key,
             found.entry,
-            app=app,
-            info=info,
             cache_status="HIT" if found.freshness is Freshness.FRESH else "STALE",
             cache_source="EDGE",
             size="cached",
@@ -492,9 +487,7 @@ async def _compute(
     plan = await engine.plan(q)
     c = await assess(engine, plan, settings, token=token)
     if c.large:
-        alternatives = _AGGREGATIONS_ALTERNATIVES if data.endpoint == "aggregations" else None
-        if alternatives is None:
-            raise await refusal(engine, plan, c, settings, token=token)
+        alternatives = _AGGREGATIONS_ALTERNATIVES if data.endpoint == "aggregations" else ASYNC_MODE
         raise await refusal(engine, plan, c, settings, token=token, alternatives=alternatives)
     policy = PartialPolicy(settings.partial_min_share, settings.partial_wait_s) if partial else None
     result = await engine.query(q, token=token, partial=policy)

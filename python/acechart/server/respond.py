@@ -20,7 +20,6 @@ from multidict import CIMultiDict
 from acechart.server.compress import compress_async
 from acechart.server.edge_cache import Entry
 from acechart.server.headers import choose_coding, etag_matches
-from acechart.server.info import RequestInfo
 from acechart.server.keys import EDGE, INFO, METRICS, SETTINGS
 
 __all__ = [
@@ -70,14 +69,9 @@ async def respond(
     size: str,
     age_s: float = 0.0,
     warning: str | None = None,
-    app: web.Application | None = None,
-    info: RequestInfo | None = None,
 ) -> web.Response:
-    """The response of `entry`; `app` and `info` are the request's (looked up if not given)."""
-    if app is None:
-        app = request.app
-    if info is None:
-        info = request[INFO]
+    app = request.app
+    info = request[INFO]
     info.cache_status, info.cache_source, info.samples = cache_status, cache_source, entry.samples
     app[METRICS].record_answer(size, info.format or "json", cache_status, cache_source)
 
