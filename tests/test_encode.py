@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from acechart._core import encode_csv, encode_json, encode_msgpack
+from acechart.query import AGG_STATS
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -735,19 +736,7 @@ def agg_series(
 
 
 csv_ts = st.integers(DT_MIN_MS, DT_MAX_MS)
-STAT_NAMES = (
-    "avg",
-    "min",
-    "max",
-    "sum",
-    "count",
-    "stddev",
-    "first",
-    "last",
-    "delta",
-    "twa",
-    "on_time",
-)
+STAT_NAMES = AGG_STATS
 
 
 @st.composite
