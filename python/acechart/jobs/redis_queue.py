@@ -26,11 +26,13 @@ Redis carries delivery:
   reader on any instance, and by every claim loop, which also learns when the
   next one falls due and blocks no longer than that.
 - Idle workers block in XREADGROUP, which returns as soon as any instance
-  XADDs: a submission anywhere is claimed at once. The block lasts the poll
-  interval, then doubles up to the idle ceiling while nothing comes, cut short
-  by the next due retry, the next XAUTOCLAIM round (every quarter of the
-  visibility timeout, at most 5 s, so crash recovery keeps its pace) and the
-  client's socket timeout (a longer read would fail as a timeout).
+  XADDs: a submission anywhere is claimed at once. A block lasts at most
+  `_BLOCK_MAX_S` (0.5 s: stopping the service waits for it, as a blocking read
+  is not cancelled), less when the poll pause, the next due retry or the next
+  XAUTOCLAIM round (every quarter of the visibility timeout, at most 5 s) comes
+  sooner. So an idle Redis worker still looks every half second (a promote
+  script, one read per priority stream and the blocking read): the idle
+  back-off saves most with SQLite and PostgreSQL alone.
 - `recover` (at start) creates the group, and re-adds pending rows Redis does
   not know (written while Redis was down, or lost with a Redis restart):
   `jobs:known` holds the ids Redis has been given.
