@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-__all__ = ["EdgeCache", "Entry", "Freshness", "Lookup"]
+__all__ = ["EdgeCache", "Entry", "Freshness", "Lookup", "Slot"]
 
 _ENTRY_OVERHEAD = 512
 """Bytes charged per entry beyond its bodies (key, headers, bookkeeping)."""
@@ -34,6 +34,11 @@ class Freshness(enum.Enum):
     """Past its TTL but inside stale-while-revalidate: serve, then refresh."""
     ERROR_ONLY = "error_only"
     """Past stale-while-revalidate: only a failing origin may bring it back."""
+
+
+Slot = tuple[str, str, str | None, str | None]
+"""What sets an answer's headers apart besides its entry and time: cache status, cache
+source, content coding and Warning."""
 
 
 @dataclass(eq=False)
@@ -55,8 +60,9 @@ class Entry:
     """Response headers every answer from this entry carries (type, ETag, Vary, ...)."""
     variants: dict[str, bytes] = field(default_factory=dict)
     """Compressed bodies by content coding."""
-    controls: dict[int, str] = field(default_factory=dict)
-    """`Cache-Control` values by the max-age left, each made once (a few per entry)."""
+    blocks: dict[Slot, tuple[int, int, bytes | None]] = field(default_factory=dict)
+    """Serialised response headers by slot, with the max-age and age they were made for
+    (`respond`): remade when those change, once a second at most."""
 
     @property
     def size(self) -> int:

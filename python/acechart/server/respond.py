@@ -11,20 +11,22 @@ compared weakly, as RFC 9110 asks for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from acechart.server.compress import compress_async
-from acechart.server.edge_cache import Entry
+from acechart.server.edge_cache import Entry, Slot
 from acechart.server.headers import choose_coding, etag_matches
 from acechart.server.keys import EDGE, INFO, METRICS, SETTINGS
+from acechart.server.prepared import CachedResponse, serialise_headers
 
 __all__ = [
     "REVALIDATION_FAILED",
     "STALE",
+    "answer_headers",
     "body_response",
     "entry_headers",
     "json_response",
@@ -69,35 +71,23 @@ async def respond(
     size: str,
     age_s: float = 0.0,
     warning: str | None = None,
-) -> web.Response:
+) -> web.StreamResponse:
     app = request.app
     info = request[INFO]
     info.cache_status, info.cache_source, info.samples = cache_status, cache_source, entry.samples
     app[METRICS].record_answer(size, info.format or "json", cache_status, cache_source)
 
     max_age = 0 if warning else max(0, int(entry.max_age_s - age_s))
-    headers = dict(entry.headers)  # aiohttp's Response makes its own multidict of it
-    control = entry.controls.get(max_age)
-    if control is None:
-        control = entry.controls[max_age] = (
-            f"private, max-age={max_age}, stale-while-revalidate={int(entry.stale_s)}, "
-            f"stale-if-error={int(entry.error_s)}"
-        )
-    headers["Cache-Control"] = control
-    headers["X-Cache-Status"] = cache_status
-    headers["X-Cache-Source"] = cache_source
-    if age_s >= 1:
-        headers["Age"] = str(int(age_s))
-    if warning:
-        headers["Warning"] = warning
-
+    age = int(age_s)
     asked = request.headers
     if "If-None-Match" in asked and etag_matches(asked["If-None-Match"], entry.etag):
+        headers = answer_headers(entry, cache_status, cache_source, max_age, age, warning)
         headers.pop("Content-Type", None)
         headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
         return web.Response(status=304, headers=headers)
 
     body = entry.body
+    coding: str | None = None
     if len(body) >= app[SETTINGS].compress_min_bytes:
         coding = choose_coding(asked.get("Accept-Encoding", ""))
         if coding is not None:
@@ -107,10 +97,67 @@ async def respond(
                 app[EDGE].add_variant(key, entry, coding, packed)
             if len(packed) < len(body):
                 body = packed
-                headers["Content-Encoding"] = coding
-    headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
+            else:
+                coding = None
     info.size = len(body)
-    return web.Response(body=body, headers=headers)
+    slot = (cache_status, cache_source, coding, warning)
+
+    def fallback() -> dict[str, str]:
+        headers = answer_headers(entry, cache_status, cache_source, max_age, age, warning)
+        if coding is not None:
+            headers["Content-Encoding"] = coding
+        return headers
+
+    return CachedResponse(
+        body,
+        _block(entry, slot, max_age, age, len(body), fallback),
+        fallback,
+        processing=f"{info.elapsed_ms():.1f}ms",
+        plain=not app.on_response_prepare,
+    )
+
+
+def answer_headers(
+    entry: Entry,
+    cache_status: str,
+    cache_source: str,
+    max_age: int,
+    age: int,
+    warning: str | None,
+) -> dict[str, str]:
+    """The headers of an answer from `entry` but its coding and the per-request ones."""
+    headers = dict(entry.headers)
+    headers["Cache-Control"] = (
+        f"private, max-age={max_age}, stale-while-revalidate={int(entry.stale_s)}, "
+        f"stale-if-error={int(entry.error_s)}"
+    )
+    headers["X-Cache-Status"] = cache_status
+    headers["X-Cache-Source"] = cache_source
+    if age >= 1:
+        headers["Age"] = str(age)
+    if warning:
+        headers["Warning"] = warning
+    return headers
+
+
+def _block(
+    entry: Entry,
+    slot: Slot,
+    max_age: int,
+    age: int,
+    length: int,
+    headers: Callable[[], dict[str, str]],
+) -> bytes | None:
+    """The serialised headers of `slot`'s answers from `entry` for this `max_age` and
+    `age` (both change once a second): made once, kept until they change."""
+    kept = entry.blocks.get(slot)
+    if kept is not None and kept[0] == max_age and kept[1] == age:
+        return kept[2]
+    made = headers()
+    made["Content-Length"] = str(length)
+    block = serialise_headers(made.items())
+    entry.blocks[slot] = (max_age, age, block)
+    return block
 
 
 async def json_response(
