@@ -121,8 +121,9 @@ async def test_an_unhandled_error_quoting_the_token_is_redacted_in_the_log(
         token = request.headers["X-ACE-Token"]
         raise ValueError(f"cannot use {token!r} or {token.encode()!r}")
 
-    app = web.Application(middlewares=[front_middleware()])
-    app[METRICS] = Metrics("test")
+    metrics = Metrics("test")
+    app = web.Application(middlewares=[front_middleware(metrics)])
+    app[METRICS] = metrics
     app.router.add_get("/boom", boom)
     client = await aiohttp_client(app)
     resp = await client.get("/boom", headers={"X-ACE-Token": SECRET})

@@ -69,9 +69,12 @@ def create_app(
 ) -> web.Application:
     """The service over `settings`; with `runtime` (and `jobs`), those are used and left open."""
     cors = Cors(settings.cors_origins) if settings.cors_origins else None
-    app = web.Application(middlewares=[front_middleware(cors)], handler_args=handler_args(settings))
+    metrics = Metrics(settings.instance_id)
+    app = web.Application(
+        middlewares=[front_middleware(metrics, cors)], handler_args=handler_args(settings)
+    )
     app[SETTINGS] = settings
-    app[METRICS] = Metrics(settings.instance_id)
+    app[METRICS] = metrics
     app[EDGE] = EdgeCache(settings.edge_cache_bytes)
     app[LIMITER] = RateLimiter(settings.rate_limit_per_minute)
     app[BACKGROUND] = Background()

@@ -20,8 +20,10 @@ from aiohttp.typedefs import Handler, Middleware
 
 from acechart.server.cors import Cors
 from acechart.server.errors import render_error
-from acechart.server.keys import INFO, METRICS
+from acechart.server.keys import INFO
+from acechart.server.metrics import Metrics
 from acechart.server.params import guard_json_body
+from acechart.server.prepared import CachedResponse
 from acechart.server.requestlog import endpoint_of, log_request, new_info
 
 __all__ = ["front_middleware"]
@@ -29,8 +31,10 @@ __all__ = ["front_middleware"]
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
-def front_middleware(cors: Cors | None = None) -> Middleware:
-    """The service's middleware; `cors`: the policy of the configured origins, if any."""
+def front_middleware(metrics: Metrics, cors: Cors | None = None) -> Middleware:
+    """The service's middleware, recording into `metrics` (the app's); `cors`: the policy
+    of the configured origins, if any."""
+    record_response = metrics.record_response
 
     @web.middleware
     async def front(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -55,11 +59,14 @@ def front_middleware(cors: Cors | None = None) -> Middleware:
                 if cors is not None:
                     cors.decorate(request, response)
             status = response.status
-            response.headers["X-Request-Id"] = info.request_id
+            if type(response) is CachedResponse:
+                response.request_id = info.request_id
+            else:
+                response.headers["X-Request-Id"] = info.request_id
             return response
         finally:
             elapsed = info.elapsed_ms()
-            request.app[METRICS].record_response(endpoint_of(request), status, elapsed / 1000.0)
+            record_response(endpoint_of(request), status, elapsed / 1000.0)
             size = info.size
             if size is None and response is not None:
                 size = response.content_length

@@ -57,8 +57,10 @@ def new_info(request: web.Request) -> RequestInfo:
     """The request's id: the caller's when it looks like one, else this process's prefix
     and a counter (unique without a system call per request: an id names, it guards
     nothing)."""
-    given = request.headers.get("X-Request-Id", "")
-    rid = given if _REQUEST_ID.fullmatch(given) else f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+    given = request.headers.get("X-Request-Id")
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return RequestInfo(given, time.perf_counter())
+    rid = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
     return RequestInfo(rid, time.perf_counter())
 
 
@@ -99,9 +101,9 @@ def log_request(
     processing = round(elapsed_ms, 2)
     sinks = _direct_sinks()
     if sinks:
-        line = request_line(JsonFormatter.timestamp(time.time()), info.request_id, processing, key)
+        made = (time.time(), info.request_id, processing, key)
         for handler in sinks:
-            handler.queue(line)
+            handler.queue(made)
         return
     fields = line_fields(info.request_id, processing, key)
     logger.info(
@@ -200,6 +202,17 @@ def _template(key: LineKey) -> tuple[str, str, str, str] | None:
     pieces.append(text)
     head, after_time, after_id, tail = pieces
     return head, after_time, after_id, tail
+
+
+Pending = tuple[float, str, float, LineKey]
+"""A request line not made yet: its time (`time.time()`), id, processing time and key."""
+
+
+def _made(line: str | Pending) -> str:
+    if isinstance(line, str):
+        return line
+    created, request_id, processing, key = line
+    return request_line(JsonFormatter.timestamp(created), request_id, processing, key)
 
 
 _sinks: list[LineHandler] | None = None
@@ -311,7 +324,7 @@ class LineHandler(logging.StreamHandler[IO[str]]):
         super().__init__(stream if stream is not None else sys.stderr)
         self.delay_s = delay_s
         self.max_lines = max_lines
-        self._queued: list[str] = []
+        self._queued: list[str | Pending] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_thread = 0
 
@@ -323,8 +336,11 @@ class LineHandler(logging.StreamHandler[IO[str]]):
             return
         self.queue(line, urgent=record.levelno >= logging.WARNING)
 
-    def queue(self, line: str, *, urgent: bool = False) -> None:
-        """Write `line` with the others of its batch (at once when `urgent` or off the loop)."""
+    def queue(self, line: str | Pending, *, urgent: bool = False) -> None:
+        """Write `line` with the others of its batch (at once when `urgent` or off the loop).
+
+        A request line may come as its `Pending` parts: it is made when the batch is
+        written, with the others (`request_line`), not on the request's path."""
         self._queued.append(line)
         if urgent or len(self._queued) >= self.max_lines or self.delay_s <= 0:
             self.flush()
@@ -347,8 +363,8 @@ class LineHandler(logging.StreamHandler[IO[str]]):
                 self._timer.cancel()
                 self._timer = None
             if self._queued:
-                lines, self._queued = self._queued, []
-                self.stream.write("\n".join(lines) + "\n")
+                queued, self._queued = self._queued, []
+                self.stream.write("\n".join(map(_made, queued)) + "\n")
             self.stream.flush()
             _forget_sinks()
         except Exception:
