@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +247,11 @@ def test_a_value_holding_a_stand_in_is_serialised_whole() -> None:
     doc = json.loads(line)
     assert doc["request"]["url"] == '/x?"\x00t"' and doc["requestId"] == "id-1"
     assert doc["timestamp"] == "2025-01-01T00:00:00.000+00:00"
+
+
+@given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
+def test_the_timestamp_is_the_iso_second_and_its_truncated_milliseconds(created: float) -> None:
+    second = int(created)
+    expected = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    expected += f".{int((created - second) * 1000):03d}+00:00"
+    assert JsonFormatter.timestamp(created) == expected
