@@ -45,6 +45,7 @@ from acechart.server.keys import (
     SETTINGS,
     SITES,
 )
+from acechart.server.lane import Lane
 from acechart.server.memo import Memo
 from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
@@ -70,8 +71,9 @@ def create_app(
     """The service over `settings`; with `runtime` (and `jobs`), those are used and left open."""
     cors = Cors(settings.cors_origins) if settings.cors_origins else None
     metrics = Metrics(settings.instance_id)
+    lane = Lane(PARSED_ENTRIES)
     app = web.Application(
-        middlewares=[front_middleware(metrics, cors)], handler_args=handler_args(settings)
+        middlewares=[front_middleware(metrics, cors, lane)], handler_args=handler_args(settings)
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -82,11 +84,25 @@ def create_app(
     app[PAGES] = WindowCache(settings.compat_page_cache_bytes)
     app[PARSED] = Memo(PARSED_ENTRIES)
     app.cleanup_ctx.append(_runtime_context(runtime))
+    app.cleanup_ctx.append(_lane_context(lane))
     app.cleanup_ctx.append(_jobs_context(jobs))
     app.cleanup_ctx.append(_charts_context)
     app.cleanup_ctx.append(_background_context)
     add_routes(app)
     return app
+
+
+def _lane_context(lane: Lane) -> CleanupContext:
+    """The hit lane answers once the services it checks with exist (and stops first)."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        lane.bind(app[EDGE], app[ACCESS], app[LIMITER], app[METRICS])
+        try:
+            yield
+        finally:
+            lane.unbind()
+
+    return context
 
 
 def _runtime_context(given: Runtime | None) -> CleanupContext:

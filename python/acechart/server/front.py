@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler, Middleware
 from acechart.server.cors import Cors
 from acechart.server.errors import render_error
 from acechart.server.keys import INFO
+from acechart.server.lane import Lane
 from acechart.server.metrics import Metrics
 from acechart.server.params import guard_json_body
 from acechart.server.prepared import CachedResponse
@@ -31,9 +32,12 @@ __all__ = ["front_middleware"]
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
-def front_middleware(metrics: Metrics, cors: Cors | None = None) -> Middleware:
+def front_middleware(
+    metrics: Metrics, cors: Cors | None = None, lane: Lane | None = None
+) -> Middleware:
     """The service's middleware, recording into `metrics` (the app's); `cors`: the policy
-    of the configured origins, if any."""
+    of the configured origins, if any; `lane`: the hit lane, which answers the data GETs
+    it has tickets for before their route (and is given the tickets routes leave)."""
     record_response = metrics.record_response
 
     @web.middleware
@@ -50,7 +54,11 @@ def front_middleware(metrics: Metrics, cors: Cors | None = None) -> Middleware:
                 try:
                     if request.method in _BODY_METHODS:
                         await guard_json_body(request)
-                    response = await handler(request)
+                    response = await lane.answer(request, info) if lane is not None else None
+                    if response is None:
+                        response = await handler(request)
+                        if info.ticket is not None and lane is not None:
+                            lane.file(request, info.ticket)
                 except Exception as exc:
                     response = await render_error(request, exc)
                     if response is None:  # a redirect: aiohttp sends it

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable
+from dataclasses import dataclass
 
-__all__ = ["RequestInfo"]
+__all__ = ["RequestInfo", "Ticket"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What answers a data GET from the edge again (`server.lane`): its edge key, and
+    what the request log and the rate limit say of it."""
+
+    key: Hashable
+    endpoint: str
+    site: str
+    point_count: int
+    format: str
 
 
 class RequestInfo:
@@ -26,6 +40,8 @@ class RequestInfo:
     """First 12 hex digits of the token's MAC: enough to follow a caller, never the token."""
     size: int | None = None
     """Bytes of the body sent, when the answer knows them before it is sent."""
+    ticket: Ticket | None = None
+    """Set when the answer came fresh from the edge: the hit lane may answer it again."""
 
     def __init__(self, request_id: str, started: float) -> None:
         self.request_id = request_id

@@ -53,9 +53,10 @@ from acechart.query import Query
 from acechart.result import Result
 from acechart.server.auth import CLIENT
 from acechart.server.classify import ASYNC_MODE, Classification, assess, refusal
-from acechart.server.edge_cache import Entry, Freshness, Lookup
+from acechart.server.edge_cache import ERROR_ONLY, FRESH, Entry, Lookup
+from acechart.server.edge_cache import STALE as STALE_ENTRY
 from acechart.server.headers import client_address, token_from, trusted_networks
-from acechart.server.info import RequestInfo
+from acechart.server.info import RequestInfo, Ticket
 from acechart.server.keys import (
     ACCESS,
     BACKGROUND,
@@ -70,6 +71,7 @@ from acechart.server.keys import (
     SETTINGS,
 )
 from acechart.server.params import Params, read_params
+from acechart.server.ratelimit import take
 from acechart.server.respond import (
     REVALIDATION_FAILED,
     STALE,
@@ -246,11 +248,7 @@ def _caller(app: web.Application, info: RequestInfo, token: str) -> str:
 
 async def _limit(app: web.Application, token: str, fingerprint: str, endpoint: str) -> None:
     """The caller's rate limit for `endpoint` (in process, or shared through Redis)."""
-    limiter = app[LIMITER]
-    if limiter.local:
-        limiter.check(fingerprint, endpoint)
-    else:
-        await limiter.acquire(fingerprint, endpoint, token)
+    await take(app[LIMITER], fingerprint, endpoint, token)
 
 
 def bind_client(request: web.Request) -> None:
@@ -326,21 +324,25 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
     # kept only to answer if the origin fails, and the fresh edge is refetched.
     control = request.headers.get("Cache-Control")
     fresh_only = control is not None and wants_fresh(control)
-    if found is not None and not fresh_only and found.freshness is not Freshness.ERROR_ONLY:
+    if found is not None and not fresh_only and found.freshness is not ERROR_ONLY:
         app[METRICS].record_edge_hit(time.perf_counter() - t0)
         info.classification = "cached"
-        if found.freshness is Freshness.STALE:
+        if found.freshness is STALE_ENTRY:
             bind_client(request)
             _revalidate(app, key, data, token)
+        else:
+            info.ticket = Ticket(
+                key, data.endpoint, q.site, len(q.points), data.representation.format
+            )
         return await respond(
             request,
             key,
             found.entry,
-            cache_status="HIT" if found.freshness is Freshness.FRESH else "STALE",
+            cache_status="HIT" if found.freshness is FRESH else "STALE",
             cache_source="EDGE",
             size="cached",
             age_s=found.age_s,
-            warning=STALE if found.freshness is Freshness.STALE else None,
+            warning=STALE if found.freshness is STALE_ENTRY else None,
         )
 
     bind_client(request)

@@ -34,6 +34,15 @@ logger = logging.getLogger(__name__)
 _PRUNE_AT = 10_000
 
 
+async def take(limiter: RateLimiter, caller: str, endpoint: str, token: str) -> None:
+    """One request of `caller` to `endpoint`: from the in-process bucket without an await,
+    from the shared one through Redis; `RateLimited` past the limit."""
+    if limiter.local:
+        limiter.check(caller, endpoint)
+    else:
+        await limiter.acquire(caller, endpoint, token)
+
+
 class RateLimiter:
     def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute

@@ -10,6 +10,7 @@ compared weakly, as RFC 9110 asks for it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
@@ -100,21 +101,34 @@ async def respond(
             else:
                 coding = None
     info.size = len(body)
-    slot = (cache_status, cache_source, coding, warning)
-
-    def fallback() -> dict[str, str]:
-        headers = answer_headers(entry, cache_status, cache_source, max_age, age, warning)
-        if coding is not None:
-            headers["Content-Encoding"] = coding
-        return headers
-
+    fallback = functools.partial(
+        coded_headers, entry, cache_status, cache_source, max_age, age, warning, coding
+    )
     return CachedResponse(
         body,
-        _block(entry, slot, max_age, age, len(body), fallback),
+        _block(
+            entry, (cache_status, cache_source, coding, warning), max_age, age, len(body), fallback
+        ),
         fallback,
         processing=f"{info.elapsed_ms():.1f}ms",
         plain=not app.on_response_prepare,
     )
+
+
+def coded_headers(
+    entry: Entry,
+    cache_status: str,
+    cache_source: str,
+    max_age: int,
+    age: int,
+    warning: str | None,
+    coding: str | None,
+) -> dict[str, str]:
+    """`answer_headers`, and `Content-Encoding` when the body is coded."""
+    headers = answer_headers(entry, cache_status, cache_source, max_age, age, warning)
+    if coding is not None:
+        headers["Content-Encoding"] = coding
+    return headers
 
 
 def answer_headers(
