@@ -41,10 +41,14 @@ class SharedRedis:
 
     @classmethod
     async def open(cls, url: str, prefix: str, *, timeout_s: float = 10.0) -> Self:
-        """Connect to `url` and check it answers; `RedisUnavailable` if not."""
+        """Connect to `url` and check it answers; `RedisUnavailable` if not. Connecting and
+        each command's reply wait at most `timeout_s`."""
         client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             socket_connect_timeout=timeout_s,
+            # A reply that never comes is an error, not a hang: every caller handles
+            # `RedisError` (the job queue's blocking reads stay well under it).
+            socket_timeout=timeout_s,
             health_check_interval=30,
             max_connections=256,
         )
