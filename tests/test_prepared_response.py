@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.http_writer import _serialize_headers
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,7 +26,7 @@ from multidict import CIMultiDict
 
 from acechart.server import create_app
 from acechart.server.keys import EDGE, RUNTIME
-from acechart.server.prepared import serialise_headers
+from acechart.server.prepared import _date_and_server, serialise_headers
 from tests.conftest import NOW_MS, TOKEN, Sim, origin_settings
 from tests.server_helpers import DAY, ClientFactory, Clock, Service, ServiceServer, query
 
@@ -280,3 +282,11 @@ def test_a_header_with_cr_or_lf_is_not_serialised(bad: str) -> None:
     assert serialise_headers([(bad, "value")]) is None
     with pytest.raises(ValueError):
         _serialize_headers("HTTP/1.1 200 OK", CIMultiDict([("X-Bad", bad)]))
+
+
+def test_date_and_server_are_aiohttps() -> None:
+    for _ in range(5):  # the second may turn between the two readings
+        theirs = f"Date: {rfc822_formatted_time()}\r\nServer: {SERVER_SOFTWARE}\r\n\r\n"
+        if _date_and_server().decode() == theirs:
+            return
+    raise AssertionError(f"{_date_and_server()!r} != {theirs!r}")

@@ -12,8 +12,8 @@ the status line, that block, the per-request headers and the body in one write.
 Only a plain keep-alive HTTP/1.1 GET takes that path. Anything else (HEAD,
 HTTP/1.0, `Connection: close`, a header value holding CR or LF, an application
 with `on_response_prepare` handlers, cookies) is answered by aiohttp's own path
-with the very same headers, which `tests/test_prepared_response.py` compares
-byte for byte.
+with the very same headers; `tests/test_prepared_response.py` compares the two
+paths on the wire, header for header and body byte for byte.
 """
 
 from __future__ import annotations
