@@ -102,7 +102,7 @@ async def respond(
                 coding = None
     info.size = len(body)
     fallback = functools.partial(
-        coded_headers, entry, cache_status, cache_source, max_age, age, warning, coding
+        answer_headers, entry, cache_status, cache_source, max_age, age, warning, coding
     )
     return CachedResponse(
         body,
@@ -115,22 +115,6 @@ async def respond(
     )
 
 
-def coded_headers(
-    entry: Entry,
-    cache_status: str,
-    cache_source: str,
-    max_age: int,
-    age: int,
-    warning: str | None,
-    coding: str | None,
-) -> dict[str, str]:
-    """`answer_headers`, and `Content-Encoding` when the body is coded."""
-    headers = answer_headers(entry, cache_status, cache_source, max_age, age, warning)
-    if coding is not None:
-        headers["Content-Encoding"] = coding
-    return headers
-
-
 def answer_headers(
     entry: Entry,
     cache_status: str,
@@ -138,8 +122,10 @@ def answer_headers(
     max_age: int,
     age: int,
     warning: str | None,
+    coding: str | None = None,
 ) -> dict[str, str]:
-    """The headers of an answer from `entry` but its coding and the per-request ones."""
+    """The headers of an answer from `entry` (its body in `coding`, if any) but the
+    per-request ones."""
     headers = dict(entry.headers)
     headers["Cache-Control"] = (
         f"private, max-age={max_age}, stale-while-revalidate={int(entry.stale_s)}, "
@@ -151,6 +137,8 @@ def answer_headers(
         headers["Age"] = str(age)
     if warning:
         headers["Warning"] = warning
+    if coding is not None:
+        headers["Content-Encoding"] = coding
     return headers
 
 
