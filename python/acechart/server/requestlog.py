@@ -281,18 +281,21 @@ than the rest of it)."""
 class JsonFormatter(logging.Formatter):
     """Every record as one JSON object; request lines carry their seed 7.2 fields."""
 
-    _second = -1
-    _stamp = ""
+    _last_second: tuple[int, str] = (-1, "")
+    """The last second formatted and its text, as one value: a thread writing a batch
+    and the loop may format lines at once, and must never pair one's second with the
+    other's text."""
 
     @classmethod
     def timestamp(cls, created: float) -> str:
         """ISO-8601 UTC with milliseconds (`2025-01-01T00:00:00.000+00:00`); the part up
         to the second is made once per second, as a request line is written per request."""
         second = int(created)
-        if second != cls._second:
-            cls._second = second
-            cls._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return cls._stamp + _MILLIS[int((created - second) * 1000)]
+        made, stamp = cls._last_second
+        if second != made:
+            stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            cls._last_second = (second, stamp)
+        return stamp + _MILLIS[int((created - second) * 1000)]
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
