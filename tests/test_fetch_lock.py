@@ -118,3 +118,20 @@ async def test_a_dead_holders_lease_lapses_and_the_fetch_is_retried(
     assert got.total_samples == sum(
         len(sim.data.expected(SITE, p, q.start_ms, q.end_ms - 1).t_ms) for p in q.points
     )
+
+
+async def test_the_lease_is_renewed_while_held_and_its_renewer_ends_with_the_block(
+    instances: Open,
+) -> None:
+    a = await instances("a", fetch_lock_lease_s=0.3)
+    locks = a.engine.locks
+    assert locks is not None
+    key = locks.redis.key("fetch", "renewed")
+    before = asyncio.all_tasks()
+    async with locks.hold("renewed") as waited:
+        assert not waited
+        await asyncio.sleep(0.75)  # past two leases: only the renewals keep it
+        assert await locks.redis.client.get(key) is not None
+        assert 0 < await locks.redis.client.pttl(key) <= 300
+    assert await locks.redis.client.get(key) is None  # released
+    assert asyncio.all_tasks() - before == set()  # the renewer stopped, not left behind

@@ -72,6 +72,8 @@ class FetchLocks:
         self._release = redis.script(_RELEASE)
         self.waited = 0
         """Holds that found another instance fetching and waited for it."""
+        self._stopping: set[asyncio.Task[None]] = set()
+        """Renewers told to stop and not ended yet (kept referenced until they end)."""
 
     @staticmethod
     def key_of(*parts: object) -> str:
@@ -103,20 +105,32 @@ class FetchLocks:
             token = ""
         if waited:
             self.waited += 1
-        renewer = asyncio.create_task(self._keep(key, token, lease_ms)) if token else None
+        stop = asyncio.Event()
+        renewer = asyncio.create_task(self._keep(key, token, lease_ms, stop)) if token else None
         try:
             yield waited
         finally:
             if renewer is not None:
-                renewer.cancel()
-                await asyncio.gather(renewer, return_exceptions=True)
+                # Stopped, not cancelled: redis-py can lose a cancellation that lands in a
+                # command (see jobs/redis_queue.py), and a renewer that never ends would
+                # hold this block for ever. It ends at its next wake; a renewal in flight
+                # is bounded by the client's timeout, and is not waited for past a lease.
+                stop.set()
+                self._stopping.add(renewer)
+                renewer.add_done_callback(self._stopping.discard)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(renewer), max(1.0, self.lease_s))
                 with contextlib.suppress(RedisError, OSError):
                     await asyncio.shield(self._release(keys=[key], args=[token]))
 
-    async def _keep(self, key: str, token: str, lease_ms: int) -> None:
-        """Renew the lease every third of it while the fetch runs."""
+    async def _keep(self, key: str, token: str, lease_ms: int, stop: asyncio.Event) -> None:
+        """Renew the lease every third of it until `stop` is set."""
         while True:
-            await asyncio.sleep(lease_ms / 3000)
+            try:
+                await asyncio.wait_for(stop.wait(), lease_ms / 3000)
+                return
+            except TimeoutError:
+                pass
             try:
                 if not await self._renew(keys=[key], args=[token, lease_ms]):
                     logger.warning("fetch lock %s lapsed before its fetch ended", key)
