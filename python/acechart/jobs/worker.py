@@ -24,6 +24,7 @@ counting the interrupted run; a crash leaves them `processing`, and `start`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 #: A running job's row is touched at least this often, even without progress.
 _HEARTBEAT_S = 5.0
+#: Longest a finished run waits for its progress reporter's heartbeat in flight.
+_REPORTER_STOP_S = 15.0
 #: How long `close` lets waiting claims end by themselves before cancelling them.
 _CLAIM_STOP_S = 10.0
 
@@ -104,6 +107,8 @@ class Workers:
         self.spool_dir = Path(settings.data_dir) / "tmp" / "jobs"
         self.runs: dict[str, Run] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping: set[asyncio.Task[None]] = set()
+        """Progress reporters told to stop and not ended yet (referenced until they end)."""
         #: Workers inside `queue.claim` (the others wait for a run).
         self._claiming: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -183,7 +188,8 @@ class Workers:
 
     async def _execute(self, run: Run) -> None:
         job = run.job
-        reporter = asyncio.create_task(self._report(run), name=f"job-{job.id}-progress")
+        done = asyncio.Event()
+        reporter = asyncio.create_task(self._report(run, done), name=f"job-{job.id}-progress")
         try:
             try:
                 await self._attempt(run)
@@ -195,8 +201,15 @@ class Workers:
             # The row still says processing, so the next start resumes the job.
             logger.exception("job %s: could not record how its run ended", job.id)
         finally:
-            reporter.cancel()
-            await asyncio.gather(reporter, return_exceptions=True)
+            # Stopped, not cancelled: a heartbeat may be in a Redis command, and redis-py
+            # can lose a cancellation that lands there (the reporter would never end). It
+            # ends at its next wake; a heartbeat in flight is bounded by the client's and
+            # the database's timeouts, and is not waited for past `_REPORTER_STOP_S`.
+            done.set()
+            self._stopping.add(reporter)
+            reporter.add_done_callback(self._stopping.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reporter), _REPORTER_STOP_S)
             self.runs.pop(job.id, None)
             self.on_change()
 
@@ -344,14 +357,17 @@ class Workers:
 
     # --- progress reporting ------------------------------------------------------------
 
-    async def _report(self, run: Run) -> None:
-        """Write progress while the run lasts, and notice a cancellation made elsewhere."""
+    async def _report(self, run: Run, done: asyncio.Event) -> None:
+        """Write progress while the run lasts (until `done`), and notice a cancellation
+        made elsewhere."""
         interval = self.settings.job_progress_interval_s
         # Well inside the visibility timeout, or another instance would take the job over.
         beat_s = min(_HEARTBEAT_S, self.settings.job_visibility_timeout_s / 3)
         written = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), interval)
+                return
             percent = int(run.progress.percent)
             if percent == run.reported and time.monotonic() - written < beat_s:
                 continue
