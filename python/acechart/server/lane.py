@@ -30,7 +30,7 @@ from acechart.server.headers import token_from
 from acechart.server.info import RequestInfo, Ticket
 from acechart.server.memo import Memo
 from acechart.server.metrics import Metrics
-from acechart.server.ratelimit import RateLimiter
+from acechart.server.ratelimit import RateLimiter, take
 from acechart.server.respond import respond
 
 __all__ = ["Lane"]
@@ -94,10 +94,7 @@ class Lane:
         if found is None or found.freshness is not FRESH:
             return None
         info.client = fingerprint[:12]
-        if limiter.local:  # `ratelimit.take`, without a coroutine for the local bucket
-            limiter.check(fingerprint, ticket.endpoint)
-        else:
-            await limiter.acquire(fingerprint, ticket.endpoint, token)
+        await take(limiter, fingerprint, ticket.endpoint, token)
         metrics.record_edge_hit(time.perf_counter() - started)
         info.site, info.point_count = ticket.site, ticket.point_count
         info.format, info.classification = ticket.format, "cached"
