@@ -171,11 +171,11 @@ async def test_a_missing_or_refused_token_gets_the_routes_answer(
     assert refused.status in (400, 401)
     body = await refused.json()
     assert "X-Cache-Status" not in refused.headers and "series" not in body
-    fresh = await start_lane_free(svc, p, token)
+    fresh = await route_answer(svc, p, token)
     assert (refused.status, {k: v for k, v in body.items() if k != "requestId"}) == fresh
 
 
-async def start_lane_free(svc: Service, p: dict[str, Any], token: str | None) -> tuple[int, Any]:
+async def route_answer(svc: Service, p: dict[str, Any], token: str | None) -> tuple[int, Any]:
     """The route's own answer to `token` (a URL the lane has no ticket for: one more point)."""
     other = dict(p, points=p["points"] + "," + svc.points(4)[3])
     got = await svc.get("/api/timeseries", other, token=token)
