@@ -7,7 +7,8 @@ to stderr (pytest shows it with the failure) and cancels the tasks of the
 running event loops: the test then fails with a `CancelledError` whose
 traceback ends at the await that never returned, and the run goes on to the
 next test. A hang seen once in a CI run is then a failure with its place, not
-a timeout of the run.
+a timeout of the run. (A test that hangs outside any event loop gets its stacks
+written, and still hangs.)
 """
 
 from __future__ import annotations
@@ -34,9 +35,16 @@ def _running_loops() -> list[asyncio.AbstractEventLoop]:
 
 
 def _unfinished(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[object]]:
-    # `all_tasks(loop)` is for the loop's own thread; from here, read the registry it reads.
+    # `all_tasks(loop)` is for the loop's own thread; from here, read the registry it
+    # reads, again if the loop changed it while it was copied.
     registry = getattr(asyncio.tasks, "_all_tasks", ())
-    return [t for t in list(registry) if t.get_loop() is loop and not t.done()]
+    for _ in range(100):
+        try:
+            tasks = list(registry)
+        except RuntimeError:
+            continue
+        return [t for t in tasks if t.get_loop() is loop and not t.done()]
+    return []
 
 
 def _bite(nodeid: str) -> None:
