@@ -109,11 +109,7 @@ def test_pieces_join_to_the_whole_document(case: tuple[Result, Any], wide_rows: 
         result = build()
         pieces = list(aggregation_pieces(result, WIDE))
         assert result.series == []
-        series = build().series
-        longest = max((len(s) for s in series), default=0)
-        step = max(1, wide_rows // max(1, len(series)))
-        # head, a batch per `step` rows of the longest series (at least one), end
-        assert len(pieces) == 2 + max(1, -(-longest // step))
+        assert max(batch_rows(pieces)) <= max(1, wide_rows)
         same_table(b"".join(p() for p in pieces), encode_aggregations(build(), WIDE))
 
 
@@ -207,11 +203,36 @@ def test_wide_tables_in_row_ranges(monkeypatch: pytest.MonkeyPatch, rows: int) -
     built = result()
     pieces = list(timeseries_pieces(built, WIDE))
     assert built.series == []
-    step = max(1, rows // 4)  # rows of the longest (40) per batch, among 4 series
-    assert len(pieces) == 2 + -(-40 // step)
+    assert max(batch_rows(pieces)) <= rows
     got = b"".join(p() for p in pieces)
     same_table(got, want)
     assert arrow_table(got).column("p0").null_count == arrow_table(got).num_rows
+
+
+def batch_rows(pieces: list[Any]) -> list[int]:
+    """The rows of each record batch of a `wide` document in pieces (head, batches, end)."""
+    head, *batches, end = (piece() for piece in pieces)
+    return [arrow_table(head + batch + end).num_rows for batch in batches]
+
+
+@pytest.mark.parametrize("rows", [7, 100])
+def test_a_series_bunched_between_two_times_of_another_stays_within_the_rows(
+    monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """999 times of one series inside one gap of another's 1,000: the batch that holds
+    them is cut too (a cut on one series' times alone put them all in one batch)."""
+    monkeypatch.setattr(acechart.wire, "WIDE_PIECE_ROWS", rows)
+    spread = np.arange(1000, dtype=np.int64) * 1000
+    bunched = 5_000 + np.arange(1, 1000, dtype=np.int64)
+
+    def result() -> Result:
+        series = [Series("spread", spread, np.ones(1000)), Series("bunched", bunched, np.ones(999))]
+        return Result(Query("site", ("spread", "bunched"), 0, HOUR), series, Provenance())
+
+    pieces = list(timeseries_pieces(result(), WIDE))
+    sizes = batch_rows(pieces)
+    assert max(sizes) <= rows and sum(sizes) == 1999
+    same_table(b"".join(p() for p in pieces), encode_timeseries(result(), WIDE))
 
 
 def test_wide_refusals_come_before_any_piece() -> None:

@@ -517,14 +517,16 @@ def wide_pieces(
     """An Arrow `wide` document (`encode_arrow(metadata, items, "wide")`) in pieces: the
     schema message, a record batch per time range, the end-of-stream marker.
 
-    Each range holds at most about `rows` (`WIDE_PIECE_ROWS`) rows of the outer-joined
-    table: it is cut at every (`rows` / number of series)-th time of the longest
-    series, so even series that share no time (whose union is the sum of their rows)
-    give batches of that size; every time falls in one range, so the batches' rows,
-    in order, are the whole table's. Every series takes part in every batch, so
-    the items stay until the last; what is never held whole is the table's body.
-    Raises what the whole encoder would for the names (`BadRequest`) and times
-    (`ValueError`) before any piece is made.
+    Each range holds at most `rows` (`WIDE_PIECE_ROWS`) rows of the outer-joined
+    table. Every (`rows` / number of series)-th time of every series, from its
+    first, is a mark, so between two marks each series has at most that many rows
+    and the table at most `rows` (or one row, when there are more series than
+    `rows`); consecutive stretches are joined while the sum of the series' rows in
+    them (the most rows their table can have) stays within `rows`. Every time
+    falls in one range, so the batches' rows, in order, are the whole table's.
+    Every series takes part in every batch, so the items stay until the last; what
+    is never held whole is the table's body. Raises what the whole encoder would
+    for the names (`BadRequest`) and times (`ValueError`) before any piece is made.
     """
     _check_wide([item[0] for item in items])
     times = [_item_ts(item) for item in items]
@@ -534,10 +536,32 @@ def wide_pieces(
                 f"series {name!r}: the 'wide' layout needs 'ts' sorted ascending without duplicates"
             )
     listing = [(item[0], len(ts)) for item, ts in zip(items, times, strict=True)]
-    longest = max(times, key=len, default=np.zeros(0, np.int64))
-    step = max(1, (rows or WIDE_PIECE_ROWS) // max(1, len(items)))
-    cuts = longest[step::step]
-    return _wide_pieces(metadata, items, times, listing, cuts)
+    return _wide_pieces(metadata, items, times, listing, _wide_cuts(times, rows or WIDE_PIECE_ROWS))
+
+
+def _wide_cuts(times: list[NDArray[np.int64]], limit: int) -> NDArray[np.int64]:
+    """The times a `wide` table is cut at so that no range holds more than `limit` rows."""
+    step = max(1, limit // max(1, len(times)))
+    marks = np.unique(np.concatenate([ts[::step] for ts in times] or [np.zeros(0, np.int64)]))
+    # The series' rows before each mark, summed, then all of them: stretches between
+    # marks hold at most `limit` rows each.
+    bounds = np.zeros(len(marks) + 1, np.int64)
+    for ts in times:
+        bounds[:-1] += np.searchsorted(ts, marks, "left")
+        bounds[-1] += len(ts)
+    cuts: list[int] = []
+    start = 0
+    while True:
+        # At least one stretch a range (the first mark is the first time: nothing comes
+        # before it). With fewer rows than series a stretch may count more than `limit`,
+        # every series at the one time it holds, but its table has one row.
+        last = max(
+            int(np.searchsorted(bounds, start + limit, "right")) - 1, cuts[-1] + 1 if cuts else 0
+        )
+        if last >= len(marks):
+            return marks[cuts]
+        cuts.append(last)
+        start = int(bounds[last])
 
 
 def _wide_pieces(
@@ -548,11 +572,12 @@ def _wide_pieces(
     cuts: NDArray[np.int64],
 ) -> Iterator[Piece]:
     yield functools.partial(encode_arrow_wide_head, metadata, listing)
+    stops = [[*np.searchsorted(ts, cuts, "left").tolist(), len(ts)] for ts in times]
     starts = [0] * len(items)
-    for end in [*(int(t) for t in cuts), None]:
+    for k in range(len(cuts) + 1):
         window = []
-        for i, (item, ts) in enumerate(zip(items, times, strict=True)):
-            stop = len(ts) if end is None else int(np.searchsorted(ts, end, "left"))
+        for i, item in enumerate(items):
+            stop = stops[i][k]
             window.append(_slice_item(item, starts[i], stop))
             starts[i] = stop
         yield functools.partial(_wide_batch, window)
