@@ -12,6 +12,8 @@ import random
 import re
 from typing import Any
 
+import pytest
+
 from acechart.jobs import export
 from acechart.wire import Representation
 from tests.jobs_support import Stack, StackFactory
@@ -27,6 +29,8 @@ FROM_JSON = {
     "format=parquet": Representation("parquet", "series"),
 }
 RANDOM_RANGES = 12
+SERIES = 4
+"""Points of the tests' jobs: a result of that many series."""
 
 
 async def encoded_so_far(client: Client) -> float:
@@ -58,7 +62,7 @@ async def check_ranges(
     size = int(resp.headers["Content-Range"].rpartition("/")[2])
     index = await layout_of(stack, job_id, rep)
     series = len(index["lengths"])
-    assert series == 4 and index["etag"] == etag
+    assert series == SERIES and index["etag"] == etag
     # every series once to measure, then the first again if the 100 bytes reach past the head
     again = 1 if _head_length(index) < 100 else 0
     assert await encoded_so_far(client) - before == series + again
@@ -139,24 +143,29 @@ def _bytes(text: str) -> bytes:
     return base64.b64decode(text)
 
 
+async def ranged_service(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> tuple[Stack, Client, str]:
+    """A service that takes many ranged requests, and a finished `SERIES`-point JSON job."""
+    stack = await stacks.open(rate_limit_per_minute=10_000)
+    client = await client_for(stack, aiohttp_client)
+    return stack, client, await submit_and_finish(client, stack, n=SERIES, format="json")
+
+
 async def test_every_conversion_answers_ranges_like_the_stored_result(
     stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
-    stack = await stacks.open(rate_limit_per_minute=10_000)  # many ranged requests
-    client = await client_for(stack, aiohttp_client)
-    json_job = await submit_and_finish(client, stack, n=4, format="json")
+    stack, client, json_job = await ranged_service(stacks, aiohttp_client)
     for seed, (query, rep) in enumerate(FROM_JSON.items()):
         await check_ranges(client, stack, json_job, query, rep, seed)
-    msgpack_job = await submit_and_finish(client, stack, n=4, format="msgpack")
+    msgpack_job = await submit_and_finish(client, stack, n=SERIES, format="msgpack")
     await check_ranges(client, stack, msgpack_job, "format=json", Representation(), 99)
 
 
 async def test_a_whole_download_records_the_layout_and_a_bad_one_is_never_trusted(
     stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
-    stack = await stacks.open(rate_limit_per_minute=10_000)  # many ranged requests
-    client = await client_for(stack, aiohttp_client)
-    job_id = await submit_and_finish(client, stack, n=4, format="json")
+    stack, client, job_id = await ranged_service(stacks, aiohttp_client)
     rep = Representation("msgpack", "rows")
     url = f"/api/jobs/{job_id}/result?format=msgpack"
     key = export.conversion_key(job_id, rep)
@@ -172,10 +181,10 @@ async def test_a_whole_download_records_the_layout_and_a_bad_one_is_never_truste
     assert _head_length(index) + sum(index["lengths"]) + _tail_length(index) == len(whole)
     resp = await client.head(url, headers=OWNER)
     assert resp.headers["Content-Length"] == str(len(whole))
-    # The same bytes, the same tag, from a second service over the same store.
-    other = await client_for(stack, aiohttp_client)
-    resp = await other.get(url, headers=OWNER)
-    assert resp.headers["ETag"] == etag and await resp.read() == whole
+    # Asked again, it is sent from the recorded layout: the same tag and bytes, its length.
+    resp = await client.get(url, headers=OWNER)
+    assert resp.headers["ETag"] == etag and resp.headers["Content-Length"] == str(len(whole))
+    assert await resp.read() == whole
 
     # An index left by another encoder (another ETag) or damaged is rebuilt, not used.
     for junk in (json.dumps({**index, "etag": '"older"', "lengths": [1] * 4}).encode(), b"{"):
@@ -209,3 +218,20 @@ async def test_a_whole_download_records_the_layout_and_a_bad_one_is_never_truste
     resp = await client.delete(f"/api/jobs/{job_id}", headers=OWNER)
     assert resp.status == 204
     assert await stack.store.head(key) is None
+
+
+@pytest.mark.parametrize("spec", ["bytes=abc", "bytes=5-2", "bytes=0-1,5-6", "items=0-9"])
+async def test_a_range_ignored_anyway_does_not_measure_a_conversion_first(
+    stacks: StackFactory, aiohttp_client: ClientFactory, spec: str
+) -> None:
+    """A malformed range, several, or another unit is answered whole: the conversion is
+    encoded once, for that answer, not first measured for a range that is not used."""
+    _, client, job_id = await ranged_service(stacks, aiohttp_client)
+    url = f"/api/jobs/{job_id}/result?format=msgpack"
+    before = await encoded_so_far(client)
+    resp, _ = await ranged(client, url, spec)
+    assert resp.status == 200 and "Content-Range" not in resp.headers
+    assert await encoded_so_far(client) - before == SERIES
+    again, _ = await ranged(client, url, "bytes=0-9")
+    assert again.status == 206  # from the head the whole answer recorded: nothing encoded
+    assert await encoded_so_far(client) - before == SERIES

@@ -26,6 +26,7 @@ from collections.abc import AsyncGenerator
 from aiohttp import web
 
 from acechart.errors import AcechartError, BadRequest, JobNotFound
+from acechart.jobs.export import conversion_etag
 from acechart.jobs.model import Job, JobRequest
 from acechart.server.headers import etag_matches, parse_range
 from acechart.server.keys import INFO, JOBS, METRICS, SETTINGS
@@ -197,6 +198,15 @@ def _range_asked(request: web.Request, etag: str) -> bool:
     return bool(request.headers.get("Range")) and request.headers.get("If-Range", etag) == etag
 
 
+def _one_range(request: web.Request) -> bool:
+    """Whether `Range` names one range whatever the size: only then is a conversion
+    measured for it (a malformed one, or several, get the whole answer anyway)."""
+    return parse_range(request.headers["Range"], _ANY_SIZE) is not None
+
+
+_ANY_SIZE = 1 << 62
+
+
 def _byte_range(
     request: web.Request, size: int, etag: str, headers: dict[str, str]
 ) -> tuple[int, int, int]:
@@ -229,14 +239,14 @@ async def _send_converted(
     chunked.
     """
     jobs = request.app[JOBS]
-    conversion = await jobs.conversion(job, wanted, stored)
-    etag = conversion.etag
-    headers |= {"Accept-Ranges": "bytes", "ETag": etag}
+    etag = conversion_etag(stored.etag, wanted)  # known without reading the conversion
     if etag_matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers={"ETag": etag})
+    conversion = await jobs.conversion(job, wanted, stored)
+    headers |= {"Accept-Ranges": "bytes", "ETag": etag}
     try:
         size = conversion.size
-        if size is None and _range_asked(request, etag):
+        if size is None and _range_asked(request, etag) and _one_range(request):
             size = await jobs.measure(job, conversion)
         if size is None:
             start, end, code = 0, 0, 200
