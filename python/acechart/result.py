@@ -154,10 +154,12 @@ class Result:
                 "time": pa.array(np.asarray(s.ts, np.int64)).view(stamp),
                 "value": pa.array(np.asarray(s.values, np.float64)),
             }
-            agg = s.aggregates or {}
+            agg = s.aggregates
             for key in stats:
                 dtype = np.int64 if key == "count" else np.float64
-                columns[key] = pa.array(np.asarray(agg.get(key, np.zeros(len(s), dtype)), dtype))
+                # A series without buckets has no statistics; one with buckets has them all.
+                column = np.zeros(0, dtype) if agg is None else agg[key]
+                columns[key] = pa.array(np.asarray(column, dtype))
             batches.append(pa.record_batch(columns))
         if not batches:
             schema = pa.schema(
