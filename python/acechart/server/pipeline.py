@@ -233,7 +233,7 @@ async def identify(
     token = token_from(request)
     fingerprint = _caller(app, request[INFO], token)
     if limited:
-        await _limit(app, token, fingerprint, endpoint)
+        await take(app[LIMITER], fingerprint, endpoint, token)
     if bind:
         bind_client(request)
     return token, fingerprint
@@ -244,11 +244,6 @@ def _caller(app: web.Application, info: RequestInfo, token: str) -> str:
     fingerprint: str = app[ACCESS].fingerprint(token)
     info.client = fingerprint[:12]
     return fingerprint
-
-
-async def _limit(app: web.Application, token: str, fingerprint: str, endpoint: str) -> None:
-    """The caller's rate limit for `endpoint` (in process, or shared through Redis)."""
-    await take(app[LIMITER], fingerprint, endpoint, token)
 
 
 def bind_client(request: web.Request) -> None:
@@ -304,7 +299,7 @@ async def answer(request: web.Request, data: DataRequest) -> web.StreamResponse:
     info.format = data.representation.format
     token = token_from(request)
     fingerprint = _caller(app, info, token)
-    await _limit(app, token, fingerprint, data.endpoint)
+    await take(app[LIMITER], fingerprint, data.endpoint, token)
     access = app[ACCESS]
     if not access.confirmed(fingerprint, q.site):
         # The token's check may wait on the origin: it counts against the deadline.
