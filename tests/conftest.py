@@ -37,7 +37,12 @@ from acechart.times import parse_iso_ms
 from tests import backends
 from tests.backends import SHARED_MODULES, Backend, postgres_server, redis_server, shared
 
-pytest_plugins = ["tests.storage_fixtures", "tests.jobs_support", "tests.watchdog"]
+pytest_plugins = [
+    "tests.storage_fixtures",
+    "tests.jobs_support",
+    "tests.server_helpers",
+    "tests.watchdog",
+]
 __all__ = [
     "postgres_server",
     "redis_server",

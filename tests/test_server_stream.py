@@ -27,7 +27,7 @@ from acechart.settings import Settings
 from acechart.wire import Representation, encode_timeseries, timeseries_pieces
 from tests.arrow_support import arrow_table
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim
-from tests.server_helpers import DAY, ClientFactory, Service, pair, query, start_service
+from tests.server_helpers import DAY, ClientFactory, Service, query, start_service
 
 REPRESENTATIONS = [
     ("json", "rows"),
@@ -36,8 +36,6 @@ REPRESENTATIONS = [
     ("csv", "rows"),
     ("arrow", "series"),
 ]
-
-__all__ = ["pair"]  # the fixture, used by parameter
 
 
 @pytest.mark.parametrize(("fmt", "layout"), REPRESENTATIONS)

@@ -19,7 +19,7 @@ from acechart.server.stream import send_stream
 from acechart.wire import Representation, aggregation_pieces
 from tests.arrow_support import same_table
 from tests.conftest import NOW_MS, SITE, TOKEN, Sim
-from tests.server_helpers import DAY, ClientFactory, Service, pair, query, start_service
+from tests.server_helpers import DAY, ClientFactory, Service, query, start_service
 
 REPRESENTATIONS = [
     ("json", "rows"),
@@ -35,8 +35,6 @@ SHAPES: list[dict[str, Any]] = [
     {"interval": "1hr", "stat": "delta,twa,on_time,count"},
     {"interval": "1day", "tz": "America/Chicago", "stat": "max,first"},
 ]
-
-__all__ = ["pair"]  # the fixture, used by parameter
 
 
 async def test_a_streamed_wide_timeseries_answer_is_the_whole_table(
