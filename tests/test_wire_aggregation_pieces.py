@@ -184,6 +184,7 @@ def test_no_series_and_the_values_counted() -> None:
     assert aggregation_values(result, Representation()) == buckets * len(AGG_ROW_STATS)
     assert aggregation_values(result, ARROW) == buckets * len(AGG_TABLE_STATS)
     assert aggregation_values(_fixed(("twa",)), ARROW) == buckets
+    assert aggregation_values(result, WIDE) == buckets  # one column of values per point
 
 
 @pytest.mark.parametrize("rows", [1, 3, 10, 1000])

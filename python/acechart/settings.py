@@ -368,8 +368,8 @@ class Settings:
     stream_min_samples: int = 1_000_000
     """Values from which a synchronous answer is streamed (chunked, series by series, each
     released once sent; no ETag or Content-Length, not kept in the edge cache): samples of
-    `/api/timeseries`, buckets times statistics per row of `/api/aggregations`; 0: never
-    stream."""
+    `/api/timeseries`, buckets times statistics per row of `/api/aggregations` (buckets
+    alone for `layout=wide`, one value per bucket); 0: never stream."""
 
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (`https://a.example,https://b.example`; `*`: any);

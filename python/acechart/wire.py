@@ -739,7 +739,10 @@ def aggregation_values(result: Result, rep: Representation) -> int:
     (buckets times the statistics of each row): what its encoded size, and so the
     memory of encoding it whole, grows with. A bucket of the seed's row carries eight
     statistics, a raw sample one value, so buckets alone would stream an aggregation
-    answer eight times too late."""
+    answer eight times too late. The `wide` table writes one value per bucket (the
+    value statistic of each point)."""
+    if rep.layout == "wide":
+        return result.total_samples
     names = _table_stats(result.query, rep)
     return result.total_samples * len(names if names is not None else AGG_ROW_STATS)
 
