@@ -165,8 +165,7 @@ class JobService:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        await self.workers.close()
-        await self.queue.close()
+        await self.workers.close()  # closes the queue, once its workers stop claiming
         await self.notifier.close()
         self._notify_change()
 
