@@ -16,6 +16,7 @@ import pytest
 
 from acechart.jobs import export
 from acechart.wire import Representation
+from tests.conftest import TOKEN
 from tests.jobs_support import Stack, StackFactory
 from tests.server_helpers import ClientFactory, unlabelled
 from tests.test_job_routes import OWNER, Client, client_for, submit_and_finish
@@ -235,3 +236,23 @@ async def test_a_range_ignored_anyway_does_not_measure_a_conversion_first(
     again, _ = await ranged(client, url, "bytes=0-9")
     assert again.status == 206  # from the head the whole answer recorded: nothing encoded
     assert await encoded_so_far(client) - before == SERIES
+
+
+async def test_a_job_deleted_while_its_conversion_is_encoded_leaves_no_index(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> None:
+    """The index is written after the last byte; a job deleted just before that (its
+    outputs dropped) would keep an index nothing ever deletes."""
+    stack, _, job_id = await ranged_service(stacks, aiohttp_client)
+    job = await stack.jobs.get(job_id, TOKEN)
+    assert job is not None and job.result_key is not None
+    stored = await stack.store.head(job.result_key)
+    assert stored is not None
+    rep = Representation("msgpack", "rows")
+    conversion = await stack.jobs.conversion(job, rep, stored)
+    chunks = conversion.whole()
+    for _ in range(SERIES + 2):  # the head, every series, the tail: all read
+        await anext(chunks)
+    await export.drop_outputs(stack.store, job_id)
+    assert [chunk async for chunk in chunks] == []
+    assert await stack.store.head(export.conversion_key(job_id, rep)) is None

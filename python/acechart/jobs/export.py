@@ -736,12 +736,14 @@ class Conversion:
             pieces.close()
         if self.layout is None:
             self.layout = Layout(head, tail, tuple(lengths), tuple(crcs))
+            key = conversion_key(self.job_id, self.wanted)
             await self.store.put(
-                conversion_key(self.job_id, self.wanted),
-                self.layout.to_json(self.etag, self.wanted),
-                None,
-                "application/json",
+                key, self.layout.to_json(self.etag, self.wanted), None, "application/json"
             )
+            # A job deleted (or swept) while this pass ran leaves nothing to index, and
+            # nothing would ever delete the index: it goes too.
+            if await self.store.head(metadata_key(self.job_id)) is None:
+                await self.store.delete(key)
 
     async def span(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
         """Bytes [start, end) of the document (its layout known: see `measure`),
