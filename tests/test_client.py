@@ -368,3 +368,5 @@ def test_stats_are_checked_before_any_request(tmp_path: Path) -> None:
     assert parse_stats("Max, avg", interval="1hr") == ("max", "avg")
     assert parse_stats(("twa",), interval="1day") == ("twa",)
     assert parse_stats(None, interval="raw") == ()
+    with pytest.raises(BadRequest, match="stats must be names"):
+        parse_stats(5, interval="1hr")  # type: ignore[arg-type]

@@ -85,10 +85,14 @@ def parse_stats(
     """
     if stats is None:
         return ()
-    raw = stats.split(",") if isinstance(stats, str) else list(stats)
+    raw: list[object]
+    try:
+        raw = list(stats.split(",") if isinstance(stats, str) else stats)
+    except TypeError:  # not a string nor an iterable (a number, say)
+        raw = [stats]
     if not all(isinstance(name, str) for name in raw):
         raise BadRequest("stats must be names of statistics (strings)", parameter="stats")
-    names = tuple(name.strip().lower() for name in raw)
+    names = tuple(str(name).strip().lower() for name in raw)
     choices = ", ".join(AGG_STATS)
     if not names or not all(names):
         raise BadRequest(f"stats must name statistics: any of {choices}", parameter="stats")
