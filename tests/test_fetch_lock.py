@@ -99,6 +99,35 @@ async def test_concurrent_identical_cold_queries_make_one_fetch(instances: Open,
         np.testing.assert_array_equal(x.values, y.values)
 
 
+async def test_a_lock_taken_after_its_holder_let_go_rechecks_the_cache(
+    instances: Open, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B reads the empty cache, then A fetches, writes and lets the lock go, all before B
+    asks for the lock: B takes it without waiting, and must still find A's blocks."""
+    a, b = await instances("a"), await instances("b")
+    q = cold_query(sim)
+    read = b.engine.blocks.read
+    calls = 0
+
+    async def read_then_a_fetches(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        got = await read(*args, **kwargs)
+        calls += 1
+        if calls == 1:
+            await a.engine.query(q, token=TOKEN)
+        return got
+
+    monkeypatch.setattr(b.engine.blocks, "read", read_then_a_fetches)
+    asked_before = origin_requests(sim)
+    got = await b.engine.query(q, token=TOKEN)
+    assert calls == 2 and got.provenance.origin_requests == 0
+    assert b.engine.locks is not None and b.engine.locks.waited == 0
+    assert origin_requests(sim) - asked_before > 0  # A's fetch alone
+    assert got.total_samples == sum(
+        len(sim.data.expected(SITE, p, q.start_ms, q.end_ms - 1).t_ms) for p in q.points
+    )
+
+
 async def test_a_dead_holders_lease_lapses_and_the_fetch_is_retried(
     instances: Open, sim: Sim
 ) -> None:

@@ -5,6 +5,7 @@
   key names are damage, and the block is deleted and refetched.
 - A merge keeps only samples inside the block's period.
 - Block locks live only while a write holds or waits for them.
+- A reader sees all of one write's coverage or none of it.
 - A `cache_metadata` row that describes no block (garbage `covered`, a NULL size) is
   dropped and treated as a miss.
 """
@@ -111,6 +112,32 @@ async def test_block_locks_are_dropped_when_free(runtime: Runtime) -> None:
     writes.append(blocks.write(SITE, {"p0": (ts, values)}, {"p0": [(NOV_10, DEC_12)]}, NOW_MS))
     assert sum(await asyncio.gather(*writes)) == 82
     assert len(blocks._locks) == 0
+
+
+async def test_a_reader_sees_a_whole_write_or_none_of_it(runtime: Runtime) -> None:
+    """Another instance plans its gaps from this coverage: part of a write would give it
+    other gaps than the writer's, hence another fetch lock, and a second fetch."""
+    blocks = runtime.engine.blocks
+    ts = np.arange(NOV_10, DEC_12, 3_600_000, dtype=np.int64)
+    points = [f"p{i}" for i in range(6)]
+    samples = {p: (ts, np.ones(len(ts))) for p in points}
+    seen: set[int] = set()
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        while not done.is_set():
+            covered = await blocks.coverage(SITE, points, NOV_10, DEC_12, NOW_MS)
+            seen.add(sum(bool(c) for c in covered.values()))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.01)
+    assert await blocks.write(SITE, samples, {p: [(NOV_10, DEC_12)] for p in points}, NOW_MS) == 12
+    done.set()
+    await watcher
+    covered = await blocks.coverage(SITE, points, NOV_10, DEC_12, NOW_MS)
+    seen.add(sum(bool(c) for c in covered.values()))
+    assert seen == {0, len(points)}
 
 
 async def test_malformed_metadata_rows_are_a_miss_not_a_500(

@@ -6,7 +6,8 @@ only what is uncovered goes to the origin. Only sealed samples (older than the
 freshness horizon) are stored, so the fresh edge is always asked for again.
 
 Blocks are written whole (read, merge, encode, atomic put) under a per-block
-lock, held only while someone uses it (`_KeyLocks`); their metadata rows in
+lock, held only while someone uses it (`_KeyLocks`); one write's metadata rows
+are committed together, so a fetch's coverage appears whole. The rows in
 `cache_metadata` carry size, sample count, tier, expiry, hits and last access
 for the sweeper. A block that cannot be read back (damaged bytes, wrong point,
 missing object) is logged, counted, deleted and treated as a miss: never an
@@ -248,77 +249,91 @@ class BlockStore:
         `fetched[point]` are the intervals the origin was asked for and answered
         completely: their sealed part becomes covered even where it holds no
         samples (a gap in the data is a fact worth caching too).
+
+        The objects are put first and every metadata row of the write is committed
+        in one transaction, so a reader (here or on another instance) sees all of a
+        fetch's coverage or none of it. A reader that saw part of it would plan other
+        gaps than the writer's, miss the writer's fetch lock and fetch the rest again.
         """
         seal = now - self.horizon_ms
-        jobs = []
+        jobs: dict[str, tuple[str, tuple[int, int], list[iv.Interval]]] = {}
+        arrays = {}
         for point, (ts, values) in samples.items():
             sealed = iv.clip(iv.normalize(fetched.get(point, [])), -(2**62), seal)
             if not sealed:
                 continue
+            arrays[point] = ts, values
             for name, p_start, p_end in periods(sealed[0][0], sealed[-1][1]):
                 part = iv.clip(sealed, p_start, p_end)
                 if part:
-                    jobs.append(
-                        self._merge_block(
-                            site, point, name, (p_start, p_end), ts, values, part, now
-                        )
-                    )
-        written = await asyncio.gather(*jobs)
-        return sum(written)
+                    jobs[block_key(site, point, name)] = (point, (p_start, p_end), part)
+        if not jobs:
+            return 0
+        async with contextlib.AsyncExitStack() as held:
+            # Sorted, so two writes of overlapping blocks cannot each wait on the other.
+            for key in sorted(jobs):
+                await held.enter_async_context(self._locks.hold(key))
+            merged = await asyncio.gather(
+                *(
+                    self._merge_block(key, point, bounds, *arrays[point], part, now, site)
+                    for key, (point, bounds, part) in jobs.items()
+                )
+            )
+            metas = [m for m in merged if m is not None]
+            try:
+                await self.db.upsert_block_meta(metas, now=now // 1000)
+            except StorageError as exc:
+                # The answer is already computed; a failed cache write only costs a refetch.
+                logger.error("could not record %d blocks of %s: %s", len(metas), site, exc)
+                return 0
+        return len(metas)
 
     async def _merge_block(
         self,
-        site: str,
+        key: str,
         point: str,
-        period: str,
         bounds: tuple[int, int],
         ts: NDArray[np.int64],
         values: NDArray[np.float64],
         part: list[iv.Interval],
         now: int,
-    ) -> int:
-        key = block_key(site, point, period)
+        site: str,
+    ) -> BlockMeta | None:
+        """Merge `part` of the samples into block `key` and put it; its row is the caller's.
+
+        The caller holds the block's lock until the row is committed.
+        """
         period_start, period_end = bounds
         part = iv.clip(part, period_start, period_end)
-        async with self._locks.hold(key):
-            try:
-                old = await self._current(key, point, bounds, now)
-                covered = iv.clip(
-                    iv.union(old.covered if old else [], part), period_start, period_end
-                )
-                new_ts, new_v = _within(ts, values, part)
-                if old is not None and len(old.ts):
-                    # Never keep a sample outside the period, nor one the fetch replaced.
-                    keep = ~_inside(old.ts, part) & _inside(old.ts, [bounds])
-                    merged_ts = np.concatenate([old.ts[keep], new_ts])
-                    merged_v = np.concatenate([old.values[keep], new_v])
-                    order = np.argsort(merged_ts, kind="stable")
-                    new_ts, new_v = merged_ts[order], merged_v[order]
-                cov = np.array(covered, dtype=np.int64).reshape(-1, 2)
-                data = await asyncio.to_thread(encode_block, point, new_ts, new_v, cov)
-                tier = tier_of(min(period_end, now), now)
-                await self.store.put(key, data, {"point-hash": key.rsplit("/", 2)[-2]}, None)
-                await self.db.upsert_block_meta(
-                    [
-                        BlockMeta(
-                            key=key,
-                            site=site,
-                            point=point,
-                            period_start=period_start,
-                            covered=tuple(covered),
-                            size_bytes=len(data),
-                            sample_count=len(new_ts),
-                            tier=tier,
-                            expires_at=now // 1000 + retention(min(period_end, now), now).blocks_s,
-                        )
-                    ],
-                    now=now // 1000,
-                )
-            except StorageError as exc:
-                # The answer is already computed; a failed cache write only costs a refetch.
-                logger.error("could not write block %s: %s", key, exc)
-                return 0
-        return 1
+        try:
+            old = await self._current(key, point, bounds, now)
+            covered = iv.clip(iv.union(old.covered if old else [], part), period_start, period_end)
+            new_ts, new_v = _within(ts, values, part)
+            if old is not None and len(old.ts):
+                # Never keep a sample outside the period, nor one the fetch replaced.
+                keep = ~_inside(old.ts, part) & _inside(old.ts, [bounds])
+                merged_ts = np.concatenate([old.ts[keep], new_ts])
+                merged_v = np.concatenate([old.values[keep], new_v])
+                order = np.argsort(merged_ts, kind="stable")
+                new_ts, new_v = merged_ts[order], merged_v[order]
+            cov = np.array(covered, dtype=np.int64).reshape(-1, 2)
+            data = await asyncio.to_thread(encode_block, point, new_ts, new_v, cov)
+            await self.store.put(key, data, {"point-hash": key.rsplit("/", 2)[-2]}, None)
+        except StorageError as exc:
+            # The answer is already computed; a failed cache write only costs a refetch.
+            logger.error("could not write block %s: %s", key, exc)
+            return None
+        return BlockMeta(
+            key=key,
+            site=site,
+            point=point,
+            period_start=period_start,
+            covered=tuple(covered),
+            size_bytes=len(data),
+            sample_count=len(new_ts),
+            tier=tier_of(min(period_end, now), now),
+            expires_at=now // 1000 + retention(min(period_end, now), now).blocks_s,
+        )
 
     async def _current(
         self, key: str, point: str, period: tuple[int, int], now: int

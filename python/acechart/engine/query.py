@@ -282,8 +282,9 @@ class Engine:
             )
         name = self.locks.key_of(query.site, sorted((p, tuple(g)) for p, g in gaps.items() if g))
         async with self.locks.hold(name) as waited:
-            if waited:
-                # Another instance fetched these gaps meanwhile: its blocks are ours now.
+            if waited or await self._covered_since(query.site, gaps, start, end, now):
+                # Another instance fetched these gaps meanwhile (we waited for it, or it
+                # let the lock go between our read and our take): its blocks are ours now.
                 reads, gaps = await self._read_blocks(query.site, raw_points, start, end, now, prov)
             # The blocks are written before the lock is let go, so a waiter finds them.
             return await self._complete(
@@ -300,6 +301,14 @@ class Engine:
         if prov.blocks_read:
             prov.sources.add("R2")
         return reads, {p: self._gaps(reads[p].covered, start, end, now) for p in points}
+
+    async def _covered_since(
+        self, site: str, gaps: dict[str, list[iv.Interval]], start: int, end: int, now: int
+    ) -> bool:
+        """Whether the block metadata now covers any of `gaps` (one query, no block read)."""
+        wanted = [p for p, g in gaps.items() if g]
+        covered = await self.blocks.coverage(site, wanted, start, end, now)
+        return any(self._gaps(covered[p], start, end, now) != gaps[p] for p in wanted)
 
     async def _complete(
         self,
