@@ -256,3 +256,25 @@ async def test_a_job_deleted_while_its_conversion_is_encoded_leaves_no_index(
     await export.drop_outputs(stack.store, job_id)
     assert [chunk async for chunk in chunks] == []
     assert await stack.store.head(export.conversion_key(job_id, rep)) is None
+
+
+async def test_a_measuring_pass_its_requester_left_is_counted_whole(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> None:
+    """The pass runs on when the request that started it goes away; the series it encodes
+    after that are counted all the same, and the requester's own count holds none."""
+    stack, _, job_id = await ranged_service(stacks, aiohttp_client)
+    job = await stack.jobs.get(job_id, TOKEN)
+    assert job is not None and job.result_key is not None
+    stored = await stack.store.head(job.result_key)
+    assert stored is not None
+    rep = Representation("msgpack", "rows")
+    conversion = await stack.jobs.conversion(job, rep, stored)
+    counted: list[int] = []
+    waiter = asyncio.ensure_future(stack.jobs.measure(job, conversion, counted.append))
+    await asyncio.sleep(0)
+    (task,) = stack.jobs._measuring.values()
+    waiter.cancel()
+    layout = await task
+    assert waiter.cancelled() and counted == [SERIES] and conversion.encoded == 0
+    assert (await layout_of(stack, job_id, rep))["lengths"] == list(layout.lengths)

@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -312,17 +313,20 @@ class JobService:
         except ObjectNotFound:
             raise self._expired(job) from None
 
-    async def measure(self, job: Job, conversion: Conversion) -> int:
+    async def measure(self, job: Job, conversion: Conversion, count: Callable[[int], None]) -> int:
         """The converted document's length, encoding it once if it never was.
 
         Concurrent requests for one conversion share a single pass, which runs on
         if the request that started it goes away (the others still wait for it).
+        The pass encodes on a copy of the conversion and calls `count` with the
+        series it encoded when it ends, so the count is whole whoever is still
+        waiting; `conversion.encoded` stays the requester's own.
         """
         if conversion.layout is None:
             key = (job.id, conversion.etag)
             task = self._measuring.get(key)
             if task is None:
-                task = asyncio.ensure_future(conversion.measured())
+                task = asyncio.ensure_future(self._measure_pass(key, replace(conversion), count))
                 self._measuring[key] = task
                 task.add_done_callback(lambda _: self._measuring.pop(key, None))
             try:
@@ -330,6 +334,21 @@ class JobService:
             except ObjectNotFound:
                 raise self._expired(job) from None
         return conversion.layout.size
+
+    async def _measure_pass(
+        self, key: tuple[str, str], conversion: Conversion, count: Callable[[int], None]
+    ) -> Layout:
+        """One measuring pass. Its failure reaches whoever waits (`shield` marks it seen
+        for a waiter that left) and the log, for a pass nobody waits for any more."""
+        try:
+            return await conversion.measured()
+        except ObjectNotFound:
+            raise
+        except Exception as exc:
+            logger.warning("job %s: measuring its conversion failed: %s", key[0], exc)
+            raise
+        finally:
+            count(conversion.encoded)
 
     async def converted(
         self, job: Job, conversion: Conversion, byte_range: tuple[int, int] | None = None

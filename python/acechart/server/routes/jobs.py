@@ -247,7 +247,9 @@ async def _send_converted(
     try:
         size = conversion.size
         if size is None and _range_asked(request, etag) and _one_range(request):
-            size = await jobs.measure(job, conversion)
+            size = await jobs.measure(
+                job, conversion, request.app[METRICS].job_converted_series.inc
+            )
         if size is None:
             start, end, code = 0, 0, 200
         else:
