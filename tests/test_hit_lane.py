@@ -32,7 +32,10 @@ PER_REQUEST = frozenset({"date", "x-request-id", "x-processing-time"})
 
 @pytest.fixture
 async def svc(aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path) -> Service:
-    return await start_service(aiohttp_client, sim, tmp_path, rate_limit_per_minute=0)
+    """The lane in the middleware alone: `test_connection_lane` has the one ahead of it."""
+    return await start_service(
+        aiohttp_client, sim, tmp_path, rate_limit_per_minute=0, server_connection_lane=False
+    )
 
 
 @pytest.fixture

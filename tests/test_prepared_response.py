@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 
 from acechart.server import create_app
 from acechart.server.keys import EDGE, RUNTIME
-from acechart.server.prepared import _date_and_server, serialise_headers
+from acechart.server.prepared import date_and_server, serialise_headers
 from tests.conftest import NOW_MS, TOKEN, Sim, origin_settings
 from tests.server_helpers import DAY, ClientFactory, Clock, Service, ServiceServer, query
 
@@ -286,9 +286,9 @@ def test_a_header_with_cr_or_lf_is_not_serialised(bad: str) -> None:
         _serialize_headers("HTTP/1.1 200 OK", CIMultiDict([("X-Bad", bad)]))
 
 
-def test_date_and_server_are_aiohttps() -> None:
+def testdate_and_server_are_aiohttps() -> None:
     for _ in range(5):  # the second may turn between the two readings
         theirs = f"Date: {rfc822_formatted_time()}\r\nServer: {SERVER_SOFTWARE}\r\n\r\n"
-        if _date_and_server().decode() == theirs:
+        if date_and_server().decode() == theirs:
             return
-    raise AssertionError(f"{_date_and_server()!r} != {theirs!r}")
+    raise AssertionError(f"{date_and_server()!r} != {theirs!r}")

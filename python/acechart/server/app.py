@@ -14,6 +14,7 @@ closes.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from aiohttp import web
 from acechart.jobs.service import JobService
 from acechart.result import Result
 from acechart.runtime import Runtime
+from acechart.server import connection
 from acechart.server.auth import SiteAccess
 from acechart.server.background import Background
 from acechart.server.charts import ChartService
@@ -45,7 +47,7 @@ from acechart.server.keys import (
     SETTINGS,
     SITES,
 )
-from acechart.server.lane import Lane
+from acechart.server.lane import LANE, Lane
 from acechart.server.memo import Memo
 from acechart.server.metrics import Metrics
 from acechart.server.openapi import build_document
@@ -53,7 +55,7 @@ from acechart.server.paging import WindowCache
 from acechart.server.pipeline import PARSED_ENTRIES
 from acechart.server.ratelimit import RateLimiter, RedisRateLimiter
 from acechart.server.routes import add_routes
-from acechart.server.runner import handler_args
+from acechart.server.runner import CONNECTIONS, Connections, handler_args
 from acechart.server.sites import SiteDirectory
 from acechart.settings import Settings
 from acechart.storage.charts import ChartTable
@@ -83,7 +85,11 @@ def create_app(
     app[OPENAPI] = json.dumps(build_document(settings), indent=1).encode()
     app[PAGES] = WindowCache(settings.compat_page_cache_bytes)
     app[PARSED] = Memo(PARSED_ENTRIES)
+    app[LANE] = lane
     app.cleanup_ctx.append(_runtime_context(runtime))
+    if settings.server_connection_lane and connection.available():
+        connections: Connections = functools.partial(connection.LaneHandler, lane=lane)
+        app[CONNECTIONS] = connections
     app.cleanup_ctx.append(_lane_context(lane))
     app.cleanup_ctx.append(_jobs_context(jobs))
     app.cleanup_ctx.append(_charts_context)
@@ -96,7 +102,15 @@ def _lane_context(lane: Lane) -> CleanupContext:
     """The hit lane answers once the services it checks with exist (and stops first)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        lane.bind(app[EDGE], app[ACCESS], app[LIMITER], app[METRICS])
+        settings = app[SETTINGS]
+        lane.bind(
+            app[EDGE],
+            app[ACCESS],
+            app[LIMITER],
+            app[METRICS],
+            compress_min_bytes=settings.compress_min_bytes,
+            connection=settings.server_connection_lane and not app.on_response_prepare,
+        )
         try:
             yield
         finally:

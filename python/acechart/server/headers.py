@@ -24,6 +24,7 @@ __all__ = [
     "etag_matches",
     "parse_range",
     "token_from",
+    "token_of",
     "trusted_networks",
 ]
 
@@ -45,10 +46,16 @@ def token_from(request: web.Request) -> str:
     A token that is not printable ASCII (bytes that are not UTF-8 arrive as lone
     surrogates) is a 400 naming the header; the message never quotes it.
     """
-    token = request.headers.get("X-ACE-Token", "").strip()
+    headers = request.headers
+    return token_of(headers.get("X-ACE-Token", ""), headers.get("Authorization", ""))
+
+
+def token_of(ace_token: str, authorization: str) -> str:
+    """`token_from` over the two headers' values (empty when absent)."""
+    token = ace_token.strip()
     if token:
         return _checked(token, "X-ACE-Token")
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return _checked(value.strip(), "Authorization")
     raise Unauthorized("missing token: send X-ACE-Token or Authorization: Bearer <token>")

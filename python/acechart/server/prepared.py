@@ -28,16 +28,16 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from aiohttp.web_request import BaseRequest
 
-__all__ = ["CachedResponse", "serialise_headers"]
+__all__ = ["STATUS_LINE", "CachedResponse", "date_and_server", "serialise_headers"]
 
-_STATUS_LINE = b"HTTP/1.1 200 OK\r\n"
+STATUS_LINE = b"HTTP/1.1 200 OK\r\n"
 _SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n\r\n".encode()
 
 _second = -1
 _date_server = b""
 
 
-def _date_and_server() -> bytes:
+def date_and_server() -> bytes:
     """`Date` (per second, as aiohttp makes it) and `Server`, then the blank line."""
     global _second, _date_server
     now = int(time.time())
@@ -115,9 +115,7 @@ class CachedResponse(web.StreamResponse):
             return writer
         writer = request.writer
         self._keep_alive = True
-        await writer.write_eof(
-            b"".join((_STATUS_LINE, head, _date_and_server(), self._cached_body))
-        )
+        await writer.write_eof(b"".join((STATUS_LINE, head, date_and_server(), self._cached_body)))
         self._eof_sent = True
         self._body_length = writer.output_size
         return writer

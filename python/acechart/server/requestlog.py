@@ -38,8 +38,10 @@ __all__ = [
     "configure_logging",
     "endpoint_of",
     "line_fields",
+    "log_line",
     "log_request",
     "new_info",
+    "request_id",
     "request_line",
 ]
 
@@ -54,14 +56,17 @@ _ID_COUNTER = itertools.count()
 
 
 def new_info(request: web.Request) -> RequestInfo:
-    """The request's id: the caller's when it looks like one, else this process's prefix
-    and a counter (unique without a system call per request: an id names, it guards
+    """The request's `RequestInfo`, its id from `request_id`."""
+    return RequestInfo(request_id(request.headers.get("X-Request-Id")), time.perf_counter())
+
+
+def request_id(given: str | None) -> str:
+    """The caller's `X-Request-Id` when it looks like one, else this process's prefix and
+    a counter (unique without a system call per request: an id names, it guards
     nothing)."""
-    given = request.headers.get("X-Request-Id")
     if given is not None and _REQUEST_ID.fullmatch(given):
-        return RequestInfo(given, time.perf_counter())
-    rid = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
-    return RequestInfo(rid, time.perf_counter())
+        return given
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def endpoint_of(request: web.Request) -> str:
@@ -80,11 +85,26 @@ def log_request(
     cancelled: bool,
 ) -> None:
     """Write the request's line (seed 7.2 fields) at INFO."""
+    # The URL as sent: decoding it would cost more than the rest of the line.
+    log_line(request.method, request.raw_path, info, status, elapsed_ms, size, cancelled=cancelled)
+
+
+def log_line(
+    method: str,
+    url: str,
+    info: RequestInfo,
+    status: int,
+    elapsed_ms: float,
+    size: int | None,
+    *,
+    cancelled: bool = False,
+) -> None:
+    """`log_request` for a request known by its method and target (`server.connection`
+    answers some before aiohttp makes a request of them)."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    url = request.raw_path  # as sent: decoding it would cost more than the rest of the line
     key = (
-        request.method,
+        method,
         url,
         info.site,
         info.point_count,
@@ -108,7 +128,7 @@ def log_request(
     fields = line_fields(info.request_id, processing, key)
     logger.info(
         "%s %s %d %.1fms%s",
-        request.method,
+        method,
         url,
         status,
         elapsed_ms,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -27,8 +27,10 @@ from acechart.server.prepared import CachedResponse, serialise_headers
 __all__ = [
     "REVALIDATION_FAILED",
     "STALE",
+    "answer_block",
     "answer_headers",
     "body_response",
+    "cached_coding",
     "entry_headers",
     "json_response",
     "partial_warning",
@@ -87,28 +89,21 @@ async def respond(
         headers["X-Processing-Time"] = f"{info.elapsed_ms():.1f}ms"
         return web.Response(status=304, headers=headers)
 
-    body = entry.body
-    coding: str | None = None
-    if len(body) >= app[SETTINGS].compress_min_bytes:
-        coding = choose_coding(asked.get("Accept-Encoding", ""))
-        if coding is not None:
-            packed = entry.variants.get(coding)
-            if packed is None:
-                packed = await compress_async(body, coding)
-                app[EDGE].add_variant(key, entry, coding, packed)
-            if len(packed) < len(body):
-                body = packed
-            else:
-                coding = None
+    body, coding = cached_coding(
+        entry, asked.get("Accept-Encoding", ""), app[SETTINGS].compress_min_bytes
+    )
+    if body is None:
+        assert coding is not None
+        packed = await compress_async(entry.body, coding)
+        app[EDGE].add_variant(key, entry, coding, packed)
+        body, coding = (packed, coding) if len(packed) < len(entry.body) else (entry.body, None)
     info.size = len(body)
     fallback = functools.partial(
         answer_headers, entry, cache_status, cache_source, max_age, age, warning, coding
     )
     return CachedResponse(
         body,
-        _block(
-            entry, (cache_status, cache_source, coding, warning), max_age, age, len(body), fallback
-        ),
+        answer_block(entry, (cache_status, cache_source, coding, warning), max_age, age, len(body)),
         fallback,
         processing=f"{info.elapsed_ms():.1f}ms",
         plain=not app.on_response_prepare,
@@ -142,24 +137,38 @@ def answer_headers(
     return headers
 
 
-def _block(
-    entry: Entry,
-    slot: Slot,
-    max_age: int,
-    age: int,
-    length: int,
-    headers: Callable[[], dict[str, str]],
-) -> bytes | None:
-    """The serialised headers of `slot`'s answers from `entry` for this `max_age` and
-    `age` (both change once a second): made once, kept until they change."""
+def answer_block(entry: Entry, slot: Slot, max_age: int, age: int, length: int) -> bytes | None:
+    """The serialised headers of `slot`'s answers (cache status, source, coding, warning)
+    from `entry` for this `max_age` and `age` (both change once a second), but the
+    per-request ones: made once, kept until they change; None when they cannot be
+    serialised (`serialise_headers`)."""
     kept = entry.blocks.get(slot)
     if kept is not None and kept[0] == max_age and kept[1] == age:
         return kept[2]
-    made = headers()
+    cache_status, cache_source, coding, warning = slot
+    made = answer_headers(entry, cache_status, cache_source, max_age, age, warning, coding)
     made["Content-Length"] = str(length)
     block = serialise_headers(made.items())
     entry.blocks[slot] = (max_age, age, block)
     return block
+
+
+def cached_coding(
+    entry: Entry, accept_encoding: str, min_bytes: int
+) -> tuple[bytes | None, str | None]:
+    """The body of `entry` to send and its coding: a coding the client takes whose variant
+    is smaller, else the identity. The body is None when the variant of the coding to use
+    is not made yet (`respond` makes it)."""
+    body = entry.body
+    if len(body) < min_bytes:
+        return body, None
+    coding = choose_coding(accept_encoding)
+    if coding is None:
+        return body, None
+    packed = entry.variants.get(coding)
+    if packed is None:
+        return None, coding
+    return (packed, coding) if len(packed) < len(body) else (body, None)
 
 
 async def json_response(

@@ -36,7 +36,7 @@ import secrets
 import signal
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -49,6 +49,7 @@ from acechart.server.keys import SETTINGS
 from acechart.settings import Settings
 
 __all__ = [
+    "CONNECTIONS",
     "AppRunner",
     "JsonErrorHandler",
     "JsonErrorServer",
@@ -220,21 +221,30 @@ class JsonErrorHandler(RequestHandler):
             self.logger.log(level, str(fmt) + "\n%s", *rest, _frames(exc))
 
 
+Connections = Callable[..., JsonErrorHandler]
+"""What makes a connection's handler: `JsonErrorHandler`'s arguments, one of its kind."""
+
+CONNECTIONS: web.AppKey[Connections] = web.AppKey("acechart_connections")
+"""The application's connection handlers, if not `JsonErrorHandler`s (`server.connection`)."""
+
+
 class JsonErrorServer(web.Server):
-    """aiohttp's low-level server, with `JsonErrorHandler` connections."""
+    """aiohttp's low-level server, with `JsonErrorHandler` connections (or `connections`')."""
 
     def __init__(
         self,
         *args: Any,
         error_headers: Mapping[str, str] | None = None,
+        connections: Connections = JsonErrorHandler,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.error_headers: dict[str, str] = dict(error_headers or {})
         """Headers added to every protocol error (CORS for any origin, when configured)."""
+        self._connections_made = connections
 
     def __call__(self) -> RequestHandler:
-        return JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+        return self._connections_made(self, loop=self._loop, **self._kwargs)
 
 
 class AppRunner(web.AppRunner):
@@ -250,6 +260,7 @@ class AppRunner(web.AppRunner):
             handler_cancellation=made.handler_cancellation,
             loop=asyncio.get_running_loop(),
             error_headers={"Access-Control-Allow-Origin": "*"} if cors_any else None,
+            connections=self.app.get(CONNECTIONS, JsonErrorHandler),
             **made._kwargs,
         )
 
