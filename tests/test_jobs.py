@@ -25,6 +25,7 @@ from acechart.errors import BadRequest, JobNotFound
 from acechart.jobs import Job, JobRequest
 from acechart.jobs.model import JobError
 from acechart.jobs.queue import STATUSES, SqliteJobQueue
+from acechart.jobs.redis_queue import RedisJobQueue
 from acechart.query import Query
 from acechart.simulator.faults import RequestRecord
 from acechart.storage.objects import CorruptObject
@@ -381,6 +382,44 @@ async def test_a_cancel_seen_through_the_queue_stops_the_run(stacks: StackFactor
     )
     final, _ = await finish(stack.jobs, job.id)
     assert final.status == "cancelled"
+
+
+async def test_a_run_taken_over_by_its_own_process_goes_on_alone(
+    stacks: StackFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run whose heartbeats stall past the visibility timeout (a busy loop) is taken
+    over by the next claim, here by another worker of the same process. The run is alive,
+    so it goes on as the new attempt, alone, and completes the job; it used to race a
+    second run and be told it was cancelled, which cancelled the job."""
+    stack = await stacks.open(job_workers=2, origin_concurrency=1)
+    queue = stack.jobs.queue
+    if not isinstance(queue, RedisJobQueue):
+        pytest.skip("only the shared queue takes runs over")
+    beat = queue.heartbeat
+    stalls: list[str] = []
+
+    async def first_beat_stalls(job_id: str, progress: int, remaining: int | None) -> Any:
+        if not stalls:
+            stalls.append(job_id)
+            await asyncio.sleep(2.5)  # past the 1 s visibility timeout, then on
+        return await beat(job_id, progress, remaining)
+
+    monkeypatch.setattr(queue, "heartbeat", first_beat_stalls)
+    stack.sim.faults.configure(latency_s=0.3)  # the run lasts past the stall
+    q = query(stack.sim, 4, 200)
+    job = await stack.jobs.submit(q, "json", TOKEN)
+    final, _ = await finish(stack.jobs, job.id, timeout=60)
+    adopted = caplog.text.count("still running here")  # once per second of the stall
+    assert final.status == "completed" and adopted >= 1, final.body(0)
+    assert final.attempts == 1 + adopted
+    for _ in range(100):  # the run ends just after it records the job completed
+        if not stack.jobs.workers.runs:
+            break
+        await asyncio.sleep(0.05)
+    assert stack.jobs.workers.runs == {}
+    assert final.result_key is not None
+    direct = await stack.runtime.engine.query(q, token=TOKEN)
+    assert await stack.store.get(final.result_key) == encode_whole(direct, "json")
 
 
 async def test_duplicate_submission_returns_the_same_job(stacks: StackFactory) -> None:

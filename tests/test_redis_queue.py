@@ -53,7 +53,7 @@ async def test_a_dead_workers_job_is_taken_over_and_completed_once(
     assert taken is not None and taken.id == job.id and taken.attempts == 2
     assert time.monotonic() - started >= 0.5  # only once the lease had lapsed
     # A comes back to life: its run was taken over, so it can neither heartbeat nor finish.
-    assert await qa.heartbeat(job.id, 50, None) is True
+    assert await qa.heartbeat(job.id, 50, None) == "lost"
     assert await qa.complete(job.id, "exports/a", 1) is None
     done = await qb.complete(job.id, "exports/b", 2)
     assert done is not None and done.status == "completed" and done.result_key == "exports/b"

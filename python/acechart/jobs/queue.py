@@ -28,12 +28,35 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from acechart.jobs.model import PRIORITIES, Job, JobError, JobRequest, JobStatus
 from acechart.storage.database import Database, Row
 
-__all__ = ["STATUSES", "JobQueue", "QueueStats", "SqliteJobQueue", "Wakeup"]
+__all__ = [
+    "STATUSES",
+    "Heartbeat",
+    "JobQueue",
+    "QueueStats",
+    "SqliteJobQueue",
+    "Wakeup",
+    "heartbeat_of",
+]
+
+
+Heartbeat = Literal["run", "cancel", "lost"]
+"""What a heartbeat tells a run: go on; stop, its owner cancelled the job; or stop
+quietly, the job is not this run's any more (finished, deleted, or taken over by
+another run, perhaps in this very process): nothing of the job is this run's to
+change."""
+
+
+def heartbeat_of(row: Row | None) -> Heartbeat:
+    """The verdict of a heartbeat's `RETURNING cancel_requested` row (None: no row matched)."""
+    if row is None:
+        return "lost"
+    return "cancel" if row[0] else "run"
+
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +163,10 @@ class JobQueue(Protocol):
         """
         ...
 
-    async def heartbeat(self, job_id: str, progress: int, estimated_remaining: int | None) -> bool:
-        """Record a running job's progress; returns whether its cancellation was requested."""
+    async def heartbeat(
+        self, job_id: str, progress: int, estimated_remaining: int | None
+    ) -> Heartbeat:
+        """Record a running job's progress; returns what the run should do (`Heartbeat`)."""
         ...
 
     async def complete(self, job_id: str, result_key: str, result_size: int) -> Job | None:
@@ -338,7 +363,9 @@ class SqliteJobQueue:
         process, else twice the last one, up to the idle ceiling."""
         return self.poll_s if woken else min(pause * 2, self.idle_poll_s)
 
-    async def heartbeat(self, job_id: str, progress: int, estimated_remaining: int | None) -> bool:
+    async def heartbeat(
+        self, job_id: str, progress: int, estimated_remaining: int | None
+    ) -> Heartbeat:
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
                 "UPDATE queue_jobs SET progress = MAX(progress, ?), estimated_remaining = ?,"
@@ -346,8 +373,7 @@ class SqliteJobQueue:
                 " RETURNING cancel_requested",
                 (progress, estimated_remaining, self._now(), job_id),
             )
-        # A row gone or no longer processing means nobody wants the run any more.
-        return row is None or bool(row[0])
+        return heartbeat_of(row)
 
     async def complete(self, job_id: str, result_key: str, result_size: int) -> Job | None:
         now = self._now()

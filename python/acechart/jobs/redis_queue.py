@@ -50,7 +50,7 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from acechart.jobs.model import PRIORITIES, Job, JobError
-from acechart.jobs.queue import _COLUMNS, SqliteJobQueue, _job_from_row
+from acechart.jobs.queue import _COLUMNS, Heartbeat, SqliteJobQueue, _job_from_row, heartbeat_of
 from acechart.storage.database import Database
 from acechart.storage.redis_client import SharedRedis
 
@@ -178,16 +178,25 @@ class RedisJobQueue(SqliteJobQueue):
                 return None
         return None
 
-    async def heartbeat(self, job_id: str, progress: int, estimated_remaining: int | None) -> bool:
+    async def heartbeat(
+        self, job_id: str, progress: int, estimated_remaining: int | None
+    ) -> Heartbeat:
         held = self._held.get(job_id)
         if held is None:
             return await super().heartbeat(job_id, progress, estimated_remaining)
-        row = await self.db.fetchone(
-            "UPDATE queue_jobs SET progress = MAX(progress, ?), estimated_remaining = ?,"
-            " updated_at = ? WHERE job_id = ? AND status = 'processing' AND attempts = ?"
-            " RETURNING cancel_requested",
-            (progress, estimated_remaining, self._now(), job_id, held[2]),
-        )
+        while True:
+            row = await self.db.fetchone(
+                "UPDATE queue_jobs SET progress = MAX(progress, ?), estimated_remaining = ?,"
+                " updated_at = ? WHERE job_id = ? AND status = 'processing' AND attempts = ?"
+                " RETURNING cancel_requested",
+                (progress, estimated_remaining, self._now(), job_id, held[2]),
+            )
+            now_held = self._held.get(job_id)
+            if row is not None or now_held is None or now_held[2] == held[2]:
+                break
+            # This process took the job over meanwhile (the run stalled, and goes on:
+            # `Workers` does not start a second one): the run is that attempt's now.
+            held = now_held
         if row is not None:
             stream, entry, _ = held
             with contextlib.suppress(RedisError):
@@ -195,8 +204,8 @@ class RedisJobQueue(SqliteJobQueue):
                 await self.redis.client.xclaim(
                     stream, _GROUP, self.consumer, 0, [entry], justid=True
                 )
-        # Gone, finished, cancelled or taken over by another instance: stop the run.
-        return row is None or bool(row[0])
+        # No row: gone, finished, or taken over by another run (another attempt).
+        return heartbeat_of(row)
 
     async def complete(self, job_id: str, result_key: str, result_size: int) -> Job | None:
         job = await self._held_update(super().complete, job_id, result_key, result_size)

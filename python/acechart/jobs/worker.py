@@ -68,8 +68,9 @@ class Run:
     task: asyncio.Task[None] | None = None
     reported: int = -1
     """The percentage last written to the queue."""
-    stop: Literal["cancel", "shutdown"] | None = None
-    """Why the task was cancelled: by the owner, or because the service is closing."""
+    stop: Literal["cancel", "shutdown", "lost"] | None = None
+    """Why the task was cancelled: by the owner, because the service is closing, or
+    because the job is not this run's any more (a heartbeat said `lost`)."""
     finishing: bool = False
     """The result is stored and the run is being recorded as completed: too late to
     cancel (a cancellation now would delete the result of a completed job)."""
@@ -179,6 +180,12 @@ class Workers:
             if self._closing:
                 await self.queue.release(job.id)  # claimed as the service closes
                 return
+            if job.id in self.runs:
+                # Taken over from this very process: its run stalled past the visibility
+                # timeout and is alive. It goes on as the new attempt (the queue holds
+                # that one now); a second run would race it to the same result.
+                logger.warning("job %s: still running here; that run goes on", job.id)
+                continue
             run = Run(job, RunProgress(len(job.request.query.points), job.estimated_duration))
             run.task = asyncio.create_task(self._execute(run), name=f"job-{job.id}")
             self.runs[job.id] = run
@@ -210,7 +217,8 @@ class Workers:
             reporter.add_done_callback(self._stopping.discard)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reporter), _REPORTER_STOP_S)
-            self.runs.pop(job.id, None)
+            if self.runs.get(job.id) is run:  # not a later run of the same job, here too
+                del self.runs[job.id]
             self.on_change()
 
     async def _attempt(self, run: Run) -> None:
@@ -308,7 +316,13 @@ class Workers:
             # Cancelled as it completed: the result is the job's now; keep it.
             logger.info("job %s completed as it was being stopped", job.id)
             return
-        if run.stop == "cancel":
+        if run.stop == "lost":
+            # Another run owns the job now (or it finished): its outputs are that run's.
+            # Only a job gone altogether leaves outputs nobody else would drop.
+            if latest is None:
+                await drop_outputs(self.store, job.id)
+            logger.info("job %s: this run stopped, the job is no longer its own", job.id)
+        elif run.stop == "cancel":
             await drop_outputs(self.store, job.id)
             await self.queue.mark_cancelled(job.id)
             logger.info("job %s cancelled while running", job.id)
@@ -372,16 +386,19 @@ class Workers:
             if percent == run.reported and time.monotonic() - written < beat_s:
                 continue
             try:
-                cancel = await self.queue.heartbeat(run.job.id, percent, run.progress.remaining_s())
+                verdict = await self.queue.heartbeat(
+                    run.job.id, percent, run.progress.remaining_s()
+                )
             except Exception:
                 logger.exception("job %s: could not record progress", run.job.id)
                 continue
             run.reported = percent
             written = time.monotonic()
             self.on_change()
-            if cancel and run.stop is None and run.task is not None and not run.finishing:
-                run.stop = "cancel"
-                run.task.cancel()
+            task = run.task
+            if verdict != "run" and run.stop is None and task is not None and not run.finishing:
+                run.stop = verdict
+                task.cancel()
 
 
 class _TokenUnavailable(Exception):
