@@ -218,6 +218,8 @@ async def test_its_log_line_and_metrics_are_the_routes(
         'acechart_cache_latency_seconds_count{tier="edge"}',
     ):
         assert count(metrics_after, sample) - count(metrics_before, sample) == 2, sample
+    assert count(metrics_after, 'acechart_hit_lane_answers_total{lane="connection"}') == 1
+    assert count(metrics_after, 'acechart_hit_lane_answers_total{lane="middleware"}') == 1
 
 
 async def test_pipelined_requests_are_answered_in_order(svc: Service, wires: Any) -> None:

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from acechart.errors import BadRequest, RateLimited, Unauthorized
 from acechart.server.auth import SiteAccess
-from acechart.server.edge_cache import FRESH, EdgeCache
+from acechart.server.edge_cache import FRESH, EdgeCache, Lookup
 from acechart.server.headers import token_from, token_of
 from acechart.server.info import RequestInfo, Ticket
 from acechart.server.memo import Memo
@@ -119,18 +119,15 @@ class Lane:
         if filed is None:
             return None
         ticket = filed[0]
-        edge, access, limiter, metrics = services
         token = token_from(request)
-        fingerprint = access.fingerprint(token)
-        if not access.confirmed(fingerprint, ticket.site):
+        hit = self._fresh(ticket, token)
+        if hit is None:
             return None
-        started = time.perf_counter()
-        found = edge.lookup(ticket.key)
-        if found is None or found.freshness is not FRESH:
-            return None
+        fingerprint, found, looked = hit
         info.client = fingerprint[:12]
+        _, _, limiter, metrics = services
         await take(limiter, fingerprint, ticket.endpoint, token)
-        metrics.record_edge_hit(time.perf_counter() - started)
+        metrics.record_edge_hit(time.perf_counter() - looked)
         info.site, info.point_count = ticket.site, ticket.point_count
         info.format, info.classification = ticket.format, "cached"
         self.answered += 1
@@ -143,6 +140,20 @@ class Lane:
             size="cached",
             age_s=found.age_s,
         )
+
+    def _fresh(self, ticket: Ticket, token: str) -> tuple[str, Lookup, float] | None:
+        """The token's fingerprint, the ticket's fresh entry and when it was looked up,
+        if the origin confirmed the token for the ticket's site; else None."""
+        assert self._services is not None
+        edge, access, _, _ = self._services
+        fingerprint = access.fingerprint(token)
+        if not access.confirmed(fingerprint, ticket.site):
+            return None
+        looked = time.perf_counter()
+        found = edge.lookup(ticket.key)
+        if found is None or found.freshness is not FRESH:
+            return None
+        return fingerprint, found, looked
 
     def answer_bytes(self, target: str, headers: Mapping[str, str], started: float) -> bytes | None:
         """The whole response to a plain keep-alive HTTP/1.1 GET of `target` (`headers`: its
@@ -161,18 +172,15 @@ class Lane:
         if filed is None:
             return None
         ticket, route = filed
-        edge, access, limiter, metrics = services
         try:
             token = token_of(headers.get("x-ace-token", ""), headers.get("authorization", ""))
         except (BadRequest, Unauthorized):
             return None  # the route's 400 or 401
-        fingerprint = access.fingerprint(token)
-        if not access.confirmed(fingerprint, ticket.site):
+        hit = self._fresh(ticket, token)
+        if hit is None:
             return None
-        looked = time.perf_counter()
-        found = edge.lookup(ticket.key)
-        if found is None or found.freshness is not FRESH:
-            return None
+        fingerprint, found, looked = hit
+        _, _, limiter, metrics = services
         entry = found.entry
         body, coding = cached_coding(entry, headers.get("accept-encoding", ""), self._compress_min)
         if body is None:

@@ -186,6 +186,13 @@ class Metrics:
             "acechart_requests", "Requests by route and status", ("endpoint", "status"), r
         )
         self.answers = AnswerCounts(r)
+        self.lane_answers = FastCounter(
+            "acechart_hit_lane_answers",
+            "Cached GETs the hit lane answered before their route: on the connection, ahead"
+            " of aiohttp (`connection`), or in the middleware (`middleware`)",
+            ("lane",),
+            r,
+        )
         # performance
         self.response_time = FastHistogram(
             "acechart_response_seconds",

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from acechart.jobs.queue import STATUSES, QueueStats
 from acechart.server.keys import EDGE, JOBS, METRICS, OPENAPI, RUNTIME
+from acechart.server.lane import LANE
 from acechart.server.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["metrics", "openapi"]
@@ -23,6 +24,9 @@ async def metrics(request: web.Request) -> web.Response:
     edge = app[EDGE]
     m.edge_bytes.set(edge.size_bytes)
     m.edge_entries.set(len(edge))
+    lane = app[LANE]
+    m.lane_answers.labels("connection").value = lane.answered_bytes
+    m.lane_answers.labels("middleware").value = lane.answered
     for strategy, rate in runtime.engine.fetcher.throughput.snapshot().items():
         m.origin_rate.labels(strategy).set(rate.samples_per_s)
         m.origin_round.labels(strategy).set(rate.round_s)
