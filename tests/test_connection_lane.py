@@ -411,9 +411,32 @@ def test_requests_in_takes_only_whole_bodiless_requests() -> None:
         b"GET /a HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
         b"CONNECT host:443 HTTP/1.1\r\n\r\n",
         b"GET /a HTTP/1.1\nContent-Length: 5\n\r\n\r\n",
+        b"GET /a HTTP/1.1\rContent-Length: 5\r\n\r\n",
+        one + b"CONNECT /b HTTP/1.1\r\n\r\n",
         b"",
     ):
         assert connection.requests_in(doubt) is None, doubt
+    # The words in a target or a value are no header: such a request stays the lane's.
+    named = b"GET /a?p=FirmwareUpgrade&q=CONNECT&r=content-length HTTP/1.1\r\nX: upgrade"
+    assert connection.requests_in(named + b"\r\n\r\n") == [named]
+
+
+async def test_a_long_pipeline_is_answered_in_order_past_the_burst(
+    svc: Service, wires: Any
+) -> None:
+    """A read whose answers pass 1 MiB: the lane answers the first of them, aiohttp the
+    rest (waiting on the transport as it writes), every one in order."""
+    wire = await wires()
+    request = get(target(svc))
+    await warmed(svc, wire, request)
+    expected = await by_aiohttp(svc, wire, request)
+    many = 1 + (1 << 20) // len(expected.body) * 2
+    lane = lane_of(svc)
+    before = lane.answered_bytes
+    await wire.send(request * many)
+    replies = await wire.replies(many)
+    assert [r.body for r in replies] == [expected.body] * many
+    assert 0 < lane.answered_bytes - before < many
 
 
 @settings(

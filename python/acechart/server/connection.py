@@ -13,15 +13,16 @@ request the lane does not answer, so answers keep their order.
 It does so only when that cannot change what aiohttp would have seen:
 
 - **framing**: every byte the connection has received so far was whole
-  requests without a body (each chunk ends with its last header block, no
-  `Content-Length`, `Transfer-Encoding`, `Upgrade` or `CONNECT` anywhere in
-  it). Once a chunk is anything else, the connection is aiohttp's for good: its
+  requests without a body (each chunk ends with its last header block; no
+  `Content-Length`, `Transfer-Encoding` or `Upgrade` header, no `CONNECT`).
+  Once a chunk is anything else, the connection is aiohttp's for good: its
   parser may be inside a message, and reading the rest as requests would be a
-  request smuggled past it. Those words are looked for anywhere in the chunk,
-  whatever the line endings, so a doubt always goes to aiohttp.
+  request smuggled past it. The header names are looked for after any CR or LF
+  in the chunk, whatever the line endings, so a doubt always goes to aiohttp.
 - **order and pressure**: aiohttp's handler is idle (waiting for a message,
   none queued, none in progress), the transport is not paused for writing,
-  and the connection is not closing.
+  and the connection is not closing; the answers to one read stop past 1 MiB
+  (the rest of it goes to aiohttp, which waits on the transport).
 - **the request**: a GET of printable ASCII in HTTP/1.1 whose header block is
   well formed (CR LF lines, token names, no control characters in values),
   within the connection's line, field and header-count limits; the lane then
@@ -81,7 +82,14 @@ def available() -> bool:
 
 
 _END = b"\r\n\r\n"
-_BODY_OR_TUNNEL = (b"content-length", b"transfer-encoding", b"upgrade")
+_BODY_OR_TUNNEL = (b"\ncontent-length", b"\ntransfer-encoding", b"\nupgrade")
+"""Header names (at a line's start, whatever ends the line before) that frame a body or
+switch protocols."""
+
+_BURST_BYTES = 1 << 20
+"""Answers written for one read, at most (about): the rest of the read goes to aiohttp,
+which writes with the transport's back-pressure. A client pipelining requests it never
+reads the answers of buffers at most this much here."""
 
 _GET = re.compile(
     rb"GET /[\x21-\x7e]* HTTP/1\.1"
@@ -94,16 +102,17 @@ visible characters, spaces, tabs and obs-text (what llhttp takes)."""
 def requests_in(data: bytes) -> list[bytes] | None:
     """The header blocks of `data` when it is whole requests without a body (see the
     module's framing rule), else None."""
-    if not data.endswith(_END) or b"CONNECT" in data:
+    if not data.endswith(_END):
         return None
-    lower = data.lower()
+    # Any CR or LF may end a line for some parser: a name after either one counts.
+    lines = data.lower().replace(b"\r", b"\n")
     for word in _BODY_OR_TUNNEL:
-        if word in lower:
+        if word in lines:
             return None
     heads = data[:-4].split(_END)
     for head in heads:
-        if not head:
-            return None  # CR LF before a request line: aiohttp skips it, we do not
+        if not head or head.startswith(b"CONNECT "):
+            return None  # CR LF before a request line (aiohttp skips it), or a tunnel
     return heads
 
 
@@ -152,8 +161,10 @@ class LaneHandler(JsonErrorHandler):
     def _answer(self, data: bytes, heads: list[bytes]) -> bytes:
         """Answer the leading requests of `data` the lane takes; the rest of `data`."""
         answers: list[bytes] = []
-        used = 0
+        used = written = 0
         for head in heads:
+            if written > _BURST_BYTES:
+                break
             started = time.perf_counter()
             try:
                 answer = self._one(head, started)
@@ -164,6 +175,7 @@ class LaneHandler(JsonErrorHandler):
                 break
             answers.append(answer)
             used += len(head) + 4
+            written += len(answer)
         if not answers:
             return data
         assert self.transport is not None
