@@ -80,11 +80,17 @@ pub(crate) fn open(kind: &Kind, data: &[u8]) -> Result<(usize, Vec<u8>)> {
     }
     let what = format!("{} count", kind.item);
     let n = usize::try_from(r.u64(&what)?).map_err(|_| bad(format!("implausible {what}")))?;
-    let frame = &data[r.pos..];
+    let frame = r.rest();
     let content = match zstd::zstd_safe::get_frame_content_size(frame) {
         Ok(Some(size)) => usize::try_from(size).map_err(|_| bad("implausible payload size"))?,
         _ => return Err(bad("payload frame header unreadable")),
     };
+    // One frame and nothing after it: bytes appended to a block are damage too.
+    match zstd::zstd_safe::find_frame_compressed_size(frame) {
+        Ok(size) if size == frame.len() => {}
+        Ok(_) => return Err(bad("bytes after the payload frame")),
+        Err(_) => return Err(bad("payload frame truncated")),
+    }
     let limit = n
         .checked_mul(kind.item_bytes)
         .and_then(|b| b.checked_add(kind.meta_max));
@@ -125,7 +131,7 @@ fn decompress_exact(frame: &[u8], content: usize) -> std::result::Result<Vec<u8>
 /// naming the field.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
-    pub pos: usize,
+    pos: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -166,5 +172,95 @@ impl<'a> Reader<'a> {
     /// What is left after the fields read so far.
     pub fn rest(&self) -> &'a [u8] {
         &self.buf[self.pos..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KIND: Kind = Kind {
+        magic: b"TST",
+        version: 1,
+        not_this: "not a test envelope",
+        unsupported: "unsupported version",
+        item: "item",
+        item_bytes: 8,
+        meta_max: 16,
+    };
+
+    fn sealed(count: usize, payload: &[u8]) -> Vec<u8> {
+        seal(&KIND, count, payload, 4).unwrap()
+    }
+
+    fn message(data: &[u8]) -> String {
+        match open(&KIND, data) {
+            Err(CoreError::Block(m)) => m,
+            other => panic!("expected a block error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let payload: Vec<u8> = (0..40u8).collect();
+        assert_eq!(open(&KIND, &sealed(3, &payload)).unwrap(), (3, payload));
+        assert_eq!(open(&KIND, &sealed(0, &[])).unwrap(), (0, vec![]));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_naming_what_is_short() {
+        let data = sealed(3, &[7u8; 40]);
+        for cut in 0..data.len() {
+            let m = message(&data[..cut]);
+            let expected = match cut {
+                0..=2 => "truncated in magic",
+                3 => "truncated in version",
+                4..=11 => "truncated in item count",
+                _ => "payload",
+            };
+            assert!(m.contains(expected), "cut {cut}: {m}");
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_damage() {
+        let mut data = sealed(3, &[7u8; 40]);
+        data.push(0);
+        assert_eq!(message(&data), "bytes after the payload frame");
+        let mut twice = sealed(3, &[7u8; 40]);
+        let frame = twice[12..].to_vec();
+        twice.extend_from_slice(&frame);
+        assert_eq!(message(&twice), "bytes after the payload frame");
+    }
+
+    #[test]
+    fn header_fields_are_checked_before_decompressing() {
+        let data = sealed(3, &[7u8; 40]);
+        let mut other = data.clone();
+        other[0] = b'X';
+        assert_eq!(message(&other), "not a test envelope");
+        let mut version = data.clone();
+        version[3] = 9;
+        assert_eq!(message(&version), "unsupported version 9");
+        // 40 bytes need at least 3 items of 8 plus 16: a count of 2 allows 32.
+        let mut fewer = data.clone();
+        fewer[4..12].copy_from_slice(&2u64.to_le_bytes());
+        assert_eq!(message(&fewer), "payload larger than its item count allows");
+        let mut huge = data;
+        huge[4..12].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(message(&huge).contains("item count"));
+    }
+
+    #[test]
+    fn a_flipped_payload_byte_fails_the_checksum() {
+        let data = sealed(3, &[7u8; 40]);
+        for at in 12..data.len() {
+            let mut flipped = data.clone();
+            flipped[at] ^= 0x40;
+            assert!(
+                open(&KIND, &flipped).is_err(),
+                "byte {at} flipped went unnoticed"
+            );
+        }
     }
 }
