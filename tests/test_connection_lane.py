@@ -340,6 +340,28 @@ async def test_what_the_lane_does_not_take_goes_to_aiohttp(
     assert lane.answered_bytes == before
 
 
+async def test_what_aiohttps_parser_refuses_is_refused(svc: Service, wires: Any) -> None:
+    """A request the lane could answer but aiohttp's parser refuses with a 400 (no
+    `Host`, the old WebSocket handshake's key) or a 431 (too many headers) is refused."""
+    wire = await wires()
+    path = target(svc)
+    await warmed(svc, wire, get(path))
+    lane = lane_of(svc)
+    before = lane.answered_bytes
+    no_host = f"GET {path} HTTP/1.1\r\nX-ACE-Token: {TOKEN}\r\n\r\n".encode()
+    many = [f"X-Filler-{i}: {i}" for i in range(130)]
+    for request, status in (
+        (no_host, 400),
+        (get(path, "Sec-WebSocket-Key1: 1"), 400),
+        (get(path, *many), 431),
+    ):
+        other = await wires()
+        await other.send(request)
+        (reply,) = await other.replies(1)
+        assert reply.status == status, (request[:60], reply.body)
+    assert lane.answered_bytes == before
+
+
 async def test_if_none_match_is_aiohttps_304(svc: Service, wires: Any) -> None:
     wire = await wires()
     path = target(svc)

@@ -24,9 +24,11 @@ It does so only when that cannot change what aiohttp would have seen:
   and the connection is not closing; the answers to one read stop past 1 MiB
   (the rest of it goes to aiohttp, which waits on the transport).
 - **the request**: a GET of printable ASCII in HTTP/1.1 whose header block is
-  well formed (CR LF lines, token names, no control characters in values),
-  within the connection's line, field and header-count limits; the lane then
-  applies its own checks (`Lane.answer_bytes`).
+  well formed (CR LF lines, token names, no control characters in values, each
+  header once, `Host` present, no `Sec-WebSocket-Key1`: what aiohttp's parser
+  would refuse with a 400), within the connection's line, field and
+  header-count limits; the lane then applies its own checks
+  (`Lane.answer_bytes`).
 
 An answer restarts aiohttp's keep-alive timer as its own answers do. The
 handler depends on aiohttp's `RequestHandler` internals (`SLOTS`); if a
@@ -197,8 +199,8 @@ class LaneHandler(JsonErrorHandler):
         if len(head) > self._limit or _GET.fullmatch(head) is None:
             return None
         lines = head.split(b"\r\n")
-        if len(lines) > self.max_headers:
-            return None
+        if len(lines) + 1 > self.max_headers:
+            return None  # aiohttp's pure-Python parser counts the request line and the end
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -209,4 +211,6 @@ class LaneHandler(JsonErrorHandler):
         connection = headers.get("connection")
         if connection is not None and connection.lower() != "keep-alive":
             return None
+        if "host" not in headers or "sec-websocket-key1" in headers:
+            return None  # aiohttp's parser refuses both with a 400
         return self._lane.answer_bytes(lines[0][4:-9].decode("ascii"), headers, started)
