@@ -289,6 +289,28 @@ async def test_origin_failures_are_retried_then_succeed(stacks: StackFactory) ->
     assert final.error is None
 
 
+async def test_a_retry_claimed_while_its_failed_run_ends_is_run(
+    stacks: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failed run is still recording its end when a worker claims the retry: the
+    claim is a new run's, not the old run's to go on with (it goes on with nothing)."""
+    stack = await stacks.open(origin_max_attempts=1, job_workers=2)
+    queue = stack.jobs.queue
+    retry = queue.retry
+
+    async def slow_to_return(*args: Any, **kwargs: Any) -> Any:
+        done = await retry(*args, **kwargs)
+        await asyncio.sleep(0.5)  # the retry falls due and is claimed meanwhile
+        return done
+
+    monkeypatch.setattr(queue, "retry", slow_to_return)
+    stack.sim.faults.configure(path_contains="timeseries")
+    stack.sim.faults.script("500")
+    job = await stack.jobs.submit(query(stack.sim, 1, 1, end_days_ago=5), "json", TOKEN)
+    final, _ = await finish(stack.jobs, job.id, timeout=20)
+    assert final.status == "completed" and final.attempts == 2
+
+
 async def test_failures_past_the_budget_fail_with_the_seed_body(
     stacks: StackFactory, webhook: Webhook
 ) -> None:

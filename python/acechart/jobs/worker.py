@@ -74,6 +74,9 @@ class Run:
     finishing: bool = False
     """The result is stored and the run is being recorded as completed: too late to
     cancel (a cancellation now would delete the result of a completed job)."""
+    ended: bool = False
+    """Its attempt is over (it is recording how): a claim of the job now, a retry's,
+    is another run's."""
 
 
 class Workers:
@@ -180,7 +183,8 @@ class Workers:
             if self._closing:
                 await self.queue.release(job.id)  # claimed as the service closes
                 return
-            if job.id in self.runs:
+            running = self.runs.get(job.id)
+            if running is not None and not running.ended:
                 # Taken over from this very process: its run stalled past the visibility
                 # timeout and is alive. It goes on as the new attempt (the queue holds
                 # that one now); a second run would race it to the same result.
@@ -201,9 +205,13 @@ class Workers:
             try:
                 await self._attempt(run)
             except asyncio.CancelledError:
+                run.ended = True
                 await self._stopped(run)
             except Exception as exc:
+                run.ended = True
                 await self._failed(run, exc)
+            else:
+                run.ended = True
         except Exception:
             # The row still says processing, so the next start resumes the job.
             logger.exception("job %s: could not record how its run ended", job.id)
