@@ -118,6 +118,15 @@ def unlabelled(text: str) -> str:
     return _INSTANCE_LABEL.sub(lambda m: "{" if m[1] == "," else "", text)
 
 
+def sample_value(text: str, sample: str) -> float:
+    """The value of `sample` (name and labels, as written) in a `/metrics` exposition;
+    0 when it is not there yet."""
+    for line in unlabelled(text).splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
 @pytest.fixture
 async def pair(aiohttp_client: ClientFactory, sim: Sim, tmp_path: Path) -> tuple[Service, Service]:
     """The same origin behind a service that streams any answer of 10 or more values

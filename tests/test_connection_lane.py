@@ -32,8 +32,8 @@ from tests.server_helpers import (
     Service,
     ServiceServer,
     query,
+    sample_value,
     start_service,
-    unlabelled,
 )
 
 PER_REQUEST = frozenset({"date", "x-request-id", "x-processing-time"})
@@ -206,20 +206,15 @@ async def test_its_log_line_and_metrics_are_the_routes(
     assert lines[0]["response"]["cacheStatus"] == "HIT" and lines[0]["classification"] == "cached"
     metrics_after = await (await svc.client.get("/metrics")).text()
 
-    def count(text: str, sample: str) -> float:
-        for row in unlabelled(text).splitlines():
-            if row.startswith(sample + " "):
-                return float(row.split()[1])
-        return 0.0
-
     for sample in (
         'acechart_requests_by_cache_total{status="hit"}',
         'acechart_requests_total{endpoint="timeseries",status="200"}',
         'acechart_cache_latency_seconds_count{tier="edge"}',
     ):
-        assert count(metrics_after, sample) - count(metrics_before, sample) == 2, sample
-    assert count(metrics_after, 'acechart_hit_lane_answers_total{lane="connection"}') == 1
-    assert count(metrics_after, 'acechart_hit_lane_answers_total{lane="middleware"}') == 1
+        gained = sample_value(metrics_after, sample) - sample_value(metrics_before, sample)
+        assert gained == 2, sample
+    assert sample_value(metrics_after, 'acechart_hit_lane_answers_total{lane="connection"}') == 1
+    assert sample_value(metrics_after, 'acechart_hit_lane_answers_total{lane="middleware"}') == 1
 
 
 async def test_pipelined_requests_are_answered_in_order(svc: Service, wires: Any) -> None:

@@ -23,8 +23,8 @@ from tests.server_helpers import (
     Service,
     edge_clock,
     query,
+    sample_value,
     start_service,
-    unlabelled,
 )
 
 PER_REQUEST = frozenset({"date", "x-request-id", "x-processing-time"})
@@ -102,18 +102,12 @@ async def test_the_lane_logs_and_counts_as_the_route_does(
     assert lane["response"]["cacheStatus"] == "HIT" and lane["classification"] == "cached"
     after = await (await svc.get("/metrics", token=None)).text()
 
-    def count(text: str, sample: str) -> float:
-        for line in unlabelled(text).splitlines():
-            if line.startswith(sample + " "):
-                return float(line.split()[1])
-        return 0.0
-
     for sample in (
         'acechart_requests_by_cache_total{status="hit"}',
         'acechart_requests_total{endpoint="timeseries",status="200"}',
         'acechart_cache_latency_seconds_count{tier="edge"}',
     ):
-        assert count(after, sample) - count(before, sample) == 2, sample
+        assert sample_value(after, sample) - sample_value(before, sample) == 2, sample
 
 
 @pytest.mark.parametrize(

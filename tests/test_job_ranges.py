@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from acechart.jobs import export
+from acechart.jobs import Job, export
 from acechart.wire import Representation
 from tests.conftest import TOKEN
 from tests.jobs_support import Stack, StackFactory
@@ -153,6 +153,18 @@ async def ranged_service(
     return stack, client, await submit_and_finish(client, stack, n=SERIES, format="json")
 
 
+async def msgpack_conversion(
+    stacks: StackFactory, aiohttp_client: ClientFactory
+) -> tuple[Stack, Job, export.Conversion]:
+    """A `ranged_service` job and its MessagePack rows conversion, not encoded yet."""
+    stack, _, job_id = await ranged_service(stacks, aiohttp_client)
+    job = await stack.jobs.get(job_id, TOKEN)
+    assert job is not None and job.result_key is not None
+    stored = await stack.store.head(job.result_key)
+    assert stored is not None
+    return stack, job, await stack.jobs.conversion(job, Representation("msgpack", "rows"), stored)
+
+
 async def test_every_conversion_answers_ranges_like_the_stored_result(
     stacks: StackFactory, aiohttp_client: ClientFactory
 ) -> None:
@@ -243,13 +255,8 @@ async def test_a_job_deleted_while_its_conversion_is_encoded_leaves_no_index(
 ) -> None:
     """The index is written after the last byte; a job deleted just before that (its
     outputs dropped) would keep an index nothing ever deletes."""
-    stack, _, job_id = await ranged_service(stacks, aiohttp_client)
-    job = await stack.jobs.get(job_id, TOKEN)
-    assert job is not None and job.result_key is not None
-    stored = await stack.store.head(job.result_key)
-    assert stored is not None
-    rep = Representation("msgpack", "rows")
-    conversion = await stack.jobs.conversion(job, rep, stored)
+    stack, job, conversion = await msgpack_conversion(stacks, aiohttp_client)
+    job_id, rep = job.id, conversion.wanted
     chunks = conversion.whole()
     for _ in range(SERIES + 2):  # the head, every series, the tail: all read
         await anext(chunks)
@@ -263,13 +270,8 @@ async def test_a_measuring_pass_its_requester_left_is_counted_whole(
 ) -> None:
     """The pass runs on when the request that started it goes away; the series it encodes
     after that are counted all the same, and the requester's own count holds none."""
-    stack, _, job_id = await ranged_service(stacks, aiohttp_client)
-    job = await stack.jobs.get(job_id, TOKEN)
-    assert job is not None and job.result_key is not None
-    stored = await stack.store.head(job.result_key)
-    assert stored is not None
-    rep = Representation("msgpack", "rows")
-    conversion = await stack.jobs.conversion(job, rep, stored)
+    stack, job, conversion = await msgpack_conversion(stacks, aiohttp_client)
+    job_id, rep = job.id, conversion.wanted
     counted: list[int] = []
     waiter = asyncio.ensure_future(stack.jobs.measure(job, conversion, counted.append))
     await asyncio.sleep(0)
